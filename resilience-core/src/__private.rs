@@ -1,0 +1,205 @@
+//! Support for macro-generated code. Not a public API: names and signatures change freely.
+
+use std::error::Error;
+use std::fmt;
+use std::marker::PhantomData;
+
+pub use crate::retry::{ErrorHooks, RetrySite, retry_async, retry_blocking};
+pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
+pub use core::option::Option::{None, Some};
+pub use core::time::Duration;
+
+use crate::classify::{Classification, Classify, classify_error};
+
+/// Makes a fresh copy of an argument for each try.
+///
+/// A trait of its own (rather than `Clone` directly) so the error for a non-`Clone` argument
+/// explains why `#[retry]` needs it.
+#[diagnostic::on_unimplemented(
+    message = "`#[retry]` calls the function again for each try, so this argument must be `Clone`, and `{Self}` is not",
+    label = "this argument is cloned for each try",
+    note = "take the argument by reference (`&{Self}`), or implement `Clone` for `{Self}`"
+)]
+pub trait Reuse {
+    /// A copy for the next try.
+    fn reuse(&self) -> Self;
+}
+
+impl<T: Clone> Reuse for T {
+    #[inline(always)]
+    fn reuse(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Picks, at compile time, the best way to look at the error type of a function returning
+/// `R`: its own [`Classify`] impl, else the `source()` chain of `std::error::Error`, else
+/// nothing (`Other`). Autoref specialisation: call `(&&&Probe::<R>::new()).classifier()`.
+pub struct Probe<R>(PhantomData<fn() -> R>);
+
+impl<R> Probe<R> {
+    /// A probe for return type `R`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+/// The error's own [`Classify`] impl.
+pub trait ViaClassify<E> {
+    /// The classifier.
+    fn classifier(&self) -> fn(&E) -> Classification;
+}
+impl<T, E: Classify> ViaClassify<E> for &&Probe<Result<T, E>> {
+    fn classifier(&self) -> fn(&E) -> Classification {
+        <E as Classify>::classification
+    }
+}
+
+/// The `source()` chain of a `std::error::Error`.
+pub trait ViaError<E> {
+    /// The classifier.
+    fn classifier(&self) -> fn(&E) -> Classification;
+}
+impl<T, E: Error + 'static> ViaError<E> for &Probe<Result<T, E>> {
+    fn classifier(&self) -> fn(&E) -> Classification {
+        |error| classify_error(error)
+    }
+}
+
+/// No way to look inside: `Other`.
+pub trait ViaNothing<E> {
+    /// The classifier.
+    fn classifier(&self) -> fn(&E) -> Classification;
+}
+impl<T, E> ViaNothing<E> for Probe<Result<T, E>> {
+    fn classifier(&self) -> fn(&E) -> Classification {
+        |_| Classification::OTHER
+    }
+}
+
+/// Describes an error with `Display`.
+pub trait ShowDisplay<E> {
+    /// The describer.
+    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+impl<T, E: fmt::Display> ShowDisplay<E> for &&Probe<Result<T, E>> {
+    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result {
+        <E as fmt::Display>::fmt
+    }
+}
+
+/// Describes an error with `Debug`.
+pub trait ShowDebug<E> {
+    /// The describer.
+    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+impl<T, E: fmt::Debug> ShowDebug<E> for &Probe<Result<T, E>> {
+    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result {
+        <E as fmt::Debug>::fmt
+    }
+}
+
+/// Describes an error by its type name.
+pub trait ShowTypeName<E> {
+    /// The describer.
+    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+impl<T, E> ShowTypeName<E> for Probe<Result<T, E>> {
+    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result {
+        |_, f| f.write_str(std::any::type_name::<E>())
+    }
+}
+
+/// The [`ErrorHooks`] for a function returning `$ret`, chosen by the error type's traits.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __error_hooks {
+    ($ret:ty, $retry_if:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{
+            ShowDebug as _, ShowDisplay as _, ShowTypeName as _, ViaClassify as _, ViaError as _,
+            ViaNothing as _,
+        };
+        $crate::__private::ErrorHooks::new(
+            (&&&$crate::__private::Probe::<$ret>::new()).classifier(),
+            (&&&$crate::__private::Probe::<$ret>::new()).describer(),
+        )
+        .with_retry_if($retry_if)
+    }};
+}
+
+pub use crate::__error_hooks as error_hooks;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorClass, HttpError};
+
+    #[derive(Debug)]
+    struct Plain;
+
+    struct Custom;
+    impl Classify for Custom {
+        fn class(&self) -> ErrorClass {
+            ErrorClass::Status(418)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Both;
+    impl fmt::Display for Both {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("both")
+        }
+    }
+    impl Error for Both {}
+    impl Classify for Both {
+        fn class(&self) -> ErrorClass {
+            ErrorClass::Status(418)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Chained(HttpError);
+    impl fmt::Display for Chained {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("chained")
+        }
+    }
+    impl Error for Chained {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    struct Shown<E>(E, fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result);
+    impl<E> fmt::Display for Shown<E> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            (self.1)(&self.0, f)
+        }
+    }
+
+    #[test]
+    fn probe_prefers_classify_then_error_then_nothing() {
+        let custom = (&&&Probe::<Result<(), Custom>>::new()).classifier();
+        assert_eq!(custom(&Custom).class, ErrorClass::Status(418));
+        let chained = (&&&Probe::<Result<(), Chained>>::new()).classifier();
+        assert_eq!(chained(&Chained(HttpError::new(502))).class, ErrorClass::Status(502));
+        let both = (&&&Probe::<Result<(), Both>>::new()).classifier();
+        assert_eq!(both(&Both).class, ErrorClass::Status(418), "Classify wins over source()");
+        let plain = (&&&Probe::<Result<(), Plain>>::new()).classifier();
+        assert_eq!(plain(&Plain).class, ErrorClass::Other);
+        let _hooks: ErrorHooks<Plain> = error_hooks!(Result<(), Plain>, None);
+    }
+
+    #[test]
+    fn probe_describes_with_display_then_debug_then_type_name() {
+        let display = (&&&Probe::<Result<(), Chained>>::new()).describer();
+        assert_eq!(Shown(Chained(HttpError::new(502)), display).to_string(), "chained");
+        let debug = (&&&Probe::<Result<(), Plain>>::new()).describer();
+        assert_eq!(Shown(Plain, debug).to_string(), "Plain");
+        let name = (&&&Probe::<Result<(), Custom>>::new()).describer();
+        assert!(Shown(Custom, name).to_string().ends_with("tests::Custom"));
+    }
+}

@@ -1,0 +1,172 @@
+//! The duration syntax shared by the macros and YAML policies: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`.
+//!
+//! This file has no dependencies on purpose: the macro crate compiles the very same file
+//! (`#[path]`), so a duration the macro accepts at compile time is exactly one the YAML loader
+//! accepts at run time, without making the proc-macro crate depend on tokio.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why a duration string was refused by [`parse_duration`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationError {
+    /// The string is empty (or only whitespace).
+    Empty,
+    /// The number part is missing or malformed (`"ms"`, `"1.2.3s"`, `"-5s"`).
+    BadNumber,
+    /// There is a number but no unit (`"10"`): a bare number is ambiguous.
+    MissingUnit,
+    /// The unit is not one of `ns`, `us`, `ms`, `s`, `m`, `h`.
+    UnknownUnit(String),
+    /// The value does not fit in a [`Duration`].
+    Overflow,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationError::Empty => f.write_str("the duration is empty"),
+            DurationError::BadNumber => f.write_str("the number is malformed"),
+            DurationError::MissingUnit => {
+                f.write_str("a unit is missing (`ms`, `s`, `m` or `h`)")
+            }
+            DurationError::UnknownUnit(unit) => write!(
+                f,
+                "unknown unit `{unit}` (expected `ns`, `us`, `ms`, `s`, `m` or `h`)"
+            ),
+            DurationError::Overflow => f.write_str("the duration is too large"),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+/// A hint listing accepted examples, used in every duration error message.
+pub const DURATION_EXAMPLES: &str = "expected e.g. `\"250ms\"`, `\"30s\"`, `\"1h\"`";
+
+/// Parses a duration written as a decimal number followed by a unit.
+///
+/// Units: `ns`, `us`, `ms`, `s`, `m` (minutes), `h`. The number may have a fraction
+/// (`"1.5s"`), which is computed exactly in nanoseconds (digits past nanosecond precision
+/// are truncated). Zero is allowed. Whitespace around the value and between number and
+/// unit is ignored. Never panics: huge values are [`DurationError::Overflow`].
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert!(parse_duration("10x").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = unit.trim();
+    if number.is_empty() {
+        return Err(DurationError::BadNumber);
+    }
+    let nanos_per_unit: u128 = match unit {
+        "" => return Err(DurationError::MissingUnit),
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60 * 1_000_000_000,
+        "h" => 3_600 * 1_000_000_000,
+        other => return Err(DurationError::UnknownUnit(other.to_string())),
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (number, ""),
+    };
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return Err(DurationError::BadNumber);
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| DurationError::Overflow)?
+    };
+    let mut nanos = whole
+        .checked_mul(nanos_per_unit)
+        .ok_or(DurationError::Overflow)?;
+    // The fraction is scaled digit by digit so "0.1s" is exactly 100ms, not 99.999..ms.
+    let mut scale = nanos_per_unit;
+    for digit in fraction.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        nanos += u128::from(digit - b'0') * scale;
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| DurationError::Overflow)?;
+    // The remainder is below 1e9 by construction, so it fits in a u32.
+    let sub = (nanos % 1_000_000_000) as u32;
+    Ok(Duration::new(secs, sub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_forms() {
+        let cases = [
+            ("250ms", Duration::from_millis(250)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("10s", Duration::from_secs(10)),
+            ("2m", Duration::from_secs(120)),
+            ("1h", Duration::from_secs(3600)),
+            ("0s", Duration::ZERO),
+            ("0.1s", Duration::from_millis(100)),
+            (".5s", Duration::from_millis(500)),
+            ("7ns", Duration::from_nanos(7)),
+            ("3us", Duration::from_micros(3)),
+            (" 5 ms ", Duration::from_millis(5)),
+            ("1.0000000001s", Duration::from_secs(1)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_values() {
+        assert_eq!(parse_duration(""), Err(DurationError::Empty));
+        assert_eq!(parse_duration("   "), Err(DurationError::Empty));
+        assert_eq!(parse_duration("10"), Err(DurationError::MissingUnit));
+        assert_eq!(parse_duration("ms"), Err(DurationError::BadNumber));
+        assert_eq!(parse_duration("-5s"), Err(DurationError::BadNumber));
+        assert_eq!(parse_duration("1.2.3s"), Err(DurationError::BadNumber));
+        assert_eq!(parse_duration(".s"), Err(DurationError::BadNumber));
+        assert_eq!(
+            parse_duration("10x"),
+            Err(DurationError::UnknownUnit("x".into()))
+        );
+        assert_eq!(
+            parse_duration("5sec"),
+            Err(DurationError::UnknownUnit("sec".into()))
+        );
+    }
+
+    #[test]
+    fn huge_values_overflow_instead_of_panicking() {
+        assert_eq!(
+            parse_duration("99999999999999999999999999999999999999999h"),
+            Err(DurationError::Overflow)
+        );
+        assert_eq!(
+            parse_duration("18446744073709551616s"),
+            Err(DurationError::Overflow)
+        );
+        assert!(parse_duration("18446744073709551615s").is_ok());
+    }
+}

@@ -1,0 +1,31 @@
+//! The runtime of [`resilience`](https://docs.rs/resilience): every behaviour the attribute
+//! macros expand to lives here, as plain Rust you can also call directly.
+//!
+//! - [`Retry`] retries a closure; [`RetrySpec`] is a retry policy as data; [`Backoff`],
+//!   [`Jitter`] and [`RetryOn`] are its parts; [`Schedule`] is the decision after each failure.
+//! - [`Classify`], [`ErrorClass`] and [`classify_error`] say what an error is.
+//! - [`HttpError`] and [`Rejected`] are the crate's own errors.
+//! - [`parse_duration`] is the duration syntax of the macros and YAML policies.
+//! - [`registry`] holds named policies.
+
+pub mod classify;
+pub mod duration;
+pub mod http;
+pub mod registry;
+pub mod rejected;
+pub mod retry;
+#[allow(unreachable_pub)]
+pub mod rules;
+
+mod observe;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use classify::{Classification, Classify, ErrorClass, classify_error};
+pub use duration::{DurationError, parse_duration};
+pub use http::HttpError;
+pub use rejected::Rejected;
+pub use retry::{
+    Backoff, Decision, ErrorHooks, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
+};

@@ -1,0 +1,84 @@
+//! Named policies: the values a YAML file (or code) gives to every site naming a policy.
+//!
+//! The registry is one atomic snapshot ([`arc_swap::ArcSwap`]): a call loads it once, lock-free,
+//! and keeps the values it started with even if the snapshot is replaced mid-call; the next
+//! call sees the new one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwap;
+
+use crate::retry::RetryPatch;
+
+/// The sections of one named policy. A `None` section leaves the inline values alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct NamedPolicy {
+    /// Overrides of the `retry` section.
+    pub retry: Option<RetryPatch>,
+}
+
+impl NamedPolicy {
+    /// A policy with only a `retry` section.
+    pub fn with_retry(retry: RetryPatch) -> Self {
+        NamedPolicy { retry: Some(retry) }
+    }
+}
+
+/// A complete set of named policies, replaced as a whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policies {
+    by_name: HashMap<String, NamedPolicy>,
+}
+
+impl Policies {
+    /// No policies.
+    pub fn new() -> Self {
+        Policies::default()
+    }
+
+    /// Adds (or replaces) the policy called `name`.
+    pub fn insert(&mut self, name: impl Into<String>, policy: NamedPolicy) -> &mut Self {
+        self.by_name.insert(name.into(), policy);
+        self
+    }
+
+    /// The policy called `name`.
+    pub fn get(&self, name: &str) -> Option<&NamedPolicy> {
+        self.by_name.get(name)
+    }
+
+    /// The names of all policies.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
+
+/// Replaces every named policy at once. Calls already running keep the values they started
+/// with; calls starting afterwards use `policies`.
+///
+/// ```
+/// use resilience_core::registry::{self, NamedPolicy, Policies};
+/// use resilience_core::RetryPatch;
+///
+/// let mut policies = Policies::new();
+/// policies.insert("user-api", NamedPolicy::with_retry(RetryPatch { attempts: Some(5), ..Default::default() }));
+/// registry::install(policies);
+/// assert!(registry::current().get("user-api").is_some());
+/// ```
+pub fn install(policies: Policies) {
+    CURRENT.store(Arc::new(policies));
+}
+
+/// The current snapshot.
+pub fn current() -> Arc<Policies> {
+    CURRENT.load_full()
+}
+
+/// `None`: no policy of that name. `Some(None)`: the policy has no `retry` section.
+pub(crate) fn retry_patch(name: &str) -> Option<Option<RetryPatch>> {
+    CURRENT.load().get(name).map(|policy| policy.retry)
+}

@@ -1,0 +1,208 @@
+//! [`Retry`]: the builder API, for retrying a closure without the macro.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::executor::{ThreadClock, resolve, run_async, run_blocking};
+use super::{Backoff, ErrorHooks, Jitter, RetryOn, RetrySpec};
+use crate::classify::Classify;
+
+/// Retries a closure: the same executor as `#[retry]`, configured in code.
+///
+/// Every setter has the macro key's name and default. Out-of-range values are not refused
+/// here (a builder cannot fail): `attempts(0)` behaves as 1 and a jitter fraction is
+/// clamped to `0.0..=1.0`; call [`RetrySpec::validate`] on [`Retry::spec`] to check them.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::{HttpError, Jitter, Retry};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # tokio::time::pause();
+/// let retry = Retry::new()
+///     .attempts(4)
+///     .base(Duration::from_millis(50))
+///     .jitter(Jitter::Fraction(0.2));
+///
+/// let mut calls = 0;
+/// let result = retry
+///     .run(|| {
+///         calls += 1;
+///         let outcome = if calls < 3 { Err(HttpError::new(503)) } else { Ok(calls) };
+///         async move { outcome }
+///     })
+///     .await;
+/// assert_eq!(result, Ok(3));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Retry {
+    name: &'static str,
+    policy: Option<&'static str>,
+    spec: RetrySpec,
+    reported_missing: Arc<AtomicBool>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry::new()
+    }
+}
+
+impl Retry {
+    /// The contract's defaults ([`RetrySpec::DEFAULT`]).
+    pub fn new() -> Self {
+        Retry::from_spec(RetrySpec::DEFAULT)
+    }
+
+    /// A retry with these values.
+    pub fn from_spec(spec: RetrySpec) -> Self {
+        Retry {
+            name: "retry",
+            policy: None,
+            spec,
+            reported_missing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The name used in log events and metrics (default `"retry"`).
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// A named policy whose `retry` section overrides these values at each call.
+    pub fn policy(mut self, policy: &'static str) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Total tries, the first included.
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.spec.attempts = attempts;
+        self
+    }
+
+    /// How delays grow.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.spec.backoff = backoff;
+        self
+    }
+
+    /// The first delay.
+    pub fn base(mut self, base: Duration) -> Self {
+        self.spec.base = base;
+        self
+    }
+
+    /// Growth per retry of exponential backoff.
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.spec.factor = factor;
+        self
+    }
+
+    /// Cap on one sleep.
+    pub fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.spec.max_delay = max_delay;
+        self
+    }
+
+    /// Give up when the next sleep would end past this much time after the first try began.
+    pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.spec.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// Randomisation of each sleep.
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.spec.jitter = jitter;
+        self
+    }
+
+    /// Which error classes are retried.
+    pub fn on(mut self, on: RetryOn) -> Self {
+        self.spec.on = on;
+        self
+    }
+
+    /// Whether to honour a server's Retry-After.
+    pub fn retry_after(mut self, honour: bool) -> Self {
+        self.spec.retry_after = honour;
+        self
+    }
+
+    /// The inline values.
+    pub fn spec(&self) -> &RetrySpec {
+        &self.spec
+    }
+
+    fn effective(&self) -> Cow<'_, RetrySpec> {
+        resolve(self.policy, &self.spec, &self.reported_missing, self.name)
+    }
+
+    /// Runs `op` (called once per try) until it succeeds, fails with an error that is not
+    /// retryable, or the policy is spent; returns the last result.
+    pub async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, E>
+    where
+        E: Classify + fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run_with(ErrorHooks::classified(), op).await
+    }
+
+    /// [`Retry::run`] with explicit [`ErrorHooks`], for error types without [`Classify`]
+    /// (for example `classify_error` on any `std::error::Error`) or with a `retry_if`.
+    ///
+    /// ```
+    /// use std::fmt;
+    /// use resilience_core::{classify_error, ErrorHooks, Retry};
+    ///
+    /// #[derive(Debug)]
+    /// struct MyError(std::io::Error);
+    /// impl fmt::Display for MyError {
+    ///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { write!(f, "my error") }
+    /// }
+    /// impl std::error::Error for MyError {
+    ///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) }
+    /// }
+    ///
+    /// let hooks = ErrorHooks::<MyError>::new(|e| classify_error(e), |e, f| fmt::Display::fmt(e, f));
+    /// let result: Result<(), MyError> = Retry::new().attempts(1).run_blocking_with(hooks, || {
+    ///     Err(MyError(std::io::ErrorKind::TimedOut.into()))
+    /// });
+    /// assert!(result.is_err());
+    /// ```
+    pub async fn run_with<T, E, F, Fut>(&self, hooks: ErrorHooks<E>, op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let spec = self.effective();
+        run_async(self.name, self.policy, &spec, &hooks, op).await
+    }
+
+    /// Runs a blocking `op`, sleeping the thread between tries.
+    pub fn run_blocking<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        E: Classify + fmt::Display,
+        F: FnMut() -> Result<T, E>,
+    {
+        self.run_blocking_with(ErrorHooks::classified(), op)
+    }
+
+    /// [`Retry::run_blocking`] with explicit [`ErrorHooks`].
+    pub fn run_blocking_with<T, E, F>(&self, hooks: ErrorHooks<E>, op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+    {
+        let spec = self.effective();
+        let mut clock = ThreadClock::start(&spec);
+        run_blocking(self.name, self.policy, &spec, &hooks, op, &mut clock)
+    }
+}

@@ -1,0 +1,418 @@
+//! The retry loops: [`retry_async`] (tokio's clock) and [`retry_blocking`] (the thread's).
+//!
+//! The happy path is one call and one match: the schedule, the clock (unless `max_elapsed`
+//! is set), the random number generator and the logging are only touched after a failure.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::{Decision, RetrySpec, Schedule};
+use crate::classify::{Classification, Classify};
+use crate::{observe, registry};
+
+/// How the executor looks at an error of type `E`: classify it, describe it in logs, and
+/// optionally a `retry_if` predicate that replaces the `on` set.
+///
+/// `#[retry]` builds these from the error type (using [`Classify`] when implemented, else the
+/// `source()` chain for `std::error::Error` types, else `Other`); with [`Retry`](crate::Retry)
+/// use [`ErrorHooks::classified`] or [`ErrorHooks::new`].
+pub struct ErrorHooks<E> {
+    classify: fn(&E) -> Classification,
+    describe: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    retry_if: Option<fn(&E) -> bool>,
+}
+
+impl<E> Clone for ErrorHooks<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for ErrorHooks<E> {}
+
+impl<E> fmt::Debug for ErrorHooks<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorHooks")
+            .field("retry_if", &self.retry_if.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> ErrorHooks<E> {
+    /// Hooks from a classifier and a describer (used in log events).
+    ///
+    /// ```
+    /// use resilience_core::{Classification, ErrorClass, ErrorHooks};
+    ///
+    /// let hooks: ErrorHooks<String> = ErrorHooks::new(
+    ///     |e| if e.contains("timeout") { Classification::new(ErrorClass::Timeout) } else { Classification::OTHER },
+    ///     |e, f| f.write_str(e),
+    /// );
+    /// # let _ = hooks;
+    /// ```
+    pub const fn new(
+        classify: fn(&E) -> Classification,
+        describe: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    ) -> Self {
+        ErrorHooks {
+            classify,
+            describe,
+            retry_if: None,
+        }
+    }
+
+    /// Retries exactly the errors for which `predicate` is true, instead of the `on` set.
+    /// Retry-After is still honoured.
+    pub const fn retry_if(mut self, predicate: fn(&E) -> bool) -> Self {
+        self.retry_if = Some(predicate);
+        self
+    }
+
+    /// The same hooks with an optional `retry_if` (what `#[retry(retry_if = ...)]` passes).
+    pub const fn with_retry_if(mut self, predicate: Option<fn(&E) -> bool>) -> Self {
+        self.retry_if = predicate;
+        self
+    }
+
+    fn verdict(&self, error: &E, spec: &RetrySpec) -> (bool, Classification) {
+        let classification = (self.classify)(error);
+        let retryable = match self.retry_if {
+            Some(predicate) => predicate(error),
+            None => spec.on.matches(classification.class),
+        };
+        (retryable, classification)
+    }
+}
+
+impl<E: Classify + fmt::Display> ErrorHooks<E> {
+    /// Hooks for an error type that implements [`Classify`] and `Display`.
+    pub const fn classified() -> Self {
+        ErrorHooks::new(<E as Classify>::classification, <E as fmt::Display>::fmt)
+    }
+}
+
+/// One annotated function: its name, the policy it names, and its inline retry values.
+/// Built by `#[retry]` as a `static`.
+#[derive(Debug)]
+pub struct RetrySite {
+    name: &'static str,
+    policy: Option<&'static str>,
+    spec: RetrySpec,
+    reported_missing: AtomicBool,
+}
+
+impl RetrySite {
+    /// A site named `name` (conventionally `module::path::function`).
+    pub const fn new(name: &'static str, policy: Option<&'static str>, spec: RetrySpec) -> Self {
+        RetrySite {
+            name,
+            policy,
+            spec,
+            reported_missing: AtomicBool::new(false),
+        }
+    }
+
+    /// The site's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The named policy, if any.
+    pub fn policy(&self) -> Option<&'static str> {
+        self.policy
+    }
+
+    /// The inline values, before any named policy.
+    pub fn inline_spec(&self) -> &RetrySpec {
+        &self.spec
+    }
+
+    /// The values a call starting now uses: the inline ones, overridden field by field by the
+    /// named policy's `retry` section when the policy is loaded.
+    pub fn spec(&self) -> Cow<'_, RetrySpec> {
+        resolve(self.policy, &self.spec, &self.reported_missing, self.name)
+    }
+}
+
+pub(crate) fn resolve<'a>(
+    policy: Option<&str>,
+    inline: &'a RetrySpec,
+    reported_missing: &AtomicBool,
+    site: &str,
+) -> Cow<'a, RetrySpec> {
+    let Some(policy) = policy else {
+        return Cow::Borrowed(inline);
+    };
+    match registry::retry_patch(policy) {
+        Some(Some(patch)) => Cow::Owned(patch.apply(*inline)),
+        Some(None) => Cow::Borrowed(inline),
+        None => {
+            if !reported_missing.swap(true, Ordering::Relaxed) {
+                observe::policy_missing(site, policy);
+            }
+            Cow::Borrowed(inline)
+        }
+    }
+}
+
+/// Runs `op` under `site`'s policy on tokio's clock. What `#[retry]` on an `async fn` calls.
+pub async fn retry_async<T, E, F, Fut>(
+    site: &'static RetrySite,
+    hooks: ErrorHooks<E>,
+    op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let spec = site.spec();
+    run_async(site.name, site.policy, &spec, &hooks, op).await
+}
+
+/// Runs `op` under `site`'s policy, sleeping the thread between tries. What `#[retry]` on a
+/// plain `fn` calls.
+pub fn retry_blocking<T, E, F>(site: &'static RetrySite, hooks: ErrorHooks<E>, op: F) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    let spec = site.spec();
+    run_blocking(site.name, site.policy, &spec, &hooks, op, &mut ThreadClock::start(&spec))
+}
+
+pub(crate) async fn run_async<T, E, F, Fut>(
+    name: &str,
+    policy: Option<&str>,
+    spec: &RetrySpec,
+    hooks: &ErrorHooks<E>,
+    mut op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
+    let mut error = match op().await {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let mut schedule = Schedule::new(*spec);
+    loop {
+        let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
+        let delay = match decide(name, policy, &mut schedule, hooks, &error, elapsed) {
+            Some(delay) => delay,
+            None => return Err(error),
+        };
+        tokio::time::sleep(delay).await;
+        error = match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+    }
+}
+
+/// The blocking loop's view of time, so tests can replace the thread's clock.
+pub(crate) trait BlockingClock {
+    fn elapsed(&self) -> Duration;
+    fn sleep(&mut self, duration: Duration);
+}
+
+pub(crate) struct ThreadClock(Option<std::time::Instant>);
+
+impl ThreadClock {
+    pub(crate) fn start(spec: &RetrySpec) -> Self {
+        ThreadClock(spec.max_elapsed.map(|_| std::time::Instant::now()))
+    }
+}
+
+impl BlockingClock for ThreadClock {
+    fn elapsed(&self) -> Duration {
+        self.0.map_or(Duration::ZERO, |start| start.elapsed())
+    }
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+pub(crate) fn run_blocking<T, E, F>(
+    name: &str,
+    policy: Option<&str>,
+    spec: &RetrySpec,
+    hooks: &ErrorHooks<E>,
+    mut op: F,
+    clock: &mut dyn BlockingClock,
+) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    let mut error = match op() {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let mut schedule = Schedule::new(*spec);
+    loop {
+        let delay = match decide(name, policy, &mut schedule, hooks, &error, clock.elapsed()) {
+            Some(delay) => delay,
+            None => return Err(error),
+        };
+        clock.sleep(delay);
+        error = match op() {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+    }
+}
+
+/// One failure: classify, decide, log. `Some(delay)` to retry after `delay`.
+fn decide<E>(
+    name: &str,
+    policy: Option<&str>,
+    schedule: &mut Schedule,
+    hooks: &ErrorHooks<E>,
+    error: &E,
+    elapsed: Duration,
+) -> Option<Duration> {
+    let (retryable, classification) = hooks.verdict(error, schedule.spec());
+    let attempt = schedule.tries();
+    let decision = schedule.next(
+        retryable,
+        classification.retry_after,
+        elapsed,
+        &mut rand::rng(),
+    );
+    let event = observe::RetryEvent {
+        site: name,
+        policy,
+        attempt,
+        error: &Shown(error, hooks.describe),
+        class: classification.class,
+    };
+    match decision {
+        Decision::Retry(delay) => {
+            event.retrying(delay);
+            Some(delay)
+        }
+        Decision::Return => {
+            event.not_retryable();
+            None
+        }
+        Decision::GiveUp(reason) => {
+            event.gave_up(reason);
+            None
+        }
+    }
+}
+
+struct Shown<'a, E>(&'a E, fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result);
+
+impl<E> fmt::Display for Shown<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.1)(self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backoff, ErrorClass, HttpError};
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    struct FakeClock {
+        now: Duration,
+        sleeps: Vec<Duration>,
+    }
+
+    impl BlockingClock for FakeClock {
+        fn elapsed(&self) -> Duration {
+            self.now
+        }
+        fn sleep(&mut self, duration: Duration) {
+            self.now += duration;
+            self.sleeps.push(duration);
+        }
+    }
+
+    fn run(spec: RetrySpec, errors: &[u16]) -> (Result<u32, HttpError>, Vec<Duration>, u32) {
+        let mut clock = FakeClock {
+            now: Duration::ZERO,
+            sleeps: Vec::new(),
+        };
+        let mut calls = 0;
+        let hooks = ErrorHooks::<HttpError>::classified();
+        let result = run_blocking(
+            "test",
+            None,
+            &spec,
+            &hooks,
+            || {
+                calls += 1;
+                match errors.get(calls as usize - 1) {
+                    Some(code) => Err(HttpError::new(*code)),
+                    None => Ok(calls),
+                }
+            },
+            &mut clock,
+        );
+        (result, clock.sleeps, calls)
+    }
+
+    #[test]
+    fn blocking_follows_the_schedule() {
+        let spec = RetrySpec::DEFAULT.attempts(4).backoff(Backoff::Linear);
+        let (result, sleeps, calls) = run(spec, &[503, 502, 504]);
+        assert_eq!(result, Ok(4));
+        assert_eq!(sleeps, [MS(100), MS(200), MS(300)]);
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn blocking_returns_the_last_error() {
+        let (result, sleeps, calls) = run(RetrySpec::DEFAULT, &[503, 502, 504, 500]);
+        assert_eq!(result, Err(HttpError::new(504)));
+        assert_eq!(sleeps, [MS(100), MS(200)]);
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn blocking_stops_on_non_retryable() {
+        let (result, sleeps, calls) = run(RetrySpec::DEFAULT, &[404]);
+        assert_eq!(result, Err(HttpError::new(404)));
+        assert!(sleeps.is_empty());
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn blocking_max_elapsed_uses_the_clock() {
+        let spec = RetrySpec::DEFAULT.attempts(10).max_elapsed(Some(MS(700)));
+        let (result, sleeps, calls) = run(spec, &[503; 10]);
+        assert_eq!(result, Err(HttpError::new(503)));
+        assert_eq!(sleeps, [MS(100), MS(200), MS(400)]);
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn retry_if_replaces_on() {
+        let mut clock = FakeClock {
+            now: Duration::ZERO,
+            sleeps: Vec::new(),
+        };
+        let hooks = ErrorHooks::<HttpError>::classified().retry_if(|e| e.status() == 404);
+        let mut calls = 0;
+        let result: Result<(), HttpError> = run_blocking(
+            "test",
+            None,
+            &RetrySpec::DEFAULT,
+            &hooks,
+            || {
+                calls += 1;
+                Err(HttpError::new(if calls == 1 { 404 } else { 503 }))
+            },
+            &mut clock,
+        );
+        assert_eq!(result, Err(HttpError::new(503)));
+        assert_eq!(calls, 2, "404 retried by the predicate, 503 refused by it");
+        assert_eq!(hooks.verdict(&HttpError::new(404), &RetrySpec::DEFAULT).1.class, ErrorClass::Status(404));
+    }
+}

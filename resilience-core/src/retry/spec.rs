@@ -1,0 +1,203 @@
+//! [`RetrySpec`], a retry policy as plain data, and [`RetryPatch`], a partial override of it.
+
+use std::time::Duration;
+
+use super::{Backoff, Jitter, RetryOn};
+
+/// A retry policy as plain data: what `#[retry(...)]` builds at compile time and what a YAML
+/// policy's `retry` section overrides.
+///
+/// Its setters are `const fn`, so a policy can live in a `static`. Values are kept as given;
+/// the executor reads `attempts` 0 as 1 and clamps a jitter fraction to `0.0..=1.0`, and the
+/// macro and YAML front ends refuse such values before they get here (see
+/// [`RetrySpec::validate`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::{Backoff, Jitter, RetrySpec};
+///
+/// const SPEC: RetrySpec = RetrySpec::DEFAULT
+///     .attempts(5)
+///     .backoff(Backoff::Linear)
+///     .base(Duration::from_millis(250))
+///     .jitter(Jitter::Full);
+/// assert_eq!(SPEC.attempts, 5);
+/// assert_eq!(SPEC.max_delay, Duration::from_secs(10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RetrySpec {
+    /// Total tries, the first included (>= 1). Default 3.
+    pub attempts: u32,
+    /// How delays grow. Default exponential.
+    pub backoff: Backoff,
+    /// The first delay. Default 100 ms.
+    pub base: Duration,
+    /// Growth per retry for exponential backoff. Default 2.0.
+    pub factor: f64,
+    /// Cap on one sleep. Default 10 s.
+    pub max_delay: Duration,
+    /// Give up when the next sleep would end past this much time since the first try started.
+    /// Default none.
+    pub max_elapsed: Option<Duration>,
+    /// Randomisation of each sleep. Default none.
+    pub jitter: Jitter,
+    /// Which error classes are retried. Default [`RetryOn::TRANSIENT`].
+    pub on: RetryOn,
+    /// Honour a server's Retry-After: wait exactly that long, or give up at once when it is
+    /// longer than `max_delay`. Default true.
+    pub retry_after: bool,
+}
+
+impl RetrySpec {
+    /// The contract's defaults: 3 attempts, exponential from 100 ms by 2.0, capped at 10 s,
+    /// no jitter, retry on Transient, honour Retry-After.
+    pub const DEFAULT: RetrySpec = RetrySpec {
+        attempts: 3,
+        backoff: Backoff::Exponential,
+        base: Duration::from_millis(100),
+        factor: 2.0,
+        max_delay: Duration::from_secs(10),
+        max_elapsed: None,
+        jitter: Jitter::None,
+        on: RetryOn::TRANSIENT,
+        retry_after: true,
+    };
+
+    /// Sets `attempts`.
+    pub const fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+    /// Sets `backoff`.
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+    /// Sets `base`.
+    pub const fn base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+    /// Sets `factor`.
+    pub const fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+    /// Sets `max_delay`.
+    pub const fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+    /// Sets `max_elapsed`.
+    pub const fn max_elapsed(mut self, max_elapsed: Option<Duration>) -> Self {
+        self.max_elapsed = max_elapsed;
+        self
+    }
+    /// Sets `jitter`.
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+    /// Sets `on`.
+    pub const fn on(mut self, on: RetryOn) -> Self {
+        self.on = on;
+        self
+    }
+    /// Sets `retry_after`.
+    pub const fn retry_after(mut self, retry_after: bool) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// Checks every value against the rules the macro and YAML front ends enforce
+    /// (`attempts >= 1`, `jitter` in 0.0..=1.0, `factor` in 1.0..=1e6).
+    ///
+    /// ```
+    /// use resilience_core::{Jitter, RetrySpec};
+    ///
+    /// assert!(RetrySpec::DEFAULT.validate().is_ok());
+    /// let err = RetrySpec::DEFAULT.jitter(Jitter::Fraction(1.5)).validate().unwrap_err();
+    /// assert_eq!(err, "`jitter` must be between 0.0 and 1.0, found 1.5");
+    /// ```
+    pub fn validate(&self) -> Result<(), String> {
+        crate::rules::check_attempts(u64::from(self.attempts))?;
+        crate::rules::check_factor(self.factor)?;
+        if let Jitter::Fraction(j) = self.jitter {
+            crate::rules::check_jitter(j)?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec::DEFAULT
+    }
+}
+
+/// A partial [`RetrySpec`]: the fields a named policy sets. Applied over a site's inline
+/// values field by field; `None` keeps the inline value.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RetryPatch {
+    /// Overrides `attempts`.
+    pub attempts: Option<u32>,
+    /// Overrides `backoff`.
+    pub backoff: Option<Backoff>,
+    /// Overrides `base`.
+    pub base: Option<Duration>,
+    /// Overrides `factor`.
+    pub factor: Option<f64>,
+    /// Overrides `max_delay`.
+    pub max_delay: Option<Duration>,
+    /// Overrides `max_elapsed` (`Some(None)` removes an inline limit).
+    pub max_elapsed: Option<Option<Duration>>,
+    /// Overrides `jitter`.
+    pub jitter: Option<Jitter>,
+    /// Overrides `on`.
+    pub on: Option<RetryOn>,
+    /// Overrides `retry_after`.
+    pub retry_after: Option<bool>,
+}
+
+impl RetryPatch {
+    /// `spec` with every field this patch sets replaced.
+    ///
+    /// ```
+    /// use resilience_core::{RetryPatch, RetrySpec};
+    ///
+    /// let patch = RetryPatch { attempts: Some(5), ..RetryPatch::default() };
+    /// let spec = patch.apply(RetrySpec::DEFAULT.attempts(2).factor(3.0));
+    /// assert_eq!((spec.attempts, spec.factor), (5, 3.0));
+    /// ```
+    pub fn apply(&self, mut spec: RetrySpec) -> RetrySpec {
+        if let Some(v) = self.attempts {
+            spec.attempts = v;
+        }
+        if let Some(v) = self.backoff {
+            spec.backoff = v;
+        }
+        if let Some(v) = self.base {
+            spec.base = v;
+        }
+        if let Some(v) = self.factor {
+            spec.factor = v;
+        }
+        if let Some(v) = self.max_delay {
+            spec.max_delay = v;
+        }
+        if let Some(v) = self.max_elapsed {
+            spec.max_elapsed = v;
+        }
+        if let Some(v) = self.jitter {
+            spec.jitter = v;
+        }
+        if let Some(v) = self.on {
+            spec.on = v;
+        }
+        if let Some(v) = self.retry_after {
+            spec.retry_after = v;
+        }
+        spec
+    }
+}

@@ -1,0 +1,170 @@
+//! The value rules of every policy key, written once.
+//!
+//! Like `duration.rs`, this file has no dependencies: the macro crate compiles it too
+//! (`#[path]`), so `#[retry(jitter = 1.5)]` is refused at compile time with the same words
+//! that a YAML policy with `jitter: 1.5` is refused with at load time.
+
+/// Keys of `#[retry(...)]` and of a YAML policy's `retry` section.
+pub const RETRY_KEYS: &[&str] = &[
+    "attempts",
+    "backoff",
+    "base",
+    "factor",
+    "max_delay",
+    "max_elapsed",
+    "jitter",
+    "on",
+    "retry_if",
+    "retry_after",
+    "policy",
+];
+
+/// Names accepted for `backoff`.
+pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
+
+/// Names accepted for `jitter` besides a fraction.
+pub const JITTER_NAMES: &[&str] = &["full", "equal", "decorrelated"];
+
+/// Error kinds accepted in `on` besides status codes and classes.
+pub const ERROR_KIND_NAMES: &[&str] = &["Timeout", "Connect", "Transient"];
+
+/// Status classes accepted in `on`.
+pub const STATUS_CLASS_NAMES: &[&str] = &["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The status codes in the default retryable set besides Timeout and Connect.
+pub const TRANSIENT_STATUSES: &[u16] = &[429, 502, 503, 504];
+
+/// `attempts` counts the first try, so it must be at least 1.
+pub fn check_attempts(value: u64) -> Result<u32, String> {
+    if value == 0 {
+        return Err(
+            "`attempts` must be at least 1 (it counts the first try), found 0".to_string(),
+        );
+    }
+    u32::try_from(value).map_err(|_| format!("`attempts` must be at most {}, found {value}", u32::MAX))
+}
+
+/// A jitter fraction is between 0.0 and 1.0.
+pub fn check_jitter(value: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`jitter` must be between 0.0 and 1.0, found {value}"))
+    }
+}
+
+/// A fraction key other than `jitter` (`ttl_jitter`, `failure_rate`) is between 0.0 and 1.0.
+pub fn check_fraction(key: &str, value: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`{key}` must be between 0.0 and 1.0, found {value}"))
+    }
+}
+
+/// The exponential growth factor is finite and at least 1.0 (a shrinking backoff is a bug).
+pub fn check_factor(value: f64) -> Result<f64, String> {
+    if value.is_finite() && value >= 1.0 && value <= 1e6 {
+        Ok(value)
+    } else {
+        Err(format!("`factor` must be between 1.0 and 1000000.0, found {value}"))
+    }
+}
+
+/// An HTTP status code is in 100..=599.
+pub fn check_status(value: u64) -> Result<u16, String> {
+    if (100..=599).contains(&value) {
+        Ok(value as u16)
+    } else {
+        Err(format!(
+            "HTTP status code must be between 100 and 599, found {value}"
+        ))
+    }
+}
+
+/// A status class name (`"5xx"`) gives its hundreds digit.
+pub fn status_class(name: &str) -> Option<u16> {
+    STATUS_CLASS_NAMES
+        .iter()
+        .position(|known| *known == name)
+        .map(|index| index as u16 + 1)
+}
+
+/// The known name closest to `unknown`, for a "did you mean" hint.
+///
+/// Uses the optimal string alignment distance; a name counts as close when at most a third of
+/// its letters (and at least one) differ, or when one name contains the other, ignoring case.
+pub fn did_you_mean<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
+    let unknown_lower = unknown.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|candidate| (distance(&unknown_lower, &candidate.to_ascii_lowercase()), *candidate))
+        .filter(|(d, candidate)| {
+            *d <= (candidate.len() / 3).max(1)
+                || (unknown.len() >= 3
+                    && candidate.to_ascii_lowercase().contains(&unknown_lower))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_value_table() {
+        assert_eq!(check_attempts(1), Ok(1));
+        assert!(check_attempts(0).is_err());
+        assert!(check_attempts(u64::MAX).is_err());
+        assert_eq!(check_jitter(0.0), Ok(0.0));
+        assert_eq!(check_jitter(1.0), Ok(1.0));
+        assert!(check_jitter(1.5).is_err());
+        assert!(check_jitter(-0.1).is_err());
+        assert!(check_jitter(f64::NAN).is_err());
+        assert_eq!(check_factor(2.0), Ok(2.0));
+        assert!(check_factor(0.5).is_err());
+        assert!(check_factor(f64::INFINITY).is_err());
+        assert_eq!(check_status(503), Ok(503));
+        assert!(check_status(99).is_err());
+        assert!(check_status(600).is_err());
+        assert_eq!(status_class("5xx"), Some(5));
+        assert_eq!(status_class("6xx"), None);
+    }
+
+    #[test]
+    fn hints_the_closest_name() {
+        assert_eq!(did_you_mean("attemps", RETRY_KEYS), Some("attempts"));
+        assert_eq!(did_you_mean("max_dealy", RETRY_KEYS), Some("max_delay"));
+        assert_eq!(did_you_mean("expo", BACKOFF_NAMES), Some("exp"));
+        assert_eq!(did_you_mean("Timeot", ERROR_KIND_NAMES), Some("Timeout"));
+        assert_eq!(did_you_mean("timeout", ERROR_KIND_NAMES), Some("Timeout"));
+        assert_eq!(did_you_mean("zzzzzz", RETRY_KEYS), None);
+    }
+}
