@@ -185,9 +185,16 @@ mod tests {
         let custom = (&&&Probe::<Result<(), Custom>>::new()).classifier();
         assert_eq!(custom(&Custom).class, ErrorClass::Status(418));
         let chained = (&&&Probe::<Result<(), Chained>>::new()).classifier();
-        assert_eq!(chained(&Chained(HttpError::new(502))).class, ErrorClass::Status(502));
+        assert_eq!(
+            chained(&Chained(HttpError::new(502))).class,
+            ErrorClass::Status(502)
+        );
         let both = (&&&Probe::<Result<(), Both>>::new()).classifier();
-        assert_eq!(both(&Both).class, ErrorClass::Status(418), "Classify wins over source()");
+        assert_eq!(
+            both(&Both).class,
+            ErrorClass::Status(418),
+            "Classify wins over source()"
+        );
         let plain = (&&&Probe::<Result<(), Plain>>::new()).classifier();
         assert_eq!(plain(&Plain).class, ErrorClass::Other);
         let _hooks: ErrorHooks<Plain> = error_hooks!(Result<(), Plain>, None);
@@ -196,7 +203,10 @@ mod tests {
     #[test]
     fn probe_describes_with_display_then_debug_then_type_name() {
         let display = (&&&Probe::<Result<(), Chained>>::new()).describer();
-        assert_eq!(Shown(Chained(HttpError::new(502)), display).to_string(), "chained");
+        assert_eq!(
+            Shown(Chained(HttpError::new(502)), display).to_string(),
+            "chained"
+        );
         let debug = (&&&Probe::<Result<(), Plain>>::new()).describer();
         assert_eq!(Shown(Plain, debug).to_string(), "Plain");
         let name = (&&&Probe::<Result<(), Custom>>::new()).describer();

@@ -27,9 +27,7 @@ impl fmt::Display for DurationError {
         match self {
             DurationError::Empty => f.write_str("the duration is empty"),
             DurationError::BadNumber => f.write_str("the number is malformed"),
-            DurationError::MissingUnit => {
-                f.write_str("a unit is missing (`ms`, `s`, `m` or `h`)")
-            }
+            DurationError::MissingUnit => f.write_str("a unit is missing (`ms`, `s`, `m` or `h`)"),
             DurationError::UnknownUnit(unit) => write!(
                 f,
                 "unknown unit `{unit}` (expected `ns`, `us`, `ms`, `s`, `m` or `h`)"

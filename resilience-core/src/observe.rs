@@ -82,5 +82,6 @@ pub(crate) fn policy_missing(site: &str, policy: &str) {
         policy,
         "policy `{policy}` named by `{site}` is not loaded; using the inline values",
     );
-    metrics::counter!("resilience_policy_missing_total", "policy" => policy.to_owned()).increment(1);
+    metrics::counter!("resilience_policy_missing_total", "policy" => policy.to_owned())
+        .increment(1);
 }

@@ -37,11 +37,10 @@ pub const TRANSIENT_STATUSES: &[u16] = &[429, 502, 503, 504];
 /// `attempts` counts the first try, so it must be at least 1.
 pub fn check_attempts(value: u64) -> Result<u32, String> {
     if value == 0 {
-        return Err(
-            "`attempts` must be at least 1 (it counts the first try), found 0".to_string(),
-        );
+        return Err("`attempts` must be at least 1 (it counts the first try), found 0".to_string());
     }
-    u32::try_from(value).map_err(|_| format!("`attempts` must be at most {}, found {value}", u32::MAX))
+    u32::try_from(value)
+        .map_err(|_| format!("`attempts` must be at most {}, found {value}", u32::MAX))
 }
 
 /// A jitter fraction is between 0.0 and 1.0.
@@ -49,7 +48,9 @@ pub fn check_jitter(value: f64) -> Result<f64, String> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(format!("`jitter` must be between 0.0 and 1.0, found {value}"))
+        Err(format!(
+            "`jitter` must be between 0.0 and 1.0, found {value}"
+        ))
     }
 }
 
@@ -58,7 +59,9 @@ pub fn check_fraction(key: &str, value: f64) -> Result<f64, String> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(format!("`{key}` must be between 0.0 and 1.0, found {value}"))
+        Err(format!(
+            "`{key}` must be between 0.0 and 1.0, found {value}"
+        ))
     }
 }
 
@@ -67,7 +70,9 @@ pub fn check_factor(value: f64) -> Result<f64, String> {
     if value.is_finite() && value >= 1.0 && value <= 1e6 {
         Ok(value)
     } else {
-        Err(format!("`factor` must be between 1.0 and 1000000.0, found {value}"))
+        Err(format!(
+            "`factor` must be between 1.0 and 1000000.0, found {value}"
+        ))
     }
 }
 
@@ -98,11 +103,15 @@ pub fn did_you_mean<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
     let unknown_lower = unknown.to_ascii_lowercase();
     known
         .iter()
-        .map(|candidate| (distance(&unknown_lower, &candidate.to_ascii_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                distance(&unknown_lower, &candidate.to_ascii_lowercase()),
+                *candidate,
+            )
+        })
         .filter(|(d, candidate)| {
             *d <= (candidate.len() / 3).max(1)
-                || (unknown.len() >= 3
-                    && candidate.to_ascii_lowercase().contains(&unknown_lower))
+                || (unknown.len() >= 3 && candidate.to_ascii_lowercase().contains(&unknown_lower))
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, candidate)| candidate)

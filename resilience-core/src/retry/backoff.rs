@@ -104,7 +104,14 @@ mod tests {
         );
         assert_eq!(
             take(Backoff::Exponential, 1.5),
-            [MS(100), MS(150), MS(225), Duration::from_micros(337_500), Duration::from_micros(506_250), Duration::from_nanos(759_375_000)]
+            [
+                MS(100),
+                MS(150),
+                MS(225),
+                Duration::from_micros(337_500),
+                Duration::from_micros(506_250),
+                Duration::from_nanos(759_375_000)
+            ]
         );
         assert_eq!(
             take(Backoff::Linear, 2.0),
@@ -118,13 +125,19 @@ mod tests {
         let cap = MS(250);
         assert_eq!(Backoff::Exponential.delay(MS(100), 2.0, 3, cap), cap);
         assert_eq!(Backoff::Exponential.delay(MS(100), 2.0, u32::MAX, cap), cap);
-        assert_eq!(Backoff::Linear.delay(Duration::MAX, 2.0, u32::MAX, cap), cap);
+        assert_eq!(
+            Backoff::Linear.delay(Duration::MAX, 2.0, u32::MAX, cap),
+            cap
+        );
         assert_eq!(Backoff::Constant.delay(Duration::MAX, 2.0, 1, cap), cap);
         assert_eq!(
             Backoff::Exponential.delay(Duration::MAX, 1e6, 9, Duration::MAX),
             Duration::MAX
         );
-        assert_eq!(Backoff::Exponential.delay(Duration::ZERO, 2.0, 40, cap), Duration::ZERO);
+        assert_eq!(
+            Backoff::Exponential.delay(Duration::ZERO, 2.0, 40, cap),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -173,12 +173,23 @@ where
 
 /// Runs `op` under `site`'s policy, sleeping the thread between tries. What `#[retry]` on a
 /// plain `fn` calls.
-pub fn retry_blocking<T, E, F>(site: &'static RetrySite, hooks: ErrorHooks<E>, op: F) -> Result<T, E>
+pub fn retry_blocking<T, E, F>(
+    site: &'static RetrySite,
+    hooks: ErrorHooks<E>,
+    op: F,
+) -> Result<T, E>
 where
     F: FnMut() -> Result<T, E>,
 {
     let spec = site.spec();
-    run_blocking(site.name, site.policy, &spec, &hooks, op, &mut ThreadClock::start(&spec))
+    run_blocking(
+        site.name,
+        site.policy,
+        &spec,
+        &hooks,
+        op,
+        &mut ThreadClock::start(&spec),
+    )
 }
 
 pub(crate) async fn run_async<T, E, F, Fut>(
@@ -413,6 +424,12 @@ mod tests {
         );
         assert_eq!(result, Err(HttpError::new(503)));
         assert_eq!(calls, 2, "404 retried by the predicate, 503 refused by it");
-        assert_eq!(hooks.verdict(&HttpError::new(404), &RetrySpec::DEFAULT).1.class, ErrorClass::Status(404));
+        assert_eq!(
+            hooks
+                .verdict(&HttpError::new(404), &RetrySpec::DEFAULT)
+                .1
+                .class,
+            ErrorClass::Status(404)
+        );
     }
 }

@@ -58,7 +58,10 @@ impl Jitter {
             Jitter::Fraction(j) => {
                 let j = if j.is_nan() { 0.0 } else { j.clamp(0.0, 1.0) };
                 let df = d as f64;
-                ((df * (1.0 - j)).ceil() as u64, saturating_f64(df * (1.0 + j)))
+                (
+                    (df * (1.0 - j)).ceil() as u64,
+                    saturating_f64(df * (1.0 + j)),
+                )
             }
             Jitter::Full => (0, d),
             Jitter::Equal => (d / 2 + d % 2, d),
@@ -102,7 +105,10 @@ mod tests {
     fn none_and_zero_fraction_are_exact() {
         let mut rng = StdRng::seed_from_u64(1);
         for jitter in [Jitter::None, Jitter::Fraction(0.0)] {
-            assert_eq!(jitter.apply(MS(300), MS(100), MS(100), MS(10_000), &mut rng), MS(300));
+            assert_eq!(
+                jitter.apply(MS(300), MS(100), MS(100), MS(10_000), &mut rng),
+                MS(300)
+            );
         }
     }
 
@@ -110,7 +116,10 @@ mod tests {
     fn names() {
         assert_eq!(Jitter::from_name("full"), Some(Jitter::Full));
         assert_eq!(Jitter::from_name("equal"), Some(Jitter::Equal));
-        assert_eq!(Jitter::from_name("decorrelated"), Some(Jitter::Decorrelated));
+        assert_eq!(
+            Jitter::from_name("decorrelated"),
+            Some(Jitter::Decorrelated)
+        );
         assert_eq!(Jitter::from_name("ful"), None);
     }
 

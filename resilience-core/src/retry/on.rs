@@ -143,6 +143,9 @@ mod tests {
         assert!(on.matches(ErrorClass::Status(599)));
         assert!(!on.matches(ErrorClass::Status(600)));
         assert_eq!(RetryOn::NONE.status(99).status(600), RetryOn::NONE);
-        assert_eq!(format!("{:?}", RetryOn::NONE.timeout().status(503)), "[Timeout, 503]");
+        assert_eq!(
+            format!("{:?}", RetryOn::NONE.timeout().status(503)),
+            "[Timeout, 503]"
+        );
     }
 }

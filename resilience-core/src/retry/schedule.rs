@@ -189,7 +189,10 @@ mod tests {
             ]
         );
         let linear = delays(spec.backoff(Backoff::Linear));
-        assert_eq!(&linear[..4], [100, 200, 300, 400].map(|m| Decision::Retry(MS(m))));
+        assert_eq!(
+            &linear[..4],
+            [100, 200, 300, 400].map(|m| Decision::Retry(MS(m)))
+        );
         let constant = delays(spec.backoff(Backoff::Constant).base(MS(50)));
         assert_eq!(&constant[..4], [Decision::Retry(MS(50)); 4]);
     }
@@ -245,7 +248,10 @@ mod tests {
     fn not_retryable_returns_without_counting() {
         let mut rng = StdRng::seed_from_u64(0);
         let mut schedule = Schedule::new(RetrySpec::DEFAULT);
-        assert_eq!(schedule.next(false, None, MS(0), &mut rng), Decision::Return);
+        assert_eq!(
+            schedule.next(false, None, MS(0), &mut rng),
+            Decision::Return
+        );
         assert_eq!(schedule.tries(), 1);
     }
 
@@ -264,7 +270,9 @@ mod tests {
             let _ = schedule.next(true, Some(Duration::MAX), Duration::MAX, &mut rng);
             let _ = schedule.next(true, None, Duration::MAX, &mut rng);
         }
-        let zero = RetrySpec::DEFAULT.base(Duration::ZERO).max_delay(Duration::ZERO);
+        let zero = RetrySpec::DEFAULT
+            .base(Duration::ZERO)
+            .max_delay(Duration::ZERO);
         assert_eq!(delays(zero)[0], Decision::Retry(Duration::ZERO));
     }
 }

@@ -1,0 +1,226 @@
+//! The shared `key = value` machinery of every attribute: parsing, duplicate and unknown keys
+//! (with "did you mean"), and typed values with errors on the offending token.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, Token};
+
+use crate::diag::Errors;
+use crate::rules;
+
+/// One `key = value` argument.
+pub(crate) struct Arg {
+    pub(crate) key: Ident,
+    pub(crate) value: Expr,
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = input.call(Ident::parse_any)?;
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("expected `{key} = <value>`"),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let value = input.parse()?;
+        Ok(Arg { key, value })
+    }
+}
+
+/// The arguments of one attribute, in order.
+pub(crate) struct Args(pub(crate) Vec<Arg>);
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let list = Punctuated::<Arg, Token![,]>::parse_terminated(input)?;
+        Ok(Args(list.into_iter().collect()))
+    }
+}
+
+impl Args {
+    /// The arguments whose keys are known and not repeated; the others become errors.
+    pub(crate) fn checked(self, attribute: &str, known: &[&str], errors: &mut Errors) -> Vec<Arg> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut kept = Vec::new();
+        for arg in self.0 {
+            let key = arg.key.unraw().to_string();
+            if !known.contains(&key.as_str()) {
+                let hint = match rules::did_you_mean(&key, known) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("expected one of {}", list(known)),
+                };
+                errors.error(
+                    &arg.key,
+                    format!("unknown `{attribute}` argument `{key}`; {hint}"),
+                );
+            } else if seen.contains(&key) {
+                errors.error(
+                    &arg.key,
+                    format!("duplicate `{attribute}` argument `{key}`"),
+                );
+            } else {
+                seen.push(key);
+                kept.push(arg);
+            }
+        }
+        kept
+    }
+}
+
+/// `a`, `b` or `c`, in backticks.
+pub(crate) fn list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
+}
+
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        Expr::Group(group) => literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// What kind of value the user wrote, for "expected X, found Y" messages.
+fn found(value: &Expr) -> &'static str {
+    match literal(value) {
+        Some(Lit::Str(_)) => "a string",
+        Some(Lit::Int(_)) => "an integer",
+        Some(Lit::Float(_)) => "a number",
+        Some(Lit::Bool(_)) => "a boolean",
+        Some(_) => "a literal",
+        None => match value {
+            Expr::Array(_) => "a list",
+            Expr::Path(_) => "a path",
+            Expr::Unary(_) => "an expression",
+            _ => "an expression",
+        },
+    }
+}
+
+fn wrong_type(key: &Ident, value: &Expr, expected: &str) -> syn::Error {
+    syn::Error::new_spanned(
+        value,
+        format!("`{key}` expects {expected}, found {}", found(value)),
+    )
+}
+
+/// A non-negative integer literal.
+pub(crate) fn integer(key: &Ident, value: &Expr) -> syn::Result<u64> {
+    if let Expr::Unary(syn::ExprUnary {
+        op: syn::UnOp::Neg(_),
+        expr,
+        ..
+    }) = value
+    {
+        if let Some(Lit::Int(_)) = literal(expr) {
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{key}` cannot be negative"),
+            ));
+        }
+    }
+    match literal(value) {
+        Some(Lit::Int(int)) => int.base10_parse::<u64>().map_err(|_| {
+            syn::Error::new_spanned(value, format!("`{key}` is too large, found {int}"))
+        }),
+        _ => Err(wrong_type(key, value, "an integer, e.g. `3`")),
+    }
+}
+
+/// A number literal, integer or float, possibly negative (range checks are the caller's).
+pub(crate) fn number(key: &Ident, value: &Expr) -> syn::Result<f64> {
+    let (negative, inner) = match value {
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => (true, &**expr),
+        other => (false, other),
+    };
+    let parsed = match literal(inner) {
+        Some(Lit::Float(float)) => float.base10_parse::<f64>().ok(),
+        Some(Lit::Int(int)) => int.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(number) if negative => Ok(-number),
+        Some(number) => Ok(number),
+        None => Err(wrong_type(key, value, "a number, e.g. `0.2`")),
+    }
+}
+
+/// A string literal.
+pub(crate) fn string(key: &Ident, value: &Expr) -> syn::Result<syn::LitStr> {
+    match literal(value) {
+        Some(Lit::Str(text)) => Ok(text.clone()),
+        _ => Err(wrong_type(key, value, "a string")),
+    }
+}
+
+/// `true` or `false`.
+pub(crate) fn boolean(key: &Ident, value: &Expr) -> syn::Result<bool> {
+    match literal(value) {
+        Some(Lit::Bool(flag)) => Ok(flag.value),
+        _ => Err(wrong_type(key, value, "`true` or `false`")),
+    }
+}
+
+/// A duration string such as `"250ms"`.
+pub(crate) fn duration(key: &Ident, value: &Expr) -> syn::Result<Duration> {
+    let text = match literal(value) {
+        Some(Lit::Str(text)) => text,
+        _ => {
+            return Err(wrong_type(
+                key,
+                value,
+                "a duration string, e.g. `\"250ms\"`, `\"30s\"`, `\"1h\"`",
+            ));
+        }
+    };
+    crate::duration::parse_duration(&text.value()).map_err(|_| {
+        syn::Error::new_spanned(
+            text,
+            format!(
+                "invalid duration `{:?}` for `{key}`; {}",
+                text.value(),
+                crate::duration::DURATION_EXAMPLES
+            ),
+        )
+    })
+}
+
+/// A path to a function, such as `is_retryable` or `errors::is_transient`.
+pub(crate) fn path(key: &Ident, value: &Expr) -> syn::Result<syn::Path> {
+    match value {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        _ => Err(wrong_type(
+            key,
+            value,
+            "a path to a function, e.g. `is_retryable`",
+        )),
+    }
+}
+
+/// The items of `[a, b, c]`; a single item without brackets is accepted as a list of one.
+pub(crate) fn items(value: &Expr) -> Vec<&Expr> {
+    match value {
+        Expr::Array(array) => array.elems.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// The span of a whole value, for messages about it.
+pub(crate) fn span_of(value: &Expr) -> Span {
+    value.span()
+}

@@ -1,0 +1,192 @@
+//! What the annotated function is: async or not, its receiver, how each argument is reused
+//! across tries, and its return type.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
+
+use crate::diag::Errors;
+
+/// How one binding is handed to each try.
+pub(crate) enum Reuse {
+    /// An owned argument: each try gets a fresh copy (`Clone`).
+    Clone { name: syn::Ident, mutable: bool },
+    /// A `&mut` argument of a blocking function: each try reborrows it.
+    Reborrow { name: syn::Ident, mutable: bool },
+}
+
+/// The parts of the function the expansion needs.
+pub(crate) struct FnItem {
+    pub(crate) item: ItemFn,
+    pub(crate) is_async: bool,
+    pub(crate) reuse: Vec<Reuse>,
+    /// The return type, checked to be a `Result`.
+    pub(crate) output: Type,
+}
+
+impl FnItem {
+    /// Reads the item; `attribute` names the macro in messages (`retry`).
+    pub(crate) fn analyze(item: ItemFn, attribute: &str, errors: &mut Errors) -> Option<FnItem> {
+        let is_async = item.sig.asyncness.is_some();
+        let mut reuse = Vec::new();
+        for input in &item.sig.inputs {
+            match input {
+                FnArg::Receiver(receiver) => check_receiver(receiver, is_async, attribute, errors),
+                FnArg::Typed(typed) => match &*typed.ty {
+                    Type::Reference(reference) if reference.mutability.is_none() => {}
+                    Type::Reference(_) if is_async => errors.error(
+                        &typed.pat,
+                        format!(
+                            "`#[{attribute}]` on an `async fn` cannot lend a `&mut` argument to each try: \
+                             every try's future would need the exclusive borrow again; \
+                             take `&` (with interior mutability) or make the function synchronous"
+                        ),
+                    ),
+                    Type::Reference(_) => match &*typed.pat {
+                        Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
+                            reuse.push(Reuse::Reborrow {
+                                name: ident.ident.clone(),
+                                mutable: ident.mutability.is_some(),
+                            });
+                        }
+                        other => errors.error(
+                            other,
+                            format!("`#[{attribute}]` needs a plain name for a `&mut` argument"),
+                        ),
+                    },
+                    _ => collect_bindings(&typed.pat, &mut reuse),
+                },
+            }
+        }
+        let output = match &item.sig.output {
+            ReturnType::Type(_, ty) if is_result(ty) => Some((**ty).clone()),
+            ReturnType::Type(_, ty) => {
+                errors.error(
+                    ty,
+                    format!("#[{attribute}] needs a function returning `Result<T, E>`"),
+                );
+                None
+            }
+            ReturnType::Default => {
+                errors.push(syn::Error::new(
+                    item.sig.ident.span(),
+                    format!("#[{attribute}] needs a function returning `Result<T, E>`; this one returns `()`"),
+                ));
+                None
+            }
+        };
+        if let Some(ty) = &output {
+            if let Some(span) = impl_trait_span(ty) {
+                errors.push(syn::Error::new(
+                    span,
+                    format!("#[{attribute}] cannot name a return type containing `impl Trait`; name the type"),
+                ));
+            }
+        }
+        Some(FnItem {
+            output: output?,
+            is_async,
+            reuse,
+            item,
+        })
+    }
+}
+
+fn check_receiver(receiver: &syn::Receiver, is_async: bool, attribute: &str, errors: &mut Errors) {
+    match &*receiver.ty {
+        Type::Reference(reference) if reference.mutability.is_none() => {}
+        Type::Reference(_) if !is_async => {}
+        Type::Reference(_) => errors.error(
+            receiver,
+            format!(
+                "`#[{attribute}]` on an `async fn` cannot lend `&mut self` to each try: \
+                 every try's future would need the exclusive borrow again; \
+                 take `&self` (with interior mutability) or make the method synchronous"
+            ),
+        ),
+        _ => errors.error(
+            receiver,
+            format!(
+                "`#[{attribute}]` calls the method again for each try, so it cannot take `self` by value; \
+                 take `&self`"
+            ),
+        ),
+    }
+}
+
+/// Every by-value binding of a pattern (`a`, or `a` and `b` in `(a, b)`), to be cloned per try.
+fn collect_bindings(pat: &Pat, out: &mut Vec<Reuse>) {
+    match pat {
+        Pat::Ident(ident) => {
+            if ident.by_ref.is_none() {
+                out.push(Reuse::Clone {
+                    name: ident.ident.clone(),
+                    mutable: ident.mutability.is_some(),
+                });
+            }
+            if let Some((_, sub)) = &ident.subpat {
+                collect_bindings(sub, out);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::Struct(strukt) => strukt
+            .fields
+            .iter()
+            .for_each(|field| collect_bindings(&field.pat, out)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::Reference(reference) => collect_bindings(&reference.pat, out),
+        Pat::Paren(paren) => collect_bindings(&paren.pat, out),
+        Pat::Type(typed) => collect_bindings(&typed.pat, out),
+        _ => {}
+    }
+}
+
+/// `Result<..>` by its last path segment, so `io::Result<T>` and `anyhow::Result<T>` count.
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        Type::Group(group) => is_result(&group.elem),
+        Type::Paren(paren) => is_result(&paren.elem),
+        _ => false,
+    }
+}
+
+fn impl_trait_span(ty: &Type) -> Option<Span> {
+    struct Finder(Option<Span>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {
+            self.0.get_or_insert(node.span());
+        }
+    }
+    let mut finder = Finder(None);
+    syn::visit::visit_type(&mut finder, ty);
+    finder.0
+}
+
+impl Reuse {
+    /// The statement that gives one try its own binding.
+    pub(crate) fn rebind(&self) -> TokenStream {
+        match self {
+            Reuse::Clone { name, mutable } => {
+                let mutability = mutable.then(|| quote!(mut));
+                quote::quote_spanned! {name.span()=>
+                    #[allow(unused_mut, unused_variables)]
+                    let #mutability #name = ::resilience::__private::Reuse::reuse(&#name);
+                }
+            }
+            Reuse::Reborrow { name, mutable } => {
+                let mutability = mutable.then(|| quote!(mut));
+                quote! {
+                    #[allow(unused_mut, unused_variables)]
+                    let #mutability #name = &mut *#name;
+                }
+            }
+        }
+    }
+}
