@@ -121,17 +121,20 @@ macro_rules! __error_hooks {
             ShowDebug as _, ShowDisplay as _, ShowTypeName as _, ViaClassify as _, ViaError as _,
             ViaNothing as _,
         };
-        $crate::__private::ErrorHooks::new(
+        // The references are the specialisation: each one is a priority level.
+        #[allow(clippy::needless_borrow)]
+        let hooks = $crate::__private::ErrorHooks::new(
             (&&&$crate::__private::Probe::<$ret>::new()).classifier(),
             (&&&$crate::__private::Probe::<$ret>::new()).describer(),
-        )
-        .with_retry_if($retry_if)
+        );
+        hooks.with_retry_if($retry_if)
     }};
 }
 
 pub use crate::__error_hooks as error_hooks;
 
 #[cfg(test)]
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::*;
     use crate::{ErrorClass, HttpError};

@@ -21,15 +21,14 @@ impl RetryEvent<'_> {
         tracing::warn!(
             target: "resilience::retry",
             site = self.site,
-            policy = self.policy.unwrap_or(""),
+            policy = self.policy,
             attempt = self.attempt,
-            error = %self.error,
             class = %self.class,
-            delay_ms = delay.as_secs_f64() * 1000.0,
-            "try {} failed ({}); retrying in {:?}",
+            error = %self.error,
+            delay_ms = u64::try_from((delay.as_micros() + 500) / 1000).unwrap_or(u64::MAX),
+            "try {} failed; retrying in {}",
             self.attempt,
-            self.class,
-            delay,
+            Rounded(delay),
         );
         metrics::counter!(
             "resilience_retries_total",
@@ -43,13 +42,12 @@ impl RetryEvent<'_> {
         tracing::debug!(
             target: "resilience::retry",
             site = self.site,
-            policy = self.policy.unwrap_or(""),
+            policy = self.policy,
             attempt = self.attempt,
-            error = %self.error,
             class = %self.class,
-            "try {} failed ({}); not retryable",
+            error = %self.error,
+            "try {} failed; not retryable",
             self.attempt,
-            self.class,
         );
     }
 
@@ -57,13 +55,11 @@ impl RetryEvent<'_> {
         tracing::error!(
             target: "resilience::retry",
             site = self.site,
-            policy = self.policy.unwrap_or(""),
+            policy = self.policy,
             attempt = self.attempt,
-            error = %self.error,
             class = %self.class,
-            reason = %reason,
-            "giving up after try {}: {}",
-            self.attempt,
+            error = %self.error,
+            "giving up: {}",
             reason,
         );
         metrics::counter!(
@@ -84,4 +80,18 @@ pub(crate) fn policy_missing(site: &str, policy: &str) {
     );
     metrics::counter!("resilience_policy_missing_total", "policy" => policy.to_owned())
         .increment(1);
+}
+
+/// A delay for humans: whole milliseconds from 1 ms up, exact below.
+struct Rounded(Duration);
+
+impl fmt::Display for Rounded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= Duration::from_millis(1) {
+            let millis = (self.0.as_micros() + 500) / 1000;
+            write!(f, "{millis}ms")
+        } else {
+            write!(f, "{:?}", self.0)
+        }
+    }
 }

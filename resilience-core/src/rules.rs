@@ -67,7 +67,7 @@ pub fn check_fraction(key: &str, value: f64) -> Result<f64, String> {
 
 /// The exponential growth factor is finite and at least 1.0 (a shrinking backoff is a bug).
 pub fn check_factor(value: f64) -> Result<f64, String> {
-    if value.is_finite() && value >= 1.0 && value <= 1e6 {
+    if (1.0..=1e6).contains(&value) {
         Ok(value)
     } else {
         Err(format!(
@@ -125,8 +125,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
