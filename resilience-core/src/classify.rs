@@ -122,7 +122,7 @@ pub trait Classify {
 /// built-in rules know (see the [module docs](self)). `Other` when none is known.
 ///
 /// Use it to implement [`Classify`] for a wrapper type, or as the classifier of
-/// [`Retry::run_classified`](crate::Retry::run_classified).
+/// [`Retry::run_with`](crate::Retry::run_with) (through [`ErrorHooks::new`](crate::ErrorHooks::new)).
 ///
 /// ```
 /// use std::io;

@@ -6,17 +6,21 @@
 //! - [`Classify`], [`ErrorClass`] and [`classify_error`] say what an error is.
 //! - [`HttpError`] and [`Rejected`] are the crate's own errors.
 //! - [`parse_duration`] is the duration syntax of the macros and YAML policies.
+//! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
 //! - [`registry`] holds named policies.
 
+pub mod bulkhead;
 pub mod classify;
 pub mod duration;
 pub mod http;
+pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
 #[allow(unreachable_pub)]
 pub mod rules;
 
+mod block_on;
 mod observe;
 
 #[doc(hidden)]

@@ -25,7 +25,7 @@ impl RetryEvent<'_> {
             attempt = self.attempt,
             class = %self.class,
             error = %self.error,
-            delay_ms = u64::try_from((delay.as_micros() + 500) / 1000).unwrap_or(u64::MAX),
+            delay_ms = millis(delay),
             "try {} failed; retrying in {}",
             self.attempt,
             Rounded(delay),
@@ -94,4 +94,60 @@ impl fmt::Display for Rounded {
             write!(f, "{:?}", self.0)
         }
     }
+}
+
+pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after: Duration) {
+    tracing::debug!(
+        target: "resilience::rate_limit",
+        site,
+        policy,
+        retry_after_ms = millis(retry_after),
+        "rate limited; next permit in {}",
+        Rounded(retry_after),
+    );
+    metrics::counter!("resilience_rate_limit_rejections_total", "site" => site.to_owned())
+        .increment(1);
+}
+
+pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration) {
+    tracing::trace!(
+        target: "resilience::rate_limit",
+        site,
+        policy,
+        wait_ms = millis(wait),
+        "waiting {} for a permit",
+        Rounded(wait),
+    );
+    metrics::counter!("resilience_rate_limit_waits_total", "site" => site.to_owned()).increment(1);
+    metrics::histogram!("resilience_rate_limit_wait_seconds", "site" => site.to_owned())
+        .record(wait.as_secs_f64());
+}
+
+pub(crate) fn rate_limit_server_pause(site: &str, policy: Option<&str>, pause: Duration) {
+    tracing::warn!(
+        target: "resilience::rate_limit",
+        site,
+        policy,
+        pause_ms = millis(pause),
+        "server answered 429 with Retry-After; the limiter admits nothing for {}",
+        Rounded(pause),
+    );
+    metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
+        .increment(1);
+}
+
+pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
+    tracing::debug!(
+        target: "resilience::bulkhead",
+        site,
+        policy,
+        waited_ms = millis(waited),
+        "bulkhead full; call refused",
+    );
+    metrics::counter!("resilience_bulkhead_rejections_total", "site" => site.to_owned())
+        .increment(1);
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from((duration.as_micros() + 500) / 1000).unwrap_or(u64::MAX)
 }

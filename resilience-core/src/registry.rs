@@ -9,6 +9,8 @@ use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
 
+use crate::bulkhead::BulkheadPatch;
+use crate::rate_limit::RateLimitPatch;
 use crate::retry::RetryPatch;
 
 /// The sections of one named policy. A `None` section leaves the inline values alone.
@@ -17,12 +19,35 @@ use crate::retry::RetryPatch;
 pub struct NamedPolicy {
     /// Overrides of the `retry` section.
     pub retry: Option<RetryPatch>,
+    /// Values of the shared rate limiter.
+    pub rate_limit: Option<RateLimitPatch>,
+    /// Values of the shared bulkhead.
+    pub bulkhead: Option<BulkheadPatch>,
 }
 
 impl NamedPolicy {
     /// A policy with only a `retry` section.
     pub fn with_retry(retry: RetryPatch) -> Self {
-        NamedPolicy { retry: Some(retry) }
+        NamedPolicy {
+            retry: Some(retry),
+            ..NamedPolicy::default()
+        }
+    }
+
+    /// A policy with only a `rate_limit` section.
+    pub fn with_rate_limit(rate_limit: RateLimitPatch) -> Self {
+        NamedPolicy {
+            rate_limit: Some(rate_limit),
+            ..NamedPolicy::default()
+        }
+    }
+
+    /// A policy with only a `bulkhead` section.
+    pub fn with_bulkhead(bulkhead: BulkheadPatch) -> Self {
+        NamedPolicy {
+            bulkhead: Some(bulkhead),
+            ..NamedPolicy::default()
+        }
     }
 }
 
@@ -70,7 +95,11 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// assert!(registry::current().get("user-api").is_some());
 /// ```
 pub fn install(policies: Policies) {
-    CURRENT.store(Arc::new(policies));
+    let policies = Arc::new(policies);
+    CURRENT.store(Arc::clone(&policies));
+    // Stateful sections live in shared objects: change them in place, keeping their state.
+    crate::rate_limit::reconfigure_all(&policies);
+    crate::bulkhead::reconfigure_all(&policies);
 }
 
 /// The current snapshot.

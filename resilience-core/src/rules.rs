@@ -19,6 +19,19 @@ pub const RETRY_KEYS: &[&str] = &[
     "policy",
 ];
 
+/// Keys of `#[rate_limited(...)]` and of a YAML policy's `rate_limit` section (`key` is
+/// macro-only: an expression over the arguments).
+pub const RATE_LIMIT_KEYS: &[&str] = &["calls", "period", "burst", "mode", "max_wait", "key", "policy"];
+
+/// Keys of `#[bulkhead(...)]` and of a YAML policy's `bulkhead` section.
+pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait", "policy"];
+
+/// Names accepted for a rate limit's `mode`.
+pub const LIMIT_MODE_NAMES: &[&str] = &["wait", "reject"];
+
+/// The names of every attribute of the crate, which stack on one function.
+pub const ATTRIBUTE_NAMES: &[&str] = &["retry", "rate_limited", "bulkhead"];
+
 /// Names accepted for `backoff`.
 pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
 
@@ -41,6 +54,28 @@ pub fn check_attempts(value: u64) -> Result<u32, String> {
     }
     u32::try_from(value)
         .map_err(|_| format!("`attempts` must be at most {}, found {value}", u32::MAX))
+}
+
+/// A count that must be at least 1 (`calls`, `max_concurrent`).
+pub fn check_count(key: &str, value: u64) -> Result<u32, String> {
+    if value == 0 {
+        return Err(format!("`{key}` must be at least 1, found 0"));
+    }
+    u32::try_from(value).map_err(|_| format!("`{key}` must be at most {}, found {value}", u32::MAX))
+}
+
+/// A count that may be zero (`burst`).
+pub fn check_u32(key: &str, value: u64) -> Result<u32, String> {
+    u32::try_from(value).map_err(|_| format!("`{key}` must be at most {}, found {value}", u32::MAX))
+}
+
+/// A window length is longer than zero (`period`).
+pub fn check_period(value: std::time::Duration) -> Result<std::time::Duration, String> {
+    if value.is_zero() {
+        Err("`period` must be longer than zero".to_string())
+    } else {
+        Ok(value)
+    }
 }
 
 /// A jitter fraction is between 0.0 and 1.0.
@@ -165,6 +200,11 @@ mod tests {
         assert!(check_status(600).is_err());
         assert_eq!(status_class("5xx"), Some(5));
         assert_eq!(status_class("6xx"), None);
+        assert_eq!(check_count("calls", 20), Ok(20));
+        assert!(check_count("calls", 0).is_err());
+        assert!(check_count("calls", u64::MAX).is_err());
+        assert_eq!(check_u32("burst", 0), Ok(0));
+        assert!(check_period(std::time::Duration::ZERO).is_err());
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl<E> ErrorHooks<E> {
         self
     }
 
+    /// What the error is, by this hook's classifier.
+    pub(crate) fn classify(&self, error: &E) -> Classification {
+        (self.classify)(error)
+    }
+
     fn verdict(&self, error: &E, spec: &RetrySpec) -> (bool, Classification) {
         let classification = (self.classify)(error);
         let retryable = match self.retry_if {
@@ -131,20 +136,34 @@ impl RetrySite {
 
     /// The values a call starting now uses: the inline ones, overridden field by field by the
     /// named policy's `retry` section when the policy is loaded.
+    #[inline]
     pub fn spec(&self) -> Cow<'_, RetrySpec> {
         resolve(self.policy, &self.spec, &self.reported_missing, self.name)
     }
 }
 
+/// The spec a call uses. Inlined so that a site without a policy (known at the call site)
+/// reduces to a borrow; the registry lookup stays out of line.
+#[inline]
 pub(crate) fn resolve<'a>(
     policy: Option<&str>,
     inline: &'a RetrySpec,
     reported_missing: &AtomicBool,
     site: &str,
 ) -> Cow<'a, RetrySpec> {
-    let Some(policy) = policy else {
-        return Cow::Borrowed(inline);
-    };
+    match policy {
+        None => Cow::Borrowed(inline),
+        Some(policy) => resolve_named(policy, inline, reported_missing, site),
+    }
+}
+
+#[inline(never)]
+fn resolve_named<'a>(
+    policy: &str,
+    inline: &'a RetrySpec,
+    reported_missing: &AtomicBool,
+    site: &str,
+) -> Cow<'a, RetrySpec> {
     match registry::retry_patch(policy) {
         Some(Some(patch)) => Cow::Owned(patch.apply(*inline)),
         Some(None) => Cow::Borrowed(inline),
@@ -158,17 +177,25 @@ pub(crate) fn resolve<'a>(
 }
 
 /// Runs `op` under `site`'s policy on tokio's clock. What `#[retry]` on an `async fn` calls.
-pub async fn retry_async<T, E, F, Fut>(
+pub async fn retry_async<T, E, F, Fut, H>(
     site: &'static RetrySite,
-    hooks: ErrorHooks<E>,
-    op: F,
+    hooks: H,
+    mut op: F,
 ) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    H: FnOnce() -> ErrorHooks<E>,
 {
+    // `run_async` written out rather than awaited: one state machine instead of two nested
+    // ones, so the happy path stores its arguments once.
     let spec = site.spec();
-    run_async(site.name, site.policy, &spec, &hooks, op).await
+    let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
+    let error = match op().await {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    retry_after_failure(site.name, site.policy, &spec, &hooks(), op, started, error).await
 }
 
 /// Runs `op` under `site`'s policy, sleeping the thread between tries. What `#[retry]` on a
@@ -204,10 +231,28 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
-    let mut error = match op().await {
+    let error = match op().await {
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
+    retry_after_failure(name, policy, spec, hooks, op, started, error).await
+}
+
+/// Everything after a failed first try: kept out of [`run_async`]'s body so the happy path's
+/// state machine stays small.
+async fn retry_after_failure<T, E, F, Fut>(
+    name: &str,
+    policy: Option<&str>,
+    spec: &RetrySpec,
+    hooks: &ErrorHooks<E>,
+    mut op: F,
+    started: Option<tokio::time::Instant>,
+    mut error: E,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     let mut schedule = Schedule::new(*spec);
     loop {
         let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());

@@ -1,0 +1,173 @@
+//! [`Gcra`]: the generic cell rate algorithm on one atomic word.
+//!
+//! The state is the theoretical arrival time (TAT) of the next admission, in nanoseconds since
+//! the limiter's epoch. With emission interval `T = period / calls` and tolerance
+//! `tau = burst * T`, a call arriving at `now` may be admitted at `max(tat, now) - tau` (or
+//! `now`, if later) and moves the TAT to `max(tat, now) + T`. That bounds admissions in any
+//! half-open window of length `period` to `calls + burst`.
+//!
+//! An admission is one compare-and-swap: a reservation in wait mode is the same CAS, which
+//! also makes waiters fair (admitted in the order their reservations succeeded).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The outcome of asking for a permit at time `now` (all values in nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Admitted after waiting this long (0: at once). The slot is reserved.
+    After(u64),
+    /// Refused: a permit would be free after this long. Nothing was reserved.
+    Refused(u64),
+}
+
+/// One GCRA cell: the TAT of one limiter (or of one key of a keyed limiter).
+#[derive(Debug, Default)]
+pub struct Gcra {
+    tat: AtomicU64,
+}
+
+impl Gcra {
+    /// A cell at full capacity.
+    pub const fn new() -> Self {
+        Gcra {
+            tat: AtomicU64::new(0),
+        }
+    }
+
+    /// Asks for a permit at `now`. With `max_wait = Some(w)` a permit that needs a wait up to
+    /// `w` is reserved (and `After(wait)` returned); a longer wait is `Refused`. With `None`
+    /// the call waits as long as needed. Reject mode is `max_wait = Some(0)`.
+    #[inline]
+    pub fn acquire(&self, now: u64, interval: u64, tolerance: u64, max_wait: Option<u64>) -> Admission {
+        let mut tat = self.tat.load(Ordering::Acquire);
+        loop {
+            let base = tat.max(now);
+            let wait = (base - now).saturating_sub(tolerance);
+            if max_wait.is_some_and(|limit| wait > limit) {
+                return Admission::Refused(wait);
+            }
+            let next = base.saturating_add(interval);
+            match self
+                .tat
+                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Admission::After(wait),
+                Err(current) => tat = current,
+            }
+        }
+    }
+
+    /// Admits nothing before `until` (a server's Retry-After): the TAT moves to at least
+    /// `until + tolerance`, so the next admission is at `until` at the earliest.
+    pub fn pause_until(&self, until: u64, tolerance: u64) {
+        self.tat
+            .fetch_max(until.saturating_add(tolerance), Ordering::AcqRel);
+    }
+
+    /// Whether the cell is back to full capacity at `now` (it can then be forgotten: a fresh
+    /// cell behaves the same).
+    pub fn is_idle(&self, now: u64) -> bool {
+        self.tat.load(Ordering::Acquire) <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn forty_calls_at_once_are_spaced_by_the_interval() {
+        let cell = Gcra::new();
+        let waits: Vec<u64> = (0..40)
+            .map(|_| match cell.acquire(0, S / 2, 0, None) {
+                Admission::After(wait) => wait,
+                Admission::Refused(_) => u64::MAX,
+            })
+            .collect();
+        let expected: Vec<u64> = (0..40).map(|i| i * S / 2).collect();
+        assert_eq!(waits, expected);
+    }
+
+    #[test]
+    fn burst_after_idle_then_spacing() {
+        let cell = Gcra::new();
+        let tolerance = 3 * S;
+        let at_zero: Vec<Admission> = (0..5).map(|_| cell.acquire(0, S, tolerance, Some(0))).collect();
+        assert_eq!(
+            at_zero,
+            [
+                Admission::After(0),
+                Admission::After(0),
+                Admission::After(0),
+                Admission::After(0),
+                Admission::Refused(S),
+            ]
+        );
+        assert_eq!(cell.acquire(S, S, tolerance, Some(0)), Admission::After(0));
+        assert_eq!(cell.acquire(S, S, tolerance, Some(0)), Admission::Refused(S));
+    }
+
+    #[test]
+    fn max_wait_reserves_only_short_waits() {
+        let cell = Gcra::new();
+        assert_eq!(cell.acquire(0, S, 0, Some(S)), Admission::After(0));
+        assert_eq!(cell.acquire(0, S, 0, Some(S)), Admission::After(S));
+        assert_eq!(cell.acquire(0, S, 0, Some(S)), Admission::Refused(2 * S));
+        // the refusal reserved nothing
+        assert_eq!(cell.acquire(S, S, 0, Some(S)), Admission::After(S));
+    }
+
+    #[test]
+    fn pause_blocks_until_then_resumes() {
+        let cell = Gcra::new();
+        cell.pause_until(5 * S, 2 * S);
+        assert_eq!(cell.acquire(S, S, 2 * S, Some(0)), Admission::Refused(4 * S));
+        assert_eq!(cell.acquire(5 * S, S, 2 * S, Some(0)), Admission::After(0));
+        assert!(!cell.is_idle(5 * S));
+        assert!(cell.is_idle(8 * S));
+    }
+
+    #[test]
+    fn extreme_values_saturate() {
+        let cell = Gcra::new();
+        assert_eq!(cell.acquire(u64::MAX, u64::MAX, u64::MAX, None), Admission::After(0));
+        assert!(matches!(cell.acquire(0, u64::MAX, 0, Some(0)), Admission::Refused(_)));
+        cell.pause_until(u64::MAX, u64::MAX);
+    }
+
+    proptest! {
+        /// Whatever the arrivals and parameters, no half-open window of length `period` holds
+        /// more than `calls + burst` admissions, in reject mode and in wait mode.
+        #[test]
+        fn never_more_than_calls_plus_burst_per_window(
+            calls in 1u64..20,
+            period_ms in 1u64..5_000,
+            burst in 0u64..5,
+            wait_mode in any::<bool>(),
+            gaps in proptest::collection::vec(0u64..2_000, 1..300),
+        ) {
+            let period = period_ms * 1_000_000;
+            let interval = period.div_ceil(calls);
+            let tolerance = burst * interval;
+            let cell = Gcra::new();
+            let mut now = 0u64;
+            let mut admitted = Vec::new();
+            for gap in gaps {
+                now += gap * 1_000_000 / 10;
+                let max_wait = if wait_mode { None } else { Some(0) };
+                if let Admission::After(wait) = cell.acquire(now, interval, tolerance, max_wait) {
+                    admitted.push(now + wait);
+                }
+            }
+            admitted.sort_unstable();
+            let limit = (calls + burst) as usize;
+            for (i, start) in admitted.iter().enumerate() {
+                let in_window = admitted[i..].iter().take_while(|t| **t < start + period).count();
+                prop_assert!(in_window <= limit, "{in_window} admissions in [{start}, {start}+{period})");
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! [`RateLimiter`]: a GCRA limiter whose values can change while it runs, direct or keyed.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use super::gcra::{Admission, Gcra};
+use super::{LimitMode, RateLimitSpec};
+
+/// Keys are already 64-bit hashes of the user's key values, so the map need not hash again.
+#[derive(Default)]
+pub(crate) struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type KeyMap = DashMap<u64, Gcra, BuildHasherDefault<PreHashed>>;
+
+/// Below this many keys a keyed limiter never sweeps idle keys.
+const SWEEP_FLOOR: usize = 1024;
+
+/// A rate limiter: one GCRA cell for unkeyed calls and a map of cells for keyed ones, sharing
+/// one set of values. The values are atomics, so a named policy's limit can change while
+/// calls run: the next admission uses the new values, and the recorded admissions (the TAT)
+/// are kept, so a change never forgets recent traffic.
+///
+/// Time is tokio's clock ([`tokio::time::Instant`]), so tests with paused time see exact
+/// admission times.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let limiter = RateLimiter::new(RateLimitSpec::new(2, Duration::from_secs(1)));
+/// let start = tokio::time::Instant::now();
+/// for _ in 0..3 {
+///     limiter.until_ready(None).await.unwrap();
+/// }
+/// assert_eq!(start.elapsed(), Duration::from_secs(1)); // admitted at 0, 0.5s and 1s
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: AtomicU64,
+    tolerance: AtomicU64,
+    /// `u64::MAX`: wait as long as needed; 0: reject mode.
+    max_wait: AtomicU64,
+    spec: Mutex<RateLimitSpec>,
+    epoch: tokio::time::Instant,
+    direct: Gcra,
+    keyed: KeyMap,
+    swept_at_len: AtomicUsize,
+}
+
+impl RateLimiter {
+    /// A limiter with these values, at full capacity.
+    pub fn new(spec: RateLimitSpec) -> Self {
+        let limiter = RateLimiter {
+            interval: AtomicU64::new(0),
+            tolerance: AtomicU64::new(0),
+            max_wait: AtomicU64::new(u64::MAX),
+            spec: Mutex::new(spec),
+            epoch: tokio::time::Instant::now(),
+            direct: Gcra::new(),
+            keyed: KeyMap::default(),
+            swept_at_len: AtomicUsize::new(0),
+        };
+        limiter.configure(spec);
+        limiter
+    }
+
+    /// Replaces the values; recorded admissions are kept.
+    pub fn configure(&self, spec: RateLimitSpec) {
+        let interval = nanos(spec.interval());
+        let tolerance = interval.saturating_mul(u64::from(spec.burst));
+        let max_wait = match (spec.mode, spec.max_wait) {
+            (LimitMode::Reject, _) => 0,
+            (LimitMode::Wait, None) => u64::MAX,
+            (LimitMode::Wait, Some(limit)) => nanos(limit),
+        };
+        self.interval.store(interval, Ordering::Relaxed);
+        self.tolerance.store(tolerance, Ordering::Relaxed);
+        self.max_wait.store(max_wait, Ordering::Relaxed);
+        *self.spec.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = spec;
+    }
+
+    /// The current values.
+    pub fn spec(&self) -> RateLimitSpec {
+        *self.spec.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Nanoseconds since this limiter was created, on tokio's clock.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        nanos(tokio::time::Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    /// Asks for a permit now, for `key` (a hash of the key value) or for the limiter as a
+    /// whole. `Ok(wait)`: admitted, and the slot is `wait` from now (zero: at once). `Err(wait)`:
+    /// refused (reject mode, or the wait exceeds `max_wait`); a permit is free in `wait`.
+    #[inline]
+    pub fn check(&self, key: Option<u64>) -> Result<Duration, Duration> {
+        let now = self.now();
+        let interval = self.interval.load(Ordering::Relaxed);
+        let tolerance = self.tolerance.load(Ordering::Relaxed);
+        let max_wait = match self.max_wait.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            limit => Some(limit),
+        };
+        let admission = match key {
+            None => self.direct.acquire(now, interval, tolerance, max_wait),
+            Some(key) => self.keyed_acquire(key, now, interval, tolerance, max_wait),
+        };
+        match admission {
+            Admission::After(wait) => Ok(Duration::from_nanos(wait)),
+            Admission::Refused(wait) => Err(Duration::from_nanos(wait)),
+        }
+    }
+
+    fn keyed_acquire(
+        &self,
+        key: u64,
+        now: u64,
+        interval: u64,
+        tolerance: u64,
+        max_wait: Option<u64>,
+    ) -> Admission {
+        if let Some(cell) = self.keyed.get(&key) {
+            return cell.acquire(now, interval, tolerance, max_wait);
+        }
+        let admission = self
+            .keyed
+            .entry(key)
+            .or_default()
+            .acquire(now, interval, tolerance, max_wait);
+        self.sweep_if_grown(now);
+        admission
+    }
+
+    /// Drops the keys that are back to full capacity once the map has doubled since the last
+    /// sweep: memory stays proportional to the keys active recently, however many were seen.
+    fn sweep_if_grown(&self, now: u64) {
+        let len = self.keyed.len();
+        let last = self.swept_at_len.load(Ordering::Relaxed);
+        if len <= SWEEP_FLOOR.max(last.saturating_mul(2)) {
+            return;
+        }
+        self.keyed.retain(|_, cell| !cell.is_idle(now));
+        self.swept_at_len
+            .store(self.keyed.len(), Ordering::Relaxed);
+    }
+
+    /// The number of keys currently tracked (idle ones may linger until the next sweep).
+    pub fn tracked_keys(&self) -> usize {
+        self.keyed.len()
+    }
+
+    /// Waits until admitted (sleeping on tokio's clock) or returns the refusal.
+    pub async fn until_ready(&self, key: Option<u64>) -> Result<(), Duration> {
+        let wait = self.check(key)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Admits nothing (for `key`, or at all) for `pause`, as when the server answered 429
+    /// with a Retry-After: every caller sharing this limiter pauses together.
+    pub fn pause_for(&self, key: Option<u64>, pause: Duration) {
+        let until = self.now().saturating_add(nanos(pause));
+        let tolerance = self.tolerance.load(Ordering::Relaxed);
+        match key {
+            None => self.direct.pause_until(until, tolerance),
+            Some(key) => self.keyed.entry(key).or_default().pause_until(until, tolerance),
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Hashes a key value for [`RateLimiter::check`]: the same value always gives the same hash
+/// within a process. Distinct values share a limiter only on a 64-bit hash collision, which
+/// errs on the strict side (the two keys share one quota).
+pub fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
+    use std::hash::BuildHasher;
+    static STATE: std::sync::LazyLock<RandomState> = std::sync::LazyLock::new(RandomState::new);
+    STATE.hash_one(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_keys_are_swept() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        for round in 0..100u64 {
+            for key in 0..10_000u64 {
+                assert!(limiter.check(Some(key_hash(&(round, key)))).is_ok());
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // a million distinct keys over time, but only about one round's worth is kept
+        assert!(limiter.tracked_keys() <= 2 * 10_000 + SWEEP_FLOOR, "{}", limiter.tracked_keys());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconfigure_keeps_recent_admissions() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject));
+        assert_eq!(limiter.check(None), Ok(Duration::ZERO));
+        limiter.configure(RateLimitSpec::new(10, Duration::from_secs(1)).mode(LimitMode::Reject));
+        // the admission at 0 under the old interval still holds the next slot until 1s
+        assert_eq!(limiter.check(None), Err(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(limiter.check(None), Ok(Duration::ZERO));
+        assert_eq!(limiter.check(None), Err(Duration::from_millis(100)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_are_independent_and_pause_is_per_key() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject));
+        let (a, b) = (key_hash("a"), key_hash("b"));
+        assert!(limiter.check(Some(a)).is_ok());
+        assert!(limiter.check(Some(a)).is_err());
+        assert!(limiter.check(Some(b)).is_ok());
+        limiter.pause_for(Some(b), Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(limiter.check(Some(a)).is_ok());
+        assert_eq!(limiter.check(Some(b)), Err(Duration::from_secs(3)));
+    }
+}

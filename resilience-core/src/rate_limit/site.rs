@@ -1,0 +1,107 @@
+//! [`RateLimitSite`] and the executors `#[rate_limited]` calls.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::{RateLimitSpec, RateLimiter, named};
+use crate::classify::ErrorClass;
+use crate::rejected::Rejected;
+use crate::retry::ErrorHooks;
+use crate::observe;
+
+/// One `#[rate_limited]` function: its name, the policy it names, its inline values, and
+/// (once first called) its limiter, private or shared through the policy.
+#[derive(Debug)]
+pub struct RateLimitSite {
+    name: &'static str,
+    policy: Option<&'static str>,
+    spec: RateLimitSpec,
+    limiter: OnceLock<Arc<RateLimiter>>,
+}
+
+impl RateLimitSite {
+    /// A site named `name` (conventionally `module::path::function`).
+    pub const fn new(name: &'static str, policy: Option<&'static str>, spec: RateLimitSpec) -> Self {
+        RateLimitSite {
+            name,
+            policy,
+            spec,
+            limiter: OnceLock::new(),
+        }
+    }
+
+    /// The site's limiter: the policy's shared one, or its own.
+    #[inline]
+    pub fn limiter(&self) -> &RateLimiter {
+        self.limiter.get_or_init(|| match self.policy {
+            Some(policy) => named(policy, self.spec),
+            None => Arc::new(RateLimiter::new(self.spec)),
+        })
+    }
+
+    fn admit(&self, key: Option<u64>) -> Result<Duration, Rejected> {
+        self.limiter().check(key).map_err(|retry_after| {
+            observe::rate_limit_rejected(self.name, self.policy, retry_after);
+            Rejected::RateLimited { retry_after }
+        })
+    }
+
+    /// After a call: a 429 carrying a Retry-After pauses the whole limiter (or the key).
+    fn learn<E>(&self, key: Option<u64>, hooks: &ErrorHooks<E>, error: &E) {
+        let classification = hooks.classify(error);
+        if let (ErrorClass::Status(429), Some(pause)) =
+            (classification.class, classification.retry_after)
+        {
+            self.limiter().pause_for(key, pause);
+            observe::rate_limit_server_pause(self.name, self.policy, pause);
+        }
+    }
+}
+
+/// Runs `call` once admitted by `site`'s limiter (for `key`, a [`key_hash`](super::key_hash)
+/// of the key value, or the whole site). A refusal is `Err(E::from(Rejected::RateLimited))`.
+pub async fn rate_limited_async<T, E, Fut>(
+    site: &'static RateLimitSite,
+    key: Option<u64>,
+    hooks: ErrorHooks<E>,
+    call: Fut,
+) -> Result<T, E>
+where
+    E: From<Rejected>,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let wait = site.admit(key).map_err(E::from)?;
+    if !wait.is_zero() {
+        observe::rate_limit_waited(site.name, site.policy, wait);
+        tokio::time::sleep(wait).await;
+    }
+    let result = call.await;
+    if let Err(error) = &result {
+        site.learn(key, &hooks, error);
+    }
+    result
+}
+
+/// [`rate_limited_async`] for a blocking function: sleeps the thread until admitted.
+pub fn rate_limited_blocking<T, E, F>(
+    site: &'static RateLimitSite,
+    key: Option<u64>,
+    hooks: ErrorHooks<E>,
+    call: F,
+) -> Result<T, E>
+where
+    E: From<Rejected>,
+    F: FnOnce() -> Result<T, E>,
+{
+    let wait = site.admit(key).map_err(E::from)?;
+    if !wait.is_zero() {
+        observe::rate_limit_waited(site.name, site.policy, wait);
+        std::thread::sleep(wait);
+    }
+    let result = call();
+    if let Err(error) = &result {
+        site.learn(key, &hooks, error);
+    }
+    result
+}

@@ -1,0 +1,160 @@
+//! [`RateLimitSpec`]: a rate limit as plain data.
+
+use std::time::Duration;
+
+/// What a rate-limited call does when no permit is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LimitMode {
+    /// Sleep until the reserved slot (callers are admitted in arrival order).
+    #[default]
+    Wait,
+    /// Return `Rejected::RateLimited { retry_after }` at once.
+    Reject,
+}
+
+impl LimitMode {
+    /// Parses the macro / YAML name: `"wait"` or `"reject"`.
+    pub fn from_name(name: &str) -> Option<LimitMode> {
+        match name {
+            "wait" => Some(LimitMode::Wait),
+            "reject" => Some(LimitMode::Reject),
+            _ => None,
+        }
+    }
+}
+
+/// A rate limit as plain data: at most `calls` admissions in any window of length `period`
+/// (plus `burst` after idle time), smoothly spaced by GCRA, one every `period / calls`.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::rate_limit::{LimitMode, RateLimitSpec};
+///
+/// const GITHUB: RateLimitSpec = RateLimitSpec::new(20, Duration::from_secs(10))
+///     .burst(5)
+///     .mode(LimitMode::Reject);
+/// assert_eq!(GITHUB.interval(), Duration::from_millis(500));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RateLimitSpec {
+    /// Admissions per `period` (>= 1).
+    pub calls: u32,
+    /// The window length (> 0).
+    pub period: Duration,
+    /// Extra admissions allowed at once after idle time. Default 0.
+    pub burst: u32,
+    /// Wait for a permit or reject. Default wait.
+    pub mode: LimitMode,
+    /// In wait mode, reject at once when the wait would be longer than this. Default none.
+    pub max_wait: Option<Duration>,
+}
+
+impl RateLimitSpec {
+    /// `calls` per `period`, no burst, wait mode, no `max_wait`.
+    pub const fn new(calls: u32, period: Duration) -> Self {
+        RateLimitSpec {
+            calls,
+            period,
+            burst: 0,
+            mode: LimitMode::Wait,
+            max_wait: None,
+        }
+    }
+
+    /// Sets `burst`.
+    pub const fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Sets `mode`.
+    pub const fn mode(mut self, mode: LimitMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets `max_wait`.
+    pub const fn max_wait(mut self, max_wait: Option<Duration>) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// The emission interval `period / calls`, rounded up to the nanosecond so that rounding can
+    /// never admit more than `calls` per `period`. `calls = 0` is read as 1.
+    pub const fn interval(&self) -> Duration {
+        let calls = if self.calls == 0 { 1 } else { self.calls as u128 };
+        let nanos = self.period.as_nanos().div_ceil(calls);
+        let nanos = if nanos > u64::MAX as u128 { u64::MAX } else { nanos as u64 };
+        Duration::from_nanos(nanos)
+    }
+
+    /// Checks `calls >= 1` and `period > 0`, the rules the macro and YAML front ends enforce.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.calls == 0 {
+            return Err("`calls` must be at least 1, found 0".to_string());
+        }
+        if self.period.is_zero() {
+            return Err("`period` must be longer than zero".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A partial [`RateLimitSpec`]: the fields a named policy sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimitPatch {
+    /// Overrides `calls`.
+    pub calls: Option<u32>,
+    /// Overrides `period`.
+    pub period: Option<Duration>,
+    /// Overrides `burst`.
+    pub burst: Option<u32>,
+    /// Overrides `mode`.
+    pub mode: Option<LimitMode>,
+    /// Overrides `max_wait` (`Some(None)` removes an inline limit).
+    pub max_wait: Option<Option<Duration>>,
+}
+
+impl RateLimitPatch {
+    /// `spec` with every field this patch sets replaced.
+    pub fn apply(&self, mut spec: RateLimitSpec) -> RateLimitSpec {
+        if let Some(v) = self.calls {
+            spec.calls = v;
+        }
+        if let Some(v) = self.period {
+            spec.period = v;
+        }
+        if let Some(v) = self.burst {
+            spec.burst = v;
+        }
+        if let Some(v) = self.mode {
+            spec.mode = v;
+        }
+        if let Some(v) = self.max_wait {
+            spec.max_wait = v;
+        }
+        spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_rounds_up() {
+        let third = RateLimitSpec::new(3, Duration::from_secs(10));
+        assert_eq!(third.interval(), Duration::from_nanos(3_333_333_334));
+        assert_eq!(
+            RateLimitSpec::new(0, Duration::from_secs(1)).interval(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            RateLimitSpec::new(1, Duration::MAX).interval(),
+            Duration::from_nanos(u64::MAX)
+        );
+        assert!(RateLimitSpec::new(0, Duration::from_secs(1)).validate().is_err());
+        assert!(RateLimitSpec::new(1, Duration::ZERO).validate().is_err());
+    }
+}
