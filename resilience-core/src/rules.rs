@@ -84,7 +84,7 @@ pub fn check_jitter(value: f64) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!(
-            "`jitter` must be between 0.0 and 1.0, found {value}"
+            "`jitter` must be between 0.0 and 1.0, found {value:?}"
         ))
     }
 }
@@ -95,7 +95,7 @@ pub fn check_fraction(key: &str, value: f64) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!(
-            "`{key}` must be between 0.0 and 1.0, found {value}"
+            "`{key}` must be between 0.0 and 1.0, found {value:?}"
         ))
     }
 }
@@ -106,7 +106,7 @@ pub fn check_factor(value: f64) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!(
-            "`factor` must be between 1.0 and 1000000.0, found {value}"
+            "`factor` must be between 1.0 and 1000000.0, found {value:?}"
         ))
     }
 }

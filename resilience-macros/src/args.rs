@@ -123,10 +123,10 @@ pub(crate) fn integer(key: &Ident, value: &Expr) -> syn::Result<u64> {
         ..
     }) = value
     {
-        if let Some(Lit::Int(_)) = literal(expr) {
+        if let Some(Lit::Int(int)) = literal(expr) {
             return Err(syn::Error::new_spanned(
                 value,
-                format!("`{key}` cannot be negative"),
+                format!("`{key}` cannot be negative, found -{int}"),
             ));
         }
     }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use syn::spanned::Spanned;
 
 use crate::item::FnItem;
 use crate::retry::{JitterArg, OnItem, RetryArgs};
@@ -92,7 +93,17 @@ pub(crate) fn retry(args: &RetryArgs, function: FnItem) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let retry_if = match &args.retry_if {
-        Some(path) => quote!(::core::option::Option::Some(#path)),
+        Some(path) => {
+            // A typed `let` on the path's span: a predicate of the wrong signature is one
+            // "expected fn pointer" error on the path, not a mismatch inside `Option::Some`.
+            let predicate =
+                quote::format_ident!("__resilience_retry_if", span = Span::mixed_site());
+            let fn_type = quote::quote_spanned!(path.span()=> fn(&_) -> bool);
+            quote! {{
+                let #predicate: #fn_type = #path;
+                ::core::option::Option::Some(#predicate)
+            }}
+        }
         None => quote!(::core::option::Option::None),
     };
     let spec = spec(args);
@@ -103,7 +114,7 @@ pub(crate) fn retry(args: &RetryArgs, function: FnItem) -> TokenStream {
         quote! {
             ::resilience::__private::retry_async(
                 &#site,
-                ::resilience::__private::error_hooks!(#output, #retry_if),
+                || ::resilience::__private::error_hooks!(#output, #retry_if),
                 move || {
                     #(#rebinds)*
                     async move {

@@ -27,27 +27,39 @@ pub(crate) struct FnItem {
 
 impl FnItem {
     /// Reads the item; `attribute` names the macro in messages (`retry`).
-    pub(crate) fn analyze(item: ItemFn, attribute: &str, errors: &mut Errors) -> Option<FnItem> {
+    ///
+    /// A `mut` on a by-value or `&mut` binding moves from the parameter to the binding each
+    /// try gets (the parameter itself is only read), so `mut name: String` keeps compiling
+    /// without an `unused_mut` warning. `mut` on a parameter is not part of the signature.
+    pub(crate) fn analyze(
+        mut item: ItemFn,
+        attribute: &str,
+        errors: &mut Errors,
+    ) -> Option<FnItem> {
         let is_async = item.sig.asyncness.is_some();
         let mut reuse = Vec::new();
-        for input in &item.sig.inputs {
+        for input in &mut item.sig.inputs {
             match input {
                 FnArg::Receiver(receiver) => check_receiver(receiver, is_async, attribute, errors),
                 FnArg::Typed(typed) => match &*typed.ty {
                     Type::Reference(reference) if reference.mutability.is_none() => {}
-                    Type::Reference(_) if is_async => errors.error(
-                        &typed.pat,
+                    Type::Reference(syn::TypeReference {
+                        and_token,
+                        mutability,
+                        ..
+                    }) if is_async => errors.error(
+                        quote!(#and_token #mutability),
                         format!(
                             "`#[{attribute}]` on an `async fn` cannot lend a `&mut` argument to each try: \
                              every try's future would need the exclusive borrow again; \
                              take `&` (with interior mutability) or make the function synchronous"
                         ),
                     ),
-                    Type::Reference(_) => match &*typed.pat {
+                    Type::Reference(_) => match &mut *typed.pat {
                         Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
                             reuse.push(Reuse::Reborrow {
                                 name: ident.ident.clone(),
-                                mutable: ident.mutability.is_some(),
+                                mutable: ident.mutability.take().is_some(),
                             });
                         }
                         other => errors.error(
@@ -55,7 +67,7 @@ impl FnItem {
                             format!("`#[{attribute}]` needs a plain name for a `&mut` argument"),
                         ),
                     },
-                    _ => collect_bindings(&typed.pat, &mut reuse),
+                    _ => collect_bindings(&mut typed.pat, &mut reuse),
                 },
             }
         }
@@ -116,29 +128,39 @@ fn check_receiver(receiver: &syn::Receiver, is_async: bool, attribute: &str, err
 }
 
 /// Every by-value binding of a pattern (`a`, or `a` and `b` in `(a, b)`), to be cloned per try.
-fn collect_bindings(pat: &Pat, out: &mut Vec<Reuse>) {
+/// Takes the `mut` of each one: the per-try binding gets it instead.
+fn collect_bindings(pat: &mut Pat, out: &mut Vec<Reuse>) {
     match pat {
         Pat::Ident(ident) => {
             if ident.by_ref.is_none() {
                 out.push(Reuse::Clone {
                     name: ident.ident.clone(),
-                    mutable: ident.mutability.is_some(),
+                    mutable: ident.mutability.take().is_some(),
                 });
             }
-            if let Some((_, sub)) = &ident.subpat {
+            if let Some((_, sub)) = &mut ident.subpat {
                 collect_bindings(sub, out);
             }
         }
-        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| collect_bindings(p, out)),
-        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::Tuple(tuple) => tuple
+            .elems
+            .iter_mut()
+            .for_each(|p| collect_bindings(p, out)),
+        Pat::TupleStruct(tuple) => tuple
+            .elems
+            .iter_mut()
+            .for_each(|p| collect_bindings(p, out)),
         Pat::Struct(strukt) => strukt
             .fields
-            .iter()
-            .for_each(|field| collect_bindings(&field.pat, out)),
-        Pat::Slice(slice) => slice.elems.iter().for_each(|p| collect_bindings(p, out)),
-        Pat::Reference(reference) => collect_bindings(&reference.pat, out),
-        Pat::Paren(paren) => collect_bindings(&paren.pat, out),
-        Pat::Type(typed) => collect_bindings(&typed.pat, out),
+            .iter_mut()
+            .for_each(|field| collect_bindings(&mut field.pat, out)),
+        Pat::Slice(slice) => slice
+            .elems
+            .iter_mut()
+            .for_each(|p| collect_bindings(p, out)),
+        Pat::Reference(reference) => collect_bindings(&mut reference.pat, out),
+        Pat::Paren(paren) => collect_bindings(&mut paren.pat, out),
+        Pat::Type(typed) => collect_bindings(&mut typed.pat, out),
         _ => {}
     }
 }
@@ -175,9 +197,13 @@ impl Reuse {
         match self {
             Reuse::Clone { name, mutable } => {
                 let mutability = mutable.then(|| quote!(mut));
-                quote::quote_spanned! {name.span()=>
+                // The borrow carries the argument's span and the call does not: a non-`Clone`
+                // argument gets `Reuse`'s own message and note on the argument, without
+                // rustc's "consider borrowing here" (which would suggest `&name: Type`).
+                let borrow = quote::quote_spanned!(name.span()=> &#name);
+                quote! {
                     #[allow(unused_mut, unused_variables)]
-                    let #mutability #name = ::resilience::__private::Reuse::reuse(&#name);
+                    let #mutability #name = ::resilience::__private::Reuse::reuse(#borrow);
                 }
             }
             Reuse::Reborrow { name, mutable } => {

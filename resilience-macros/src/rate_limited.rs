@@ -1,0 +1,93 @@
+//! `#[rate_limited(...)]`: arguments -> a checked [`RateLimitArgs`].
+
+use std::time::Duration;
+
+use syn::{Expr, Ident, LitStr};
+
+use crate::args::{self, Arg, Args};
+use crate::diag::Errors;
+use crate::rules;
+
+/// Every key of `#[rate_limited]`.
+pub(crate) struct RateLimitArgs {
+    pub(crate) calls: Option<u32>,
+    pub(crate) period: Option<Duration>,
+    pub(crate) burst: Option<u32>,
+    pub(crate) reject: Option<bool>,
+    pub(crate) max_wait: Option<Duration>,
+    pub(crate) key: Option<Expr>,
+    pub(crate) policy: Option<LitStr>,
+}
+
+impl RateLimitArgs {
+    /// `span`: where to point when a required key is missing (the attribute's arguments).
+    pub(crate) fn parse(args: Args, span: proc_macro2::Span, errors: &mut Errors) -> RateLimitArgs {
+        let mut out = RateLimitArgs {
+            calls: None,
+            period: None,
+            burst: None,
+            reject: None,
+            max_wait: None,
+            key: None,
+            policy: None,
+        };
+        let mut calls_key: Option<Ident> = None;
+        let mut period_key: Option<Ident> = None;
+        let mut max_wait_key: Option<Ident> = None;
+        for Arg { key, value } in args.checked("rate_limited", rules::RATE_LIMIT_KEYS, errors) {
+            match key.to_string().as_str() {
+                "calls" => {
+                    out.calls = errors.take(count(&key, &value, rules::check_count));
+                    calls_key = Some(key);
+                }
+                "burst" => out.burst = errors.take(count(&key, &value, rules::check_u32)),
+                "period" => {
+                    let checked = args::duration(&key, &value).and_then(|period| {
+                        rules::check_period(period).map_err(|msg| syn::Error::new_spanned(&value, msg))
+                    });
+                    out.period = errors.take(checked);
+                    period_key = Some(key);
+                }
+                "max_wait" => {
+                    out.max_wait = errors.take(args::duration(&key, &value));
+                    max_wait_key = Some(key);
+                }
+                "mode" => out.reject = errors.take(mode(&key, &value)),
+                "key" => out.key = Some(value),
+                "policy" => out.policy = errors.take(args::policy(&key, &value)),
+                _ => {}
+            }
+        }
+        match (&calls_key, &period_key) {
+            (Some(calls), None) => errors.error(calls, "`calls` needs a `period`, e.g. `period = \"1s\"`"),
+            (None, Some(period)) => errors.error(period, "`period` needs `calls`, e.g. `calls = 20`"),
+            (None, None) if out.policy.is_none() => errors.push(syn::Error::new(
+                span,
+                "#[rate_limited] needs `calls` and `period` (e.g. `calls = 20, period = \"10s\"`), or a `policy` that gives them",
+            )),
+            _ => {}
+        }
+        if let (Some(true), Some(max_wait)) = (out.reject, &max_wait_key) {
+            errors.error(
+                max_wait,
+                "`max_wait` applies to `mode = \"wait\"`; in reject mode a call without a permit is refused at once",
+            );
+        }
+        out
+    }
+}
+
+fn count(
+    key: &Ident,
+    value: &Expr,
+    check: fn(&str, u64) -> Result<u32, String>,
+) -> syn::Result<u32> {
+    let number = args::integer(key, value)?;
+    check(&key.to_string(), number).map_err(|msg| syn::Error::new_spanned(value, msg))
+}
+
+/// `true` for reject mode.
+fn mode(key: &Ident, value: &Expr) -> syn::Result<bool> {
+    let name = args::name(key, value, rules::LIMIT_MODE_NAMES, "mode")?;
+    Ok(name == "reject")
+}

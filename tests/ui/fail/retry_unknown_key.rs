@@ -1,0 +1,10 @@
+use resilience::{HttpError, retry};
+
+#[retry(attempts = 3, color = "blue")]
+async fn fetch(id: u64) -> Result<u64, HttpError> {
+    Ok(id)
+}
+
+fn main() {
+    let _ = fetch(1);
+}
