@@ -95,7 +95,12 @@ async fn main() {
     scenario(
         "4. The server keeps failing: after 4 attempts the last error is returned.",
         4,
-        vec![Err(HttpError::new(502)), Err(HttpError::new(503)), Err(HttpError::new(504)), Err(HttpError::new(503))],
+        vec![
+            Err(HttpError::new(502)),
+            Err(HttpError::new(503)),
+            Err(HttpError::new(504)),
+            Err(HttpError::new(503)),
+        ],
     )
     .await;
 
