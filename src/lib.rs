@@ -46,5 +46,8 @@ pub use resilience_core::*;
 #[doc(inline)]
 pub use resilience_macros::retry;
 
+#[doc(inline)]
+pub use resilience_macros::{bulkhead, rate_limited};
+
 #[doc(hidden)]
 pub use resilience_core::__private;

@@ -4,12 +4,80 @@ use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 
-pub use crate::retry::{ErrorHooks, RetrySite, retry_async, retry_blocking};
+pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
+pub use crate::rate_limit::{LimitMode, RateLimitSite, RateLimitSpec, key_hash};
+pub use crate::retry::{ErrorHooks, RetrySite, retry_async, retry_async_inline, retry_blocking};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
 
 use crate::classify::{Classification, Classify, classify_error};
+use crate::rejected::Rejected;
+
+/// How a refused call reaches the function's error type: `E::from(Rejected)`.
+///
+/// A trait of its own (rather than a `From<Rejected>` bound) so the error for a missing impl
+/// says what to implement.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a refused call: it does not implement `From<resilience::Rejected>`",
+    label = "a rate limiter or bulkhead returns its refusals as `Err(E::from(resilience::Rejected))`",
+    note = "add `impl From<resilience::Rejected> for {Self}`, for example a variant `Rejected(resilience::Rejected)`"
+)]
+pub trait FromRejected: From<Rejected> {}
+
+impl<E: From<Rejected>> FromRejected for E {}
+
+/// [`crate::rate_limit::rate_limited_async`] with the bound that explains itself.
+#[inline]
+pub fn rate_limited_async<T, E: FromRejected, Fut>(
+    site: &'static RateLimitSite,
+    key: Option<u64>,
+    hooks: ErrorHooks<E>,
+    call: Fut,
+) -> impl std::future::Future<Output = Result<T, E>>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    crate::rate_limit::rate_limited_async(site, key, hooks, call)
+}
+
+/// [`crate::rate_limit::rate_limited_blocking`] with the bound that explains itself.
+#[inline]
+pub fn rate_limited_blocking<T, E: FromRejected, F>(
+    site: &'static RateLimitSite,
+    key: Option<u64>,
+    hooks: ErrorHooks<E>,
+    call: F,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E>,
+{
+    crate::rate_limit::rate_limited_blocking(site, key, hooks, call)
+}
+
+/// [`crate::bulkhead::bulkhead_async`] with the bound that explains itself.
+#[inline]
+pub fn bulkhead_async<T, E: FromRejected, Fut>(
+    site: &'static BulkheadSite,
+    call: Fut,
+) -> impl std::future::Future<Output = Result<T, E>>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    crate::bulkhead::bulkhead_async(site, call)
+}
+
+/// [`crate::bulkhead::bulkhead_blocking`] with the bound that explains itself.
+#[inline]
+pub fn bulkhead_blocking<T, E: FromRejected, F>(
+    site: &'static BulkheadSite,
+    call: F,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E>,
+{
+    crate::bulkhead::bulkhead_blocking(site, call)
+}
 
 /// Makes a fresh copy of an argument for each try.
 ///

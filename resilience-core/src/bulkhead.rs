@@ -100,7 +100,9 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let owed = self
             .debt
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| debt.checked_sub(1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| {
+                debt.checked_sub(1)
+            });
         if owed.is_ok() {
             if let Some(permit) = self.permit.take() {
                 permit.forget();
@@ -124,7 +126,10 @@ impl Bulkhead {
 
     /// Changes the values; calls in flight keep their slots.
     pub fn configure(&self, spec: BulkheadSpec) {
-        let _guard = self.resize.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self
+            .resize
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let new = spec.max_concurrent.max(1);
         let old = self.size.swap(new, Ordering::AcqRel);
         if new > old {
@@ -266,11 +271,17 @@ static NAMED: LazyLock<Mutex<HashMap<String, Entry>>> = LazyLock::new(Default::d
 
 /// The bulkhead shared by every site naming `policy` (see [`crate::rate_limit::named`]).
 pub fn named(policy: &str, inline: BulkheadSpec) -> Arc<Bulkhead> {
-    let mut named = NAMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut named = NAMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(entry) = named.get(policy) {
         return Arc::clone(&entry.bulkhead);
     }
-    let bulkhead = Arc::new(Bulkhead::new(effective(&registry::current(), policy, inline)));
+    let bulkhead = Arc::new(Bulkhead::new(effective(
+        &registry::current(),
+        policy,
+        inline,
+    )));
     named.insert(
         policy.to_string(),
         Entry {
@@ -290,7 +301,9 @@ fn effective(policies: &Policies, policy: &str, inline: BulkheadSpec) -> Bulkhea
 
 /// Applies newly installed policies to every named bulkhead already in use.
 pub(crate) fn reconfigure_all(policies: &Policies) {
-    let named = NAMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let named = NAMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (name, entry) in named.iter() {
         entry
             .bulkhead
@@ -334,7 +347,10 @@ mod tests {
     fn blocking_enter_waits_then_refuses() {
         let bulkhead = Bulkhead::new(BulkheadSpec::new(1).max_wait(Duration::from_millis(20)));
         let held = bulkhead.enter_blocking().unwrap();
-        assert_eq!(bulkhead.enter_blocking().err(), Some(Rejected::BulkheadFull));
+        assert_eq!(
+            bulkhead.enter_blocking().err(),
+            Some(Rejected::BulkheadFull)
+        );
         drop(held);
         assert!(bulkhead.enter_blocking().is_ok());
     }

@@ -21,7 +21,9 @@ pub const RETRY_KEYS: &[&str] = &[
 
 /// Keys of `#[rate_limited(...)]` and of a YAML policy's `rate_limit` section (`key` is
 /// macro-only: an expression over the arguments).
-pub const RATE_LIMIT_KEYS: &[&str] = &["calls", "period", "burst", "mode", "max_wait", "key", "policy"];
+pub const RATE_LIMIT_KEYS: &[&str] = &[
+    "calls", "period", "burst", "mode", "max_wait", "key", "policy",
+];
 
 /// Keys of `#[bulkhead(...)]` and of a YAML policy's `bulkhead` section.
 pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait", "policy"];

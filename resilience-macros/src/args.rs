@@ -224,3 +224,42 @@ pub(crate) fn items(value: &Expr) -> Vec<&Expr> {
 pub(crate) fn span_of(value: &Expr) -> Span {
     value.span()
 }
+
+/// A policy name: a non-empty string.
+pub(crate) fn policy(key: &Ident, value: &Expr) -> syn::Result<syn::LitStr> {
+    let text = string(key, value)?;
+    if text.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(
+            &text,
+            "`policy` needs a name, found an empty string",
+        ));
+    }
+    Ok(text)
+}
+
+/// One of `names`, written as a string; `what` names the value in messages (`mode`).
+pub(crate) fn name(
+    key: &Ident,
+    value: &Expr,
+    names: &[&'static str],
+    what: &str,
+) -> syn::Result<&'static str> {
+    let text = string(key, value)?;
+    let given = text.value();
+    if let Some(found) = names.iter().find(|name| **name == given) {
+        return Ok(found);
+    }
+    let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
+    let quoted: Vec<&str> = quoted.iter().map(String::as_str).collect();
+    let hint = match rules::did_you_mean(&given, names) {
+        Some(close) => format!("; did you mean `\"{close}\"`?"),
+        None => String::new(),
+    };
+    Err(syn::Error::new_spanned(
+        &text,
+        format!(
+            "unknown {what} `{given:?}`; expected {}{hint}",
+            list(&quoted)
+        ),
+    ))
+}

@@ -6,8 +6,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
 
+use crate::bulkhead::BulkheadArgs;
 use crate::item::FnItem;
+use crate::rate_limited::RateLimitArgs;
 use crate::retry::{JitterArg, OnItem, RetryArgs};
+use crate::stack::Layer;
 
 fn duration(value: Duration) -> TokenStream {
     let secs = value.as_secs();
@@ -16,7 +19,7 @@ fn duration(value: Duration) -> TokenStream {
 }
 
 /// The `RetrySpec` constant: the runtime defaults with each given key set.
-fn spec(args: &RetryArgs) -> TokenStream {
+fn retry_spec(args: &RetryArgs) -> TokenStream {
     let mut tokens = quote!(::resilience::__private::RetrySpec::DEFAULT);
     if let Some(attempts) = args.attempts {
         tokens.extend(quote!(.attempts(#attempts)));
@@ -72,27 +75,46 @@ fn spec(args: &RetryArgs) -> TokenStream {
     tokens
 }
 
-/// The function with its block replaced by a `static` site and one runtime call.
-pub(crate) fn retry(args: &RetryArgs, function: FnItem) -> TokenStream {
-    let FnItem {
-        item,
-        is_async,
-        reuse,
-        output,
-    } = function;
-    let syn::ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = item;
-    let site = quote::format_ident!("__RESILIENCE_RETRY_SITE", span = Span::mixed_site());
-    let name = sig.ident.to_string();
-    let policy = match &args.policy {
+/// The `RateLimitSpec` constant. Without `calls`/`period` (a `policy` gives them) the inline
+/// value is unlimited: `u32::MAX` calls per second, until the policy says otherwise.
+fn rate_limit_spec(args: &RateLimitArgs) -> TokenStream {
+    let calls = args.calls.unwrap_or(u32::MAX);
+    let period = duration(args.period.unwrap_or(Duration::from_secs(1)));
+    let mut tokens = quote!(::resilience::__private::RateLimitSpec::new(#calls, #period));
+    if let Some(burst) = args.burst {
+        tokens.extend(quote!(.burst(#burst)));
+    }
+    if args.reject == Some(true) {
+        tokens.extend(quote!(.mode(::resilience::__private::LimitMode::Reject)));
+    }
+    if let Some(max_wait) = args.max_wait {
+        let max_wait = duration(max_wait);
+        tokens.extend(quote!(.max_wait(::core::option::Option::Some(#max_wait))));
+    }
+    tokens
+}
+
+/// The `BulkheadSpec` constant. Without `max_concurrent` (a `policy` gives it) the inline
+/// value is unbounded until the policy says otherwise.
+fn bulkhead_spec(args: &BulkheadArgs) -> TokenStream {
+    let max_concurrent = args.max_concurrent.unwrap_or(u32::MAX >> 3);
+    let mut tokens = quote!(::resilience::__private::BulkheadSpec::new(#max_concurrent));
+    if let Some(max_wait) = args.max_wait {
+        let max_wait = duration(max_wait);
+        tokens.extend(quote!(.max_wait(#max_wait)));
+    }
+    tokens
+}
+
+fn policy(policy: Option<&syn::LitStr>) -> TokenStream {
+    match policy {
         Some(policy) => quote!(::core::option::Option::Some(#policy)),
         None => quote!(::core::option::Option::None),
-    };
-    let retry_if = match &args.retry_if {
+    }
+}
+
+fn retry_if(args: &RetryArgs) -> TokenStream {
+    match &args.retry_if {
         Some(path) => {
             // A typed `let` on the path's span: a predicate of the wrong signature is one
             // "expected fn pointer" error on the path, not a mismatch inside `Option::Some`.
@@ -105,61 +127,188 @@ pub(crate) fn retry(args: &RetryArgs, function: FnItem) -> TokenStream {
             }}
         }
         None => quote!(::core::option::Option::None),
-    };
-    let spec = spec(args);
-    let rebinds = reuse.iter().map(|binding| binding.rebind());
+    }
+}
+
+/// What the layers built so far (from the body outwards) amount to.
+enum Inner {
+    /// The function body itself, not yet wrapped.
+    Body,
+    /// An async fn: an expression of a future of the return type.
+    /// A blocking fn: an expression of the return type, evaluated where it stands.
+    Wrapped(TokenStream),
+}
+
+/// The function with its block replaced by one `static` site per layer and one nested call
+/// into `::resilience::__private`; `layers` are outermost first.
+pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
+    let FnItem {
+        item,
+        is_async,
+        reuse,
+        output,
+    } = function;
+    let syn::ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = item;
+    let name = sig.ident.to_string();
     let stmts = &block.stmts;
     let fake = quote::format_ident!("__resilience_output", span = Span::mixed_site());
-    let call = if is_async {
-        quote! {
-            ::resilience::__private::retry_async(
-                &#site,
-                || ::resilience::__private::error_hooks!(#output, #retry_if),
-                move || {
-                    #(#rebinds)*
-                    async move {
-                        // Fixes the block's output type before the body is checked, so the
-                        // body coerces (`&String` to `&str`) as it did in the original fn.
-                        #[allow(
-                            unknown_lints,
-                            unreachable_code,
-                            clippy::diverging_sub_expression,
-                            clippy::empty_loop,
-                            clippy::let_unit_value,
-                            clippy::needless_return,
-                            clippy::unreachable
-                        )]
-                        if false {
-                            let #fake: #output = loop {};
-                            return #fake;
-                        }
-                        #(#stmts)*
-                    }
-                },
-            )
-            .await
-        }
-    } else {
-        quote! {
-            ::resilience::__private::retry_blocking(
-                &#site,
-                ::resilience::__private::error_hooks!(#output, #retry_if),
-                move || -> #output {
-                    #(#rebinds)*
-                    #(#stmts)*
-                },
-            )
+    // The body as a future, with its output type fixed before the body is checked, so the
+    // body coerces (`&String` to `&str`) as it did in the original fn.
+    let body_future = quote! {
+        async move {
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let #fake: #output = loop {};
+                return #fake;
+            }
+            #(#stmts)*
         }
     };
+    let body_closure = quote!(|| -> #output { #(#stmts)* });
+    let hooks =
+        |retry_if: TokenStream| quote!(::resilience::__private::error_hooks!(#output, #retry_if));
+    // A call that `Rejected` may come out of: span it on the return type, so a missing
+    // `From<Rejected>` is reported there.
+    let output_span = output.span();
+
+    let mut statics = Vec::new();
+    let mut inner = Inner::Body;
+    for (index, layer) in layers.iter().enumerate().rev() {
+        let site = quote::format_ident!("__RESILIENCE_SITE_{}", index, span = Span::mixed_site());
+        let site_name = quote!(::core::concat!(::core::module_path!(), "::", #name));
+        let (site_type, site_value, call) = match layer {
+            Layer::Retry(args) => {
+                let spec = retry_spec(args);
+                let policy = policy(args.policy.as_ref());
+                let hooks = hooks(retry_if(args));
+                let rebinds = reuse.iter().map(|binding| binding.rebind());
+                let call = if is_async {
+                    let future = match &inner {
+                        Inner::Body => &body_future,
+                        Inner::Wrapped(future) => future,
+                    };
+                    let entry = if args.policy.is_none() && args.max_elapsed.is_none() {
+                        quote!(retry_async_inline)
+                    } else {
+                        quote!(retry_async)
+                    };
+                    quote! {
+                        ::resilience::__private::#entry(
+                            &#site,
+                            || #hooks,
+                            move || {
+                                #(#rebinds)*
+                                #future
+                            },
+                        )
+                    }
+                } else {
+                    let value = match &inner {
+                        Inner::Body => quote!(#(#stmts)*),
+                        Inner::Wrapped(value) => value.clone(),
+                    };
+                    quote! {
+                        ::resilience::__private::retry_blocking(
+                            &#site,
+                            #hooks,
+                            move || -> #output {
+                                #(#rebinds)*
+                                #value
+                            },
+                        )
+                    }
+                };
+                (
+                    quote!(RetrySite),
+                    quote!(::resilience::__private::RetrySite::new(#site_name, #policy, #spec)),
+                    call,
+                )
+            }
+            Layer::RateLimited(args) => {
+                let spec = rate_limit_spec(args);
+                let policy = policy(args.policy.as_ref());
+                let hooks = hooks(quote!(::core::option::Option::None));
+                let key = match &args.key {
+                    Some(key) => quote! {
+                        ::core::option::Option::Some(::resilience::__private::key_hash(&(#key)))
+                    },
+                    None => quote!(::core::option::Option::None),
+                };
+                let (entry, inner) =
+                    wrapped(is_async, &inner, &body_future, &body_closure, &output);
+                let entry = quote::format_ident!("rate_limited_{}", entry);
+                let call = quote::quote_spanned! {output_span=>
+                    ::resilience::__private::#entry(&#site, #key, #hooks, #inner)
+                };
+                (
+                    quote!(RateLimitSite),
+                    quote!(::resilience::__private::RateLimitSite::new(#site_name, #policy, #spec)),
+                    call,
+                )
+            }
+            Layer::Bulkhead(args) => {
+                let spec = bulkhead_spec(args);
+                let policy = policy(args.policy.as_ref());
+                let (entry, inner) =
+                    wrapped(is_async, &inner, &body_future, &body_closure, &output);
+                let entry = quote::format_ident!("bulkhead_{}", entry);
+                let call = quote::quote_spanned! {output_span=>
+                    ::resilience::__private::#entry(&#site, #inner)
+                };
+                (
+                    quote!(BulkheadSite),
+                    quote!(::resilience::__private::BulkheadSite::new(#site_name, #policy, #spec)),
+                    call,
+                )
+            }
+        };
+        statics.push(quote! {
+            static #site: ::resilience::__private::#site_type = #site_value;
+        });
+        inner = Inner::Wrapped(call);
+    }
+    let call = match inner {
+        Inner::Wrapped(call) if is_async => quote!(#call.await),
+        Inner::Wrapped(call) => call,
+        // No layer: not reachable (every attribute is a layer); keep the body as it was.
+        Inner::Body => quote!(#(#stmts)*),
+    };
+    statics.reverse();
     quote! {
         #(#attrs)*
         #vis #sig {
-            static #site: ::resilience::__private::RetrySite = ::resilience::__private::RetrySite::new(
-                ::core::concat!(::core::module_path!(), "::", #name),
-                #policy,
-                #spec,
-            );
+            #(#statics)*
             #call
         }
+    }
+}
+
+/// The inner layers as the argument of a wrapping layer (a future, or a closure called
+/// once), and the suffix of the entry point (`async` or `blocking`).
+fn wrapped(
+    is_async: bool,
+    inner: &Inner,
+    body_future: &TokenStream,
+    body_closure: &TokenStream,
+    output: &syn::Type,
+) -> (&'static str, TokenStream) {
+    match (is_async, inner) {
+        (true, Inner::Body) => ("async", body_future.clone()),
+        (true, Inner::Wrapped(future)) => ("async", future.clone()),
+        (false, Inner::Body) => ("blocking", body_closure.clone()),
+        (false, Inner::Wrapped(value)) => ("blocking", quote!(|| -> #output { #value })),
     }
 }

@@ -31,14 +31,22 @@ impl FnItem {
     /// A `mut` on a by-value or `&mut` binding moves from the parameter to the binding each
     /// try gets (the parameter itself is only read), so `mut name: String` keeps compiling
     /// without an `unused_mut` warning. `mut` on a parameter is not part of the signature.
+    ///
+    /// `retried`: a `#[retry]` is in the stack, so the body runs once per try and every
+    /// argument must be reusable; without one the body runs once and takes its arguments as
+    /// they are.
     pub(crate) fn analyze(
         mut item: ItemFn,
         attribute: &str,
+        retried: bool,
         errors: &mut Errors,
     ) -> Option<FnItem> {
         let is_async = item.sig.asyncness.is_some();
         let mut reuse = Vec::new();
-        for input in &mut item.sig.inputs {
+        let inputs = item.sig.inputs.iter_mut().filter(|_| retried);
+        for input in inputs {
+            // Only `#[retry]` reuses arguments, so these messages name it.
+            let attribute = "retry";
             match input {
                 FnArg::Receiver(receiver) => check_receiver(receiver, is_async, attribute, errors),
                 FnArg::Typed(typed) => match &*typed.ty {

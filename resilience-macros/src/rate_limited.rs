@@ -43,7 +43,8 @@ impl RateLimitArgs {
                 "burst" => out.burst = errors.take(count(&key, &value, rules::check_u32)),
                 "period" => {
                     let checked = args::duration(&key, &value).and_then(|period| {
-                        rules::check_period(period).map_err(|msg| syn::Error::new_spanned(&value, msg))
+                        rules::check_period(period)
+                            .map_err(|msg| syn::Error::new_spanned(&value, msg))
                     });
                     out.period = errors.take(checked);
                     period_key = Some(key);

@@ -73,7 +73,7 @@ impl RetryArgs {
                     retry_if_key = Some(key);
                 }
                 "retry_after" => out.retry_after = errors.take(args::boolean(&key, &value)),
-                "policy" => out.policy = errors.take(policy(&key, &value)),
+                "policy" => out.policy = errors.take(args::policy(&key, &value)),
                 _ => {}
             }
         }
@@ -133,17 +133,6 @@ fn jitter(key: &Ident, value: &Expr) -> syn::Result<JitterArg> {
     rules::check_jitter(fraction)
         .map(JitterArg::Fraction)
         .map_err(|msg| syn::Error::new_spanned(value, msg))
-}
-
-fn policy(key: &Ident, value: &Expr) -> syn::Result<LitStr> {
-    let text = args::string(key, value)?;
-    if text.value().trim().is_empty() {
-        return Err(syn::Error::new_spanned(
-            &text,
-            "`policy` needs a name, found an empty string",
-        ));
-    }
-    Ok(text)
 }
 
 fn on_items(value: &Expr, errors: &mut Errors) -> Vec<OnItem> {

@@ -38,7 +38,13 @@ impl Gcra {
     /// `w` is reserved (and `After(wait)` returned); a longer wait is `Refused`. With `None`
     /// the call waits as long as needed. Reject mode is `max_wait = Some(0)`.
     #[inline]
-    pub fn acquire(&self, now: u64, interval: u64, tolerance: u64, max_wait: Option<u64>) -> Admission {
+    pub fn acquire(
+        &self,
+        now: u64,
+        interval: u64,
+        tolerance: u64,
+        max_wait: Option<u64>,
+    ) -> Admission {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
             let base = tat.max(now);
@@ -95,7 +101,9 @@ mod tests {
     fn burst_after_idle_then_spacing() {
         let cell = Gcra::new();
         let tolerance = 3 * S;
-        let at_zero: Vec<Admission> = (0..5).map(|_| cell.acquire(0, S, tolerance, Some(0))).collect();
+        let at_zero: Vec<Admission> = (0..5)
+            .map(|_| cell.acquire(0, S, tolerance, Some(0)))
+            .collect();
         assert_eq!(
             at_zero,
             [
@@ -107,7 +115,10 @@ mod tests {
             ]
         );
         assert_eq!(cell.acquire(S, S, tolerance, Some(0)), Admission::After(0));
-        assert_eq!(cell.acquire(S, S, tolerance, Some(0)), Admission::Refused(S));
+        assert_eq!(
+            cell.acquire(S, S, tolerance, Some(0)),
+            Admission::Refused(S)
+        );
     }
 
     #[test]
@@ -124,7 +135,10 @@ mod tests {
     fn pause_blocks_until_then_resumes() {
         let cell = Gcra::new();
         cell.pause_until(5 * S, 2 * S);
-        assert_eq!(cell.acquire(S, S, 2 * S, Some(0)), Admission::Refused(4 * S));
+        assert_eq!(
+            cell.acquire(S, S, 2 * S, Some(0)),
+            Admission::Refused(4 * S)
+        );
         assert_eq!(cell.acquire(5 * S, S, 2 * S, Some(0)), Admission::After(0));
         assert!(!cell.is_idle(5 * S));
         assert!(cell.is_idle(8 * S));
@@ -133,8 +147,14 @@ mod tests {
     #[test]
     fn extreme_values_saturate() {
         let cell = Gcra::new();
-        assert_eq!(cell.acquire(u64::MAX, u64::MAX, u64::MAX, None), Admission::After(0));
-        assert!(matches!(cell.acquire(0, u64::MAX, 0, Some(0)), Admission::Refused(_)));
+        assert_eq!(
+            cell.acquire(u64::MAX, u64::MAX, u64::MAX, None),
+            Admission::After(0)
+        );
+        assert!(matches!(
+            cell.acquire(0, u64::MAX, 0, Some(0)),
+            Admission::Refused(_)
+        ));
         cell.pause_until(u64::MAX, u64::MAX);
     }
 

@@ -2,8 +2,8 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -98,12 +98,18 @@ impl RateLimiter {
         self.interval.store(interval, Ordering::Relaxed);
         self.tolerance.store(tolerance, Ordering::Relaxed);
         self.max_wait.store(max_wait, Ordering::Relaxed);
-        *self.spec.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = spec;
+        *self
+            .spec
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = spec;
     }
 
     /// The current values.
     pub fn spec(&self) -> RateLimitSpec {
-        *self.spec.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .spec
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Nanoseconds since this limiter was created, on tokio's clock.
@@ -163,8 +169,7 @@ impl RateLimiter {
             return;
         }
         self.keyed.retain(|_, cell| !cell.is_idle(now));
-        self.swept_at_len
-            .store(self.keyed.len(), Ordering::Relaxed);
+        self.swept_at_len.store(self.keyed.len(), Ordering::Relaxed);
     }
 
     /// The number of keys currently tracked (idle ones may linger until the next sweep).
@@ -188,7 +193,11 @@ impl RateLimiter {
         let tolerance = self.tolerance.load(Ordering::Relaxed);
         match key {
             None => self.direct.pause_until(until, tolerance),
-            Some(key) => self.keyed.entry(key).or_default().pause_until(until, tolerance),
+            Some(key) => self
+                .keyed
+                .entry(key)
+                .or_default()
+                .pause_until(until, tolerance),
         }
     }
 }
@@ -220,12 +229,17 @@ mod tests {
             tokio::time::advance(Duration::from_secs(1)).await;
         }
         // a million distinct keys over time, but only about one round's worth is kept
-        assert!(limiter.tracked_keys() <= 2 * 10_000 + SWEEP_FLOOR, "{}", limiter.tracked_keys());
+        assert!(
+            limiter.tracked_keys() <= 2 * 10_000 + SWEEP_FLOOR,
+            "{}",
+            limiter.tracked_keys()
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn reconfigure_keeps_recent_admissions() {
-        let limiter = RateLimiter::new(RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject));
+        let limiter =
+            RateLimiter::new(RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject));
         assert_eq!(limiter.check(None), Ok(Duration::ZERO));
         limiter.configure(RateLimitSpec::new(10, Duration::from_secs(1)).mode(LimitMode::Reject));
         // the admission at 0 under the old interval still holds the next slot until 1s
@@ -237,7 +251,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn keys_are_independent_and_pause_is_per_key() {
-        let limiter = RateLimiter::new(RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject));
+        let limiter =
+            RateLimiter::new(RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject));
         let (a, b) = (key_hash("a"), key_hash("b"));
         assert!(limiter.check(Some(a)).is_ok());
         assert!(limiter.check(Some(a)).is_err());

@@ -22,7 +22,9 @@ static NAMED: LazyLock<Mutex<HashMap<String, Entry>>> = LazyLock::new(Default::d
 /// The first site to name a policy gives the inline values; when two sites name one policy
 /// with different inline values, the policy's own values (YAML) are what make them agree.
 pub fn named(policy: &str, inline: RateLimitSpec) -> Arc<RateLimiter> {
-    let mut named = NAMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut named = NAMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(entry) = named.get(policy) {
         return Arc::clone(&entry.limiter);
     }
@@ -47,7 +49,9 @@ fn effective(policies: &Policies, policy: &str, inline: RateLimitSpec) -> RateLi
 
 /// Applies newly installed policies to every named limiter already in use.
 pub(crate) fn reconfigure_all(policies: &Policies) {
-    let named = NAMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let named = NAMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (name, entry) in named.iter() {
         entry
             .limiter

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::{RateLimitSpec, RateLimiter, named};
 use crate::classify::ErrorClass;
+use crate::observe;
 use crate::rejected::Rejected;
 use crate::retry::ErrorHooks;
-use crate::observe;
 
 /// One `#[rate_limited]` function: its name, the policy it names, its inline values, and
 /// (once first called) its limiter, private or shared through the policy.
@@ -22,7 +22,11 @@ pub struct RateLimitSite {
 
 impl RateLimitSite {
     /// A site named `name` (conventionally `module::path::function`).
-    pub const fn new(name: &'static str, policy: Option<&'static str>, spec: RateLimitSpec) -> Self {
+    pub const fn new(
+        name: &'static str,
+        policy: Option<&'static str>,
+        spec: RateLimitSpec,
+    ) -> Self {
         RateLimitSite {
             name,
             policy,

@@ -83,9 +83,17 @@ impl RateLimitSpec {
     /// The emission interval `period / calls`, rounded up to the nanosecond so that rounding can
     /// never admit more than `calls` per `period`. `calls = 0` is read as 1.
     pub const fn interval(&self) -> Duration {
-        let calls = if self.calls == 0 { 1 } else { self.calls as u128 };
+        let calls = if self.calls == 0 {
+            1
+        } else {
+            self.calls as u128
+        };
         let nanos = self.period.as_nanos().div_ceil(calls);
-        let nanos = if nanos > u64::MAX as u128 { u64::MAX } else { nanos as u64 };
+        let nanos = if nanos > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            nanos as u64
+        };
         Duration::from_nanos(nanos)
     }
 
@@ -154,7 +162,11 @@ mod tests {
             RateLimitSpec::new(1, Duration::MAX).interval(),
             Duration::from_nanos(u64::MAX)
         );
-        assert!(RateLimitSpec::new(0, Duration::from_secs(1)).validate().is_err());
+        assert!(
+            RateLimitSpec::new(0, Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
         assert!(RateLimitSpec::new(1, Duration::ZERO).validate().is_err());
     }
 }

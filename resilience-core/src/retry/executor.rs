@@ -195,7 +195,47 @@ where
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
-    retry_after_failure(site.name, site.policy, &spec, &hooks(), op, started, error).await
+    // Boxed: the retry loop's state (schedule, sleep, next try) would otherwise make every
+    // call's future several times larger, and a happy call pays for moving it around.
+    Box::pin(retry_after_failure(
+        site.name,
+        site.policy,
+        &spec,
+        &hooks(),
+        op,
+        started,
+        error,
+    ))
+    .await
+}
+
+/// [`retry_async`] for a site known at compile time to name no policy and set no
+/// `max_elapsed`: the happy path is the first try and nothing else (no spec resolution, no
+/// clock read). What `#[retry]` calls when it can prove both.
+pub async fn retry_async_inline<T, E, F, Fut, H>(
+    site: &'static RetrySite,
+    hooks: H,
+    mut op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    H: FnOnce() -> ErrorHooks<E>,
+{
+    let error = match op().await {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    Box::pin(retry_after_failure(
+        site.name,
+        site.policy,
+        &site.spec,
+        &hooks(),
+        op,
+        None,
+        error,
+    ))
+    .await
 }
 
 /// Runs `op` under `site`'s policy, sleeping the thread between tries. What `#[retry]` on a
