@@ -46,8 +46,103 @@ pub use resilience_core::*;
 #[doc(inline)]
 pub use resilience_macros::retry;
 
+/// Limits the rate of calls to a function: at most `calls` in any window of length `period`,
+/// smoothly spaced (GCRA, one admission every `period / calls`).
+///
+/// # Arguments
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `calls` | integer >= 1 | required unless `policy` gives it | admissions per `period` |
+/// | `period` | duration | required unless `policy` gives it | the window length |
+/// | `burst` | integer | `0` | extra calls allowed at once after idle time |
+/// | `mode` | `"wait"` or `"reject"` | `"wait"` | sleep until admitted, or refuse at once |
+/// | `max_wait` | duration | none | in wait mode, refuse at once when the wait would be longer |
+/// | `key` | expression over the arguments (`Hash`) | none | one limiter per key value |
+/// | `policy` | string | none | a named limiter shared by every site naming it |
+///
+/// A refused call returns `Err(E::from(Rejected::RateLimited { retry_after }))`, so the error
+/// type must implement `From<resilience::Rejected>`. A call that fails with a 429 carrying a
+/// Retry-After makes the limiter admit nothing until then. With `policy` and no inline `calls`
+/// and `period`, the site is unlimited until the policy gives a rate.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{rate_limited, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError(String);
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError(rejected.to_string())
+///     }
+/// }
+///
+/// #[rate_limited(calls = 20, period = "10s", key = org)]
+/// async fn list_repos(org: &str) -> Result<Vec<String>, ApiError> {
+///     Ok(vec![format!("{org}/resilience")])
+/// }
+///
+/// #[rate_limited(calls = 1, period = "1h", mode = "reject")]
+/// fn ping() -> Result<(), ApiError> {
+///     Ok(())
+/// }
+///
+/// assert!(ping().is_ok());
+/// assert!(ping().is_err()); // the next permit is an hour away
+/// ```
+///
+/// # Errors
+///
+/// A compile error on the offending token for an unknown or duplicate key, `calls = 0`, a
+/// `calls` without `period` (or the reverse), a malformed duration, an unknown `mode`,
+/// `max_wait` with `mode = "reject"`, a function not returning `Result`, and an error type
+/// without `From<resilience::Rejected>`.
 #[doc(inline)]
-pub use resilience_macros::{bulkhead, rate_limited};
+pub use resilience_macros::rate_limited;
+
+/// Caps the calls of a function in flight at once.
+///
+/// # Arguments
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `max_concurrent` | integer >= 1 | required unless `policy` gives it | calls in flight at once |
+/// | `max_wait` | duration | `"0s"` | how long a call may wait for a free slot |
+/// | `policy` | string | none | a named bulkhead shared by every site naming it |
+///
+/// A call that finds no free slot within `max_wait` returns
+/// `Err(E::from(Rejected::BulkheadFull))`.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{bulkhead, Rejected};
+///
+/// #[derive(Debug)]
+/// struct DbError(String);
+///
+/// impl From<Rejected> for DbError {
+///     fn from(rejected: Rejected) -> Self {
+///         DbError(rejected.to_string())
+///     }
+/// }
+///
+/// #[bulkhead(max_concurrent = 8, max_wait = "250ms")]
+/// async fn query(sql: &str) -> Result<usize, DbError> {
+///     Ok(sql.len())
+/// }
+/// ```
+///
+/// # Errors
+///
+/// A compile error on the offending token for an unknown or duplicate key,
+/// `max_concurrent = 0` or missing, a malformed `max_wait`, a function not returning `Result`,
+/// and an error type without `From<resilience::Rejected>`.
+#[doc(inline)]
+pub use resilience_macros::bulkhead;
 
 #[doc(hidden)]
 pub use resilience_core::__private;
