@@ -55,6 +55,9 @@ pub struct Classification {
     pub class: ErrorClass,
     /// The server's Retry-After, if the error carries one.
     pub retry_after: Option<Duration>,
+    /// The error is the runtime's own refusal ([`Rejected`]), not an answer from the server.
+    /// A rate limiter learns from a server's 429 + Retry-After, never from a local refusal.
+    pub local: bool,
 }
 
 impl Classification {
@@ -66,7 +69,14 @@ impl Classification {
         Classification {
             class,
             retry_after: None,
+            local: false,
         }
+    }
+
+    /// The same classification carrying a Retry-After.
+    pub const fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
     }
 }
 
@@ -109,12 +119,11 @@ pub trait Classify {
         None
     }
 
-    /// Both answers at once.
+    /// Both answers at once. A type wrapping [`Rejected`] should delegate this method too
+    /// (`Rejected::classification` marks the refusal as local, so a rate limiter does not
+    /// mistake it for the server's 429).
     fn classification(&self) -> Classification {
-        Classification {
-            class: self.class(),
-            retry_after: self.retry_after(),
-        }
+        Classification::new(self.class()).with_retry_after(self.retry_after())
     }
 }
 
@@ -258,10 +267,8 @@ mod tests {
         let outer = Wrapper(Box::new(Wrapper(Box::new(inner))));
         assert_eq!(
             classify_error(&outer),
-            Classification {
-                class: ErrorClass::Status(503),
-                retry_after: Some(Duration::from_secs(2)),
-            }
+            Classification::new(ErrorClass::Status(503))
+                .with_retry_after(Some(Duration::from_secs(2)))
         );
         let plain = Wrapper("no known cause".into());
         assert_eq!(classify_error(&plain), Classification::OTHER);

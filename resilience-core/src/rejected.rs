@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::classify::{Classify, ErrorClass};
+use crate::classify::{Classification, Classify, ErrorClass};
 
 /// A call the runtime refused (or cut short) instead of letting it run to completion.
 ///
@@ -72,6 +72,12 @@ impl Classify for Rejected {
                 Some(*retry_after)
             }
             Rejected::BulkheadFull | Rejected::Timeout { .. } => None,
+        }
+    }
+    fn classification(&self) -> Classification {
+        Classification {
+            local: true,
+            ..Classification::new(self.class()).with_retry_after(self.retry_after())
         }
     }
 }

@@ -54,9 +54,11 @@ impl RateLimitSite {
     /// After a call: a 429 carrying a Retry-After pauses the whole limiter (or the key).
     fn learn<E>(&self, key: Option<u64>, hooks: &ErrorHooks<E>, error: &E) {
         let classification = hooks.classify(error);
-        if let (ErrorClass::Status(429), Some(pause)) =
-            (classification.class, classification.retry_after)
-        {
+        if let (ErrorClass::Status(429), Some(pause), false) = (
+            classification.class,
+            classification.retry_after,
+            classification.local,
+        ) {
             self.limiter().pause_for(key, pause);
             observe::rate_limit_server_pause(self.name, self.policy, pause);
         }
