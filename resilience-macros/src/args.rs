@@ -45,6 +45,18 @@ impl Parse for Args {
 }
 
 impl Args {
+    /// The known keys that unknown keys of the list are close to (`cals` -> `calls`). A check
+    /// for a missing key skips these: the misspelling is reported already, and "`period`
+    /// needs `calls`" next to "did you mean `calls`?" would only repeat it.
+    pub(crate) fn meant<'a>(&self, known: &[&'a str]) -> Vec<&'a str> {
+        self.0
+            .iter()
+            .map(|arg| arg.key.unraw().to_string())
+            .filter(|key| !known.contains(&key.as_str()))
+            .filter_map(|key| rules::did_you_mean(&key, known))
+            .collect()
+    }
+
     /// The arguments whose keys are known and not repeated; the others become errors.
     pub(crate) fn checked(self, attribute: &str, known: &[&str], errors: &mut Errors) -> Vec<Arg> {
         let mut seen: Vec<String> = Vec::new();

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use proc_macro2::TokenStream;
 use syn::LitStr;
 
 use crate::args::{self, Arg, Args};
@@ -16,14 +17,18 @@ pub(crate) struct BulkheadArgs {
 }
 
 impl BulkheadArgs {
-    /// `span`: where to point when a required key is missing.
-    pub(crate) fn parse(args: Args, span: proc_macro2::Span, errors: &mut Errors) -> BulkheadArgs {
+    /// `place`: where to point when a required key is missing (the attribute's arguments, or
+    /// the attribute when it has none).
+    pub(crate) fn parse(args: Args, place: &TokenStream, errors: &mut Errors) -> BulkheadArgs {
         let mut out = BulkheadArgs {
             max_concurrent: None,
             max_wait: None,
             policy: None,
         };
-        let mut given_max_concurrent = false;
+        // A misspelled key (`max_concurent`) counts as given: its own error says what to fix.
+        let meant = args.meant(rules::BULKHEAD_KEYS);
+        let mut given_max_concurrent = meant.contains(&"max_concurrent");
+        let mut given_policy = meant.contains(&"policy");
         for Arg { key, value } in args.checked("bulkhead", rules::BULKHEAD_KEYS, errors) {
             match key.to_string().as_str() {
                 "max_concurrent" => {
@@ -35,15 +40,18 @@ impl BulkheadArgs {
                     out.max_concurrent = errors.take(checked);
                 }
                 "max_wait" => out.max_wait = errors.take(args::duration(&key, &value)),
-                "policy" => out.policy = errors.take(args::policy(&key, &value)),
+                "policy" => {
+                    given_policy = true;
+                    out.policy = errors.take(args::policy(&key, &value));
+                }
                 _ => {}
             }
         }
-        if !given_max_concurrent && out.policy.is_none() {
-            errors.push(syn::Error::new(
-                span,
+        if !given_max_concurrent && !given_policy {
+            errors.error(
+                place,
                 "#[bulkhead] needs `max_concurrent` (e.g. `max_concurrent = 20`), or a `policy` that gives it",
-            ));
+            );
         }
         out
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use proc_macro2::TokenStream;
 use syn::{Expr, Ident, LitStr};
 
 use crate::args::{self, Arg, Args};
@@ -20,8 +21,9 @@ pub(crate) struct RateLimitArgs {
 }
 
 impl RateLimitArgs {
-    /// `span`: where to point when a required key is missing (the attribute's arguments).
-    pub(crate) fn parse(args: Args, span: proc_macro2::Span, errors: &mut Errors) -> RateLimitArgs {
+    /// `place`: where to point when a required key is missing (the attribute's arguments, or
+    /// the attribute when it has none).
+    pub(crate) fn parse(args: Args, place: &TokenStream, errors: &mut Errors) -> RateLimitArgs {
         let mut out = RateLimitArgs {
             calls: None,
             period: None,
@@ -34,6 +36,8 @@ impl RateLimitArgs {
         let mut calls_key: Option<Ident> = None;
         let mut period_key: Option<Ident> = None;
         let mut max_wait_key: Option<Ident> = None;
+        let mut policy_given = false;
+        let meant = args.meant(rules::RATE_LIMIT_KEYS);
         for Arg { key, value } in args.checked("rate_limited", rules::RATE_LIMIT_KEYS, errors) {
             match key.to_string().as_str() {
                 "calls" => {
@@ -55,17 +59,29 @@ impl RateLimitArgs {
                 }
                 "mode" => out.reject = errors.take(mode(&key, &value)),
                 "key" => out.key = Some(value),
-                "policy" => out.policy = errors.take(args::policy(&key, &value)),
+                "policy" => {
+                    out.policy = errors.take(args::policy(&key, &value));
+                    policy_given = true;
+                }
                 _ => {}
             }
         }
+        // A misspelled key (`cals`) counts as given here: its own error says what to fix.
+        let calls_given = calls_key.is_some() || meant.contains(&"calls");
+        let period_given = period_key.is_some() || meant.contains(&"period");
+        let policy_given = policy_given || meant.contains(&"policy");
         match (&calls_key, &period_key) {
-            (Some(calls), None) => errors.error(calls, "`calls` needs a `period`, e.g. `period = \"1s\"`"),
-            (None, Some(period)) => errors.error(period, "`period` needs `calls`, e.g. `calls = 20`"),
-            (None, None) if out.policy.is_none() => errors.push(syn::Error::new(
-                span,
+            (Some(calls), None) if !period_given => errors.error(
+                calls,
+                "`calls` needs a `period`, e.g. `period = \"1s\"`",
+            ),
+            (None, Some(period)) if !calls_given => {
+                errors.error(period, "`period` needs `calls`, e.g. `calls = 20`")
+            }
+            (None, None) if !calls_given && !period_given && !policy_given => errors.error(
+                place,
                 "#[rate_limited] needs `calls` and `period` (e.g. `calls = 20, period = \"10s\"`), or a `policy` that gives them",
-            )),
+            ),
             _ => {}
         }
         if let (Some(true), Some(max_wait)) = (out.reject, &max_wait_key) {

@@ -8,7 +8,7 @@
 //! their imports stay used and they expand to the function unchanged).
 
 use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
+use quote::ToTokens;
 use syn::{Attribute, ItemFn, Meta};
 
 use crate::args::Args;
@@ -61,12 +61,21 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     if args.to_string() == APPLIED {
         return item;
     }
-    diag::or_original(item.clone(), expand(kind, args, item))
+    match expand(kind, args, item) {
+        Ok(tokens) => tokens,
+        Err((error, item)) => diag::or_original(item, Err(error)),
+    }
 }
 
-fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+/// On error, also the item to emit beside it: the original, with the attributes beneath
+/// marked as applied, so they do not expand again and repeat the errors already reported.
+fn expand(
+    kind: Kind,
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<TokenStream, (syn::Error, TokenStream)> {
     let mut errors = Errors::default();
-    let mut function = match syn::parse2::<ItemFn>(item) {
+    let mut function = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(function) => function,
         Err(error) => {
             errors.push(syn::Error::new(
@@ -77,15 +86,18 @@ fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<Token
                 ),
             ));
             // Still check the arguments, so every problem shows in one build.
-            let _ = layer(kind, args, Span::call_site(), &mut errors);
-            return Err(errors
+            let _ = layer(kind, args, TokenStream::new(), &mut errors);
+            let error = errors
                 .finish()
                 .err()
-                .unwrap_or_else(|| syn::Error::new(Span::call_site(), "expected a function")));
+                .unwrap_or_else(|| syn::Error::new(Span::call_site(), "expected a function"));
+            return Err((error, item));
         }
     };
     let mut layers = Vec::new();
-    layers.extend(layer(kind, args, Span::call_site(), &mut errors));
+    // This attribute's own tokens are not in the item: an empty place points at the whole
+    // attribute (the call site).
+    layers.extend(layer(kind, args, TokenStream::new(), &mut errors));
     for attribute in &mut function.attrs {
         let Some(inner) = Kind::of(attribute) else {
             continue;
@@ -104,26 +116,44 @@ fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<Token
         if args.to_string() == APPLIED {
             continue;
         }
-        layers.extend(layer(inner, args, attribute.span(), &mut errors));
+        layers.extend(layer(inner, args, attribute.to_token_stream(), &mut errors));
         let path = attribute.path().clone();
         let marker = syn::Ident::new(APPLIED, Span::call_site());
         *attribute = syn::parse_quote!(#[#path(#marker)]);
     }
+    let marked = function.to_token_stream();
     let retried = layers.iter().any(|layer| matches!(layer, Layer::Retry(_)));
     let function = FnItem::analyze(function, kind.name(), retried, &mut errors);
-    errors.finish()?;
+    if let Err(error) = errors.finish() {
+        return Err((error, marked));
+    }
     match function {
         Some(function) => Ok(crate::expand::stack(&layers, function)),
-        None => Err(syn::Error::new(Span::call_site(), "expected a function")),
+        None => Err((
+            syn::Error::new(Span::call_site(), "expected a function"),
+            marked,
+        )),
     }
 }
 
-fn layer(kind: Kind, args: TokenStream, span: Span, errors: &mut Errors) -> Option<Layer> {
-    let span = if args.is_empty() { span } else { args.span() };
+/// `attribute`: the whole attribute, where a missing key is reported when it has no
+/// arguments (empty: the call site); otherwise that error points at the arguments, first to
+/// last token (`Span::join` only keeps the first token on stable).
+fn layer(
+    kind: Kind,
+    args: TokenStream,
+    attribute: TokenStream,
+    errors: &mut Errors,
+) -> Option<Layer> {
+    let place = if args.is_empty() {
+        attribute
+    } else {
+        args.clone()
+    };
     let args = errors.take(syn::parse2::<Args>(args))?;
     Some(match kind {
         Kind::Retry => Layer::Retry(RetryArgs::parse(args, errors)),
-        Kind::RateLimited => Layer::RateLimited(RateLimitArgs::parse(args, span, errors)),
-        Kind::Bulkhead => Layer::Bulkhead(BulkheadArgs::parse(args, span, errors)),
+        Kind::RateLimited => Layer::RateLimited(RateLimitArgs::parse(args, &place, errors)),
+        Kind::Bulkhead => Layer::Bulkhead(BulkheadArgs::parse(args, &place, errors)),
     })
 }

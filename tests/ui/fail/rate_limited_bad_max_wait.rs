@@ -1,0 +1,19 @@
+use resilience::{Rejected, rate_limited};
+
+#[derive(Debug)]
+struct ApiError(Rejected);
+
+impl From<Rejected> for ApiError {
+    fn from(rejected: Rejected) -> Self {
+        ApiError(rejected)
+    }
+}
+
+#[rate_limited(calls = 20, period = "1s", max_wait = 5)]
+async fn fetch(id: u64) -> Result<u64, ApiError> {
+    Ok(id)
+}
+
+fn main() {
+    let _ = fetch(1);
+}
