@@ -200,14 +200,17 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                         Inner::Body => &body_future,
                         Inner::Wrapped(future) => future,
                     };
-                    let entry = if args.policy.is_none() && args.max_elapsed.is_none() {
-                        quote!(retry_async_inline)
+                    // A site known to name no policy and set no `max_elapsed` only needs
+                    // the site after a failure: pass it as a capture-free closure, which
+                    // takes no room in the call's future.
+                    let (entry, site_arg) = if args.policy.is_none() && args.max_elapsed.is_none() {
+                        (quote!(retry_async_inline), quote!(|| &#site))
                     } else {
-                        quote!(retry_async)
+                        (quote!(retry_async), quote!(&#site))
                     };
                     quote! {
                         ::resilience::__private::#entry(
-                            &#site,
+                            #site_arg,
                             || #hooks,
                             move || {
                                 #(#rebinds)*

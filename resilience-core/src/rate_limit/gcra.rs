@@ -45,11 +45,24 @@ impl Gcra {
         tolerance: u64,
         max_wait: Option<u64>,
     ) -> Admission {
+        self.acquire_within(now, interval, tolerance, max_wait.unwrap_or(u64::MAX))
+    }
+
+    /// [`acquire`](Self::acquire) with `max_wait = u64::MAX` for "as long as needed" (no wait
+    /// exceeds it), so one loop serves both modes.
+    #[inline]
+    pub(crate) fn acquire_within(
+        &self,
+        now: u64,
+        interval: u64,
+        tolerance: u64,
+        max_wait: u64,
+    ) -> Admission {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
             let base = tat.max(now);
             let wait = (base - now).saturating_sub(tolerance);
-            if max_wait.is_some_and(|limit| wait > limit) {
+            if wait > max_wait {
                 return Admission::Refused(wait);
             }
             let next = base.saturating_add(interval);
