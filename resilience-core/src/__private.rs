@@ -23,61 +23,41 @@ use crate::rejected::Rejected;
     label = "a rate limiter or bulkhead returns its refusals as `Err(E::from(resilience::Rejected))`",
     note = "add `impl From<resilience::Rejected> for {Self}`, for example a variant `Rejected(resilience::Rejected)`"
 )]
-pub trait FromRejected: From<Rejected> {}
-
-impl<E: From<Rejected>> FromRejected for E {}
-
-/// [`crate::rate_limit::rate_limited_async`] with the bound that explains itself.
-#[inline]
-pub fn rate_limited_async<T, E: FromRejected, Fut>(
-    site: &'static RateLimitSite,
-    key: Option<u64>,
-    hooks: ErrorHooks<E>,
-    call: Fut,
-) -> impl std::future::Future<Output = Result<T, E>>
-where
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    crate::rate_limit::rate_limited_async(site, key, hooks, call)
+pub trait FromRejected: Sized {
+    /// `Self::from(rejected)`.
+    fn from_rejected(rejected: Rejected) -> Self;
 }
 
-/// [`crate::rate_limit::rate_limited_blocking`] with the bound that explains itself.
-#[inline]
-pub fn rate_limited_blocking<T, E: FromRejected, F>(
-    site: &'static RateLimitSite,
-    key: Option<u64>,
-    hooks: ErrorHooks<E>,
-    call: F,
-) -> Result<T, E>
-where
-    F: FnOnce() -> Result<T, E>,
-{
-    crate::rate_limit::rate_limited_blocking(site, key, hooks, call)
+impl<E: From<Rejected>> FromRejected for E {
+    #[inline]
+    fn from_rejected(rejected: Rejected) -> Self {
+        E::from(rejected)
+    }
 }
 
-/// [`crate::bulkhead::bulkhead_async`] with the bound that explains itself.
-#[inline]
-pub fn bulkhead_async<T, E: FromRejected, Fut>(
-    site: &'static BulkheadSite,
-    call: Fut,
-) -> impl std::future::Future<Output = Result<T, E>>
-where
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    crate::bulkhead::bulkhead_async(site, call)
+/// The error type of a function's return type, when it can carry a refused call.
+pub trait RejectedInto {
+    /// The function's error type.
+    type Error;
 }
 
-/// [`crate::bulkhead::bulkhead_blocking`] with the bound that explains itself.
-#[inline]
-pub fn bulkhead_blocking<T, E: FromRejected, F>(
-    site: &'static BulkheadSite,
-    call: F,
-) -> Result<T, E>
-where
-    F: FnOnce() -> Result<T, E>,
-{
-    crate::bulkhead::bulkhead_blocking(site, call)
+impl<T, E: FromRejected> RejectedInto for Result<T, E> {
+    type Error = E;
 }
+
+/// The conversion of a refusal into the error type of return type `R`. Generated code calls
+/// it once, on the return type's span, so a missing `From<Rejected>` is one error, there.
+#[inline]
+pub fn rejecter<R>() -> fn(Rejected) -> <R as RejectedInto>::Error
+where
+    R: RejectedInto,
+    <R as RejectedInto>::Error: FromRejected,
+{
+    <<R as RejectedInto>::Error as FromRejected>::from_rejected
+}
+
+pub use crate::bulkhead::{bulkhead_async, bulkhead_blocking};
+pub use crate::rate_limit::{rate_limited_async, rate_limited_blocking};
 
 /// Makes a fresh copy of an argument for each try.
 ///

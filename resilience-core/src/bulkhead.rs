@@ -155,6 +155,14 @@ impl Bulkhead {
         self.semaphore.available_permits()
     }
 
+    /// Takes a free slot if there is one now, without waiting.
+    pub fn try_enter(&self) -> Option<Slot<'_>> {
+        self.semaphore
+            .try_acquire()
+            .ok()
+            .map(|permit| self.slot(permit))
+    }
+
     /// Takes a slot, waiting up to `max_wait`; the slot is released when the permit drops.
     pub async fn enter(&self) -> Result<Slot<'_>, Rejected> {
         if let Ok(permit) = self.semaphore.try_acquire() {
@@ -227,36 +235,54 @@ impl BulkheadSite {
     }
 }
 
-/// Runs `call` holding one of `site`'s slots; `Err(E::from(Rejected::BulkheadFull))` when no
-/// slot frees up within `max_wait`.
-pub async fn bulkhead_async<T, E, Fut>(site: &'static BulkheadSite, call: Fut) -> Result<T, E>
+/// Runs `call` holding one of `site`'s slots; `Err(reject(Rejected::BulkheadFull))` when no
+/// slot frees up within `max_wait`. `reject` is usually `E::from`.
+pub async fn bulkhead_async<T, E, Fut>(
+    site: &'static BulkheadSite,
+    reject: fn(Rejected) -> E,
+    call: Fut,
+) -> Result<T, E>
 where
-    E: From<Rejected>,
     Fut: Future<Output = Result<T, E>>,
 {
-    let started = tokio::time::Instant::now();
-    let _permit = match site.bulkhead().enter().await {
-        Ok(permit) => permit,
-        Err(rejected) => {
-            observe::bulkhead_full(site.name, site.policy, started.elapsed());
-            return Err(E::from(rejected));
+    let bulkhead = site.bulkhead();
+    let _slot = match bulkhead.try_enter() {
+        Some(slot) => slot,
+        None => {
+            let started = tokio::time::Instant::now();
+            match bulkhead.enter().await {
+                Ok(slot) => slot,
+                Err(rejected) => {
+                    observe::bulkhead_full(site.name, site.policy, started.elapsed());
+                    return Err(reject(rejected));
+                }
+            }
         }
     };
     call.await
 }
 
 /// [`bulkhead_async`] for a blocking function.
-pub fn bulkhead_blocking<T, E, F>(site: &'static BulkheadSite, call: F) -> Result<T, E>
+pub fn bulkhead_blocking<T, E, F>(
+    site: &'static BulkheadSite,
+    reject: fn(Rejected) -> E,
+    call: F,
+) -> Result<T, E>
 where
-    E: From<Rejected>,
     F: FnOnce() -> Result<T, E>,
 {
-    let started = std::time::Instant::now();
-    let _permit = match site.bulkhead().enter_blocking() {
-        Ok(permit) => permit,
-        Err(rejected) => {
-            observe::bulkhead_full(site.name, site.policy, started.elapsed());
-            return Err(E::from(rejected));
+    let bulkhead = site.bulkhead();
+    let _slot = match bulkhead.try_enter() {
+        Some(slot) => slot,
+        None => {
+            let started = std::time::Instant::now();
+            match bulkhead.enter_blocking() {
+                Ok(slot) => slot,
+                Err(rejected) => {
+                    observe::bulkhead_full(site.name, site.policy, started.elapsed());
+                    return Err(reject(rejected));
+                }
+            }
         }
     };
     call()

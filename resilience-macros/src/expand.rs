@@ -180,9 +180,17 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
     let body_closure = quote!(|| -> #output { #(#stmts)* });
     let hooks =
         |retry_if: TokenStream| quote!(::resilience::__private::error_hooks!(#output, #retry_if));
-    // A call that `Rejected` may come out of: span it on the return type, so a missing
-    // `From<Rejected>` is reported there.
-    let output_span = output.span();
+    // How a refusal becomes the error type, checked once on the return type's span, so a
+    // missing `From<Rejected>` is one error, there.
+    let reject = quote::format_ident!("__resilience_reject", span = Span::mixed_site());
+    let refuses = layers
+        .iter()
+        .any(|layer| matches!(layer, Layer::RateLimited(_) | Layer::Bulkhead(_)));
+    let reject_check = refuses.then(|| {
+        quote::quote_spanned! {output.span()=>
+            let #reject = ::resilience::__private::rejecter::<#output>();
+        }
+    });
 
     let mut statics = Vec::new();
     let mut inner = Inner::Body;
@@ -253,8 +261,8 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let (entry, inner) =
                     wrapped(is_async, &inner, &body_future, &body_closure, &output);
                 let entry = quote::format_ident!("rate_limited_{}", entry);
-                let call = quote::quote_spanned! {output_span=>
-                    ::resilience::__private::#entry(&#site, #key, #hooks, #inner)
+                let call = quote! {
+                    ::resilience::__private::#entry(&#site, #key, #hooks, #reject, #inner)
                 };
                 (
                     quote!(RateLimitSite),
@@ -268,8 +276,8 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let (entry, inner) =
                     wrapped(is_async, &inner, &body_future, &body_closure, &output);
                 let entry = quote::format_ident!("bulkhead_{}", entry);
-                let call = quote::quote_spanned! {output_span=>
-                    ::resilience::__private::#entry(&#site, #inner)
+                let call = quote! {
+                    ::resilience::__private::#entry(&#site, #reject, #inner)
                 };
                 (
                     quote!(BulkheadSite),
@@ -294,6 +302,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
         #(#attrs)*
         #vis #sig {
             #(#statics)*
+            #reject_check
             #call
         }
     }

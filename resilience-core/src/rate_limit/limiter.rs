@@ -1,6 +1,5 @@
 //! [`RateLimiter`]: a GCRA limiter whose values can change while it runs, direct or keyed.
 
-use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -215,9 +214,14 @@ impl RateLimiter {
 /// Hashes a key value for [`RateLimiter::check`]: the same value always gives the same hash
 /// within a process. Distinct values share a limiter only on a 64-bit hash collision, which
 /// errs on the strict side (the two keys share one quota).
+///
+/// foldhash with a per-process random seed: several times faster than SipHash on short keys,
+/// and the seed keeps a caller from choosing keys that collide with someone else's quota.
+#[inline]
 pub fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
     use std::hash::BuildHasher;
-    static STATE: std::sync::LazyLock<RandomState> = std::sync::LazyLock::new(RandomState::new);
+    static STATE: std::sync::LazyLock<foldhash::fast::RandomState> =
+        std::sync::LazyLock::new(foldhash::fast::RandomState::default);
     STATE.hash_one(key)
 }
 

@@ -66,18 +66,19 @@ impl RateLimitSite {
 }
 
 /// Runs `call` once admitted by `site`'s limiter (for `key`, a [`key_hash`](super::key_hash)
-/// of the key value, or the whole site). A refusal is `Err(E::from(Rejected::RateLimited))`.
+/// of the key value, or the whole site). A refusal is `Err(reject(Rejected::RateLimited))`;
+/// `reject` is usually `E::from`.
 pub async fn rate_limited_async<T, E, Fut>(
     site: &'static RateLimitSite,
     key: Option<u64>,
     hooks: ErrorHooks<E>,
+    reject: fn(Rejected) -> E,
     call: Fut,
 ) -> Result<T, E>
 where
-    E: From<Rejected>,
     Fut: Future<Output = Result<T, E>>,
 {
-    let wait = site.admit(key).map_err(E::from)?;
+    let wait = site.admit(key).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
         tokio::time::sleep(wait).await;
@@ -94,13 +95,13 @@ pub fn rate_limited_blocking<T, E, F>(
     site: &'static RateLimitSite,
     key: Option<u64>,
     hooks: ErrorHooks<E>,
+    reject: fn(Rejected) -> E,
     call: F,
 ) -> Result<T, E>
 where
-    E: From<Rejected>,
     F: FnOnce() -> Result<T, E>,
 {
-    let wait = site.admit(key).map_err(E::from)?;
+    let wait = site.admit(key).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
         std::thread::sleep(wait);
