@@ -14,7 +14,7 @@
 //!   for reference: the clock read is most of a check.
 //!
 //! ```text
-//! cargo bench --bench rate_limit -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p resilience-benches --bench rate_limit -- --warm-up-time 1 --measurement-time 3
 //! benches/table.sh rate_limit     # the same, then a markdown table of ours / governor
 //! ```
 

@@ -18,7 +18,7 @@
 //!   resembles.
 //!
 //! ```text
-//! cargo bench --bench retry -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p resilience-benches --bench retry -- --warm-up-time 1 --measurement-time 3
 //! benches/table.sh            # the same, then markdown tables of medians relative to `bare`
 //! ```
 //!

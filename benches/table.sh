@@ -26,7 +26,7 @@ else
     else
         args=(--warm-up-time 1 --measurement-time 3)
     fi
-    cargo bench --bench "$bench" -- "${args[@]}" >&2
+    cargo bench -p resilience-benches --bench "$bench" -- "${args[@]}" >&2
 fi
 
 target="${CARGO_TARGET_DIR:-target}"

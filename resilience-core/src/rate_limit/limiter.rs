@@ -144,6 +144,8 @@ impl RateLimiter {
             Some(key) => self.keyed_acquire(key, now, interval, tolerance, max_wait),
         };
         match admission {
+            // The common case, spared the nanoseconds-to-Duration split.
+            Admission::After(0) => Ok(Duration::ZERO),
             Admission::After(wait) => Ok(Duration::from_nanos(wait)),
             Admission::Refused(wait) => Err(Duration::from_nanos(wait)),
         }
