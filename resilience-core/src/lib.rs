@@ -10,6 +10,7 @@
 //! - [`registry`] holds named policies.
 
 pub mod bulkhead;
+pub mod cache;
 pub mod classify;
 pub mod duration;
 pub mod http;

@@ -2,7 +2,7 @@
 //! named limiters shared by every site naming a policy, and the executors `#[rate_limited]`
 //! calls.
 
-mod clock;
+pub(crate) mod clock;
 mod gcra;
 mod limiter;
 mod named;

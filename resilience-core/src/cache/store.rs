@@ -1,0 +1,561 @@
+//! [`Cache`]: a bounded concurrent map with TTL, jitter, negative entries, stale-while-revalidate,
+//! a run-time switch, single-flight loads and counters.
+//!
+//! The store is `quick_cache` (S3-FIFO eviction, sharded, a hit takes a shard's read lock and
+//! no global lock), chosen over moka for its hit cost and memory per entry; this module adds
+//! what `#[cached]` needs on top: expiry times in each entry, on tokio's clock where tests can
+//! pause it.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use quick_cache::sync::Cache as Store;
+use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
+use rand::Rng;
+
+use super::flight::Flights;
+use super::{CacheSpec, CacheStats};
+use crate::rate_limit::clock::{Clock, nanos};
+
+/// One stored value and when it stops being fresh (and, with stale-while-revalidate, usable).
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    fresh_until: u64,
+    usable_until: u64,
+}
+
+/// Counts evictions (the store calls it under its shard lock: one relaxed add).
+#[derive(Clone)]
+struct CountEvictions(Arc<CacheStats>);
+
+impl<K, V> Lifecycle<K, V> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), _key: K, _value: V) {
+        self.0.evictions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<V> {
+    /// A fresh value.
+    Fresh(V),
+    /// An expired value still inside its stale-while-revalidate window: serve it, and refresh.
+    Stale(V),
+    /// Nothing usable (or the cache is disabled).
+    Miss,
+}
+
+/// Whether a loaded value is stored as a success or as a failure (`negative_ttl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// A success: kept for `ttl` (with jitter).
+    Positive,
+    /// A failure: kept for `negative_ttl`, or not at all when that is unset.
+    Negative,
+}
+
+/// A cache of `V` by `K`, with the values of a [`CacheSpec`] that can change while it runs.
+///
+/// ```
+/// /// use resilience_core::cache::{Cache, CacheSpec, Freshness, Lookup};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let cache: Cache<u64, String> = Cache::new(CacheSpec::new(Duration::from_secs(60)));
+/// let value = cache
+///     .get_or_load(7, || async { (Ok::<_, ()>("seven".to_string()), Some(Freshness::Positive)) })
+///     .await;
+/// assert_eq!(value, Ok("seven".to_string()));
+/// assert_eq!(cache.lookup(&7), Lookup::Fresh("seven".to_string()));
+/// tokio::time::advance(Duration::from_secs(60)).await;
+/// assert_eq!(cache.lookup(&7), Lookup::Miss);
+/// # }
+/// ```
+pub struct Cache<K, V> {
+    store: Store<K, Entry<V>, UnitWeighter, DefaultHashBuilder, CountEvictions>,
+    flights: Flights<K, V>,
+    ttl: AtomicU64,
+    jitter_bits: AtomicU64,
+    negative_ttl: AtomicU64,
+    stale_window: AtomicU64,
+    enabled: AtomicBool,
+    capacity: AtomicU64,
+    clock: Clock,
+    stats: Arc<CacheStats>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
+    /// An empty cache with these values.
+    pub fn new(spec: CacheSpec) -> Self {
+        let stats = Arc::new(CacheStats::default());
+        let capacity = spec.max_entries.max(1);
+        let store = Store::with(
+            usize::try_from(capacity).unwrap_or(usize::MAX).min(1 << 24),
+            capacity,
+            UnitWeighter,
+            DefaultHashBuilder::default(),
+            CountEvictions(Arc::clone(&stats)),
+        );
+        let cache = Cache {
+            store,
+            flights: Flights::new(),
+            ttl: AtomicU64::new(0),
+            jitter_bits: AtomicU64::new(0),
+            negative_ttl: AtomicU64::new(0),
+            stale_window: AtomicU64::new(0),
+            enabled: AtomicBool::new(true),
+            capacity: AtomicU64::new(capacity),
+            clock: Clock::new(),
+            stats,
+        };
+        cache.configure(spec);
+        cache
+    }
+
+    /// Replaces the values. Disabling clears the cache; a smaller `max_entries` evicts down to it.
+    pub fn configure(&self, spec: CacheSpec) {
+        self.ttl.store(nanos(spec.ttl), Ordering::Relaxed);
+        let jitter = if spec.ttl_jitter.is_nan() {
+            0.0
+        } else {
+            spec.ttl_jitter.clamp(0.0, 1.0)
+        };
+        self.jitter_bits.store(jitter.to_bits(), Ordering::Relaxed);
+        self.negative_ttl
+            .store(spec.negative_ttl.map_or(0, nanos), Ordering::Relaxed);
+        self.stale_window.store(
+            spec.stale_while_revalidate.map_or(0, nanos),
+            Ordering::Relaxed,
+        );
+        let capacity = spec.max_entries.max(1);
+        if self.capacity.swap(capacity, Ordering::Relaxed) != capacity {
+            self.store.set_capacity(capacity);
+        }
+        let was_enabled = self.enabled.swap(spec.enabled, Ordering::AcqRel);
+        if was_enabled && !spec.enabled {
+            self.store.clear();
+        }
+    }
+
+    /// Whether the cache is in use (a disabled cache bypasses to the function).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// The counters of this cache.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// The number of entries stored now.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// Removes one key.
+    pub fn invalidate(&self, key: &K) {
+        self.store.remove(key);
+    }
+
+    /// Removes every key.
+    pub fn invalidate_all(&self) {
+        self.store.clear();
+    }
+
+    /// Looks `key` up, counting a hit, a stale serve or a miss.
+    #[inline]
+    pub fn lookup(&self, key: &K) -> Lookup<V> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Lookup::Miss;
+        }
+        let Some(entry) = self.store.get(key) else {
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Miss;
+        };
+        let now = self.clock.now();
+        if now < entry.fresh_until {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            Lookup::Fresh(entry.value)
+        } else if now < entry.usable_until {
+            self.stats.stale.fetch_add(1, Ordering::Relaxed);
+            Lookup::Stale(entry.value)
+        } else {
+            self.store.remove_if(key, |entry| entry.usable_until <= now);
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            Lookup::Miss
+        }
+    }
+
+    /// Stores `value` for `key` as a success or a failure. A failure is only stored when
+    /// `negative_ttl` is set; a disabled cache stores nothing. Returns whether it was stored.
+    pub fn insert(&self, key: K, value: V, freshness: Freshness) -> bool {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return false;
+        }
+        let ttl = match freshness {
+            Freshness::Positive => self.jittered_ttl(),
+            Freshness::Negative => match self.negative_ttl.load(Ordering::Relaxed) {
+                0 => return false,
+                ttl => ttl,
+            },
+        };
+        let now = self.clock.now();
+        let fresh_until = now.saturating_add(ttl);
+        let usable_until = match freshness {
+            Freshness::Positive => {
+                fresh_until.saturating_add(self.stale_window.load(Ordering::Relaxed))
+            }
+            Freshness::Negative => fresh_until,
+        };
+        self.store.insert(
+            key,
+            Entry {
+                value,
+                fresh_until,
+                usable_until,
+            },
+        );
+        true
+    }
+
+    fn jittered_ttl(&self) -> u64 {
+        let ttl = self.ttl.load(Ordering::Relaxed);
+        let jitter = f64::from_bits(self.jitter_bits.load(Ordering::Relaxed));
+        if jitter <= 0.0 || ttl == 0 {
+            return ttl;
+        }
+        let low = (ttl as f64 * (1.0 - jitter)) as u64;
+        rand::rng().random_range(low..=ttl)
+    }
+
+    /// The value for `key`: cached, or loaded once however many callers miss together.
+    ///
+    /// `load` runs the function and returns the caller's result with, when it should be
+    /// stored, the value to store and whether it is a success or a failure; `restore` turns a
+    /// stored value back into a result. Waiters get the leader's stored value. When the
+    /// leader's result is not stored (an error without `negative_ttl`), or its load is
+    /// cancelled or panics, one waiter loads in its turn, so nobody is left waiting and a
+    /// panic reaches only the caller whose load panicked.
+    ///
+    /// A stale value (inside `stale_while_revalidate`) is served to every caller while one
+    /// refresh runs: the first caller to find it stale refreshes (and gets the fresh value),
+    /// the others get the stale one at once. A disabled cache calls `load` every time.
+    pub async fn get_or_load<R, F, Fut>(&self, key: &K, restore: fn(V) -> R, load: F) -> R
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (R, Option<(V, Freshness)>)>,
+    {
+        if !self.is_enabled() {
+            return load().await.0;
+        }
+        loop {
+            let stale = match self.lookup(key) {
+                Lookup::Fresh(value) => return restore(value),
+                Lookup::Stale(value) if self.flights.is_loading(key) => return restore(value),
+                Lookup::Stale(value) => Some(value),
+                Lookup::Miss => None,
+            };
+            match self.flights.join(key) {
+                super::flight::Role::Lead(leader) => {
+                    self.stats.loads.fetch_add(1, Ordering::Relaxed);
+                    let (result, store) = load().await;
+                    match store {
+                        Some((value, freshness)) => {
+                            if freshness == Freshness::Negative {
+                                self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            self.insert(key.clone(), value.clone(), freshness);
+                            leader.finish(value);
+                        }
+                        None => {
+                            self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
+                            drop(leader);
+                        }
+                    }
+                    return result;
+                }
+                super::flight::Role::Follow(flight) => {
+                    if let Some(value) = stale {
+                        return restore(value);
+                    }
+                    if let Some(value) = flight.wait().await {
+                        return restore(value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn ok(value: &str) -> (Result<String, String>, Option<(String, Freshness)>) {
+        (
+            Ok(value.to_string()),
+            Some((value.to_string(), Freshness::Positive)),
+        )
+    }
+
+    fn restore(value: String) -> Result<String, String> {
+        Ok(value)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expires_exactly_at_ttl() {
+        let cache: Cache<u32, String> = Cache::new(CacheSpec::new(60 * S));
+        assert!(cache.insert(1, "one".into(), Freshness::Positive));
+        tokio::time::advance(60 * S - Duration::from_nanos(1)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("one".into()));
+        tokio::time::advance(Duration::from_nanos(1)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Miss);
+        assert_eq!(cache.len(), 0, "the expired entry is removed on lookup");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_spreads_expiry_within_bounds() {
+        let cache: Cache<u32, u32> = Cache::new(CacheSpec::new(100 * S).ttl_jitter(0.5));
+        for key in 0..1000 {
+            cache.insert(key, key, Freshness::Positive);
+        }
+        tokio::time::advance(50 * S - Duration::from_nanos(1)).await;
+        assert!(
+            (0..1000).all(|k| cache.lookup(&k) == Lookup::Fresh(k)),
+            "none before ttl*(1-j)"
+        );
+        tokio::time::advance(25 * S).await;
+        let fresh = (0..1000)
+            .filter(|k| cache.lookup(k) != Lookup::Miss)
+            .count();
+        assert!(
+            (200..800).contains(&fresh),
+            "about half expired by 75s, found {fresh} fresh"
+        );
+        tokio::time::advance(25 * S).await;
+        assert!(
+            (0..1000).all(|k| cache.lookup(&k) == Lookup::Miss),
+            "all gone at ttl"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thousand_concurrent_misses_load_once() {
+        let cache = Arc::new(Cache::<u32, String>::new(CacheSpec::new(60 * S)));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&7, restore, || async {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            ok("seven")
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), Ok("seven".to_string()));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        let counts = cache.stats().counts();
+        assert_eq!((counts.loads, counts.load_errors), (1, 0));
+    }
+
+    /// Starts a leader whose load never finishes, and `waiters` callers behind it.
+    async fn stuck_leader_and_waiters(
+        cache: &Arc<Cache<u32, String>>,
+        loads: &Arc<AtomicUsize>,
+        waiters: usize,
+        panic: bool,
+    ) -> (
+        tokio::task::JoinHandle<Result<String, String>>,
+        Vec<tokio::task::JoinHandle<Result<String, String>>>,
+    ) {
+        let leader = {
+            let (cache, loads) = (Arc::clone(cache), Arc::clone(loads));
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(&1, restore, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        if panic {
+                            panic!("the leader's load panics");
+                        }
+                        std::future::pending::<()>().await;
+                        ok("never")
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let followers = (0..waiters)
+            .map(|_| {
+                let (cache, loads) = (Arc::clone(cache), Arc::clone(loads));
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&1, restore, || async move {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            ok("taken over")
+                        })
+                        .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        (leader, followers)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_leader_is_taken_over_once() {
+        let cache = Arc::new(Cache::<u32, String>::new(CacheSpec::new(60 * S)));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (leader, followers) = stuck_leader_and_waiters(&cache, &loads, 50, false).await;
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        for follower in followers {
+            assert_eq!(follower.await.unwrap(), Ok("taken over".to_string()));
+        }
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "the leader's load, then one waiter's"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_leader_panics_alone_and_is_taken_over_once() {
+        let cache = Arc::new(Cache::<u32, String>::new(CacheSpec::new(60 * S)));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (leader, followers) = stuck_leader_and_waiters(&cache, &loads, 50, true).await;
+        assert!(leader.await.unwrap_err().is_panic());
+        for follower in followers {
+            assert_eq!(follower.await.unwrap(), Ok("taken over".to_string()));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_cached_only_with_negative_ttl() {
+        let failing = || async {
+            (
+                Err::<String, String>("down".into()),
+                Some(("down".to_string(), Freshness::Negative)),
+            )
+        };
+        let plain: Cache<u32, String> = Cache::new(CacheSpec::new(60 * S));
+        assert_eq!(
+            plain.get_or_load(&1, restore, failing).await,
+            Err("down".into())
+        );
+        assert_eq!(plain.lookup(&1), Lookup::Miss);
+
+        let negative: Cache<u32, String> =
+            Cache::new(CacheSpec::new(60 * S).negative_ttl(Some(5 * S)));
+        let _ = negative.get_or_load(&1, restore, failing).await;
+        assert_eq!(negative.lookup(&1), Lookup::Fresh("down".into()));
+        tokio::time::advance(5 * S).await;
+        assert_eq!(negative.lookup(&1), Lookup::Miss);
+        assert_eq!(negative.stats().counts().load_errors, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_is_served_while_one_refresh_runs() {
+        let spec = CacheSpec::new(10 * S).stale_while_revalidate(Some(30 * S));
+        let cache = Arc::new(Cache::<u32, String>::new(spec));
+        cache.insert(1, "old".into(), Freshness::Positive);
+        tokio::time::advance(15 * S).await;
+        let loads = Arc::new(AtomicUsize::new(0));
+        let refresher = {
+            let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(&1, restore, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(S).await;
+                        ok("new")
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        for _ in 0..10 {
+            let served = cache
+                .get_or_load(&1, restore, || async { ok("second refresh") })
+                .await;
+            assert_eq!(
+                served,
+                Ok("old".to_string()),
+                "stale while the refresh runs"
+            );
+        }
+        assert_eq!(refresher.await.unwrap(), Ok("new".to_string()));
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("new".into()));
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.stats().counts().stale, 11);
+        tokio::time::advance(40 * S).await;
+        assert_eq!(cache.lookup(&1), Lookup::Miss, "past the stale window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalidation_and_the_switch() {
+        let cache: Cache<u32, String> = Cache::new(CacheSpec::new(60 * S));
+        cache.insert(1, "one".into(), Freshness::Positive);
+        cache.insert(2, "two".into(), Freshness::Positive);
+        cache.invalidate(&1);
+        assert_eq!(cache.lookup(&1), Lookup::Miss);
+        assert_eq!(cache.lookup(&2), Lookup::Fresh("two".into()));
+        cache.invalidate_all();
+        assert!(cache.is_empty());
+
+        cache.insert(3, "three".into(), Freshness::Positive);
+        cache.configure(CacheSpec::new(60 * S).enabled(false));
+        assert!(cache.is_empty(), "disabling clears");
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let _ = cache
+                .get_or_load(&3, restore, || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    ok("fresh")
+                })
+                .await;
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "bypassed while disabled");
+        assert!(cache.is_empty());
+        cache.configure(CacheSpec::new(60 * S));
+        let _ = cache
+            .get_or_load(&3, restore, || async { ok("fresh") })
+            .await;
+        assert_eq!(cache.lookup(&3), Lookup::Fresh("fresh".into()));
+    }
+
+    #[test]
+    fn max_entries_holds_after_quiescence() {
+        let cache: Cache<u64, u64> = Cache::new(CacheSpec::new(60 * S).max_entries(100));
+        for key in 0..10_000 {
+            cache.insert(key, key, Freshness::Positive);
+        }
+        assert!(cache.len() <= 100, "{} entries", cache.len());
+        assert!(cache.stats().counts().evictions >= 9_900);
+        cache.configure(CacheSpec::new(60 * S).max_entries(10));
+        assert!(cache.len() <= 10, "{} entries after shrinking", cache.len());
+    }
+}
