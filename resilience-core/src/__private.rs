@@ -6,7 +6,10 @@ use std::marker::PhantomData;
 
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
 pub use crate::rate_limit::{LimitMode, RateLimitSite, RateLimitSpec, key_hash};
-pub use crate::retry::{ErrorHooks, RetrySite, retry_async, retry_async_inline, retry_blocking};
+pub use crate::retry::{
+    ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_async_inline,
+    retry_blocking,
+};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;

@@ -137,6 +137,9 @@ enum Inner {
     /// An async fn: an expression of a future of the return type.
     /// A blocking fn: an expression of the return type, evaluated where it stands.
     Wrapped(TokenStream),
+    /// An async fn: an expression of the return type, to be evaluated in the fn's own body
+    /// (it awaits); only ever the outermost layer.
+    Awaited(TokenStream),
 }
 
 /// The function with its block replaced by one `static` site per layer and one nested call
@@ -203,15 +206,54 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let policy = policy(args.policy.as_ref());
                 let hooks = hooks(retry_if(args));
                 let rebinds = reuse.iter().map(|binding| binding.rebind());
-                let call = if is_async {
+                let inline_site = args.policy.is_none() && args.max_elapsed.is_none();
+                let call = if is_async && inline_site && index == 0 {
+                    // The outermost layer, on a site known to name no policy and set no
+                    // `max_elapsed`: the fn's own body runs the first try and matches on
+                    // it, so the happy path adds no future around the try; only a failure
+                    // builds the retry loop (boxed). `site` and `hooks` are closures
+                    // called after a failure.
                     let future = match &inner {
                         Inner::Body => &body_future,
-                        Inner::Wrapped(future) => future,
+                        Inner::Wrapped(future) | Inner::Awaited(future) => future,
+                    };
+                    let op = quote::format_ident!("__resilience_op", span = Span::mixed_site());
+                    let error =
+                        quote::format_ident!("__resilience_error", span = Span::mixed_site());
+                    let ok = quote::format_ident!("__resilience_ok", span = Span::mixed_site());
+                    inner = Inner::Awaited(quote! {{
+                        #[allow(unused_mut)]
+                        let mut #op = move || {
+                            #(#rebinds)*
+                            #future
+                        };
+                        match #op().await {
+                            ::core::result::Result::Err(#error) => {
+                                ::resilience::__private::retry_after_first_failure(
+                                    || &#site,
+                                    || #hooks,
+                                    #op,
+                                    #error,
+                                )
+                                .await
+                            }
+                            #ok => #ok,
+                        }
+                    }});
+                    statics.push(quote! {
+                        static #site: ::resilience::__private::RetrySite =
+                            ::resilience::__private::RetrySite::new(#site_name, #policy, #spec);
+                    });
+                    continue;
+                } else if is_async {
+                    let future = match &inner {
+                        Inner::Body => &body_future,
+                        Inner::Wrapped(future) | Inner::Awaited(future) => future,
                     };
                     // A site known to name no policy and set no `max_elapsed` only needs
                     // the site after a failure: pass it as a capture-free closure, which
                     // takes no room in the call's future.
-                    let (entry, site_arg) = if args.policy.is_none() && args.max_elapsed.is_none() {
+                    let (entry, site_arg) = if inline_site {
                         (quote!(retry_async_inline), quote!(|| &#site))
                     } else {
                         (quote!(retry_async), quote!(&#site))
@@ -229,7 +271,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 } else {
                     let value = match &inner {
                         Inner::Body => quote!(#(#stmts)*),
-                        Inner::Wrapped(value) => value.clone(),
+                        Inner::Wrapped(value) | Inner::Awaited(value) => value.clone(),
                     };
                     quote! {
                         ::resilience::__private::retry_blocking(
@@ -293,7 +335,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
     }
     let call = match inner {
         Inner::Wrapped(call) if is_async => quote!(#call.await),
-        Inner::Wrapped(call) => call,
+        Inner::Wrapped(call) | Inner::Awaited(call) => call,
         // No layer: not reachable (every attribute is a layer); keep the body as it was.
         Inner::Body => quote!(#(#stmts)*),
     };
@@ -319,8 +361,10 @@ fn wrapped(
 ) -> (&'static str, TokenStream) {
     match (is_async, inner) {
         (true, Inner::Body) => ("async", body_future.clone()),
-        (true, Inner::Wrapped(future)) => ("async", future.clone()),
+        (true, Inner::Wrapped(future) | Inner::Awaited(future)) => ("async", future.clone()),
         (false, Inner::Body) => ("blocking", body_closure.clone()),
-        (false, Inner::Wrapped(value)) => ("blocking", quote!(|| -> #output { #value })),
+        (false, Inner::Wrapped(value) | Inner::Awaited(value)) => {
+            ("blocking", quote!(|| -> #output { #value }))
+        }
     }
 }

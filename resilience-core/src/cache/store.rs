@@ -62,16 +62,20 @@ pub enum Freshness {
 /// A cache of `V` by `K`, with the values of a [`CacheSpec`] that can change while it runs.
 ///
 /// ```
-/// /// use resilience_core::cache::{Cache, CacheSpec, Freshness, Lookup};
+/// use std::time::Duration;
+/// use resilience_core::cache::{Cache, CacheSpec, Freshness, Lookup};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let cache: Cache<u64, String> = Cache::new(CacheSpec::new(Duration::from_secs(60)));
-/// let value = cache
-///     .get_or_load(7, || async { (Ok::<_, ()>("seven".to_string()), Some(Freshness::Positive)) })
-///     .await;
-/// assert_eq!(value, Ok("seven".to_string()));
-/// assert_eq!(cache.lookup(&7), Lookup::Fresh("seven".to_string()));
+/// let load = || async {
+///     let user = "user 7".to_string();
+///     // the caller's result, and what to store
+///     (Ok::<_, ()>(user.clone()), Some((user, Freshness::Positive)))
+/// };
+/// let value = cache.get_or_load(&7, Ok, load).await;
+/// assert_eq!(value, Ok("user 7".to_string()));
+/// assert_eq!(cache.lookup(&7), Lookup::Fresh("user 7".to_string()));
 /// tokio::time::advance(Duration::from_secs(60)).await;
 /// assert_eq!(cache.lookup(&7), Lookup::Miss);
 /// # }

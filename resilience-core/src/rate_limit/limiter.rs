@@ -132,22 +132,52 @@ impl RateLimiter {
     /// refused (reject mode, or the wait exceeds `max_wait`); a permit is free in `wait`.
     #[inline]
     pub fn check(&self, key: Option<u64>) -> Result<Duration, Duration> {
+        match self.acquire(key) {
+            // The common case, spared the nanoseconds-to-Duration split.
+            Admission::After(0) => Ok(Duration::ZERO),
+            Admission::After(wait) => Ok(Duration::from_nanos(wait)),
+            Admission::Refused(wait) => Err(Duration::from_nanos(wait)),
+        }
+    }
+
+    /// [`check`](Self::check) with its outcome in one machine word (see [`Verdict`]), for
+    /// callers that keep or pass on the outcome rather than test it at once: an admission
+    /// without a wait is a single zero word, where `check`'s `Result<Duration, Duration>` is
+    /// three words to write.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(
+    ///     RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject),
+    /// );
+    /// assert!(limiter.check_verdict(None).is_admitted());
+    /// let refused = limiter.check_verdict(None);
+    /// assert!(!refused.is_admitted());
+    /// assert!(refused.wait() <= Duration::from_secs(1));
+    /// ```
+    #[inline]
+    pub fn check_verdict(&self, key: Option<u64>) -> Verdict {
+        match self.acquire(key) {
+            Admission::After(wait) => Verdict(wait.min(Verdict::REFUSED - 1)),
+            Admission::Refused(wait) => Verdict(wait.min(Verdict::REFUSED - 1) | Verdict::REFUSED),
+        }
+    }
+
+    /// One admission attempt now, with the current values.
+    #[inline]
+    fn acquire(&self, key: Option<u64>) -> Admission {
         let now = self.now();
         let interval = self.interval.load(Ordering::Relaxed);
         let tolerance = self.tolerance.load(Ordering::Relaxed);
         let max_wait = self.max_wait.load(Ordering::Relaxed);
-        let admission = match key {
+        match key {
             None => self
                 .direct
                 .0
                 .acquire_within(now, interval, tolerance, max_wait),
             Some(key) => self.keyed_acquire(key, now, interval, tolerance, max_wait),
-        };
-        match admission {
-            // The common case, spared the nanoseconds-to-Duration split.
-            Admission::After(0) => Ok(Duration::ZERO),
-            Admission::After(wait) => Ok(Duration::from_nanos(wait)),
-            Admission::Refused(wait) => Err(Duration::from_nanos(wait)),
         }
     }
 
@@ -209,6 +239,54 @@ impl RateLimiter {
                 .entry(key)
                 .or_default()
                 .pause_until(until, tolerance),
+        }
+    }
+}
+
+/// The outcome of [`RateLimiter::check_verdict`], in one word: admitted after [`wait`]
+/// (zero: at once; the slot is reserved), or refused, with a permit free after [`wait`].
+/// Waits are kept to under 2^63 ns (about 292 years).
+///
+/// [`wait`]: Verdict::wait
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict(u64);
+
+impl Verdict {
+    /// The refusal bit; the other bits are the wait in nanoseconds.
+    const REFUSED: u64 = 1 << 63;
+
+    /// Whether the call was admitted (possibly after [`wait`](Self::wait)).
+    #[inline]
+    pub const fn is_admitted(self) -> bool {
+        self.0 & Self::REFUSED == 0
+    }
+
+    /// Whether the call was admitted at once, without a wait.
+    #[inline]
+    pub const fn is_immediate(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The wait in nanoseconds: until the reserved slot if admitted, until a permit is free
+    /// if refused.
+    #[inline]
+    pub const fn wait_nanos(self) -> u64 {
+        self.0 & !Self::REFUSED
+    }
+
+    /// The wait (see [`wait_nanos`](Self::wait_nanos)).
+    #[inline]
+    pub const fn wait(self) -> Duration {
+        Duration::from_nanos(self.wait_nanos())
+    }
+
+    /// As [`RateLimiter::check`] reports it: `Ok(wait)` if admitted, `Err(wait)` if refused.
+    #[inline]
+    pub const fn into_result(self) -> Result<Duration, Duration> {
+        if self.is_admitted() {
+            Ok(self.wait())
+        } else {
+            Err(self.wait())
         }
     }
 }

@@ -10,7 +10,7 @@ mod site;
 mod spec;
 
 pub use gcra::{Admission, Gcra};
-pub use limiter::{RateLimiter, key_hash};
+pub use limiter::{RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub(crate) use named::reconfigure_all;
 pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};

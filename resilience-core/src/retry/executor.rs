@@ -213,7 +213,9 @@ where
 
 /// [`retry_async`] for a site known at compile time to name no policy and set no
 /// `max_elapsed`: the happy path is the first try and nothing else (no spec resolution, no
-/// clock read). What `#[retry]` calls when it can prove both.
+/// clock read). What `#[retry]` calls when it can prove both and another layer wraps it; an
+/// outermost `#[retry]` runs the first try in the function's own body instead and calls
+/// [`retry_after_first_failure`] after a failure.
 ///
 /// A hand-written future rather than an `async fn`: polling it polls the first try's future
 /// and matches on the result, with no resume-state bookkeeping of its own. Only a failed first
@@ -325,6 +327,27 @@ impl<F, Fut, H, Slow> InlineState<F, Fut, H, Slow> {
             InlineStateOwned::Retrying { .. } => Poll::Ready(Err(error)),
         }
     }
+}
+
+/// The retry loop after a failed first try, boxed: what `#[retry]` awaits when it runs the
+/// first try itself, inline in the annotated `async fn` (an outermost `#[retry]` whose site
+/// names no policy and sets no `max_elapsed`: the case of [`retry_async_inline`]). The happy
+/// path then adds no future of its own around the try, and the loop's state is one pointer
+/// in the function's future. `site` and `hooks` are only called here, after a failure.
+#[inline]
+pub fn retry_after_first_failure<T, E, F, Fut, H, W>(
+    site: W,
+    hooks: H,
+    op: F,
+    error: E,
+) -> Pin<Box<impl Future<Output = Result<T, E>>>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    H: FnOnce() -> ErrorHooks<E>,
+    W: FnOnce() -> &'static RetrySite,
+{
+    Box::pin(retry_inline_after_failure(site(), hooks(), op, error))
 }
 
 /// The retry loop after a failed first try of [`retry_async_inline`], owning what it needs.
