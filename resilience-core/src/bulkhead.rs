@@ -1,16 +1,15 @@
 //! [`Bulkhead`]: at most `max_concurrent` calls in flight; the others wait up to `max_wait`,
 //! then are refused with `Rejected::BulkheadFull`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::observe;
-use crate::registry::{self, Policies};
+use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
 use crate::rejected::Rejected;
 
 /// A bulkhead as plain data.
@@ -288,53 +287,35 @@ where
     call()
 }
 
-struct Entry {
-    bulkhead: Arc<Bulkhead>,
-    inline: BulkheadSpec,
+impl SharedState for Bulkhead {
+    type Spec = BulkheadSpec;
+
+    fn create(spec: BulkheadSpec) -> Self {
+        Bulkhead::new(spec)
+    }
+
+    fn configure(&self, spec: BulkheadSpec) {
+        Bulkhead::configure(self, spec);
+    }
+
+    fn effective(policy: Option<&NamedPolicy>, inline: BulkheadSpec) -> BulkheadSpec {
+        match policy.and_then(|policy| policy.bulkhead) {
+            Some(patch) => patch.apply(inline),
+            None => inline,
+        }
+    }
 }
 
-static NAMED: LazyLock<Mutex<HashMap<String, Entry>>> = LazyLock::new(Default::default);
+static NAMED: SharedByName<Bulkhead> = SharedByName::new();
 
 /// The bulkhead shared by every site naming `policy` (see [`crate::rate_limit::named`]).
 pub fn named(policy: &str, inline: BulkheadSpec) -> Arc<Bulkhead> {
-    let mut named = NAMED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(entry) = named.get(policy) {
-        return Arc::clone(&entry.bulkhead);
-    }
-    let bulkhead = Arc::new(Bulkhead::new(effective(
-        &registry::current(),
-        policy,
-        inline,
-    )));
-    named.insert(
-        policy.to_string(),
-        Entry {
-            bulkhead: Arc::clone(&bulkhead),
-            inline,
-        },
-    );
-    bulkhead
-}
-
-fn effective(policies: &Policies, policy: &str, inline: BulkheadSpec) -> BulkheadSpec {
-    match policies.get(policy).and_then(|p| p.bulkhead) {
-        Some(patch) => patch.apply(inline),
-        None => inline,
-    }
+    NAMED.get_or_create(policy, inline)
 }
 
 /// Applies newly installed policies to every named bulkhead already in use.
 pub(crate) fn reconfigure_all(policies: &Policies) {
-    let named = NAMED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for (name, entry) in named.iter() {
-        entry
-            .bulkhead
-            .configure(effective(policies, name, entry.inline));
-    }
+    NAMED.reconfigure_all(policies);
 }
 
 #[cfg(test)]

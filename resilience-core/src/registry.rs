@@ -111,3 +111,61 @@ pub fn current() -> Arc<Policies> {
 pub(crate) fn retry_patch(name: &str) -> Option<Option<RetryPatch>> {
     CURRENT.load().get(name).map(|policy| policy.retry)
 }
+
+/// A stateful object that every site naming a policy shares (a limiter, a bulkhead): created
+/// on first use, and reconfigured in place, state kept, when the policies change.
+pub(crate) trait SharedState: Send + Sync + 'static {
+    /// Its values as plain data.
+    type Spec: Copy + Send + 'static;
+    /// A new object with these values.
+    fn create(spec: Self::Spec) -> Self;
+    /// Changes the values, keeping the state.
+    fn configure(&self, spec: Self::Spec);
+    /// The policy's section for this kind of object, applied over `inline`.
+    fn effective(policy: Option<&NamedPolicy>, inline: Self::Spec) -> Self::Spec;
+}
+
+/// Each shared object with the inline values it was created from, by policy name.
+type ByName<T> = HashMap<String, (Arc<T>, <T as SharedState>::Spec)>;
+
+/// One shared object per policy name.
+pub(crate) struct SharedByName<T: SharedState> {
+    /// Each object with the inline values of the first site that named its policy: what
+    /// remains when the loaded policies stop setting some field.
+    by_name: LazyLock<std::sync::Mutex<ByName<T>>>,
+}
+
+impl<T: SharedState> SharedByName<T> {
+    pub(crate) const fn new() -> Self {
+        SharedByName {
+            by_name: LazyLock::new(Default::default),
+        }
+    }
+
+    /// The object shared by every site naming `policy`, created on first use with `inline`
+    /// values overridden by the loaded policy. The first site to name a policy gives the
+    /// inline values; the policy's own values are what make two sites agree.
+    pub(crate) fn get_or_create(&self, policy: &str, inline: T::Spec) -> Arc<T> {
+        let mut by_name = self
+            .by_name
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((object, _)) = by_name.get(policy) {
+            return Arc::clone(object);
+        }
+        let object = Arc::new(T::create(T::effective(current().get(policy), inline)));
+        by_name.insert(policy.to_string(), (Arc::clone(&object), inline));
+        object
+    }
+
+    /// Applies newly installed policies to every object in use.
+    pub(crate) fn reconfigure_all(&self, policies: &Policies) {
+        let by_name = self
+            .by_name
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (name, (object, inline)) in by_name.iter() {
+            object.configure(T::effective(policies.get(name), *inline));
+        }
+    }
+}
