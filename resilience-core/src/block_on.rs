@@ -35,3 +35,16 @@ pub(crate) fn block_on_until<F: Future>(future: F, deadline: Instant) -> Option<
         std::thread::park_timeout(deadline - now);
     }
 }
+
+/// Polls `future` on this thread until it is ready.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}

@@ -10,6 +10,7 @@ use std::sync::{Arc, LazyLock};
 use arc_swap::ArcSwap;
 
 use crate::bulkhead::BulkheadPatch;
+use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::RetryPatch;
 
@@ -23,6 +24,8 @@ pub struct NamedPolicy {
     pub rate_limit: Option<RateLimitPatch>,
     /// Values of the shared bulkhead.
     pub bulkhead: Option<BulkheadPatch>,
+    /// Overrides of the `cache` section (each cached function keeps its own store).
+    pub cache: Option<CachePatch>,
 }
 
 impl NamedPolicy {
@@ -100,6 +103,7 @@ pub fn install(policies: Policies) {
     // Stateful sections live in shared objects: change them in place, keeping their state.
     crate::rate_limit::reconfigure_all(&policies);
     crate::bulkhead::reconfigure_all(&policies);
+    crate::cache::reconfigure_all(&policies);
 }
 
 /// The current snapshot.

@@ -2,13 +2,19 @@
 //! stale-while-revalidate, a run-time switch and single-flight loads ([`Cache`]), and its policy
 //! as data ([`CacheSpec`]).
 //!
-//! This is the runtime `#[cached]` will expand to; the macro itself is not written yet.
+//! [`CacheSite`], [`cached_async`] and [`cached_blocking`] are what `#[cached]` will expand to;
+//! the macro itself is not written yet.
 
+mod adapter;
 mod flight;
+mod site;
 mod spec;
 mod stats;
 mod store;
 
+pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
+pub(crate) use site::reconfigure_all;
+pub use site::{AnyCache, CacheSite, cached_async, cached_blocking};
 pub use spec::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};
 pub use store::{Cache, Freshness, Lookup};

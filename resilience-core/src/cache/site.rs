@@ -1,0 +1,401 @@
+//! [`CacheSite`]: one cached function's cache, found by a site id, and the executors
+//! `#[cached]` calls.
+//!
+//! The key type of a site is whatever its key expression gives, which a `static` cannot name,
+//! so a site holds its cache type-erased ([`AnyCache`]) and a call reaches the typed
+//! [`Cache`] with one `downcast_ref`. Sites are also registered by id, so the invalidation
+//! handle `#[cached]` emits beside the function (an item of its own, with its own `static`)
+//! reaches the same cache.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{LazyLock, Mutex, OnceLock};
+
+use super::{Cache, CacheCounts, CacheSpec, Cacheable};
+use crate::registry::{NamedPolicy, Policies};
+
+/// A cache of any key and value type, as a site holds it.
+pub trait AnyCache: Send + Sync {
+    /// The typed cache, for `downcast_ref`.
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
+    /// Removes the entry for `key` if `key` has the cache's key type; whether it had.
+    fn invalidate_key(&self, key: &dyn Any) -> bool;
+    /// Removes every entry.
+    fn invalidate_all(&self);
+    /// The counters now.
+    fn counts(&self) -> CacheCounts;
+    /// Replaces the values (a named policy changed).
+    fn configure(&self, spec: CacheSpec);
+    /// The number of entries.
+    fn len(&self) -> usize;
+    /// Whether nothing is stored.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K, V> AnyCache for Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+    fn invalidate_key(&self, key: &dyn Any) -> bool {
+        match key.downcast_ref::<K>() {
+            Some(key) => {
+                self.invalidate(key);
+                true
+            }
+            None => false,
+        }
+    }
+    fn invalidate_all(&self) {
+        Cache::invalidate_all(self);
+    }
+    fn counts(&self) -> CacheCounts {
+        self.stats().counts()
+    }
+    fn configure(&self, spec: CacheSpec) {
+        Cache::configure(self, spec);
+    }
+    fn len(&self) -> usize {
+        Cache::len(self)
+    }
+}
+
+struct Registered {
+    cache: &'static dyn AnyCache,
+    policy: Option<&'static str>,
+    inline: CacheSpec,
+}
+
+/// Every site's cache by site id. Entries are created once per cached function and live for
+/// the whole process (like the function's `static`), so they are leaked on purpose.
+static SITES: LazyLock<Mutex<HashMap<&'static str, Registered>>> = LazyLock::new(Default::default);
+
+fn effective(policies: &Policies, policy: Option<&str>, inline: CacheSpec) -> CacheSpec {
+    match policy
+        .and_then(|name| policies.get(name))
+        .and_then(|policy: &NamedPolicy| policy.cache)
+    {
+        Some(patch) => patch.apply(inline),
+        None => inline,
+    }
+}
+
+/// Applies newly installed policies to every cache whose site names one: a policy name shares
+/// configuration only, each function keeps its own store.
+pub(crate) fn reconfigure_all(policies: &Policies) {
+    let sites = SITES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for registered in sites.values() {
+        if registered.policy.is_some() {
+            registered
+                .cache
+                .configure(effective(policies, registered.policy, registered.inline));
+        }
+    }
+}
+
+/// One cached function: an id unique to its `#[cached]` attribute, a name for people, the
+/// policy it names, its inline values, and (once first called) its cache.
+#[derive(Debug)]
+pub struct CacheSite {
+    id: &'static str,
+    name: &'static str,
+    policy: Option<&'static str>,
+    spec: CacheSpec,
+    slot: OnceLock<&'static dyn AnyCache>,
+}
+
+impl std::fmt::Debug for dyn AnyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnyCache")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl CacheSite {
+    /// A site; `id` must be unique to one function (`#[cached]` uses the module path, the
+    /// function's name and the attribute's line and column).
+    pub const fn new(
+        id: &'static str,
+        name: &'static str,
+        policy: Option<&'static str>,
+        spec: CacheSpec,
+    ) -> Self {
+        CacheSite {
+            id,
+            name,
+            policy,
+            spec,
+            slot: OnceLock::new(),
+        }
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The typed cache, created on first use. `None` if another site registered the same id
+    /// with other key or value types (a duplicate id: not something `#[cached]` emits).
+    #[inline]
+    pub fn cache<K, V>(&self) -> Option<&'static Cache<K, V>>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let erased = *self.slot.get_or_init(|| self.register::<K, V>());
+        erased.as_any().downcast_ref::<Cache<K, V>>()
+    }
+
+    fn register<K, V>(&self) -> &'static dyn AnyCache
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let mut sites = SITES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(registered) = sites.get(self.id) {
+            return registered.cache;
+        }
+        let spec = effective(&crate::registry::current(), self.policy, self.spec);
+        let cache: &'static dyn AnyCache = Box::leak(Box::new(Cache::<K, V>::new(spec)));
+        sites.insert(
+            self.id,
+            Registered {
+                cache,
+                policy: self.policy,
+                inline: self.spec,
+            },
+        );
+        cache
+    }
+
+    /// The cache if the function has been called (a handle used before any call finds none:
+    /// there is nothing to invalidate yet).
+    pub fn existing(&self) -> Option<&'static dyn AnyCache> {
+        if let Some(cache) = self.slot.get() {
+            return Some(*cache);
+        }
+        let sites = SITES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = sites.get(self.id).map(|registered| registered.cache)?;
+        Some(*self.slot.get_or_init(|| cache))
+    }
+
+    /// Removes the entry for `key` (the function's key type: the tuple of its owned
+    /// arguments, or its `key` expression's type). `false` when `key` is of another type;
+    /// `true` before the first call (nothing is cached yet).
+    pub fn invalidate<Q: Any>(&self, key: &Q) -> bool {
+        self.existing()
+            .is_none_or(|cache| cache.invalidate_key(key))
+    }
+
+    /// Removes every entry.
+    pub fn invalidate_all(&self) {
+        if let Some(cache) = self.existing() {
+            cache.invalidate_all();
+        }
+    }
+
+    /// The counters (zero before the first call).
+    pub fn counts(&self) -> CacheCounts {
+        self.existing().map(AnyCache::counts).unwrap_or_default()
+    }
+}
+
+/// Runs `load` through `site`'s cache for `key`: what `#[cached]` on an `async fn` calls.
+/// `Mode` says what the return type stores (see [`Cacheable`]).
+pub async fn cached_async<Mode, R, K, Fut>(
+    site: &'static CacheSite,
+    key: K,
+    load: impl FnOnce() -> Fut,
+) -> R
+where
+    R: Cacheable<Mode>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R>,
+{
+    let Some(cache) = site.cache::<K, R::Stored>() else {
+        return load().await;
+    };
+    cache
+        .get_or_load(&key, R::restore, || async { load().await.split() })
+        .await
+}
+
+/// [`cached_async`] for a blocking function: a miss waiting on another caller's load parks
+/// the thread.
+pub fn cached_blocking<Mode, R, K>(site: &'static CacheSite, key: K, load: impl FnOnce() -> R) -> R
+where
+    R: Cacheable<Mode>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    let Some(cache) = site.cache::<K, R::Stored>() else {
+        return load();
+    };
+    crate::block_on::block_on(cache.get_or_load(&key, R::restore, || async { load().split() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{OkAndErr, OkOnly};
+    use crate::registry::{self, NamedPolicy};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    async fn fetch(
+        site: &'static CacheSite,
+        id: u32,
+        calls: &AtomicUsize,
+    ) -> Result<String, String> {
+        cached_async::<OkOnly, _, _, _>(site, (id,), || async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if id == 0 {
+                Err("no user 0".to_string())
+            } else {
+                Ok(format!("user {id}"))
+            }
+        })
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_handle_reaches_the_functions_cache() {
+        static FUNCTION: CacheSite =
+            CacheSite::new("tests::handle#1:1", "handle", None, CacheSpec::new(MINUTE));
+        static HANDLE: CacheSite =
+            CacheSite::new("tests::handle#1:1", "handle", None, CacheSpec::new(MINUTE));
+        let calls = AtomicUsize::new(0);
+        assert!(
+            HANDLE.invalidate(&(1u32,)),
+            "nothing to invalidate before the first call"
+        );
+        assert_eq!(fetch(&FUNCTION, 1, &calls).await, Ok("user 1".into()));
+        assert_eq!(fetch(&FUNCTION, 1, &calls).await, Ok("user 1".into()));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(HANDLE.invalidate(&(1u32,)));
+        assert!(!HANDLE.invalidate(&"wrong key type"));
+        assert_eq!(fetch(&FUNCTION, 1, &calls).await, Ok("user 1".into()));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        HANDLE.invalidate_all();
+        assert_eq!(fetch(&FUNCTION, 1, &calls).await, Ok("user 1".into()));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(HANDLE.counts(), FUNCTION.counts());
+        assert_eq!(HANDLE.counts().loads, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn errors_are_cached_only_in_the_negative_mode() {
+        static PLAIN: CacheSite =
+            CacheSite::new("tests::plain#1:1", "plain", None, CacheSpec::new(MINUTE));
+        let calls = AtomicUsize::new(0);
+        for _ in 0..2 {
+            assert!(fetch(&PLAIN, 0, &calls).await.is_err());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "Err is not cached");
+
+        static NEGATIVE: CacheSite = CacheSite::new(
+            "tests::negative#1:1",
+            "negative",
+            None,
+            CacheSpec::new(MINUTE).negative_ttl(Some(Duration::from_secs(5))),
+        );
+        let calls = AtomicUsize::new(0);
+        let load = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<String, String>("down".into())
+        };
+        for _ in 0..3 {
+            let result = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, 9u8, load).await;
+            assert_eq!(result, Err("down".into()));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "Err cached for negative_ttl"
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let _ = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, 9u8, load).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_policy_switches_the_cache_off_and_on() {
+        static SWITCHED: CacheSite = CacheSite::new(
+            "tests::switched#1:1",
+            "switched",
+            Some("cache-switch-test"),
+            CacheSpec::new(MINUTE),
+        );
+        let calls = AtomicUsize::new(0);
+        let _ = fetch(&SWITCHED, 1, &calls).await;
+        let _ = fetch(&SWITCHED, 1, &calls).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let mut policies = Policies::new();
+        policies.insert(
+            "cache-switch-test",
+            NamedPolicy {
+                cache: Some(crate::cache::CachePatch {
+                    enabled: Some(false),
+                    ..Default::default()
+                }),
+                ..NamedPolicy::default()
+            },
+        );
+        registry::install(policies);
+        let _ = fetch(&SWITCHED, 1, &calls).await;
+        let _ = fetch(&SWITCHED, 1, &calls).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "bypassed while the policy disables it"
+        );
+        registry::install(Policies::new());
+        let _ = fetch(&SWITCHED, 1, &calls).await;
+        let _ = fetch(&SWITCHED, 1, &calls).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "back on, cleared, then cached again"
+        );
+    }
+
+    #[test]
+    fn blocking_callers_share_one_load() {
+        static BLOCKING: CacheSite = CacheSite::new(
+            "tests::blocking#1:1",
+            "blocking",
+            None,
+            CacheSpec::new(MINUTE),
+        );
+        let calls = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    let value: Option<u32> =
+                        cached_blocking::<crate::cache::SomeOnly, _, _>(&BLOCKING, "k", || {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Some(7)
+                        });
+                    assert_eq!(value, Some(7));
+                });
+            }
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
