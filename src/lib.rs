@@ -46,6 +46,58 @@ pub use resilience_core::*;
 #[doc(inline)]
 pub use resilience_macros::retry;
 
+/// Caches a function's results by its arguments: one load per key per `ttl`, however many
+/// callers miss together.
+///
+/// # Arguments
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `ttl` | duration | required unless `policy` gives it | how long an entry is fresh |
+/// | `max_entries` | integer >= 1 | `10_000` | bound; the least valuable entries are evicted (S3-FIFO) |
+/// | `ttl_jitter` | fraction 0.0..=1.0 | `0.0` | each entry's ttl is uniform in `[ttl*(1-j), ttl]` |
+/// | `negative_ttl` | duration | none | also cache `Err` (needs `E: Clone`) and `None` for this long |
+/// | `key` | expression over the arguments | every argument but `self` | the cache key (`Hash + Eq + Clone + Send + Sync + 'static`) |
+/// | `stale_while_revalidate` | duration | none | serve an expired value for this long while one refresh runs |
+/// | `policy` | string | none | a named policy whose `cache` section overrides these values; `enabled: false` there bypasses the cache |
+///
+/// `Result<T, E>` caches `Ok`, `Option<T>` caches `Some`, other return types are cached as
+/// they are; the cached value must be `Clone`. By default the key is the tuple of every
+/// argument (borrowed ones owned: `&str` becomes `String`); a method's `self` is not part of
+/// the key, so every instance shares the cache. Concurrent misses on one key run the function
+/// once and every waiter gets its value; when that load fails without being cached, is
+/// cancelled or panics, one waiter loads in its turn.
+///
+/// Each cached function gets a handle beside it, named `<function>_cache()` (an associated
+/// function for a method), with `invalidate(&key)`, `invalidate_all()` and `counts()`.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::cached;
+///
+/// #[cached(ttl = "60s", max_entries = 1_000)]
+/// async fn city_list(country: String) -> Result<Vec<String>, std::io::Error> {
+///     Ok(vec![format!("capital of {country}")])
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cities = city_list("FR".to_string()).await.unwrap();
+/// assert_eq!(city_list("FR".to_string()).await.unwrap(), cities); // served from the cache
+/// assert_eq!(city_list_cache().counts().loads, 1);
+/// city_list_cache().invalidate(&("FR".to_string(),)); // the record changed
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// A compile error on the offending token for an unknown or duplicate key, a malformed
+/// duration, `max_entries = 0`, `ttl_jitter` outside 0.0..=1.0, a missing `ttl` without
+/// `policy`, and an argument that cannot be part of the key.
+#[doc(inline)]
+pub use resilience_macros::cached;
+
 /// Limits the rate of calls to a function: at most `calls` in any window of length `period`,
 /// smoothly spaced (GCRA, one admission every `period / calls`).
 ///

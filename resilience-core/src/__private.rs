@@ -5,6 +5,41 @@ use std::fmt;
 use std::marker::PhantomData;
 
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
+pub use crate::cache::{
+    AsIs, CacheSite, CacheSpec, OkAndErr, OkOnly, SomeAndNone, SomeOnly, cached_async,
+    cached_blocking,
+};
+
+/// What a cache key must be: stored in the cache and compared on every lookup.
+#[diagnostic::on_unimplemented(
+    message = "`#[cached]` keys the cache by this argument, so it must be `Hash + Eq + Clone + Send + Sync + 'static`, and `{Self}` is not",
+    label = "part of the cache key",
+    note = "leave it out of the key with `key = ...`, an expression over the other arguments"
+)]
+pub trait KeyPart: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
+
+impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {}
+
+/// An owned argument as part of the key.
+#[inline]
+pub fn key_part<T: KeyPart>(argument: &T) -> T {
+    argument.clone()
+}
+
+/// A borrowed argument (`&str`, `&T`) as part of the key, owned (`String`, `T`).
+#[inline]
+pub fn key_part_ref<T: ?Sized + ToOwned>(argument: &T) -> T::Owned
+where
+    T::Owned: KeyPart,
+{
+    argument.to_owned()
+}
+
+/// A `key = expr` value as the key.
+#[inline]
+pub fn key_value<K: KeyPart>(key: K) -> K {
+    key
+}
 pub use crate::rate_limit::{LimitMode, RateLimitSite, RateLimitSpec, key_hash};
 pub use crate::retry::{
     ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_async_inline,

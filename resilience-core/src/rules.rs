@@ -32,7 +32,19 @@ pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait", "policy"];
 pub const LIMIT_MODE_NAMES: &[&str] = &["wait", "reject"];
 
 /// The names of every attribute of the crate, which stack on one function.
-pub const ATTRIBUTE_NAMES: &[&str] = &["retry", "rate_limited", "bulkhead"];
+pub const ATTRIBUTE_NAMES: &[&str] = &["cached", "retry", "rate_limited", "bulkhead"];
+
+/// Keys of `#[cached(...)]` and of a YAML policy's `cache` section (`key` is macro-only, an
+/// expression over the arguments; `enabled` is YAML-only, a run-time switch).
+pub const CACHE_KEYS: &[&str] = &[
+    "ttl",
+    "max_entries",
+    "ttl_jitter",
+    "negative_ttl",
+    "key",
+    "stale_while_revalidate",
+    "policy",
+];
 
 /// Names accepted for `backoff`.
 pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];

@@ -7,6 +7,7 @@ use quote::quote;
 use syn::spanned::Spanned;
 
 use crate::bulkhead::BulkheadArgs;
+use crate::cached::CachedArgs;
 use crate::item::FnItem;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::{JitterArg, OnItem, RetryArgs};
@@ -106,6 +107,63 @@ fn bulkhead_spec(args: &BulkheadArgs) -> TokenStream {
     tokens
 }
 
+/// The `CacheSpec` constant. Without `ttl` (a `policy` gives it) the inline ttl is zero: the
+/// site stores nothing until the policy says how long.
+fn cache_spec(args: &CachedArgs) -> TokenStream {
+    let ttl = duration(args.ttl.unwrap_or(Duration::ZERO));
+    let mut tokens = quote!(::resilience::__private::CacheSpec::new(#ttl));
+    if let Some(max_entries) = args.max_entries {
+        tokens.extend(quote!(.max_entries(#max_entries)));
+    }
+    if let Some(jitter) = args.ttl_jitter {
+        tokens.extend(quote!(.ttl_jitter(#jitter)));
+    }
+    if let Some(negative_ttl) = args.negative_ttl {
+        let negative_ttl = duration(negative_ttl);
+        tokens.extend(quote!(.negative_ttl(::core::option::Option::Some(#negative_ttl))));
+    }
+    if let Some(window) = args.stale_while_revalidate {
+        let window = duration(window);
+        tokens.extend(quote!(.stale_while_revalidate(::core::option::Option::Some(#window))));
+    }
+    tokens
+}
+
+/// What the return type stores: by its last path segment, and whether failures are cached.
+fn cache_mode(output: &syn::Type, args: &CachedArgs) -> TokenStream {
+    let negative = args.negative_ttl.is_some();
+    let mode = match (crate::item::last_segment(output).as_deref(), negative) {
+        (Some("Result"), false) => quote!(OkOnly),
+        (Some("Result"), true) => quote!(OkAndErr),
+        (Some("Option"), false) => quote!(SomeOnly),
+        (Some("Option"), true) => quote!(SomeAndNone),
+        _ => quote!(AsIs),
+    };
+    quote!(::resilience::__private::#mode)
+}
+
+/// The cache key: the `key` expression, or every argument but `self`, owned, in a tuple.
+fn cache_key(args: &CachedArgs, sig: &syn::Signature) -> TokenStream {
+    if let Some(key) = &args.key {
+        return quote!(::resilience::__private::key_value(#key));
+    }
+    let parts = sig.inputs.iter().filter_map(|input| match input {
+        syn::FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
+            (syn::Pat::Ident(ident), syn::Type::Reference(_)) => {
+                let name = &ident.ident;
+                Some(quote::quote_spanned!(name.span()=> ::resilience::__private::key_part_ref(#name)))
+            }
+            (syn::Pat::Ident(ident), _) => {
+                let name = &ident.ident;
+                Some(quote::quote_spanned!(name.span()=> ::resilience::__private::key_part(&#name)))
+            }
+            _ => None,
+        },
+        syn::FnArg::Receiver(_) => None,
+    });
+    quote!((#(#parts,)*))
+}
+
 fn policy(policy: Option<&syn::LitStr>) -> TokenStream {
     match policy {
         Some(policy) => quote!(::core::option::Option::Some(#policy)),
@@ -195,6 +253,10 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
         }
     });
 
+    let cache_id = quote! {
+        ::core::concat!(::core::module_path!(), "::", #name, "#", ::core::line!(), ":", ::core::column!())
+    };
+    let mut handle = None;
     let mut statics = Vec::new();
     let mut inner = Inner::Body;
     for (index, layer) in layers.iter().enumerate().rev() {
@@ -312,6 +374,28 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     call,
                 )
             }
+            Layer::Cached(args) => {
+                let spec = cache_spec(args);
+                let policy = policy(args.policy.as_ref());
+                let mode = cache_mode(&output, args);
+                let key = cache_key(args, &sig);
+                let (entry, inner) =
+                    wrapped(is_async, &inner, &body_future, &body_closure, &output);
+                let call = if entry == "async" {
+                    quote! {
+                        ::resilience::__private::cached_async::<#mode, _, _, _>(
+                            &#site, #key, move || #inner,
+                        )
+                    }
+                } else {
+                    quote! {
+                        ::resilience::__private::cached_blocking::<#mode, _, _>(&#site, #key, #inner)
+                    }
+                };
+                let site_value = quote!(::resilience::__private::CacheSite::new(#cache_id, #site_name, #policy, #spec));
+                handle = Some((site_value.clone(), args.policy.is_some()));
+                (quote!(CacheSite), site_value, call)
+            }
             Layer::Bulkhead(args) => {
                 let spec = bulkhead_spec(args);
                 let policy = policy(args.policy.as_ref());
@@ -340,6 +424,25 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
         Inner::Body => quote!(#(#stmts)*),
     };
     statics.reverse();
+    // The invalidation handle: an item of its own beside the function (a free fn, or an
+    // associated fn in an impl), reaching the same cache through the site id.
+    let handle = handle.map(|(site_value, _)| {
+        let handle_name = quote::format_ident!("{}_cache", sig.ident);
+        let site = quote::format_ident!("__RESILIENCE_CACHE", span = Span::mixed_site());
+        let doc = format!(
+            "The cache of `{name}`: `invalidate(&key)` removes one entry (the key is the tuple of \
+             the owned arguments, or the `key` expression's value), `invalidate_all()` every \
+             entry, and `counts()` reads its counters."
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #handle_name() -> &'static ::resilience::__private::CacheSite {
+                static #site: ::resilience::__private::CacheSite = #site_value;
+                &#site
+            }
+        }
+    });
     quote! {
         #(#attrs)*
         #vis #sig {
@@ -347,6 +450,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
             #reject_check
             #call
         }
+        #handle
     }
 }
 

@@ -35,10 +35,14 @@ impl FnItem {
     /// `retried`: a `#[retry]` is in the stack, so the body runs once per try and every
     /// argument must be reusable; without one the body runs once and takes its arguments as
     /// they are.
+    ///
+    /// `any_return`: every layer accepts any return type (a lone `#[cached]`); otherwise the
+    /// function must return a `Result`.
     pub(crate) fn analyze(
         mut item: ItemFn,
         attribute: &str,
         retried: bool,
+        any_return: bool,
         errors: &mut Errors,
     ) -> Option<FnItem> {
         let is_async = item.sig.asyncness.is_some();
@@ -80,7 +84,8 @@ impl FnItem {
             }
         }
         let output = match &item.sig.output {
-            ReturnType::Type(_, ty) if is_result(ty) => Some((**ty).clone()),
+            ReturnType::Type(_, ty) if any_return || is_result(ty) => Some((**ty).clone()),
+            ReturnType::Default if any_return => Some(syn::parse_quote!(())),
             ReturnType::Type(_, ty) => {
                 errors.error(
                     ty,
@@ -170,6 +175,20 @@ fn collect_bindings(pat: &mut Pat, out: &mut Vec<Reuse>) {
         Pat::Paren(paren) => collect_bindings(&mut paren.pat, out),
         Pat::Type(typed) => collect_bindings(&mut typed.pat, out),
         _ => {}
+    }
+}
+
+/// The last path segment's name of a type (`Result` for `io::Result<T>`), if it is a path.
+pub(crate) fn last_segment(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map(|segment| segment.ident.to_string()),
+        Type::Group(group) => last_segment(&group.elem),
+        Type::Paren(paren) => last_segment(&paren.elem),
+        _ => None,
     }
 }
 

@@ -5,6 +5,7 @@ use proc_macro::TokenStream;
 
 mod args;
 mod bulkhead;
+mod cached;
 mod diag;
 mod expand;
 mod item;
@@ -20,6 +21,13 @@ mod duration;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../resilience-core/src/rules.rs"]
 mod rules;
+
+/// Caches a function's results by its arguments, with TTL and single-flight loads. Use it as
+/// `resilience::cached`, whose documentation has the arguments, examples and errors.
+#[proc_macro_attribute]
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Cached, args.into(), item.into()).into()
+}
 
 /// Retries a function that returns `Result<T, E>` on transient failures. Use it as
 /// `resilience::retry`, whose documentation has the arguments, examples and errors.

@@ -13,6 +13,7 @@ use syn::{Attribute, ItemFn, Meta};
 
 use crate::args::Args;
 use crate::bulkhead::BulkheadArgs;
+use crate::cached::CachedArgs;
 use crate::diag::{self, Errors};
 use crate::item::FnItem;
 use crate::rate_limited::RateLimitArgs;
@@ -24,6 +25,7 @@ const APPLIED: &str = "__resilience_applied";
 /// One of the crate's attributes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    Cached,
     Retry,
     RateLimited,
     Bulkhead,
@@ -32,6 +34,7 @@ pub(crate) enum Kind {
 impl Kind {
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Kind::Cached => "cached",
             Kind::Retry => "retry",
             Kind::RateLimited => "rate_limited",
             Kind::Bulkhead => "bulkhead",
@@ -42,7 +45,7 @@ impl Kind {
     /// `resilience::retry`).
     fn of(attribute: &Attribute) -> Option<Kind> {
         let last = attribute.path().segments.last()?;
-        [Kind::Retry, Kind::RateLimited, Kind::Bulkhead]
+        [Kind::Cached, Kind::Retry, Kind::RateLimited, Kind::Bulkhead]
             .into_iter()
             .find(|kind| last.ident == kind.name())
     }
@@ -50,6 +53,7 @@ impl Kind {
 
 /// One layer of the stack, outermost first.
 pub(crate) enum Layer {
+    Cached(CachedArgs),
     Retry(RetryArgs),
     RateLimited(RateLimitArgs),
     Bulkhead(BulkheadArgs),
@@ -123,7 +127,23 @@ fn expand(
     }
     let marked = function.to_token_stream();
     let retried = layers.iter().any(|layer| matches!(layer, Layer::Retry(_)));
-    let function = FnItem::analyze(function, kind.name(), retried, &mut errors);
+    let keyed_by_arguments = layers
+        .iter()
+        .any(|layer| matches!(layer, Layer::Cached(args) if args.key.is_none()));
+    if keyed_by_arguments {
+        for input in &function.sig.inputs {
+            if let syn::FnArg::Typed(typed) = input {
+                if !matches!(&*typed.pat, syn::Pat::Ident(_)) {
+                    errors.error(
+                        &typed.pat,
+                        "`#[cached]` keys the cache by every argument by name; give this argument a plain name, or write `key = ...`",
+                    );
+                }
+            }
+        }
+    }
+    let any_return = layers.iter().all(|layer| matches!(layer, Layer::Cached(_)));
+    let function = FnItem::analyze(function, kind.name(), retried, any_return, &mut errors);
     if let Err(error) = errors.finish() {
         return Err((error, marked));
     }
@@ -152,6 +172,7 @@ fn layer(
     };
     let args = errors.take(syn::parse2::<Args>(args))?;
     Some(match kind {
+        Kind::Cached => Layer::Cached(CachedArgs::parse(args, &place, errors)),
         Kind::Retry => Layer::Retry(RetryArgs::parse(args, errors)),
         Kind::RateLimited => Layer::RateLimited(RateLimitArgs::parse(args, &place, errors)),
         Kind::Bulkhead => Layer::Bulkhead(BulkheadArgs::parse(args, &place, errors)),
