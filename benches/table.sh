@@ -4,6 +4,7 @@
 #
 #   benches/table.sh                        # `retry`: per group `retry_happy_path*`, each case and its ratio to `bare`
 #   benches/table.sh rate_limit             # `rate_limit`: ours / governor per group, and the clock reads
+#   benches/table.sh cache                  # `cache` and `cache_memory`: each case beside quick_cache, moka and `cached`
 #   benches/table.sh [BENCH] --no-run       # only print the tables of the last run
 #   benches/table.sh [BENCH] -- ARGS...     # pass other criterion arguments instead of the defaults
 #
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bench=retry
-if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" ]]; then
+if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" ]]; then
     bench=$1
     shift
 fi
@@ -27,6 +28,9 @@ else
         args=(--warm-up-time 1 --measurement-time 3)
     fi
     cargo bench -p resilience-benches --bench "$bench" -- "${args[@]}" >&2
+    if [[ "$bench" == "cache" ]]; then
+        cargo bench -p resilience-benches --bench cache_memory >&2
+    fi
 fi
 
 target="${CARGO_TARGET_DIR:-target}"
@@ -66,6 +70,65 @@ if bench == "retry":
         tables += 1
     if not tables:
         sys.exit(f"no `bare` results under {root}/retry_happy_path*: run the benchmark first")
+elif bench == "cache":
+    cases = ["resilience_cached_fn", "resilience_lookup", "resilience_lookup_insert",
+             "quick_cache", "moka_sync", "moka_future", "cached_fn"]
+    groups = [
+        ("cache_hit", "hit, one thread (ns/read)"),
+        ("cache_hit_2_threads", "hit, 2 threads, 1000 keys (ns/read over both threads)"),
+        ("cache_miss_insert", "miss + insert, bound 100k (ns/key)"),
+    ]
+    tables = 0
+    for group, label in groups:
+        found = medians(group)
+        if "resilience_cached_fn" not in found or "quick_cache" not in found:
+            continue
+        ours = found["resilience_cached_fn"]
+        if tables:
+            print()
+        print(f"`{group}`: {label}")
+        print()
+        threads = group.endswith("2_threads")
+        extra = " | M reads/s" if threads else ""
+        print(f"| case | median (ns) | `#[cached]` / case{extra} |")
+        print("|---|---:|---:|" + ("---:|" if threads else ""))
+        for name in [n for n in cases if n in found] + sorted(set(found) - set(cases)):
+            rate = f" | {1e3 / found[name]:.1f}" if threads else ""
+            print(f"| {name} | {found[name]:.2f} | {ours / found[name]:.2f}x{rate} |")
+        tables += 1
+    if not tables:
+        sys.exit(f"no cache results under {root}: run the benchmark first")
+    hit = medians("cache_hit")
+    two = medians("cache_hit_2_threads")
+    checks = []
+    if all(k in hit for k in ["resilience_cached_fn", "quick_cache", "cached_fn"]):
+        r = hit["resilience_cached_fn"] / hit["quick_cache"]
+        checks.append(("hit <= 1.5x quick_cache's", f"{r:.2f}x", r <= 1.5))
+        r = hit["resilience_cached_fn"] / hit["cached_fn"]
+        checks.append(("hit <= 1/3 of `cached`'s macro (0.33x)", f"{r:.2f}x", r <= 1 / 3))
+    if all(k in two for k in ["resilience_cached_fn", "resilience_lookup", "moka_sync"]):
+        for name in ["resilience_cached_fn", "resilience_lookup"]:
+            r = two["moka_sync"] / two[name]
+            checks.append((f"2-thread reads >= 5x moka_sync's ({name})", f"{r:.2f}x", r >= 5))
+    memory = root / "cache_memory.json"
+    if memory.exists():
+        mem = json.loads(memory.read_text())
+        print()
+        print("| memory, 1M u64 -> u64 | entries held | bytes/entry | ratio to quick_cache |")
+        print("|---|---:|---:|---:|")
+        base = mem.get("quick_cache", {}).get("per_entry")
+        for name, row in mem.items():
+            ratio = f"{row['per_entry'] / base:.2f}x" if base else "-"
+            print(f"| {name} | {row['entries']} | {row['per_entry']:.1f} | {ratio} |")
+        if base and "resilience_cache" in mem:
+            r = mem["resilience_cache"]["per_entry"] / base
+            checks.append(("memory <= 2x quick_cache's per entry", f"{r:.2f}x", r <= 2))
+    if checks:
+        print()
+        print("| target | measured | met |")
+        print("|---|---:|---|")
+        for name, value, met in checks:
+            print(f"| {name} | {value} | {'yes' if met else 'no'} |")
 else:
     groups = [
         ("rate_limit_check", "admitted check, uncontended"),

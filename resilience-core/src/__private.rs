@@ -20,26 +20,68 @@ pub trait KeyPart: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
 
 impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {}
 
-/// An owned argument as part of the key.
-#[inline]
-pub fn key_part<T: KeyPart>(argument: &T) -> T {
-    argument.clone()
+/// An argument on its way into the cache key. `#[cached]` calls
+/// `(&&KeyProbe::of(&argument)).key()`: autoref specialisation picks [`ViaKeyPart`] when the
+/// argument (or, for `&T`, its owned form) is a [`KeyPart`], else [`ViaNotKeyPart`], whose
+/// `key` is an error on the argument with `KeyPart`'s message and returns a placeholder key,
+/// so the key tuple is still a key and the cache call reports nothing more.
+pub struct KeyProbe<'a, T: ?Sized>(&'a T);
+
+impl<'a, T: ?Sized> KeyProbe<'a, T> {
+    /// A probe of `argument` (`&arg` for an owned argument, `arg` for a borrowed one).
+    #[inline(always)]
+    pub fn of(argument: &'a T) -> Self {
+        KeyProbe(argument)
+    }
 }
 
-/// A borrowed argument (`&str`, `&T`) as part of the key, owned (`String`, `T`).
-#[inline]
-pub fn key_part_ref<T: ?Sized + ToOwned>(argument: &T) -> T::Owned
+/// The argument is a key part: the key holds it owned.
+pub trait ViaKeyPart {
+    /// The owned argument.
+    type Key;
+    /// A copy of the argument, owned (`&str` becomes `String`).
+    fn key(&self) -> Self::Key;
+}
+
+impl<T: ?Sized + ToOwned> ViaKeyPart for &KeyProbe<'_, T>
 where
     T::Owned: KeyPart,
 {
-    argument.to_owned()
+    type Key = T::Owned;
+    #[inline(always)]
+    fn key(&self) -> T::Owned {
+        self.0.to_owned()
+    }
 }
+
+/// The argument is not a key part: a compile error, on the argument.
+pub trait ViaNotKeyPart<T> {
+    /// Never compiles: `T` is not a key part.
+    fn key(&self) -> NotAKey
+    where
+        T: KeyPart;
+}
+
+impl<T> ViaNotKeyPart<T> for KeyProbe<'_, T> {
+    fn key(&self) -> NotAKey
+    where
+        T: KeyPart,
+    {
+        NotAKey
+    }
+}
+
+/// The placeholder key of an argument that is not a key part (never built in a program that
+/// compiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotAKey;
 
 /// A `key = expr` value as the key.
 #[inline]
 pub fn key_value<K: KeyPart>(key: K) -> K {
     key
 }
+
 pub use crate::rate_limit::{LimitMode, RateLimitSite, RateLimitSpec, key_hash};
 pub use crate::retry::{
     ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_async_inline,

@@ -52,6 +52,14 @@ impl NamedPolicy {
             ..NamedPolicy::default()
         }
     }
+
+    /// A policy with only a `cache` section.
+    pub fn with_cache(cache: CachePatch) -> Self {
+        NamedPolicy {
+            cache: Some(cache),
+            ..NamedPolicy::default()
+        }
+    }
 }
 
 /// A complete set of named policies, replaced as a whole.

@@ -28,9 +28,29 @@ impl Parse for Arg {
                 format!("expected `{key} = <value>`"),
             ));
         }
-        input.parse::<Token![=]>()?;
-        let value = input.parse()?;
+        let eq = input.parse::<Token![=]>()?;
+        let rest = input.fork();
+        let value = input
+            .parse()
+            .map_err(|error| incomplete(&key, &eq, &rest, error))?;
         Ok(Arg { key, value })
+    }
+}
+
+/// A value that ends before its expression does (`key = 5 +`): syn reports "unexpected end of
+/// input" on the whole attribute; point at the value instead and say what is missing.
+fn incomplete(key: &Ident, eq: &Token![=], rest: ParseStream<'_>, error: syn::Error) -> syn::Error {
+    let message = error.to_string();
+    let Some(expected) = message.strip_prefix("unexpected end of input, ") else {
+        return error;
+    };
+    let tokens: proc_macro2::TokenStream = rest.parse().unwrap_or_default();
+    match tokens.clone().into_iter().last() {
+        Some(last) => syn::Error::new_spanned(
+            tokens,
+            format!("incomplete value for `{key}`: {expected} after `{last}`"),
+        ),
+        None => syn::Error::new_spanned(eq, format!("expected a value after `{key} =`")),
     }
 }
 

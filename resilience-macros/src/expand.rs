@@ -143,6 +143,8 @@ fn cache_mode(output: &syn::Type, args: &CachedArgs) -> TokenStream {
 }
 
 /// The cache key: the `key` expression, or every argument but `self`, owned, in a tuple.
+/// Each argument goes through a `KeyProbe` on its own span, so an argument that cannot be
+/// part of the key is one error, on that argument.
 fn cache_key(args: &CachedArgs, sig: &syn::Signature) -> TokenStream {
     if let Some(key) = &args.key {
         return quote!(::resilience::__private::key_value(#key));
@@ -151,17 +153,25 @@ fn cache_key(args: &CachedArgs, sig: &syn::Signature) -> TokenStream {
         syn::FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
             (syn::Pat::Ident(ident), syn::Type::Reference(_)) => {
                 let name = &ident.ident;
-                Some(quote::quote_spanned!(name.span()=> ::resilience::__private::key_part_ref(#name)))
+                Some(quote::quote_spanned! {name.span()=>
+                    (&&::resilience::__private::KeyProbe::of(#name)).key()
+                })
             }
             (syn::Pat::Ident(ident), _) => {
                 let name = &ident.ident;
-                Some(quote::quote_spanned!(name.span()=> ::resilience::__private::key_part(&#name)))
+                Some(quote::quote_spanned! {name.span()=>
+                    (&&::resilience::__private::KeyProbe::of(&#name)).key()
+                })
             }
             _ => None,
         },
         syn::FnArg::Receiver(_) => None,
     });
-    quote!((#(#parts,)*))
+    quote! {{
+        #[allow(unused_imports)]
+        use ::resilience::__private::{ViaKeyPart as _, ViaNotKeyPart as _};
+        (#(#parts,)*)
+    }}
 }
 
 fn policy(policy: Option<&syn::LitStr>) -> TokenStream {

@@ -110,7 +110,24 @@ pub struct CacheSite {
     name: &'static str,
     policy: Option<&'static str>,
     spec: CacheSpec,
-    slot: OnceLock<&'static dyn AnyCache>,
+    slot: OnceLock<Erased>,
+}
+
+/// A site's cache, type-erased, with its `dyn Any` view taken once so that a call's
+/// `downcast_ref` is one virtual call (`type_id`) and a compare.
+#[derive(Debug, Clone, Copy)]
+struct Erased {
+    cache: &'static dyn AnyCache,
+    any: &'static (dyn Any + Send + Sync),
+}
+
+impl Erased {
+    fn new(cache: &'static dyn AnyCache) -> Self {
+        Erased {
+            cache,
+            any: cache.as_any(),
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn AnyCache {
@@ -152,8 +169,10 @@ impl CacheSite {
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        let erased = *self.slot.get_or_init(|| self.register::<K, V>());
-        erased.as_any().downcast_ref::<Cache<K, V>>()
+        let erased = self
+            .slot
+            .get_or_init(|| Erased::new(self.register::<K, V>()));
+        erased.any.downcast_ref::<Cache<K, V>>()
     }
 
     fn register<K, V>(&self) -> &'static dyn AnyCache
@@ -183,14 +202,14 @@ impl CacheSite {
     /// The cache if the function has been called (a handle used before any call finds none:
     /// there is nothing to invalidate yet).
     pub fn existing(&self) -> Option<&'static dyn AnyCache> {
-        if let Some(cache) = self.slot.get() {
-            return Some(*cache);
+        if let Some(erased) = self.slot.get() {
+            return Some(erased.cache);
         }
         let sites = SITES
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let cache = sites.get(self.id).map(|registered| registered.cache)?;
-        Some(*self.slot.get_or_init(|| cache))
+        Some(self.slot.get_or_init(|| Erased::new(cache)).cache)
     }
 
     /// Removes the entry for `key` (the function's key type: the tuple of its owned

@@ -16,6 +16,7 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 use rand::Rng;
 
 use super::flight::Flights;
+use super::stats::Lookups;
 use super::{CacheSpec, CacheStats};
 use crate::rate_limit::clock::{Clock, nanos};
 
@@ -31,11 +32,23 @@ struct Entry<V> {
 #[derive(Clone)]
 struct CountEvictions(Arc<CacheStats>);
 
-impl<K, V> Lifecycle<K, V> for CountEvictions {
-    type RequestState = ();
+/// The key an insert is storing: the store reports the entry that insert replaces (a refresh
+/// of a stale entry) through `on_evict` too, and a replaced entry is not an eviction.
+struct Inserting<K>(Option<K>);
 
-    fn on_evict(&self, _state: &mut (), _key: K, _value: V) {
-        self.0.evictions.fetch_add(1, Ordering::Relaxed);
+impl<K> Default for Inserting<K> {
+    fn default() -> Self {
+        Inserting(None)
+    }
+}
+
+impl<K: Eq, V> Lifecycle<K, V> for CountEvictions {
+    type RequestState = Inserting<K>;
+
+    fn on_evict(&self, inserting: &mut Inserting<K>, key: K, _value: V) {
+        if inserting.0.as_ref() != Some(&key) {
+            self.0.evictions.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -183,21 +196,27 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             return Lookup::Miss;
         }
         let Some(entry) = self.store.get(key) else {
-            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            self.stats.count(Lookups::Miss);
             return Lookup::Miss;
         };
         let now = self.clock.now();
         if now < entry.fresh_until {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            self.stats.count(Lookups::Hit);
             Lookup::Fresh(entry.value)
         } else if now < entry.usable_until {
-            self.stats.stale.fetch_add(1, Ordering::Relaxed);
+            self.stats.count(Lookups::Stale);
             Lookup::Stale(entry.value)
         } else {
             self.store.remove_if(key, |entry| entry.usable_until <= now);
-            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            self.stats.count(Lookups::Miss);
             Lookup::Miss
         }
+    }
+
+    /// The fresh value for `key`, without counting a lookup.
+    fn fresh(&self, key: &K) -> Option<V> {
+        let entry = self.store.peek(key)?;
+        (self.clock.now() < entry.fresh_until).then_some(entry.value)
     }
 
     /// Stores `value` for `key` as a success or a failure. A failure is only stored when
@@ -221,14 +240,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             }
             Freshness::Negative => fresh_until,
         };
-        self.store.insert(
-            key,
-            Entry {
-                value,
-                fresh_until,
-                usable_until,
-            },
-        );
+        let entry = Entry {
+            value,
+            fresh_until,
+            usable_until,
+        };
+        let mut inserting = Inserting(Some(key.clone()));
+        self.store.insert_with_lifecycle(key, entry, &mut inserting);
         true
     }
 
@@ -254,16 +272,21 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// A stale value (inside `stale_while_revalidate`) is served to every caller while one
     /// refresh runs: the first caller to find it stale refreshes (and gets the fresh value),
     /// the others get the stale one at once. A disabled cache calls `load` every time.
-    pub async fn get_or_load<R, F, Fut>(&self, key: &K, restore: fn(V) -> R, load: F) -> R
+    pub async fn get_or_load<R, F, Fut>(&self, key: &K, restore: impl Fn(V) -> R, load: F) -> R
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = (R, Option<(V, Freshness)>)>,
     {
+        // The hit path first: `lookup` finds a disabled cache empty.
+        let mut found = self.lookup(key);
+        if let Lookup::Fresh(value) = found {
+            return restore(value);
+        }
         if !self.is_enabled() {
             return load().await.0;
         }
         loop {
-            let stale = match self.lookup(key) {
+            let stale = match found {
                 Lookup::Fresh(value) => return restore(value),
                 Lookup::Stale(value) if self.flights.is_loading(key) => return restore(value),
                 Lookup::Stale(value) => Some(value),
@@ -271,6 +294,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             };
             match self.flights.join(key) {
                 super::flight::Role::Lead(leader) => {
+                    // A load that finished between the lookup above and `join` stored its
+                    // value before leaving the flight: take that value, do not load again.
+                    if let Some(value) = self.fresh(key) {
+                        leader.finish(value.clone());
+                        return restore(value);
+                    }
                     self.stats.loads.fetch_add(1, Ordering::Relaxed);
                     let (result, store) = load().await;
                     match store {
@@ -295,6 +324,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                     if let Some(value) = flight.wait().await {
                         return restore(value);
                     }
+                    // The leader stored nothing (or was cancelled, or panicked): look again.
+                    found = self.lookup(key);
                 }
             }
         }
@@ -549,6 +580,33 @@ mod tests {
             .get_or_load(&3, restore, || async { ok("fresh") })
             .await;
         assert_eq!(cache.lookup(&3), Lookup::Fresh("fresh".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replacing_an_entry_is_not_an_eviction() {
+        let spec = CacheSpec::new(10 * S).stale_while_revalidate(Some(30 * S));
+        let cache: Cache<u32, u32> = Cache::new(spec.max_entries(2));
+        cache.insert(1, 1, Freshness::Positive);
+        cache.insert(1, 2, Freshness::Positive);
+        tokio::time::advance(15 * S).await;
+        let refreshed = cache
+            .get_or_load(&1, Some, || async {
+                (Some(3), Some((3, Freshness::Positive)))
+            })
+            .await;
+        assert_eq!(refreshed, Some(3));
+        assert_eq!(cache.lookup(&1), Lookup::Fresh(3));
+        assert_eq!(cache.stats().counts().evictions, 0);
+        for key in 2..10 {
+            cache.insert(key, key, Freshness::Positive);
+        }
+        let counts = cache.stats().counts();
+        assert_eq!(
+            counts.evictions,
+            9 - cache.len() as u64,
+            "9 keys, {} kept",
+            cache.len()
+        );
     }
 
     #[test]
