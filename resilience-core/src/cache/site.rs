@@ -57,6 +57,7 @@ where
         Cache::invalidate_all(self);
     }
     fn counts(&self) -> CacheCounts {
+        self.report();
         self.stats().counts()
     }
     fn configure(&self, spec: CacheSpec) {
@@ -187,7 +188,8 @@ impl CacheSite {
             return registered.cache;
         }
         let spec = effective(&crate::registry::current(), self.policy, self.spec);
-        let cache: &'static dyn AnyCache = Box::leak(Box::new(Cache::<K, V>::new(spec)));
+        let cache: &'static dyn AnyCache =
+            Box::leak(Box::new(Cache::<K, V>::named(spec, self.name)));
         sites.insert(
             self.id,
             Registered {

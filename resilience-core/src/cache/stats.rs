@@ -124,6 +124,8 @@ pub struct CacheStats {
     pub(crate) loads: AtomicU64,
     pub(crate) load_errors: AtomicU64,
     pub(crate) evictions: AtomicU64,
+    /// What the `metrics` facade was last given, per counter (see [`CacheStats::report`]).
+    reported: [AtomicU64; 6],
 }
 
 impl Default for CacheStats {
@@ -134,6 +136,7 @@ impl Default for CacheStats {
             loads: AtomicU64::new(0),
             load_errors: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            reported: Default::default(),
         }
     }
 }
@@ -208,6 +211,39 @@ impl CacheStats {
             .fold(0, u64::wrapping_add)
     }
 
+    /// Gives the `metrics` facade what was counted since the last report, as
+    /// `resilience_cache_{hits,misses,stale,loads,load_errors,evictions}_total{site}`.
+    ///
+    /// Called after each load and whenever a handle reads [`counts`](Self::counts), not on a
+    /// hit: a hit only bumps this thread's counter, so a cache that only hits reports its hits
+    /// with its next load.
+    pub(crate) fn report(&self, site: &'static str) {
+        let counts = self.counts();
+        let values = [
+            counts.hits,
+            counts.misses,
+            counts.stale,
+            counts.loads,
+            counts.load_errors,
+            counts.evictions,
+        ];
+        const NAMES: [&str; 6] = [
+            "resilience_cache_hits_total",
+            "resilience_cache_misses_total",
+            "resilience_cache_stale_total",
+            "resilience_cache_loads_total",
+            "resilience_cache_load_errors_total",
+            "resilience_cache_evictions_total",
+        ];
+        for ((name, value), reported) in NAMES.iter().zip(values).zip(&self.reported) {
+            // fetch_max keeps the reported value monotonic when two reports race.
+            let delta = value.saturating_sub(reported.fetch_max(value, Ordering::Relaxed));
+            if delta > 0 {
+                metrics::counter!(*name, "site" => site).increment(delta);
+            }
+        }
+    }
+
     /// The counts now.
     pub fn counts(&self) -> CacheCounts {
         CacheCounts {
@@ -278,5 +314,84 @@ mod tests {
         live.sort_unstable();
         live.dedup();
         assert_eq!(live.len(), 8, "two live threads shared a slot");
+    }
+
+    /// A recorder that adds up every counter increment by name.
+    #[derive(Default)]
+    struct Totals(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+    struct Add(Arc<Totals>, String);
+
+    impl metrics::CounterFn for Add {
+        fn increment(&self, value: u64) {
+            *self.0.0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+        }
+        fn absolute(&self, _value: u64) {}
+    }
+
+    struct Recorder(Arc<Totals>);
+
+    impl metrics::Recorder for Recorder {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            metrics::Counter::from_arc(Arc::new(Add(Arc::clone(&self.0), key.name().to_string())))
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn reports_each_count_once_to_the_metrics_facade() {
+        let totals = Arc::new(Totals::default());
+        let recorder = Recorder(Arc::clone(&totals));
+        let stats = CacheStats::default();
+        metrics::with_local_recorder(&recorder, || {
+            for _ in 0..5 {
+                stats.count(Lookups::Hit);
+            }
+            stats.count(Lookups::Miss);
+            stats.loads.fetch_add(1, Ordering::Relaxed);
+            stats.report("site");
+            stats.report("site"); // nothing new: nothing more reported
+            stats.count(Lookups::Hit);
+            stats.report("site");
+        });
+        let totals = totals.0.lock().unwrap();
+        assert_eq!(totals.get("resilience_cache_hits_total"), Some(&6));
+        assert_eq!(totals.get("resilience_cache_misses_total"), Some(&1));
+        assert_eq!(totals.get("resilience_cache_loads_total"), Some(&1));
+        assert_eq!(totals.get("resilience_cache_evictions_total"), None);
     }
 }

@@ -104,11 +104,18 @@ pub struct Cache<K, V> {
     capacity: AtomicU64,
     clock: Clock,
     stats: Arc<CacheStats>,
+    /// The site name reported to the `metrics` facade.
+    name: &'static str,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// An empty cache with these values.
     pub fn new(spec: CacheSpec) -> Self {
+        Cache::named(spec, "cache")
+    }
+
+    /// An empty cache whose counters reach the `metrics` facade under `site = name`.
+    pub fn named(spec: CacheSpec, name: &'static str) -> Self {
         let stats = Arc::new(CacheStats::default());
         let capacity = spec.max_entries.max(1);
         let store = Store::with(
@@ -129,6 +136,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             capacity: AtomicU64::new(capacity),
             clock: Clock::new(),
             stats,
+            name,
         };
         cache.configure(spec);
         cache
@@ -162,6 +170,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// Whether the cache is in use (a disabled cache bypasses to the function).
     pub fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Gives the `metrics` facade the counts since the last report (see [`CacheStats`]).
+    pub(crate) fn report(&self) {
+        self.stats.report(self.name);
     }
 
     /// The counters of this cache.
@@ -315,6 +328,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                             drop(leader);
                         }
                     }
+                    self.stats.report(self.name);
                     return result;
                 }
                 super::flight::Role::Follow(flight) => {
