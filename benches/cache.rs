@@ -139,6 +139,19 @@ fn start_key(thread: usize) -> u64 {
     if thread == 0 { 0 } else { KEYS / 2 }
 }
 
+/// Times `iters` lookups split over two threads, each walking the warm keys from its own
+/// start; `hit` looks one key up and says whether it was a hit.
+fn two_thread_reads(iters: u64, hit: &(impl Fn(u64) -> bool + Sync)) -> Duration {
+    two_threads(iters, &|thread, reads| {
+        let mut key = start_key(thread);
+        let mut hits = 0;
+        for _ in 0..reads {
+            hits += u64::from(hit(next(&mut key)));
+        }
+        hits
+    })
+}
+
 fn hit(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("cache_hit");
@@ -234,16 +247,8 @@ fn hit_2_threads(c: &mut Criterion) {
     }
     group.bench_function("resilience_lookup", |b| {
         b.iter_custom(|iters| {
-            two_threads(iters, &|thread, reads| {
-                let mut key = start_key(thread);
-                let mut hits = 0;
-                for _ in 0..reads {
-                    hits += u64::from(matches!(
-                        black_box(cache.lookup(&next(&mut key))),
-                        Lookup::Fresh(_)
-                    ));
-                }
-                hits
+            two_thread_reads(iters, &|key| {
+                matches!(black_box(cache.lookup(&key)), Lookup::Fresh(_))
             })
         });
     });
@@ -253,16 +258,7 @@ fn hit_2_threads(c: &mut Criterion) {
         quick.insert(key, key * 2);
     }
     group.bench_function("quick_cache", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, &|thread, reads| {
-                let mut key = start_key(thread);
-                let mut hits = 0;
-                for _ in 0..reads {
-                    hits += u64::from(black_box(quick.get(&next(&mut key))).is_some());
-                }
-                hits
-            })
-        });
+        b.iter_custom(|iters| two_thread_reads(iters, &|key| black_box(quick.get(&key)).is_some()));
     });
 
     let moka = moka_sync(10_000);
@@ -270,16 +266,7 @@ fn hit_2_threads(c: &mut Criterion) {
         moka.insert(key, key * 2);
     }
     group.bench_function("moka_sync", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, &|thread, reads| {
-                let mut key = start_key(thread);
-                let mut hits = 0;
-                for _ in 0..reads {
-                    hits += u64::from(black_box(moka.get(&next(&mut key))).is_some());
-                }
-                hits
-            })
-        });
+        b.iter_custom(|iters| two_thread_reads(iters, &|key| black_box(moka.get(&key)).is_some()));
     });
 
     let moka_f = moka_future(10_000);

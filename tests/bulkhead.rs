@@ -5,26 +5,22 @@
 //! Each test uses its own functions and its own policy names: a site is a `static`, shared by
 //! every test of this binary.
 
+mod common;
+
+use common::{ApiError, lock, ms};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience::bulkhead::BulkheadPatch;
 use resilience::registry::{self, NamedPolicy};
-use resilience::{Classify, ErrorClass, HttpError, Rejected, bulkhead, retry};
+use resilience::{HttpError, Rejected, bulkhead, retry};
 use tokio::time::{Instant, sleep};
 
 // ---------------------------------------------------------------------------------------------
 // Recording calls in flight
 // ---------------------------------------------------------------------------------------------
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Calls in flight now and at most, and when each call (by id) ran.
 struct Gauge {
@@ -75,34 +71,6 @@ impl Gauge {
     }
 }
 
-/// A user error type: carries the runtime's refusals and classifies itself.
-#[derive(Debug, Clone, PartialEq)]
-enum ApiError {
-    Http(HttpError),
-    Rejected(Rejected),
-}
-
-impl From<Rejected> for ApiError {
-    fn from(rejected: Rejected) -> Self {
-        ApiError::Rejected(rejected)
-    }
-}
-
-impl Classify for ApiError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            ApiError::Http(error) => error.class(),
-            ApiError::Rejected(rejected) => rejected.class(),
-        }
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ApiError::Http(error) => Classify::retry_after(error),
-            ApiError::Rejected(rejected) => Classify::retry_after(rejected),
-        }
-    }
-}
-
 const FULL: Result<(), ApiError> = Err(ApiError::Rejected(Rejected::BulkheadFull));
 
 /// Runs `call` and returns its result with the offset at which it returned.
@@ -114,14 +82,9 @@ async fn timed<F: Future<Output = Result<(), ApiError>>>(
     (result, gauge.elapsed())
 }
 
-/// The registry is one global snapshot replaced as a whole, and tests run in parallel:
-/// add a policy to the current snapshot under a lock so no test loses another's.
+/// Adds one policy to the registry, keeping the other tests' policies.
 fn install_bulkhead(name: &str, patch: BulkheadPatch) {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _guard = lock(&INSTALL);
-    let mut policies = (*registry::current()).clone();
-    policies.insert(name, NamedPolicy::with_bulkhead(patch));
-    registry::install(policies);
+    registry::set(name, NamedPolicy::with_bulkhead(patch));
 }
 
 // ---------------------------------------------------------------------------------------------

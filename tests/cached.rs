@@ -5,12 +5,16 @@
 //! Each test uses its own functions (and its own policy name): a cache site is a `static`,
 //! shared by every test of this binary.
 
+mod common;
+
+use common::{ApiError, ms};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use resilience::cache::{CacheCounts, CachePatch};
 use resilience::registry::{self, NamedPolicy, Policies};
-use resilience::{Classify, ErrorClass, HttpError, Rejected, cached, rate_limited, retry};
+use resilience::{HttpError, cached, rate_limited, retry};
 use tokio::time::{Instant, advance};
 
 // ---------------------------------------------------------------------------------------------
@@ -21,10 +25,6 @@ const NS: Duration = Duration::from_nanos(1);
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 /// How many times a function's body ran.
@@ -53,29 +53,6 @@ fn counts(hits: u64, misses: u64, stale: u64, loads: u64, load_errors: u64) -> C
         loads,
         load_errors,
         evictions: 0,
-    }
-}
-
-/// A user error type: cloneable (so `negative_ttl` can store it), classified (so `#[retry]`
-/// knows a 503), and able to carry a refusal (so `#[rate_limited]` can return one).
-#[derive(Debug, Clone, PartialEq)]
-enum ApiError {
-    Http(HttpError),
-    Rejected(Rejected),
-}
-
-impl From<Rejected> for ApiError {
-    fn from(rejected: Rejected) -> Self {
-        ApiError::Rejected(rejected)
-    }
-}
-
-impl Classify for ApiError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            ApiError::Http(error) => error.class(),
-            ApiError::Rejected(rejected) => rejected.class(),
-        }
     }
 }
 

@@ -6,30 +6,26 @@
 //! (never 20 at once, unless `burst` says so). Each test uses its own functions and its own
 //! policy names: a site is a `static`, shared by every test of this binary.
 
+mod common;
+
+use common::{ApiError, lock, ms};
+
 use std::error::Error;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience::rate_limit::RateLimitPatch;
 use resilience::registry::{self, NamedPolicy};
-use resilience::{Classify, ErrorClass, HttpError, Rejected, rate_limited, retry};
+use resilience::{HttpError, Rejected, rate_limited, retry};
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------------------------------------
 // Recording admissions
 // ---------------------------------------------------------------------------------------------
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 fn offsets(list: &[u64]) -> Vec<Duration> {
     list.iter().map(|&n| ms(n)).collect()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// When each call was admitted, with a label (a caller id, a key, a function name).
@@ -91,46 +87,13 @@ impl Tries {
     }
 }
 
-/// A user error type: carries the runtime's refusals and classifies itself.
-#[derive(Debug, Clone, PartialEq)]
-enum ApiError {
-    Http(HttpError),
-    Rejected(Rejected),
-}
-
-impl From<Rejected> for ApiError {
-    fn from(rejected: Rejected) -> Self {
-        ApiError::Rejected(rejected)
-    }
-}
-
-impl Classify for ApiError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            ApiError::Http(error) => error.class(),
-            ApiError::Rejected(rejected) => rejected.class(),
-        }
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ApiError::Http(error) => Classify::retry_after(error),
-            ApiError::Rejected(rejected) => Classify::retry_after(rejected),
-        }
-    }
-}
-
 fn limited(retry_after: Duration) -> ApiError {
     ApiError::Rejected(Rejected::RateLimited { retry_after })
 }
 
-/// The registry is one global snapshot replaced as a whole, and tests run in parallel:
-/// add a policy to the current snapshot under a lock so no test loses another's.
+/// Adds one policy to the registry, keeping the other tests' policies.
 fn install_rate_limit(name: &str, patch: RateLimitPatch) {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _guard = lock(&INSTALL);
-    let mut policies = (*registry::current()).clone();
-    policies.insert(name, NamedPolicy::with_rate_limit(patch));
-    registry::install(policies);
+    registry::set(name, NamedPolicy::with_rate_limit(patch));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -697,38 +660,14 @@ fn sync_fn_keyed_quota_per_value() {
 // A local refusal is not the server's 429
 // ---------------------------------------------------------------------------------------------
 
-/// Wraps the runtime's refusals and the server's answers, delegating `classification` so a
-/// refusal stays marked as local.
-#[derive(Debug, PartialEq)]
-enum Layered {
-    Refused(Rejected),
-}
-
-impl From<Rejected> for Layered {
-    fn from(rejected: Rejected) -> Self {
-        Layered::Refused(rejected)
-    }
-}
-
-impl Classify for Layered {
-    fn class(&self) -> ErrorClass {
-        self.classification().class
-    }
-    fn classification(&self) -> resilience::Classification {
-        match self {
-            Layered::Refused(rejected) => rejected.classification(),
-        }
-    }
-}
-
 #[rate_limited(calls = 1, period = "1h", mode = "reject", key = user)]
-async fn per_user_quota(user: u32) -> Result<(), Layered> {
+async fn per_user_quota(user: u32) -> Result<(), ApiError> {
     let _ = user;
     Ok(())
 }
 
 #[rate_limited(calls = 10, period = "1s", policy = "local-refusal-api")]
-async fn api_call_under_user_quota(user: u32) -> Result<(), Layered> {
+async fn api_call_under_user_quota(user: u32) -> Result<(), ApiError> {
     per_user_quota(user).await
 }
 
@@ -740,7 +679,7 @@ async fn a_local_refusal_does_not_pause_the_shared_limiter() {
     // was never asked, so the API's limiter must not pause for an hour
     assert!(matches!(
         api_call_under_user_quota(1).await,
-        Err(Layered::Refused(Rejected::RateLimited { .. }))
+        Err(ApiError::Rejected(Rejected::RateLimited { .. }))
     ));
     assert_eq!(api_call_under_user_quota(2).await, Ok(()));
     assert_eq!(start.elapsed(), ms(200));

@@ -84,8 +84,7 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
 
 pub use crate::rate_limit::{LimitMode, RateLimitSite, RateLimitSpec, key_hash};
 pub use crate::retry::{
-    ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_async_inline,
-    retry_blocking,
+    ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_blocking,
 };
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};

@@ -106,6 +106,36 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// assert!(registry::current().get("user-api").is_some());
 /// ```
 pub fn install(policies: Policies) {
+    let _writer = WRITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    publish(policies);
+}
+
+/// Adds (or replaces) one named policy, keeping the others: a read-modify-write of the
+/// snapshot that concurrent writers cannot interleave.
+///
+/// ```
+/// use resilience_core::registry::{self, NamedPolicy};
+/// use resilience_core::RetryPatch;
+///
+/// registry::set("search-api", NamedPolicy::with_retry(RetryPatch { attempts: Some(2), ..Default::default() }));
+/// assert!(registry::current().get("search-api").is_some());
+/// ```
+pub fn set(name: impl Into<String>, policy: NamedPolicy) {
+    let _writer = WRITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut policies = (*CURRENT.load_full()).clone();
+    policies.insert(name, policy);
+    publish(policies);
+}
+
+/// Serialises writers, so each one's reconfiguration of the shared objects matches the
+/// snapshot it stored. Readers never take it.
+static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn publish(policies: Policies) {
     let policies = Arc::new(policies);
     CURRENT.store(Arc::clone(&policies));
     // Stateful sections live in shared objects: change them in place, keeping their state.

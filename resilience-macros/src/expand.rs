@@ -279,12 +279,12 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let hooks = hooks(retry_if(args));
                 let rebinds = reuse.iter().map(|binding| binding.rebind());
                 let inline_site = args.policy.is_none() && args.max_elapsed.is_none();
-                let call = if is_async && inline_site && index == 0 {
-                    // The outermost layer, on a site known to name no policy and set no
-                    // `max_elapsed`: the fn's own body runs the first try and matches on
-                    // it, so the happy path adds no future around the try; only a failure
-                    // builds the retry loop (boxed). `site` and `hooks` are closures
-                    // called after a failure.
+                let call = if is_async && inline_site {
+                    // A site known to name no policy and set no `max_elapsed`: the first try
+                    // runs here and is matched on, so the happy path adds no future around
+                    // the try; only a failure builds the retry loop (boxed). `site` and
+                    // `hooks` are closures called after a failure. Outermost, this block is
+                    // the fn's own body; under another layer it is an `async` block.
                     let future = match &inner {
                         Inner::Body => &body_future,
                         Inner::Wrapped(future) | Inner::Awaited(future) => future,
@@ -293,7 +293,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     let error =
                         quote::format_ident!("__resilience_error", span = Span::mixed_site());
                     let ok = quote::format_ident!("__resilience_ok", span = Span::mixed_site());
-                    inner = Inner::Awaited(quote! {{
+                    let first_try = quote! {{
                         #[allow(unused_mut)]
                         let mut #op = move || {
                             #(#rebinds)*
@@ -311,28 +311,25 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                             }
                             #ok => #ok,
                         }
-                    }});
+                    }};
                     statics.push(quote! {
                         static #site: ::resilience::__private::RetrySite =
                             ::resilience::__private::RetrySite::new(#site_name, #policy, #spec);
                     });
+                    inner = if index == 0 {
+                        Inner::Awaited(first_try)
+                    } else {
+                        Inner::Wrapped(quote!(async move #first_try))
+                    };
                     continue;
                 } else if is_async {
                     let future = match &inner {
                         Inner::Body => &body_future,
                         Inner::Wrapped(future) | Inner::Awaited(future) => future,
                     };
-                    // A site known to name no policy and set no `max_elapsed` only needs
-                    // the site after a failure: pass it as a capture-free closure, which
-                    // takes no room in the call's future.
-                    let (entry, site_arg) = if inline_site {
-                        (quote!(retry_async_inline), quote!(|| &#site))
-                    } else {
-                        (quote!(retry_async), quote!(&#site))
-                    };
                     quote! {
-                        ::resilience::__private::#entry(
-                            #site_arg,
+                        ::resilience::__private::retry_async(
+                            &#site,
                             || #hooks,
                             move || {
                                 #(#rebinds)*

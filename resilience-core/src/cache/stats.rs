@@ -37,6 +37,16 @@ pub(crate) enum Lookups {
 }
 
 impl Stripe {
+    /// Adds one with a plain load and store: only the stripe's own thread writes it.
+    #[inline]
+    fn bump_own(&self, which: Lookups) {
+        let counter = self.counter(which);
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
     #[inline]
     fn counter(&self, which: Lookups) -> &AtomicU64 {
         match which {
@@ -170,13 +180,7 @@ impl CacheStats {
     #[inline]
     pub(crate) fn count(&self, which: Lookups) {
         match self.stripes.get(slot()) {
-            Some(stripe) => {
-                let counter = stripe.counter(which);
-                counter.store(
-                    counter.load(Ordering::Relaxed).wrapping_add(1),
-                    Ordering::Relaxed,
-                );
-            }
+            Some(stripe) => stripe.bump_own(which),
             None => self.count_slow(which),
         }
     }
@@ -190,13 +194,7 @@ impl CacheStats {
             slot => slot,
         };
         match self.stripes.get(slot) {
-            Some(stripe) => {
-                let counter = stripe.counter(which);
-                counter.store(
-                    counter.load(Ordering::Relaxed).wrapping_add(1),
-                    Ordering::Relaxed,
-                );
-            }
+            Some(stripe) => stripe.bump_own(which),
             None => {
                 self.shared.counter(which).fetch_add(1, Ordering::Relaxed);
             }

@@ -8,7 +8,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::{Decision, RetrySpec, Schedule};
@@ -211,129 +210,11 @@ where
     .await
 }
 
-/// [`retry_async`] for a site known at compile time to name no policy and set no
-/// `max_elapsed`: the happy path is the first try and nothing else (no spec resolution, no
-/// clock read). What `#[retry]` calls when it can prove both and another layer wraps it; an
-/// outermost `#[retry]` runs the first try in the function's own body instead and calls
-/// [`retry_after_first_failure`] after a failure.
-///
-/// A hand-written future rather than an `async fn`: polling it polls the first try's future
-/// and matches on the result, with no resume-state bookkeeping of its own. Only a failed first
-/// try builds the retry loop, boxed, so the loop's state never widens the happy call's future.
-#[inline]
-pub fn retry_async_inline<T, E, F, Fut, H, W>(
-    site: W,
-    hooks: H,
-    mut op: F,
-) -> impl Future<Output = Result<T, E>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    H: FnOnce() -> ErrorHooks<E>,
-    W: FnOnce() -> &'static RetrySite,
-{
-    RetryInline {
-        state: InlineState::First {
-            future: op(),
-            op,
-            hooks: move || (site(), hooks()),
-        },
-        slow_path: retry_inline_after_failure::<T, E, F, Fut>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`retry_async_inline`].
-    struct RetryInline<F, Fut, H, S, Slow> {
-        #[pin]
-        state: InlineState<F, Fut, H, Slow>,
-        // `retry_inline_after_failure`, a zero-sized fn item: it names `Slow`, the type of
-        // the retry loop's future, which an `async fn`'s opaque type cannot be named otherwise.
-        slow_path: S,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = InlineStateProj]
-    #[project_replace = InlineStateOwned]
-    enum InlineState<F, Fut, H, Slow> {
-        // The first try is running; `op` and `hooks` wait for a failure.
-        First { #[pin] future: Fut, op: F, hooks: H },
-        // The first try failed: the retry loop, boxed (`None` only while it is being built).
-        Retrying { future: Option<Pin<Box<Slow>>> },
-    }
-}
-
-impl<T, E, F, Fut, H, S, Slow> Future for RetryInline<F, Fut, H, S, Slow>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    H: FnOnce() -> (&'static RetrySite, ErrorHooks<E>),
-    S: Fn(&'static RetrySite, ErrorHooks<E>, F, E) -> Slow,
-    Slow: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, E>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
-        let this = self.project();
-        let mut state = this.state;
-        match state.as_mut().project() {
-            InlineStateProj::First { future, .. } => match future.poll(cx) {
-                Poll::Ready(Err(error)) => state.start_retrying(&*this.slow_path, error, cx),
-                // Success, or not ready yet: the happy path ends here.
-                other => other,
-            },
-            InlineStateProj::Retrying {
-                future: Some(future),
-            } => future.as_mut().poll(cx),
-            InlineStateProj::Retrying { future: None } => {
-                panic!("`retry_async_inline` polled after a panic in its retry loop's setup")
-            }
-        }
-    }
-}
-
-impl<F, Fut, H, Slow> InlineState<F, Fut, H, Slow> {
-    /// `First` -> `Retrying` after a failed first try: drops the try's future, hands `op` and
-    /// the hooks to the retry loop, boxes the loop and polls it once. Out of line: the happy
-    /// path never comes here.
-    #[inline(never)]
-    fn start_retrying<T, E, S>(
-        mut self: Pin<&mut Self>,
-        slow_path: &S,
-        error: E,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, E>>
-    where
-        H: FnOnce() -> (&'static RetrySite, ErrorHooks<E>),
-        S: Fn(&'static RetrySite, ErrorHooks<E>, F, E) -> Slow,
-        Slow: Future<Output = Result<T, E>>,
-    {
-        match self
-            .as_mut()
-            .project_replace(InlineState::Retrying { future: None })
-        {
-            InlineStateOwned::First { op, hooks, .. } => {
-                let (site, hooks) = hooks();
-                let mut future = Box::pin(slow_path(site, hooks, op, error));
-                let poll = future.as_mut().poll(cx);
-                self.set(InlineState::Retrying {
-                    future: Some(future),
-                });
-                poll
-            }
-            // Not reached: only called from `First`, and the error has nowhere else to go.
-            InlineStateOwned::Retrying { .. } => Poll::Ready(Err(error)),
-        }
-    }
-}
-
 /// The retry loop after a failed first try, boxed: what `#[retry]` awaits when it runs the
-/// first try itself, inline in the annotated `async fn` (an outermost `#[retry]` whose site
-/// names no policy and sets no `max_elapsed`: the case of [`retry_async_inline`]). The happy
-/// path then adds no future of its own around the try, and the loop's state is one pointer
-/// in the function's future. `site` and `hooks` are only called here, after a failure.
+/// first try itself (a site that names no policy and sets no `max_elapsed`, known at compile
+/// time). The happy path then adds no future of its own around the try, and the loop's state
+/// is one pointer in the caller's future. `site` and `hooks` are only called here, after a
+/// failure.
 #[inline]
 pub fn retry_after_first_failure<T, E, F, Fut, H, W>(
     site: W,
@@ -350,7 +231,7 @@ where
     Box::pin(retry_inline_after_failure(site(), hooks(), op, error))
 }
 
-/// The retry loop after a failed first try of [`retry_async_inline`], owning what it needs.
+/// The retry loop after a failed first try, owning what it needs.
 async fn retry_inline_after_failure<T, E, F, Fut>(
     site: &'static RetrySite,
     hooks: ErrorHooks<E>,
@@ -401,7 +282,11 @@ where
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
-    retry_after_failure(name, policy, spec, hooks, op, started, error).await
+    // Boxed, as in `retry_async`: the loop's state stays out of a happy call's future.
+    Box::pin(retry_after_failure(
+        name, policy, spec, hooks, op, started, error,
+    ))
+    .await
 }
 
 /// Everything after a failed first try: kept out of [`run_async`]'s body so the happy path's
