@@ -68,6 +68,11 @@ pub use resilience_macros::retry;
 /// once and every waiter gets its value; when that load fails without being cached, is
 /// cancelled or panics, one waiter loads in its turn.
 ///
+/// With `stale_while_revalidate`, a stale entry is served to every caller at once while one
+/// refresh runs in a spawned tokio task, for an `async fn` whose future owns what it uses (no
+/// `self`, no generics, no borrowed argument, a `Send` body). Other functions refresh in the
+/// first caller to find the entry stale, while everyone else gets the stale value.
+///
 /// Each cached function gets a handle beside it, named `<function>_cache()` (an associated
 /// function for a method), with `invalidate(&key)`, `invalidate_all()` and `counts()`.
 ///

@@ -354,39 +354,45 @@ async fn revalidated(id: u32) -> String {
     format!("{id} v{run}")
 }
 
-/// Past its ttl and inside the window, an entry is stale: the first caller to find it
-/// refreshes inline (and gets the new value after the load); everyone else gets the stale
-/// value at once; the body runs once. Past the window the entry is gone.
+/// Past its ttl and inside the window, an entry is stale: every caller, the first included,
+/// gets the stale value at once, while one spawned task refreshes it; the body runs once.
+/// Past the window the entry is gone.
 #[tokio::test(start_paused = true)]
-async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
+async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
     let start = Instant::now();
     assert_eq!(revalidated(1).await, "1 v1"); // stored at 1s: fresh until 11s, usable until 41s
     advance(secs(10)).await; // t = 11s: stale
 
-    let refresher = tokio::spawn(revalidated(1));
-    tokio::time::sleep(ms(1)).await;
-    assert_eq!(
-        REVALIDATED.get(),
-        2,
-        "the first caller to find it stale refreshes"
-    );
     for _ in 0..10 {
         let served_at = Instant::now();
         assert_eq!(
             revalidated(1).await,
             "1 v1",
-            "the others get the stale value"
+            "stale, the first caller included"
         );
         assert_eq!(served_at.elapsed(), Duration::ZERO, "at once");
     }
+    tokio::task::yield_now().await;
     assert_eq!(
-        refresher.await.unwrap(),
+        REVALIDATED.get(),
+        2,
+        "one refresh started, in the background"
+    );
+    advance(secs(1) - NS).await;
+    assert_eq!(
+        revalidated(1).await,
+        "1 v1",
+        "stale until the refresh stores"
+    );
+    advance(NS).await;
+    tokio::task::yield_now().await;
+    assert_eq!(
+        revalidated(1).await,
         "1 v2",
-        "the refresher gets the new value"
+        "fresh once the refresh stored at 12s"
     );
     assert_eq!(start.elapsed(), secs(12));
     assert_eq!(REVALIDATED.get(), 2, "one refresh");
-    assert_eq!(revalidated(1).await, "1 v2");
     assert_eq!(revalidated_cache().counts(), counts(1, 1, 11, 2, 0));
 
     // Stored at 12s: fresh until 22s, usable until 52s.
@@ -399,6 +405,48 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
     );
     assert_eq!(missed_at.elapsed(), secs(1));
     assert_eq!(revalidated_cache().counts(), counts(1, 2, 11, 3, 0));
+}
+
+static REVALIDATED_BORROWED: Calls = Calls::new();
+
+/// Borrows its argument, so its refresh cannot move to another task.
+#[cached(ttl = "10s", stale_while_revalidate = "30s")]
+async fn revalidated_borrowed(region: &str) -> String {
+    let run = REVALIDATED_BORROWED.run();
+    tokio::time::sleep(secs(1)).await;
+    format!("{region} v{run}")
+}
+
+/// A function that borrows (or a method, or a generic fn) refreshes in the caller that found
+/// the entry stale: that caller waits for the new value; everyone else gets the stale one at
+/// once; the body runs once.
+#[tokio::test(start_paused = true)]
+async fn a_borrowing_function_refreshes_in_the_first_stale_caller() {
+    assert_eq!(revalidated_borrowed("eu").await, "eu v1");
+    advance(secs(10)).await; // t = 11s: stale
+
+    let refresher = tokio::spawn(async { revalidated_borrowed("eu").await });
+    tokio::time::sleep(ms(1)).await;
+    assert_eq!(
+        REVALIDATED_BORROWED.get(),
+        2,
+        "the first stale caller refreshes"
+    );
+    for _ in 0..10 {
+        let served_at = Instant::now();
+        assert_eq!(revalidated_borrowed("eu").await, "eu v1");
+        assert_eq!(served_at.elapsed(), Duration::ZERO, "at once");
+    }
+    assert_eq!(
+        refresher.await.unwrap(),
+        "eu v2",
+        "the refresher waits for the new value"
+    );
+    assert_eq!(REVALIDATED_BORROWED.get(), 2, "one refresh");
+    assert_eq!(
+        revalidated_borrowed_cache().counts(),
+        counts(0, 1, 11, 2, 0)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
 pub use crate::cache::{
     AsIs, CacheSite, CacheSpec, OkAndErr, OkOnly, SomeAndNone, SomeOnly, cached_async,
-    cached_blocking,
+    cached_async_refreshing, cached_blocking,
 };
 
 /// What a cache key must be: stored in the cache and compared on every lookup.

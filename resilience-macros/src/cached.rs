@@ -17,6 +17,9 @@ pub(crate) struct CachedArgs {
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) key: Option<Expr>,
     pub(crate) stale_while_revalidate: Option<Duration>,
+    /// The `stale_while_revalidate` key, where a body that cannot refresh in the background
+    /// (not `Send`) is reported.
+    pub(crate) stale_key: Option<proc_macro2::Span>,
     pub(crate) policy: Option<LitStr>,
 }
 
@@ -30,6 +33,7 @@ impl CachedArgs {
             negative_ttl: None,
             key: None,
             stale_while_revalidate: None,
+            stale_key: None,
             policy: None,
         };
         // A misspelled key (`tll`) counts as given: its own error says what to fix.
@@ -60,6 +64,7 @@ impl CachedArgs {
                 "negative_ttl" => out.negative_ttl = errors.take(args::duration(&key, &value)),
                 "stale_while_revalidate" => {
                     out.stale_while_revalidate = errors.take(args::duration(&key, &value));
+                    out.stale_key = Some(key.span());
                 }
                 "key" => out.key = Some(value),
                 "policy" => {

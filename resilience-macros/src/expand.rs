@@ -388,7 +388,17 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let key = cache_key(args, &sig);
                 let (entry, inner) =
                     wrapped(is_async, &inner, &body_future, &body_closure, &output);
-                let call = if entry == "async" {
+                let background = args
+                    .stale_key
+                    .filter(|_| crate::item::owns_its_arguments(&sig));
+                let call = if let (Some(span), "async") = (background, entry) {
+                    let refreshing = quote::quote_spanned! {span=>
+                        ::resilience::__private::cached_async_refreshing::<#mode, _, _, _, _>
+                    };
+                    quote! {
+                        #refreshing(&#site, #key, move || #inner)
+                    }
+                } else if entry == "async" {
                     quote! {
                         ::resilience::__private::cached_async::<#mode, _, _, _>(
                             &#site, #key, move || #inner,

@@ -243,3 +243,33 @@ impl Reuse {
         }
     }
 }
+
+/// Whether the function's future can own everything it uses and outlive the call: no
+/// receiver, no generics, no borrowed or `impl Trait` argument. `#[cached]` with
+/// `stale_while_revalidate` moves such a function's refresh to a spawned task; any other
+/// function refreshes in the caller that found the entry stale.
+pub(crate) fn owns_its_arguments(sig: &syn::Signature) -> bool {
+    struct Borrows(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Borrows {
+        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
+            self.0 = true;
+        }
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+        fn visit_lifetime(&mut self, _: &'ast syn::Lifetime) {
+            self.0 = true;
+        }
+    }
+    if !sig.generics.params.is_empty() {
+        return false;
+    }
+    sig.inputs.iter().all(|input| match input {
+        FnArg::Receiver(_) => false,
+        FnArg::Typed(typed) => {
+            let mut borrows = Borrows(false);
+            syn::visit::visit_type(&mut borrows, &typed.ty);
+            !borrows.0
+        }
+    })
+}

@@ -2,8 +2,8 @@
 //! stale-while-revalidate, a run-time switch and single-flight loads ([`Cache`]), and its policy
 //! as data ([`CacheSpec`]).
 //!
-//! [`CacheSite`], [`cached_async`] and [`cached_blocking`] are what `#[cached]` will expand to;
-//! the macro itself is not written yet.
+//! [`CacheSite`], [`cached_async`], [`cached_async_refreshing`] and [`cached_blocking`] are
+//! what `#[cached]` expands to.
 
 mod adapter;
 mod flight;
@@ -14,7 +14,7 @@ mod store;
 
 pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
 pub(crate) use site::reconfigure_all;
-pub use site::{AnyCache, CacheSite, cached_async, cached_blocking};
+pub use site::{AnyCache, CacheSite, cached_async, cached_async_refreshing, cached_blocking};
 pub use spec::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};
 pub use store::{Cache, Freshness, Lookup};

@@ -255,6 +255,28 @@ where
         .await
 }
 
+/// [`cached_async`] for a function whose attribute sets `stale_while_revalidate` and whose
+/// future owns everything it uses: a stale entry is served to every caller at once while a
+/// spawned task refreshes it (see [`Cache::get_or_refresh`]).
+pub async fn cached_async_refreshing<Mode, R, K, F, Fut>(
+    site: &'static CacheSite,
+    key: K,
+    load: F,
+) -> R
+where
+    R: Cacheable<Mode> + Send + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let Some(cache) = site.cache::<K, R::Stored>() else {
+        return load().await;
+    };
+    cache
+        .get_or_refresh(&key, R::restore, || async { load().await.split() })
+        .await
+}
+
 /// [`cached_async`] for a blocking function: a miss waiting on another caller's load parks
 /// the thread.
 pub fn cached_blocking<Mode, R, K>(site: &'static CacheSite, key: K, load: impl FnOnce() -> R) -> R

@@ -15,7 +15,7 @@ use quick_cache::sync::Cache as Store;
 use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 use rand::Rng;
 
-use super::flight::Flights;
+use super::flight::{Flights, Leader};
 use super::stats::Lookups;
 use super::{CacheSpec, CacheStats};
 use crate::rate_limit::clock::{Clock, nanos};
@@ -291,10 +291,25 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         Fut: Future<Output = (R, Option<(V, Freshness)>)>,
     {
         // The hit path first: `lookup` finds a disabled cache empty.
-        let mut found = self.lookup(key);
+        let found = self.lookup(key);
         if let Lookup::Fresh(value) = found {
             return restore(value);
         }
+        self.load_after(found, key, restore, load).await
+    }
+
+    /// [`get_or_load`](Self::get_or_load) after its first lookup found `found` (not fresh).
+    async fn load_after<R, F, Fut>(
+        &self,
+        mut found: Lookup<V>,
+        key: &K,
+        restore: impl Fn(V) -> R,
+        load: F,
+    ) -> R
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (R, Option<(V, Freshness)>)>,
+    {
         if !self.is_enabled() {
             return load().await.0;
         }
@@ -313,23 +328,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                         leader.finish(value.clone());
                         return restore(value);
                     }
-                    self.stats.loads.fetch_add(1, Ordering::Relaxed);
-                    let (result, store) = load().await;
-                    match store {
-                        Some((value, freshness)) => {
-                            if freshness == Freshness::Negative {
-                                self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                            self.insert(key.clone(), value.clone(), freshness);
-                            leader.finish(value);
-                        }
-                        None => {
-                            self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
-                            drop(leader);
-                        }
-                    }
-                    self.stats.report(self.name);
-                    return result;
+                    return self.lead(key, leader, load).await;
                 }
                 super::flight::Role::Follow(flight) => {
                     if let Some(value) = stale {
@@ -342,6 +341,84 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                     found = self.lookup(key);
                 }
             }
+        }
+    }
+
+    /// Runs the load as the flight's leader: stores what it says to store and shares it with
+    /// the waiters (dropping `leader` unshared hands the load to a waiter).
+    async fn lead<R, F, Fut>(&self, key: &K, leader: Leader<'_, K, V>, load: F) -> R
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (R, Option<(V, Freshness)>)>,
+    {
+        self.stats.loads.fetch_add(1, Ordering::Relaxed);
+        let (result, store) = load().await;
+        match store {
+            Some((value, freshness)) => {
+                if freshness == Freshness::Negative {
+                    self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                self.insert(key.clone(), value.clone(), freshness);
+                leader.finish(value);
+            }
+            None => {
+                self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
+                drop(leader);
+            }
+        }
+        self.stats.report(self.name);
+        result
+    }
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// [`get_or_load`](Self::get_or_load), with stale-while-revalidate refreshing in the
+    /// background: the caller that finds an entry stale is served the stale value at once,
+    /// like everyone else, while a spawned tokio task runs the one refresh. This needs a
+    /// cache that lives for the whole process and a load that can move to another thread;
+    /// outside a tokio runtime the refresh runs inline, as in `get_or_load`.
+    ///
+    /// The spawned refresh is an ordinary leader: if it panics or its result is not stored,
+    /// the next caller to find the entry stale (or missing) loads in its turn.
+    pub async fn get_or_refresh<R, F, Fut>(
+        &'static self,
+        key: &K,
+        restore: impl Fn(V) -> R,
+        load: F,
+    ) -> R
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = (R, Option<(V, Freshness)>)> + Send + 'static,
+        R: Send + 'static,
+    {
+        let found = self.lookup(key);
+        match found {
+            Lookup::Fresh(value) => restore(value),
+            Lookup::Stale(value) if self.is_enabled() => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return self
+                        .load_after(Lookup::Stale(value), key, restore, load)
+                        .await;
+                };
+                if let super::flight::Role::Lead(leader) = self.flights.join(key) {
+                    // A refresh that stored between the lookup and `join`: nothing to do.
+                    if let Some(fresh) = self.fresh(key) {
+                        leader.finish(fresh.clone());
+                        return restore(fresh);
+                    }
+                    let key = key.clone();
+                    runtime.spawn(async move {
+                        // Dropped unused: the refresh's caller was served already.
+                        let _ = self.lead(&key, leader, load).await;
+                    });
+                }
+                restore(value)
+            }
+            found => self.load_after(found, key, restore, load).await,
         }
     }
 }
@@ -562,6 +639,40 @@ mod tests {
         assert_eq!(cache.stats().counts().stale, 11);
         tokio::time::advance(40 * S).await;
         assert_eq!(cache.lookup(&1), Lookup::Miss, "past the stale window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_background_refresh_that_panics_is_taken_over_by_the_next_stale_caller() {
+        let spec = CacheSpec::new(10 * S).stale_while_revalidate(Some(30 * S));
+        let cache: &'static Cache<u32, String> = Box::leak(Box::new(Cache::new(spec)));
+        cache.insert(1, "old".into(), Freshness::Positive);
+        tokio::time::advance(15 * S).await;
+        let served = cache
+            .get_or_refresh(&1, restore, || async {
+                tokio::time::sleep(S).await;
+                panic!("the refresh fails")
+            })
+            .await;
+        assert_eq!(served, Ok("old".to_string()), "served stale at once");
+        let again = cache
+            .get_or_refresh(&1, restore, || async { ok("unused") })
+            .await;
+        assert_eq!(again, Ok("old".to_string()), "one refresh at a time");
+        tokio::task::yield_now().await;
+        assert!(cache.flights.is_loading(&1), "the refresh runs");
+        tokio::time::advance(S).await;
+        tokio::task::yield_now().await;
+        assert!(
+            !cache.flights.is_loading(&1),
+            "the panic released the flight"
+        );
+        let served = cache
+            .get_or_refresh(&1, restore, || async { ok("new") })
+            .await;
+        assert_eq!(served, Ok("old".to_string()));
+        tokio::task::yield_now().await;
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("new".into()));
+        assert_eq!(cache.stats().counts().loads, 2);
     }
 
     #[tokio::test(start_paused = true)]
