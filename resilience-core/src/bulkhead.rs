@@ -288,6 +288,7 @@ where
 }
 
 impl SharedState for Bulkhead {
+    const KIND: &'static str = "a shared bulkhead";
     type Spec = BulkheadSpec;
 
     fn create(spec: BulkheadSpec) -> Self {

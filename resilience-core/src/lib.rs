@@ -7,11 +7,12 @@
 //! - [`HttpError`] and [`Rejected`] are the crate's own errors.
 //! - [`parse_duration`] is the duration syntax of the macros and YAML policies.
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
-//! - [`registry`] holds named policies.
+//! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
 pub mod bulkhead;
 pub mod cache;
 pub mod classify;
+pub mod config;
 pub mod duration;
 pub mod http;
 pub mod rate_limit;

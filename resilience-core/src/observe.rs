@@ -71,7 +71,19 @@ impl RetryEvent<'_> {
     }
 }
 
+/// Reported once per policy name (per process): every call of a site naming a missing policy
+/// would otherwise log.
 pub(crate) fn policy_missing(site: &str, policy: &str) {
+    static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut reported = REPORTED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if reported.iter().any(|name| name == policy) {
+            return;
+        }
+        reported.push(policy.to_owned());
+    }
     tracing::warn!(
         target: "resilience::config",
         site,
@@ -150,4 +162,32 @@ pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) 
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from((duration.as_micros() + 500) / 1000).unwrap_or(u64::MAX)
+}
+
+/// A policy file (or YAML text) was loaded and installed.
+pub(crate) fn config_loaded(path: Option<&std::path::Path>, policies: usize) {
+    let file = path.map_or_else(|| "<yaml>".to_string(), |path| path.display().to_string());
+    tracing::info!(
+        target: "resilience::config",
+        file,
+        policies,
+        "loaded {policies} named policies from {file}",
+    );
+    metrics::counter!("resilience_config_reloads_total", "outcome" => "ok").increment(1);
+}
+
+/// A policy file was refused; the policies in force stay.
+pub(crate) fn config_failed(path: Option<&std::path::Path>, errors: &crate::config::ConfigErrors) {
+    let file = path.map_or_else(|| "<yaml>".to_string(), |path| path.display().to_string());
+    for error in errors.errors() {
+        tracing::error!(
+            target: "resilience::config",
+            file,
+            line = error.line,
+            column = error.column,
+            path = error.path,
+            "policy file refused, the last good policies stay in force: {error}",
+        );
+    }
+    metrics::counter!("resilience_config_reloads_total", "outcome" => "error").increment(1);
 }

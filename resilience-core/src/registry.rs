@@ -26,6 +26,12 @@ pub struct NamedPolicy {
     pub bulkhead: Option<BulkheadPatch>,
     /// Overrides of the `cache` section (each cached function keeps its own store).
     pub cache: Option<CachePatch>,
+    /// Values of the shared circuit breaker.
+    pub circuit_breaker: Option<resilience_config::CircuitBreakerDoc>,
+    /// The time limit of each call.
+    pub timeout: Option<std::time::Duration>,
+    /// The retry-rate alert of the policy.
+    pub alert: Option<resilience_config::AlertDoc>,
 }
 
 impl NamedPolicy {
@@ -151,12 +157,22 @@ pub fn current() -> Arc<Policies> {
 
 /// `None`: no policy of that name. `Some(None)`: the policy has no `retry` section.
 pub(crate) fn retry_patch(name: &str) -> Option<Option<RetryPatch>> {
+    named_use();
     CURRENT.load().get(name).map(|policy| policy.retry)
+}
+
+/// Called on each use of a named policy: the first one loads `RESILIENCE_CONFIG`, if set.
+/// Never call it while holding a lock that installing policies takes.
+pub(crate) fn named_use() {
+    static ENVIRONMENT: std::sync::Once = std::sync::Once::new();
+    ENVIRONMENT.call_once(crate::config::load_from_environment);
 }
 
 /// A stateful object that every site naming a policy shares (a limiter, a bulkhead): created
 /// on first use, and reconfigured in place, state kept, when the policies change.
 pub(crate) trait SharedState: Send + Sync + 'static {
+    /// What it is, for messages (`"rate limiter"`).
+    const KIND: &'static str;
     /// Its values as plain data.
     type Spec: Copy + Send + 'static;
     /// A new object with these values.
@@ -188,6 +204,7 @@ impl<T: SharedState> SharedByName<T> {
     /// values overridden by the loaded policy. The first site to name a policy gives the
     /// inline values; the policy's own values are what make two sites agree.
     pub(crate) fn get_or_create(&self, policy: &str, inline: T::Spec) -> Arc<T> {
+        named_use();
         let mut by_name = self
             .by_name
             .lock()
@@ -195,7 +212,11 @@ impl<T: SharedState> SharedByName<T> {
         if let Some((object, _)) = by_name.get(policy) {
             return Arc::clone(object);
         }
-        let object = Arc::new(T::create(T::effective(current().get(policy), inline)));
+        let snapshot = current();
+        if snapshot.get(policy).is_none() {
+            crate::observe::policy_missing(T::KIND, policy);
+        }
+        let object = Arc::new(T::create(T::effective(snapshot.get(policy), inline)));
         by_name.insert(policy.to_string(), (Arc::clone(&object), inline));
         object
     }

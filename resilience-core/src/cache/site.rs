@@ -181,6 +181,13 @@ impl CacheSite {
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
+        if let Some(policy) = self.policy {
+            // Before `SITES` is locked: loading `RESILIENCE_CONFIG` reconfigures every site.
+            crate::registry::named_use();
+            if crate::registry::current().get(policy).is_none() {
+                crate::observe::policy_missing(self.name, policy);
+            }
+        }
         let mut sites = SITES
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());

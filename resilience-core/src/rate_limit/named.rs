@@ -7,6 +7,7 @@ use super::{RateLimitSpec, RateLimiter};
 use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
 
 impl SharedState for RateLimiter {
+    const KIND: &'static str = "a shared rate limiter";
     type Spec = RateLimitSpec;
 
     fn create(spec: RateLimitSpec) -> Self {

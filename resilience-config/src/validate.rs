@@ -1,0 +1,1126 @@
+//! YAML text -> a checked [`PolicyFile`], or every problem with its place.
+//!
+//! serde_yaml attaches a line and column (and its own path) to any error raised while a
+//! value is being deserialized, so every check here runs inside a serde visitor, on the token
+//! it is about. serde stops at the first error, so to report several at once the document is
+//! read again with each reported path skipped, until a read gets through: a policy file is a
+//! few kilobytes, and a handful of readings costs microseconds.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::duration::parse_duration;
+use crate::error::{ConfigError, ConfigErrors};
+use crate::rules;
+use crate::schema::*;
+
+/// At most this many problems are reported for one file; the rest wait for the next edit.
+const MAX_ERRORS: usize = 20;
+
+/// Reads `text` (from `file`, for the messages).
+pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, ConfigErrors> {
+    let mut skip = HashSet::new();
+    let mut errors = Vec::new();
+    while errors.len() < MAX_ERRORS {
+        let pass = Pass {
+            skip: &skip,
+            failure: RefCell::new(None),
+        };
+        let read = FileSeed(&pass).deserialize(serde_yaml::Deserializer::from_str(text));
+        let error = match read {
+            Ok(policies) if errors.is_empty() => return Ok(policies),
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let (line, column) = error
+            .location()
+            .map_or((0, 0), |place| (place.line(), place.column()));
+        let failure = pass.failure.into_inner();
+        let (path, message, hint) = match &failure {
+            Some(failure) => (
+                failure.path.clone(),
+                failure.message.clone(),
+                failure.hint.clone(),
+            ),
+            None => (String::new(), clean(&error.to_string()), None),
+        };
+        let hint = hint.or_else(|| tab_hint(text, line));
+        errors.push(ConfigError {
+            file: file.map(Path::to_path_buf),
+            line,
+            column,
+            path: path.clone(),
+            message,
+            hint,
+        });
+        // A problem with no path (the YAML itself is broken), or one that would repeat: the
+        // document cannot be read past it.
+        if failure.is_none() || !skip.insert(path) {
+            break;
+        }
+    }
+    Err(ConfigErrors::new(errors))
+}
+
+/// serde_yaml's message without the place and path it prints around it (we print our own).
+fn clean(message: &str) -> String {
+    let message = match message.find(" at line ") {
+        Some(at) => {
+            let rest = &message[at + " at line ".len()..];
+            // Keep what follows the place (", while scanning for the next token").
+            let tail = rest.find(',').map_or("", |comma| &rest[comma..]);
+            format!("{}{tail}", &message[..at])
+        }
+        None => message.to_string(),
+    };
+    match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => rest.to_string(),
+        _ => message,
+    }
+}
+
+/// YAML refuses tabs in indentation with a scanner error; say so plainly.
+fn tab_hint(text: &str, line: usize) -> Option<String> {
+    let source = text.lines().nth(line.checked_sub(1)?)?;
+    source
+        .contains('\t')
+        .then(|| "YAML does not allow tabs for indentation: indent with spaces".to_string())
+}
+
+/// One reading of the document.
+struct Pass<'s> {
+    /// Paths already reported: read past them.
+    skip: &'s HashSet<String>,
+    /// The first problem this reading met, where serde_yaml's error cannot say it our way.
+    failure: RefCell<Option<Failure>>,
+}
+
+struct Failure {
+    path: String,
+    message: String,
+    hint: Option<String>,
+}
+
+/// A check's verdict on a bad value: the message and an optional hint.
+struct Problem(String, Option<String>);
+
+impl Problem {
+    fn new(message: impl Into<String>) -> Self {
+        Problem(message.into(), None)
+    }
+
+    fn hint(mut self, hint: Option<String>) -> Self {
+        self.1 = hint;
+        self
+    }
+}
+
+impl Pass<'_> {
+    /// Records the problem at `path` (the first of this reading wins) and returns the error
+    /// that makes serde_yaml attach the place of the token being read.
+    fn fail<E: de::Error>(&self, path: &str, problem: Problem) -> E {
+        let Problem(message, hint) = problem;
+        let error = E::custom(&message);
+        self.failure.borrow_mut().get_or_insert(Failure {
+            path: path.to_string(),
+            message,
+            hint,
+        });
+        error
+    }
+
+    /// Records an error serde raised itself (a mapping where a value was expected) at `path`,
+    /// unless a deeper one was recorded already.
+    ///
+    /// Only type errors are recorded: anything else (a YAML syntax error, the recursion limit)
+    /// means the document cannot be read past it, and is reported as serde_yaml says it.
+    fn note<E: fmt::Display>(&self, path: &str, error: &E) {
+        let message = clean(&error.to_string());
+        if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
+            return;
+        }
+        self.failure.borrow_mut().get_or_insert_with(|| Failure {
+            path: path.to_string(),
+            message,
+            hint: None,
+        });
+    }
+
+    fn skips(&self, path: &str) -> bool {
+        self.skip.contains(path)
+    }
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Reads the next value of `map` with `seed`, recording serde's own errors at `path`.
+fn value<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
+    pass: &Pass<'_>,
+    map: &mut A,
+    path: &str,
+    seed: S,
+) -> Result<S::Value, A::Error> {
+    map.next_value_seed(seed)
+        .inspect_err(|error| pass.note(path, error))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------
+
+/// A key of a mapping: `None` accepts any name (policy names).
+struct KeySeed<'p, 's> {
+    pass: &'p Pass<'s>,
+    parent: &'p str,
+    known: Option<&'static [&'static str]>,
+    /// What the mapping's keys are, for messages ("key of `retry`").
+    what: &'p str,
+    seen: &'p mut HashSet<String>,
+}
+
+/// A key read: its name, and whether an earlier reading reported it (skip its value).
+struct Key {
+    name: String,
+    skip: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_, '_> {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} (a name)", self.what)
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+        let path = join(self.parent, name);
+        if self.pass.skips(&path) {
+            return Ok(Key {
+                name: name.to_string(),
+                skip: true,
+            });
+        }
+        if !self.seen.insert(name.to_string()) {
+            return Err(self.pass.fail(
+                &path,
+                Problem::new(format!("duplicate {} `{name}`", self.what)),
+            ));
+        }
+        let Some(known) = self.known else {
+            if name.is_empty() {
+                return Err(self
+                    .pass
+                    .fail(&path, Problem::new("a policy name cannot be empty")));
+            }
+            return Ok(Key {
+                name: name.to_string(),
+                skip: false,
+            });
+        };
+        if known.contains(&name) {
+            return Ok(Key {
+                name: name.to_string(),
+                skip: false,
+            });
+        }
+        let problem = if ATTRIBUTE_ONLY_KEYS.contains(&name) {
+            Problem::new(format!(
+                "`{name}` can only be set in the attribute: it is code, not a value"
+            ))
+        } else {
+            let hint = match rules::did_you_mean(name, known) {
+                Some(meant) => format!("did you mean `{meant}`?"),
+                None => format!("expected one of {}", list(known)),
+            };
+            Problem::new(format!("unknown {} `{name}`", self.what)).hint(Some(hint))
+        };
+        Err(self.pass.fail(&path, problem))
+    }
+
+    fn visit_u64<E: de::Error>(self, name: u64) -> Result<Key, E> {
+        self.visit_str(&name.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, name: i64) -> Result<Key, E> {
+        self.visit_str(&name.to_string())
+    }
+
+    fn visit_bool<E: de::Error>(self, name: bool) -> Result<Key, E> {
+        self.visit_str(&name.to_string())
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads every entry of a mapping whose keys are `known`, handing each known key's value to
+/// `read` (skipped keys are read past).
+fn entries<'de, A: MapAccess<'de>>(
+    pass: &Pass<'_>,
+    map: &mut A,
+    parent: &str,
+    known: &'static [&'static str],
+    what: &str,
+    mut read: impl FnMut(&mut A, &str, &str) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    let mut seen = HashSet::new();
+    loop {
+        let seed = KeySeed {
+            pass,
+            parent,
+            known: Some(known),
+            what,
+            seen: &mut seen,
+        };
+        let Some(key) = map.next_key_seed(seed)? else {
+            return Ok(());
+        };
+        let path = join(parent, &key.name);
+        if key.skip || pass.skips(&path) {
+            map.next_value::<IgnoredAny>()?;
+        } else {
+            read(map, &key.name, &path)?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document, `policies`, one policy
+// ---------------------------------------------------------------------------------------------
+
+struct FileSeed<'p, 's>(&'p Pass<'s>);
+
+impl<'de> DeserializeSeed<'de> for FileSeed<'_, '_> {
+    type Value = PolicyFile;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PolicyFile, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FileSeed<'_, '_> {
+    type Value = PolicyFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping with a `policies` key")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<PolicyFile, E> {
+        if self.0.skips("") {
+            return Ok(PolicyFile::default());
+        }
+        Err(self.0.fail(
+            "",
+            Problem::new("the file is empty").hint(Some(
+                "expected `policies:` with the named policies under it".to_string(),
+            )),
+        ))
+    }
+
+    /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
+    fn visit_none<E: de::Error>(self) -> Result<PolicyFile, E> {
+        self.visit_unit()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyFile, A::Error> {
+        let pass = self.0;
+        let mut policies = None;
+        let mut unknown = false;
+        let mut seen = HashSet::new();
+        loop {
+            let seed = KeySeed {
+                pass,
+                parent: "",
+                known: Some(&["policies"]),
+                what: "top-level key",
+                seen: &mut seen,
+            };
+            let Some(key) = map.next_key_seed(seed)? else {
+                break;
+            };
+            if key.skip {
+                unknown |= key.name != "policies";
+                map.next_value::<IgnoredAny>()?;
+            } else {
+                policies = Some(value(pass, &mut map, "policies", PoliciesSeed(pass))?);
+            }
+        }
+        match policies {
+            Some(policies) => Ok(PolicyFile { policies }),
+            // A misspelt `polices:` was reported already; do not report its absence too.
+            None if unknown || pass.skips("") => Ok(PolicyFile::default()),
+            None => Err(pass.fail(
+                "",
+                Problem::new("missing `policies`").hint(Some(
+                    "expected `policies:` with the named policies under it".to_string(),
+                )),
+            )),
+        }
+    }
+}
+
+struct PoliciesSeed<'p, 's>(&'p Pass<'s>);
+
+impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_, '_> {
+    type Value = BTreeMap<String, PolicyDoc>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PoliciesSeed<'_, '_> {
+    type Value = BTreeMap<String, PolicyDoc>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of policy names to policies")
+    }
+
+    /// `policies:` with nothing under it: no policies (every site keeps its inline values).
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let pass = self.0;
+        let mut policies = BTreeMap::new();
+        let mut seen = HashSet::new();
+        loop {
+            let seed = KeySeed {
+                pass,
+                parent: "policies",
+                known: None,
+                what: "policy",
+                seen: &mut seen,
+            };
+            let Some(key) = map.next_key_seed(seed)? else {
+                return Ok(policies);
+            };
+            let path = join("policies", &key.name);
+            if key.skip || pass.skips(&path) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let policy = value(pass, &mut map, &path, PolicySeed { pass, path: &path })?;
+            policies.insert(key.name, policy);
+        }
+    }
+}
+
+struct PolicySeed<'p, 's> {
+    pass: &'p Pass<'s>,
+    path: &'p str,
+}
+
+impl<'de> DeserializeSeed<'de> for PolicySeed<'_, '_> {
+    type Value = PolicyDoc;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PolicyDoc, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PolicySeed<'_, '_> {
+    type Value = PolicyDoc;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a mapping of sections ({})", list(SECTION_KEYS))
+    }
+
+    /// A policy with no sections: it exists, and changes nothing.
+    fn visit_unit<E: de::Error>(self) -> Result<PolicyDoc, E> {
+        Ok(PolicyDoc::default())
+    }
+
+    /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
+    fn visit_none<E: de::Error>(self) -> Result<PolicyDoc, E> {
+        self.visit_unit()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyDoc, A::Error> {
+        let pass = self.pass;
+        let mut doc = PolicyDoc::default();
+        entries(
+            pass,
+            &mut map,
+            self.path,
+            SECTION_KEYS,
+            "section",
+            |map, key, path| {
+                match key {
+                    "retry" => doc.retry = Some(section(pass, map, path)?),
+                    "rate_limit" => doc.rate_limit = Some(section(pass, map, path)?),
+                    "cache" => doc.cache = Some(section(pass, map, path)?),
+                    "circuit_breaker" => doc.circuit_breaker = Some(section(pass, map, path)?),
+                    "bulkhead" => doc.bulkhead = Some(section(pass, map, path)?),
+                    "alert" => doc.alert = Some(section(pass, map, path)?),
+                    "timeout" => doc.timeout = Some(leaf(pass, map, path, "timeout", positive)?),
+                    _ => {}
+                }
+                Ok(())
+            },
+        )?;
+        Ok(doc)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------
+
+/// One section's document: its name, its keys, and how each key's value is read.
+trait Section: Default {
+    const NAME: &'static str;
+    const KEYS: &'static [&'static str];
+
+    /// Reads the value of `key` (a known key) into `self`.
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error>;
+}
+
+/// Reads the next value of `map` as the section `T`.
+fn section<'de, A: MapAccess<'de>, T: Section>(
+    pass: &Pass<'_>,
+    map: &mut A,
+    path: &str,
+) -> Result<T, A::Error> {
+    let seed = SectionSeed {
+        pass,
+        path,
+        section: std::marker::PhantomData::<T>,
+    };
+    value(pass, map, path, seed)
+}
+
+struct SectionSeed<'p, 's, T> {
+    pass: &'p Pass<'s>,
+    path: &'p str,
+    section: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Section> DeserializeSeed<'de> for SectionSeed<'_, '_, T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Section> Visitor<'de> for SectionSeed<'_, '_, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a mapping of `{}` keys ({})", T::NAME, list(T::KEYS))
+    }
+
+    /// `retry:` with nothing under it: a section that changes nothing.
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        self.visit_unit()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut doc = T::default();
+        let what = format!("`{}` key", T::NAME);
+        entries(
+            self.pass,
+            &mut map,
+            self.path,
+            T::KEYS,
+            &what,
+            |map, key, path| doc.read(self.pass, map, key, path),
+        )?;
+        Ok(doc)
+    }
+}
+
+impl Section for RetryDoc {
+    const NAME: &'static str = "retry";
+    const KEYS: &'static [&'static str] = RETRY_KEYS;
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error> {
+        match key {
+            "attempts" => self.attempts = Some(leaf(pass, map, path, "attempts", attempts)?),
+            "backoff" => self.backoff = Some(leaf(pass, map, path, "backoff", backoff)?),
+            "base" => self.base = Some(leaf(pass, map, path, "base", duration)?),
+            "factor" => self.factor = Some(leaf(pass, map, path, "factor", factor)?),
+            "max_delay" => self.max_delay = Some(leaf(pass, map, path, "max_delay", duration)?),
+            "max_elapsed" => {
+                self.max_elapsed = Some(leaf(pass, map, path, "max_elapsed", optional_duration)?);
+            }
+            "jitter" => self.jitter = Some(leaf(pass, map, path, "jitter", jitter)?),
+            "on" => self.on = Some(value(pass, map, path, OnSeed { pass, path })?),
+            "retry_after" => {
+                self.retry_after = Some(leaf(pass, map, path, "retry_after", boolean)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Section for RateLimitDoc {
+    const NAME: &'static str = "rate_limit";
+    const KEYS: &'static [&'static str] = RATE_LIMIT_KEYS;
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error> {
+        match key {
+            "calls" => self.calls = Some(leaf(pass, map, path, "calls", count)?),
+            "period" => self.period = Some(leaf(pass, map, path, "period", positive)?),
+            "burst" => self.burst = Some(leaf(pass, map, path, "burst", any_count)?),
+            "mode" => self.mode = Some(leaf(pass, map, path, "mode", mode)?),
+            "max_wait" => {
+                self.max_wait = Some(leaf(pass, map, path, "max_wait", optional_duration)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Section for CacheDoc {
+    const NAME: &'static str = "cache";
+    const KEYS: &'static [&'static str] = CACHE_KEYS;
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error> {
+        match key {
+            "enabled" => self.enabled = Some(leaf(pass, map, path, "enabled", boolean)?),
+            "ttl" => self.ttl = Some(leaf(pass, map, path, "ttl", duration)?),
+            "max_entries" => {
+                self.max_entries = Some(u64::from(leaf(pass, map, path, "max_entries", count)?));
+            }
+            "ttl_jitter" => self.ttl_jitter = Some(leaf(pass, map, path, "ttl_jitter", fraction)?),
+            "negative_ttl" => {
+                self.negative_ttl = Some(leaf(pass, map, path, "negative_ttl", optional_duration)?);
+            }
+            "stale_while_revalidate" => {
+                self.stale_while_revalidate = Some(leaf(
+                    pass,
+                    map,
+                    path,
+                    "stale_while_revalidate",
+                    optional_duration,
+                )?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Section for CircuitBreakerDoc {
+    const NAME: &'static str = "circuit_breaker";
+    const KEYS: &'static [&'static str] = CIRCUIT_BREAKER_KEYS;
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error> {
+        match key {
+            "failure_rate" => {
+                self.failure_rate = Some(leaf(pass, map, path, "failure_rate", fraction)?);
+            }
+            "min_calls" => self.min_calls = Some(leaf(pass, map, path, "min_calls", count)?),
+            "window" => self.window = Some(leaf(pass, map, path, "window", count)?),
+            "open_for" => self.open_for = Some(leaf(pass, map, path, "open_for", positive)?),
+            "half_open_calls" => {
+                self.half_open_calls = Some(leaf(pass, map, path, "half_open_calls", count)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Section for BulkheadDoc {
+    const NAME: &'static str = "bulkhead";
+    const KEYS: &'static [&'static str] = BULKHEAD_KEYS;
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error> {
+        match key {
+            "max_concurrent" => {
+                self.max_concurrent = Some(leaf(pass, map, path, "max_concurrent", count)?);
+            }
+            "max_wait" => self.max_wait = Some(leaf(pass, map, path, "max_wait", duration)?),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Section for AlertDoc {
+    const NAME: &'static str = "alert";
+    const KEYS: &'static [&'static str] = ALERT_KEYS;
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        pass: &Pass<'_>,
+        map: &mut A,
+        key: &str,
+        path: &str,
+    ) -> Result<(), A::Error> {
+        match key {
+            "retry_rate" => self.retry_rate = Some(leaf(pass, map, path, "retry_rate", fraction)?),
+            "window" => self.window = Some(leaf(pass, map, path, "window", positive)?),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `on`: a list of error kinds, status codes and classes
+// ---------------------------------------------------------------------------------------------
+
+struct OnSeed<'p, 's> {
+    pass: &'p Pass<'s>,
+    path: &'p str,
+}
+
+impl<'de> DeserializeSeed<'de> for OnSeed<'_, '_> {
+    type Value = Vec<OnItem>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl OnSeed<'_, '_> {
+    /// A single item written without brackets (`on: 503`): a list of one.
+    fn one<E: de::Error>(self, item: Scalar) -> Result<Vec<OnItem>, E> {
+        on_item("on", item)
+            .map(|item| vec![item])
+            .map_err(|problem| self.pass.fail(self.path, problem))
+    }
+}
+
+impl<'de> Visitor<'de> for OnSeed<'_, '_> {
+    type Value = Vec<OnItem>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of error kinds and status codes (e.g. `[Timeout, 503, 5xx]`)")
+    }
+
+    fn visit_str<E: de::Error>(self, item: &str) -> Result<Self::Value, E> {
+        self.one(Scalar::Str(item))
+    }
+
+    fn visit_u64<E: de::Error>(self, item: u64) -> Result<Self::Value, E> {
+        self.one(Scalar::Int(i128::from(item)))
+    }
+
+    fn visit_i64<E: de::Error>(self, item: i64) -> Result<Self::Value, E> {
+        self.one(Scalar::Int(i128::from(item)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        for index in 0.. {
+            let path = format!("{}[{index}]", self.path);
+            if self.pass.skips(&path) {
+                match seq.next_element::<IgnoredAny>()? {
+                    Some(_) => continue,
+                    None => break,
+                }
+            }
+            let seed = LeafSeed {
+                pass: self.pass,
+                path: &path,
+                key: "on",
+                check: on_item,
+            };
+            match seq
+                .next_element_seed(seed)
+                .inspect_err(|error| self.pass.note(&path, error))?
+            {
+                Some(item) => items.push(item),
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves: one scalar, checked by the shared rules
+// ---------------------------------------------------------------------------------------------
+
+/// A scalar as YAML typed it.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl fmt::Display for Scalar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Null => f.write_str("nothing"),
+            Scalar::Bool(b) => write!(f, "`{b}`"),
+            Scalar::Int(n) => write!(f, "`{n}`"),
+            Scalar::Float(x) => write!(f, "`{x}`"),
+            Scalar::Str(s) => write!(f, "`{s}`"),
+        }
+    }
+}
+
+type Check<T> = fn(&str, Scalar<'_>) -> Result<T, Problem>;
+
+/// Reads the next value of `map` as one scalar checked by `check`.
+fn leaf<'de, A: MapAccess<'de>, T>(
+    pass: &Pass<'_>,
+    map: &mut A,
+    path: &str,
+    key: &'static str,
+    check: Check<T>,
+) -> Result<T, A::Error> {
+    let seed = LeafSeed {
+        pass,
+        path,
+        key,
+        check,
+    };
+    value(pass, map, path, seed)
+}
+
+struct LeafSeed<'p, 's, T> {
+    pass: &'p Pass<'s>,
+    path: &'p str,
+    key: &'static str,
+    check: Check<T>,
+}
+
+impl<'de, T> DeserializeSeed<'de> for LeafSeed<'_, '_, T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<T> LeafSeed<'_, '_, T> {
+    fn checked<E: de::Error>(self, scalar: Scalar<'_>) -> Result<T, E> {
+        (self.check)(self.key, scalar).map_err(|problem| self.pass.fail(self.path, problem))
+    }
+}
+
+impl<'de, T> Visitor<'de> for LeafSeed<'_, '_, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a value for `{}`", self.key)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        self.checked(Scalar::Null)
+    }
+
+    /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        self.checked(Scalar::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.checked(Scalar::Int(i128::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.checked(Scalar::Int(i128::from(v)))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<T, E> {
+        self.checked(Scalar::Int(v))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<T, E> {
+        self.checked(Scalar::Int(i128::try_from(v).unwrap_or(i128::MAX)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        self.checked(Scalar::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        self.checked(Scalar::Str(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        let key = self.key;
+        Err(self.pass.fail(
+            self.path,
+            Problem::new(format!("`{key}` takes one value, found a list")),
+        ))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        let key = self.key;
+        Err(self.pass.fail(
+            self.path,
+            Problem::new(format!("`{key}` takes one value, found a mapping")),
+        ))
+    }
+}
+
+// The checks. Each value rule itself is in `rules.rs` / `duration.rs`, shared with the macros.
+
+/// A whole number, in u64.
+fn whole(key: &str, scalar: Scalar<'_>) -> Result<u64, Problem> {
+    match scalar {
+        Scalar::Int(n) if n < 0 => Err(Problem::new(format!(
+            "`{key}` must be a whole number of at least 0, found {n}"
+        ))),
+        Scalar::Int(n) => {
+            u64::try_from(n).map_err(|_| Problem::new(format!("`{key}` is too large, found {n}")))
+        }
+        Scalar::Float(x) => Err(Problem::new(format!(
+            "`{key}` must be a whole number, found `{x}`"
+        ))),
+        other => Err(Problem::new(format!(
+            "`{key}` must be a number, found {other}"
+        ))),
+    }
+}
+
+fn attempts(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
+    rules::check_attempts(whole(key, scalar)?).map_err(Problem::new)
+}
+
+/// At least 1 (`calls`, `max_concurrent`, `min_calls`, ...).
+fn count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
+    rules::check_count(key, whole(key, scalar)?).map_err(Problem::new)
+}
+
+/// At least 0 (`burst`).
+fn any_count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
+    rules::check_u32(key, whole(key, scalar)?).map_err(Problem::new)
+}
+
+fn number(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
+    match scalar {
+        Scalar::Int(n) => Ok(n as f64),
+        Scalar::Float(x) => Ok(x),
+        other => Err(Problem::new(format!(
+            "`{key}` must be a number, found {other}"
+        ))),
+    }
+}
+
+fn fraction(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
+    rules::check_fraction(key, number(key, scalar)?).map_err(Problem::new)
+}
+
+fn factor(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
+    rules::check_factor(number(key, scalar)?).map_err(Problem::new)
+}
+
+fn boolean(key: &str, scalar: Scalar<'_>) -> Result<bool, Problem> {
+    match scalar {
+        Scalar::Bool(b) => Ok(b),
+        other => Err(Problem::new(format!(
+            "`{key}` must be `true` or `false`, found {other}"
+        ))),
+    }
+}
+
+fn duration(key: &str, scalar: Scalar<'_>) -> Result<Duration, Problem> {
+    match scalar {
+        Scalar::Str(text) => parse_duration(text).map_err(|error| {
+            Problem::new(format!("invalid duration `{text}` for `{key}`: {error}"))
+                .hint(Some("expected e.g. `250ms`, `30s`, `2m`, `1h`".to_string()))
+        }),
+        Scalar::Int(n) => Err(Problem::new(format!(
+            "`{key}` needs a unit: `{n}` alone is ambiguous"
+        ))
+        .hint(Some(format!("write `{n}s` or `{n}ms`")))),
+        other => Err(
+            Problem::new(format!("`{key}` must be a duration, found {other}"))
+                .hint(Some("expected e.g. `250ms`, `30s`, `2m`, `1h`".to_string())),
+        ),
+    }
+}
+
+/// A duration, or nothing (`~`) to remove a limit the attribute sets.
+fn optional_duration(key: &str, scalar: Scalar<'_>) -> Result<Option<Duration>, Problem> {
+    match scalar {
+        Scalar::Null => Ok(None),
+        other => duration(key, other).map(Some),
+    }
+}
+
+/// A duration longer than zero (`period`, `timeout`, `open_for`, `window`).
+fn positive(key: &str, scalar: Scalar<'_>) -> Result<Duration, Problem> {
+    let value = duration(key, scalar)?;
+    if value.is_zero() {
+        return Err(Problem::new(format!("`{key}` must be longer than zero")));
+    }
+    Ok(value)
+}
+
+/// A name from `names`, with a hint for a near miss.
+fn name<'n>(
+    key: &str,
+    what: &str,
+    names: &[&'n str],
+    scalar: Scalar<'_>,
+) -> Result<&'n str, Problem> {
+    let text = match scalar {
+        Scalar::Str(text) => text,
+        other => {
+            return Err(Problem::new(format!(
+                "`{key}` must be one of {}, found {other}",
+                list(names)
+            )));
+        }
+    };
+    if let Some(found) = names.iter().find(|known| **known == text) {
+        return Ok(found);
+    }
+    let hint = match rules::did_you_mean(text, names) {
+        Some(meant) => format!("did you mean `{meant}`?"),
+        None => format!("expected one of {}", list(names)),
+    };
+    Err(Problem::new(format!("unknown {what} `{text}`")).hint(Some(hint)))
+}
+
+fn backoff(key: &str, scalar: Scalar<'_>) -> Result<BackoffName, Problem> {
+    Ok(match name(key, "backoff", rules::BACKOFF_NAMES, scalar)? {
+        "linear" => BackoffName::Linear,
+        "constant" => BackoffName::Constant,
+        _ => BackoffName::Exp,
+    })
+}
+
+fn mode(key: &str, scalar: Scalar<'_>) -> Result<ModeName, Problem> {
+    Ok(match name(key, "mode", rules::LIMIT_MODE_NAMES, scalar)? {
+        "reject" => ModeName::Reject,
+        _ => ModeName::Wait,
+    })
+}
+
+fn jitter(key: &str, scalar: Scalar<'_>) -> Result<JitterValue, Problem> {
+    match scalar {
+        Scalar::Int(_) | Scalar::Float(_) => rules::check_jitter(number(key, scalar)?)
+            .map(JitterValue::Fraction)
+            .map_err(Problem::new),
+        _ => Ok(match name(key, "jitter", rules::JITTER_NAMES, scalar)? {
+            "full" => JitterValue::Full,
+            "equal" => JitterValue::Equal,
+            _ => JitterValue::Decorrelated,
+        }),
+    }
+}
+
+fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
+    let text = match scalar {
+        Scalar::Int(code) => {
+            let code = u64::try_from(code).unwrap_or(u64::MAX);
+            return rules::check_status(code)
+                .map(OnItem::Status)
+                .map_err(Problem::new);
+        }
+        Scalar::Str(text) => text,
+        other => {
+            return Err(Problem::new(format!(
+                "`on` takes error kinds (`Timeout`, `Connect`, `Transient`), status codes and classes (`5xx`), found {other}"
+            )));
+        }
+    };
+    match text {
+        "Timeout" => return Ok(OnItem::Timeout),
+        "Connect" => return Ok(OnItem::Connect),
+        "Transient" => return Ok(OnItem::Transient),
+        _ => {}
+    }
+    if let Some(hundreds) = rules::status_class(text) {
+        return Ok(OnItem::Class(hundreds));
+    }
+    if let Ok(code) = text.parse::<u64>() {
+        return rules::check_status(code)
+            .map(OnItem::Status)
+            .map_err(Problem::new);
+    }
+    let known: Vec<&str> = rules::ERROR_KIND_NAMES
+        .iter()
+        .chain(rules::STATUS_CLASS_NAMES)
+        .copied()
+        .collect();
+    let hint = match rules::did_you_mean(text, &known) {
+        Some(meant) => format!("did you mean `{meant}`?"),
+        None => {
+            "expected `Timeout`, `Connect`, `Transient`, a status code (`503`) or a class (`5xx`)"
+                .to_string()
+        }
+    };
+    Err(Problem::new(format!("unknown error kind `{text}` in `on`")).hint(Some(hint)))
+}

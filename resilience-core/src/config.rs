@@ -1,0 +1,262 @@
+//! Named policies from a YAML file: [`load`], [`load_str`] and [`watch`] read and check a
+//! file with `resilience-config`, then install its policies in the [`registry`](crate::registry)
+//! as one atomic snapshot.
+//!
+//! ```yaml
+//! policies:
+//!   user-api:
+//!     retry: { attempts: 5, backoff: exp, base: 200ms, max_delay: 10s, jitter: 0.2 }
+//!     rate_limit: { calls: 50, period: 1s, mode: wait, max_wait: 5s }
+//!     cache: { enabled: true, ttl: 60s, max_entries: 10000 }
+//! ```
+//!
+//! - Keys are the macros' keys; a value the macro refuses at compile time is refused here
+//!   with the same words, and every problem is reported with its file, line, column and
+//!   dotted path (`policies.user-api.retry.attemps`), with a "did you mean" hint.
+//! - A loaded policy overrides the inline values of every site naming it, field by field;
+//!   absent fields keep the inline value. A site naming a policy the file lacks keeps its
+//!   inline values and is reported once (a `warn` event).
+//! - A call in flight finishes with the snapshot it started with; the next call sees the new
+//!   one. A changed rate limit or bulkhead is changed in place, keeping its state (recent
+//!   admissions count against the new rate); `cache.enabled: false` bypasses and clears the
+//!   caches of the sites naming the policy.
+//! - [`watch`] reloads on every change of the file's content: an in-place write, an atomic
+//!   rename and a Kubernetes `..data` symlink swap alike. A reload that fails validation
+//!   keeps the last good policies, logs every problem at `error` level and counts it.
+//! - `RESILIENCE_CONFIG=path` in the environment makes the first use of a named policy load
+//!   that file (once; it is not watched: call [`watch`] for that).
+//!
+//! A YAML value of `~` for `max_elapsed`, `max_wait`, `negative_ttl` or
+//! `stale_while_revalidate` removes a limit the attribute sets.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use resilience_config::{
+    AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
+    JitterValue, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc, RetryDoc,
+};
+
+use crate::bulkhead::BulkheadPatch;
+use crate::cache::CachePatch;
+use crate::rate_limit::{LimitMode, RateLimitPatch};
+use crate::registry::{self, NamedPolicy, Policies};
+use crate::retry::{Backoff, Jitter, RetryOn, RetryPatch};
+
+/// Reads and checks the policy file at `path` and installs its policies, replacing every
+/// named policy at once. On error nothing changes.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("resilience-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("policies.yaml");
+/// std::fs::write(&path, "policies:\n  user-api:\n    retry: { attempts: 5 }\n").unwrap();
+/// let policies = resilience_core::config::load(&path).unwrap();
+/// assert!(policies.get("user-api").is_some());
+///
+/// std::fs::write(&path, "policies:\n  user-api:\n    retry: { attemps: 5 }\n").unwrap();
+/// let errors = resilience_core::config::load(&path).unwrap_err();
+/// assert!(errors.to_string().ends_with(
+///     "policies.yaml:3:14: policies.user-api.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?"
+/// ));
+/// ```
+pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
+    let path = path.as_ref();
+    let file = resilience_config::load(path)
+        .inspect_err(|errors| crate::observe::config_failed(Some(path), errors))?;
+    Ok(apply(&file, Some(path)))
+}
+
+/// Checks policies written as YAML text and installs them, replacing every named policy at
+/// once. On error nothing changes.
+///
+/// ```
+/// let yaml = "policies:\n  search:\n    rate_limit: { calls: 20, period: 10s }\n";
+/// let policies = resilience_core::config::load_str(yaml).unwrap();
+/// assert_eq!(policies.get("search").unwrap().rate_limit.unwrap().calls, Some(20));
+///
+/// let errors = resilience_core::config::load_str("policies:\n  search:\n    retry: { jitter: 1.5 }\n").unwrap_err();
+/// assert_eq!(
+///     errors.to_string(),
+///     "<yaml>:3:22: policies.search.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5"
+/// );
+/// ```
+pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
+    let file = resilience_config::load_str(yaml)
+        .inspect_err(|errors| crate::observe::config_failed(None, errors))?;
+    Ok(apply(&file, None))
+}
+
+/// Loads the policy file at `path` now (an invalid file is an error here, at start-up), then
+/// reloads it on every change until the returned [`Watch`] is dropped.
+///
+/// A reload that fails validation keeps the last good policies; it is logged at `error` level
+/// with each problem's location, counted (`resilience_config_reloads_total{outcome="error"}`
+/// and [`Watch::failed_reloads`]) and kept in [`Watch::last_error`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let _watch = resilience_core::config::watch("policies.yaml")?;
+/// // ... the service runs; edits to policies.yaml apply to the next call
+/// # Ok(())
+/// # }
+/// ```
+pub fn watch(path: impl AsRef<Path>) -> Result<Watch, ConfigErrors> {
+    let path = path.as_ref().to_path_buf();
+    let state = Arc::new(WatchState::default());
+    let on_reload = {
+        let (state, path) = (Arc::clone(&state), path.clone());
+        move |reload: resilience_config::Reload| match reload {
+            Ok(file) => {
+                apply(&file, Some(&path));
+                state.reloads.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(errors) => {
+                crate::observe::config_failed(Some(&path), &errors);
+                *state
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(errors);
+                state.failed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    };
+    let (file, watcher) = resilience_config::watch(&path, on_reload)
+        .inspect_err(|errors| crate::observe::config_failed(Some(&path), errors))?;
+    apply(&file, Some(&path));
+    Ok(Watch {
+        _watcher: watcher,
+        state,
+        path,
+    })
+}
+
+/// A watched policy file. Dropping it stops watching; the policies last loaded stay.
+#[derive(Debug)]
+#[must_use = "dropping the guard stops watching the file"]
+pub struct Watch {
+    _watcher: resilience_config::Watcher,
+    state: Arc<WatchState>,
+    path: PathBuf,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    reloads: AtomicU64,
+    failed: AtomicU64,
+    last_error: Mutex<Option<ConfigErrors>>,
+}
+
+impl Watch {
+    /// The watched file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reloads applied since the watch started (the first load not counted).
+    pub fn reloads(&self) -> u64 {
+        self.state.reloads.load(Ordering::SeqCst)
+    }
+
+    /// Reloads refused (the previous policies stayed in force).
+    pub fn failed_reloads(&self) -> u64 {
+        self.state.failed.load(Ordering::SeqCst)
+    }
+
+    /// The problems of the last refused reload, if any.
+    pub fn last_error(&self) -> Option<ConfigErrors> {
+        self.state
+            .last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// Installs the file's policies and reports it.
+fn apply(file: &PolicyFile, path: Option<&Path>) -> Policies {
+    let policies = policies(file);
+    registry::install(policies.clone());
+    crate::observe::config_loaded(path, file.policies.len());
+    policies
+}
+
+/// The file's policies as the registry holds them.
+pub fn policies(file: &PolicyFile) -> Policies {
+    let mut policies = Policies::new();
+    for (name, doc) in &file.policies {
+        policies.insert(name.clone(), policy(doc));
+    }
+    policies
+}
+
+fn policy(doc: &PolicyDoc) -> NamedPolicy {
+    NamedPolicy {
+        retry: doc.retry.as_ref().map(retry),
+        rate_limit: doc.rate_limit.as_ref().map(|doc| RateLimitPatch {
+            calls: doc.calls,
+            period: doc.period,
+            burst: doc.burst,
+            mode: doc.mode.map(|mode| match mode {
+                ModeName::Wait => LimitMode::Wait,
+                ModeName::Reject => LimitMode::Reject,
+            }),
+            max_wait: doc.max_wait,
+        }),
+        bulkhead: doc.bulkhead.as_ref().map(|doc| BulkheadPatch {
+            max_concurrent: doc.max_concurrent,
+            max_wait: doc.max_wait,
+        }),
+        cache: doc.cache.as_ref().map(|doc| CachePatch {
+            ttl: doc.ttl,
+            max_entries: doc.max_entries,
+            ttl_jitter: doc.ttl_jitter,
+            negative_ttl: doc.negative_ttl,
+            stale_while_revalidate: doc.stale_while_revalidate,
+            enabled: doc.enabled,
+        }),
+        circuit_breaker: doc.circuit_breaker.clone(),
+        timeout: doc.timeout,
+        alert: doc.alert.clone(),
+    }
+}
+
+fn retry(doc: &RetryDoc) -> RetryPatch {
+    RetryPatch {
+        attempts: doc.attempts,
+        backoff: doc.backoff.map(|backoff| match backoff {
+            BackoffName::Exp => Backoff::Exponential,
+            BackoffName::Linear => Backoff::Linear,
+            BackoffName::Constant => Backoff::Constant,
+        }),
+        base: doc.base,
+        factor: doc.factor,
+        max_delay: doc.max_delay,
+        max_elapsed: doc.max_elapsed,
+        jitter: doc.jitter.map(|jitter| match jitter {
+            JitterValue::Fraction(fraction) => Jitter::Fraction(fraction),
+            JitterValue::Full => Jitter::Full,
+            JitterValue::Equal => Jitter::Equal,
+            JitterValue::Decorrelated => Jitter::Decorrelated,
+        }),
+        on: doc.on.as_ref().map(|items| {
+            items.iter().fold(RetryOn::NONE, |on, item| match *item {
+                OnItem::Timeout => on.timeout(),
+                OnItem::Connect => on.connect(),
+                OnItem::Transient => on.transient(),
+                OnItem::Status(code) => on.status(code),
+                OnItem::Class(hundreds) => on.class(hundreds),
+            })
+        }),
+        retry_after: doc.retry_after,
+    }
+}
+
+/// Loads `RESILIENCE_CONFIG` if it is set: called on the first use of a named policy.
+pub(crate) fn load_from_environment() {
+    if let Some(path) = std::env::var_os("RESILIENCE_CONFIG") {
+        // A failure is logged and counted by `load`; the sites keep their inline values.
+        let _ = load(PathBuf::from(path));
+    }
+}
