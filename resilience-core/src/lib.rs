@@ -9,6 +9,7 @@
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
+pub mod breaker;
 pub mod bulkhead;
 pub mod cache;
 pub mod classify;
@@ -19,6 +20,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
+pub mod timeout;
 #[allow(unreachable_pub)]
 pub mod rules;
 

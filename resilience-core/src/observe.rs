@@ -191,3 +191,40 @@ pub(crate) fn config_failed(path: Option<&std::path::Path>, errors: &crate::conf
     }
     metrics::counter!("resilience_config_reloads_total", "outcome" => "error").increment(1);
 }
+
+/// A circuit breaker changed state.
+pub(crate) fn breaker_transition(breaker: &str, state: &'static str, gauge: f64) {
+    if state == "open" {
+        tracing::warn!(target: "resilience::breaker", breaker, state, "circuit breaker `{breaker}` opened");
+    } else {
+        tracing::info!(target: "resilience::breaker", breaker, state, "circuit breaker `{breaker}` is {state}");
+    }
+    metrics::gauge!("resilience_breaker_state", "breaker" => breaker.to_owned()).set(gauge);
+    metrics::counter!("resilience_breaker_transitions_total", "breaker" => breaker.to_owned(), "to" => state)
+        .increment(1);
+}
+
+/// An open breaker refused a call.
+pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Duration) {
+    tracing::debug!(
+        target: "resilience::breaker",
+        site,
+        policy,
+        retry_after_ms = millis(retry_after),
+        "circuit open: `{site}` refused without calling",
+    );
+    metrics::counter!("resilience_breaker_refused_total", "site" => site.to_owned()).increment(1);
+}
+
+/// A call ran past its time limit and was dropped.
+pub(crate) fn timed_out(site: &str, policy: Option<&str>, after: Duration) {
+    tracing::warn!(
+        target: "resilience::timeout",
+        site,
+        policy,
+        after_ms = millis(after),
+        "`{site}` timed out after {}",
+        Rounded(after),
+    );
+    metrics::counter!("resilience_timeouts_total", "site" => site.to_owned()).increment(1);
+}

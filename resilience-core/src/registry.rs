@@ -148,6 +148,7 @@ fn publish(policies: Policies) {
     crate::rate_limit::reconfigure_all(&policies);
     crate::bulkhead::reconfigure_all(&policies);
     crate::cache::reconfigure_all(&policies);
+    crate::breaker::reconfigure_all(&policies);
 }
 
 /// The current snapshot.
@@ -231,4 +232,10 @@ impl<T: SharedState> SharedByName<T> {
             object.configure(T::effective(policies.get(name), *inline));
         }
     }
+}
+
+/// The `timeout` of the policy called `name`, if it sets one.
+pub(crate) fn timeout(name: &str) -> Option<std::time::Duration> {
+    named_use();
+    CURRENT.load().get(name).and_then(|policy| policy.timeout)
 }

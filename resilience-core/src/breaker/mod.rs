@@ -1,0 +1,47 @@
+//! Circuit breaking: stop calling a failing dependency for a while instead of piling up
+//! doomed calls.
+//!
+//! - [`Breaker`] is the state machine over a count-based window of the last `window` calls.
+//!   It opens when at least `min_calls` were recorded and failures / recorded reaches
+//!   `failure_rate`; while open it refuses at once; after `open_for` it lets
+//!   `half_open_calls` trials through, closing with a fresh window when all succeed and
+//!   opening again for `open_for` when one fails.
+//! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, 429, 5xx and
+//!   unclassified errors; other 4xx answers are not failures (the server is healthy, the
+//!   request was wrong), and neither are the runtime's own local refusals but `Timeout`.
+//! - [`BreakerSite`], [`circuit_breaker_async`] and [`circuit_breaker_blocking`] are what
+//!   `#[circuit_breaker]` expands to; sites naming one policy share one breaker.
+
+mod site;
+mod spec;
+mod state;
+mod window;
+
+pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
+pub(crate) use site::reconfigure_all;
+pub use spec::BreakerSpec;
+pub use state::{Breaker, BreakerState, Permit};
+
+use crate::classify::{Classification, ErrorClass};
+
+/// Whether an error of this classification counts against the dependency.
+///
+/// ```
+/// use resilience_core::breaker::counts_as_failure;
+/// use resilience_core::{Classification, ErrorClass};
+///
+/// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(503))));
+/// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(429))));
+/// assert!(counts_as_failure(&Classification::OTHER));
+/// assert!(!counts_as_failure(&Classification::new(ErrorClass::Status(404))));
+/// ```
+pub fn counts_as_failure(classification: &Classification) -> bool {
+    match classification.class {
+        ErrorClass::Timeout => true,
+        // A refusal by this process (a rate limit, a full bulkhead, another open breaker)
+        // says nothing about the dependency.
+        _ if classification.local => false,
+        ErrorClass::Connect | ErrorClass::Other => true,
+        ErrorClass::Status(code) => code == 429 || code >= 500,
+    }
+}

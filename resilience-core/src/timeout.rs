@@ -1,0 +1,76 @@
+//! Time limits: a call that runs past its limit is dropped and returns
+//! `Rejected::Timeout { after }`, which `#[retry]` classifies as `Timeout`.
+//!
+//! [`TimeoutSite`] and [`timeout_async`] are what `#[timeout]` expands to. Only an `async fn`
+//! can be timed out: a blocking call cannot be interrupted from outside.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::Rejected;
+
+/// One `#[timeout]` function: its name, policy and inline limit.
+#[derive(Debug)]
+pub struct TimeoutSite {
+    name: &'static str,
+    policy: Option<&'static str>,
+    limit: Duration,
+}
+
+impl TimeoutSite {
+    /// A site named `name` with the inline limit `limit`.
+    pub const fn new(name: &'static str, policy: Option<&'static str>, limit: Duration) -> Self {
+        TimeoutSite {
+            name,
+            policy,
+            limit,
+        }
+    }
+
+    /// The limit a call starting now gets: the policy's `timeout` when it sets one, else the
+    /// inline limit.
+    pub fn limit(&self) -> Duration {
+        match self.policy {
+            Some(policy) => crate::registry::timeout(policy).unwrap_or(self.limit),
+            None => self.limit,
+        }
+    }
+}
+
+/// Runs `call` for at most `site`'s limit, on tokio's clock; past it the call is dropped and
+/// `Err(reject(Rejected::Timeout { after }))` returned. `reject` is usually `E::from`.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::Rejected;
+/// use resilience_core::timeout::{TimeoutSite, timeout_async};
+///
+/// static SITE: TimeoutSite = TimeoutSite::new("slow", None, Duration::from_millis(50));
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let slow = async {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     Ok::<_, Rejected>(())
+/// };
+/// let result = timeout_async(&SITE, |rejected| rejected, slow).await;
+/// assert_eq!(result, Err(Rejected::Timeout { after: Duration::from_millis(50) }));
+/// # }
+/// ```
+pub async fn timeout_async<T, E, Fut>(
+    site: &'static TimeoutSite,
+    reject: fn(Rejected) -> E,
+    call: Fut,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let limit = site.limit();
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            crate::observe::timed_out(site.name, site.policy, limit);
+            Err(reject(Rejected::Timeout { after: limit }))
+        }
+    }
+}
