@@ -201,5 +201,109 @@ pub use resilience_macros::rate_limited;
 #[doc(inline)]
 pub use resilience_macros::bulkhead;
 
+/// Stops calling a failing dependency for a while: a count-based circuit breaker.
+///
+/// # Arguments
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `failure_rate` | fraction 0.0..=1.0 | `0.5` | opens when failures / recorded calls reaches this |
+/// | `min_calls` | integer >= 1 | `10` | ... with at least this many of the last `window` calls recorded |
+/// | `window` | integer >= 1 | `20` | the number of most recent calls counted |
+/// | `open_for` | duration | `"30s"` | how long it refuses calls before letting trials through |
+/// | `half_open_calls` | integer >= 1 | `3` | trial calls when half-open; all must succeed to close |
+/// | `failure_if` | path to `fn(&E) -> bool` | none | replaces the rule for what a failure is |
+/// | `policy` | string | none | a named breaker shared by every site naming it, set by YAML |
+///
+/// Failures are errors classified Timeout, Connect, 429 or 5xx, and unclassified errors;
+/// other 4xx answers are not (the server answered; the request was wrong), nor are the
+/// runtime's own refusals other than `Rejected::Timeout`. While open, a call is refused at
+/// once, without calling the function, as `Err(E::from(Rejected::CircuitOpen { retry_after }))`
+/// where `retry_after` is the time until it half-opens. After `open_for`, `half_open_calls`
+/// trials go through (others are refused): all succeed => closed with a fresh window; one
+/// fails => open again for `open_for`. Every transition is a `tracing` event and a metric
+/// (`resilience_breaker_state`, `resilience_breaker_transitions_total`).
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{circuit_breaker, HttpError, Rejected};
+///
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Http(HttpError),
+///     Refused(Rejected),
+/// }
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError::Refused(rejected)
+///     }
+/// }
+///
+/// #[circuit_breaker(failure_rate = 0.5, min_calls = 10, window = 20, open_for = "30s")]
+/// async fn quote(symbol: &str) -> Result<u64, ApiError> {
+///     if symbol.is_empty() { Err(ApiError::Http(HttpError::new(400))) } else { Ok(42) }
+/// }
+/// ```
+///
+/// # Errors
+///
+/// A compile error on the offending token for an unknown or duplicate key, a rate outside
+/// 0.0..=1.0, a zero count or `open_for`, `min_calls` above `window`, a `failure_if` that is
+/// not a path, a function not returning `Result`, and an error type without
+/// `From<resilience::Rejected>`.
+#[doc(inline)]
+pub use resilience_macros::circuit_breaker;
+
+/// Drops a call that runs past a time limit: `#[timeout("3s")]` or
+/// `#[timeout(duration = "3s", policy = "name")]`.
+///
+/// # Arguments
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `duration` (or the lone string) | duration | required unless `policy` gives it | the limit of one call |
+/// | `policy` | string | none | a named policy whose `timeout` overrides the limit |
+///
+/// Past the limit the call's future is dropped and the function returns
+/// `Err(E::from(Rejected::Timeout { after }))`, which `#[retry]` classifies as `Timeout`.
+/// Stacked, `#[retry] #[timeout("1s")]` limits each try and `#[timeout("5s")] #[retry]`
+/// limits the whole retry loop. Only an `async fn` can be timed out.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{timeout, Rejected};
+///
+/// #[derive(Debug)]
+/// struct Slow(Rejected);
+///
+/// impl From<Rejected> for Slow {
+///     fn from(rejected: Rejected) -> Self {
+///         Slow(rejected)
+///     }
+/// }
+///
+/// #[timeout("50ms")]
+/// async fn lookup(id: u64) -> Result<u64, Slow> {
+///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+///     Ok(id)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert!(matches!(lookup(7).await, Err(Slow(Rejected::Timeout { .. }))));
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// A compile error for a malformed or zero duration, an unknown key, a function that is not
+/// `async`, a function not returning `Result`, and an error type without
+/// `From<resilience::Rejected>`.
+#[doc(inline)]
+pub use resilience_macros::timeout;
+
 #[doc(hidden)]
 pub use resilience_core::__private;

@@ -4,7 +4,9 @@ use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 
+pub use crate::breaker::{BreakerSite, BreakerSpec, circuit_breaker_async, circuit_breaker_blocking};
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
+pub use crate::timeout::{TimeoutSite, timeout_async};
 pub use crate::cache::{
     AsIs, CacheSite, CacheSpec, OkAndErr, OkOnly, SomeAndNone, SomeOnly, cached_async,
     cached_async_refreshing, cached_blocking,
@@ -99,7 +101,7 @@ use crate::rejected::Rejected;
 /// says what to implement.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot carry a refused call: it does not implement `From<resilience::Rejected>`",
-    label = "a rate limiter or bulkhead returns its refusals as `Err(E::from(resilience::Rejected))`",
+    label = "a rate limit, bulkhead, circuit breaker or timeout returns its refusals as `Err(E::from(resilience::Rejected))`",
     note = "add `impl From<resilience::Rejected> for {Self}`, for example a variant `Rejected(resilience::Rejected)`"
 )]
 pub trait FromRejected: Sized {

@@ -32,7 +32,29 @@ pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait", "policy"];
 pub const LIMIT_MODE_NAMES: &[&str] = &["wait", "reject"];
 
 /// The names of every attribute of the crate, which stack on one function.
-pub const ATTRIBUTE_NAMES: &[&str] = &["cached", "retry", "rate_limited", "bulkhead"];
+pub const ATTRIBUTE_NAMES: &[&str] = &[
+    "cached",
+    "retry",
+    "rate_limited",
+    "bulkhead",
+    "circuit_breaker",
+    "timeout",
+];
+
+/// Keys of `#[circuit_breaker(...)]` and of a YAML policy's `circuit_breaker` section
+/// (`failure_if` is macro-only: a function path).
+pub const CIRCUIT_BREAKER_KEYS: &[&str] = &[
+    "failure_rate",
+    "min_calls",
+    "window",
+    "open_for",
+    "half_open_calls",
+    "failure_if",
+    "policy",
+];
+
+/// Keys of `#[timeout(...)]` (also written `#[timeout("3s")]`).
+pub const TIMEOUT_KEYS: &[&str] = &["duration", "policy"];
 
 /// Keys of `#[cached(...)]` and of a YAML policy's `cache` section (`key` is macro-only, an
 /// expression over the arguments; `enabled` is YAML-only, a run-time switch).

@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 
 use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
+use crate::circuit_breaker::BreakerArgs;
 use crate::item::FnItem;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::{JitterArg, OnItem, RetryArgs};
@@ -174,6 +175,44 @@ fn cache_key(args: &CachedArgs, sig: &syn::Signature) -> TokenStream {
     }}
 }
 
+/// The `BreakerSpec` constant: the runtime defaults with each given key set.
+fn breaker_spec(args: &BreakerArgs) -> TokenStream {
+    let mut tokens = quote!(::resilience::__private::BreakerSpec::DEFAULT);
+    if let Some(rate) = args.failure_rate {
+        tokens.extend(quote!(.failure_rate(#rate)));
+    }
+    if let Some(min_calls) = args.min_calls {
+        tokens.extend(quote!(.min_calls(#min_calls)));
+    }
+    if let Some(window) = args.window {
+        tokens.extend(quote!(.window(#window)));
+    }
+    if let Some(open_for) = args.open_for {
+        let open_for = duration(open_for);
+        tokens.extend(quote!(.open_for(#open_for)));
+    }
+    if let Some(trials) = args.half_open_calls {
+        tokens.extend(quote!(.half_open_calls(#trials)));
+    }
+    tokens
+}
+
+/// A predicate path as `Option<fn(&E) -> bool>`, typed on the path's span: a function of the
+/// wrong signature is one "expected fn pointer" error on the path.
+fn predicate(path: Option<&syn::Path>) -> TokenStream {
+    match path {
+        Some(path) => {
+            let binding = quote::format_ident!("__resilience_predicate", span = Span::mixed_site());
+            let fn_type = quote::quote_spanned!(path.span()=> fn(&_) -> bool);
+            quote! {{
+                let #binding: #fn_type = #path;
+                ::core::option::Option::Some(#binding)
+            }}
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 fn policy(policy: Option<&syn::LitStr>) -> TokenStream {
     match policy {
         Some(policy) => quote!(::core::option::Option::Some(#policy)),
@@ -182,20 +221,7 @@ fn policy(policy: Option<&syn::LitStr>) -> TokenStream {
 }
 
 fn retry_if(args: &RetryArgs) -> TokenStream {
-    match &args.retry_if {
-        Some(path) => {
-            // A typed `let` on the path's span: a predicate of the wrong signature is one
-            // "expected fn pointer" error on the path, not a mismatch inside `Option::Some`.
-            let predicate =
-                quote::format_ident!("__resilience_retry_if", span = Span::mixed_site());
-            let fn_type = quote::quote_spanned!(path.span()=> fn(&_) -> bool);
-            quote! {{
-                let #predicate: #fn_type = #path;
-                ::core::option::Option::Some(#predicate)
-            }}
-        }
-        None => quote!(::core::option::Option::None),
-    }
+    predicate(args.retry_if.as_ref())
 }
 
 /// What the layers built so far (from the body outwards) amount to.
@@ -256,7 +282,15 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
     let reject = quote::format_ident!("__resilience_reject", span = Span::mixed_site());
     let refuses = layers
         .iter()
-        .any(|layer| matches!(layer, Layer::RateLimited(_) | Layer::Bulkhead(_)));
+        .any(|layer| {
+            matches!(
+                layer,
+                Layer::RateLimited(_)
+                    | Layer::Bulkhead(_)
+                    | Layer::CircuitBreaker(_)
+                    | Layer::Timeout(..)
+            )
+        });
     let reject_check = refuses.then(|| {
         quote::quote_spanned! {output.span()=>
             let #reject = ::resilience::__private::rejecter::<#output>();
@@ -412,6 +446,37 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let site_value = quote!(::resilience::__private::CacheSite::new(#cache_id, #site_name, #policy, #spec));
                 handle = Some((site_value.clone(), args.policy.is_some()));
                 (quote!(CacheSite), site_value, call)
+            }
+            Layer::CircuitBreaker(args) => {
+                let spec = breaker_spec(args);
+                let policy = policy(args.policy.as_ref());
+                let hooks = hooks(quote!(::core::option::Option::None));
+                let failure_if = predicate(args.failure_if.as_ref());
+                let (entry, inner) =
+                    wrapped(is_async, &inner, &body_future, &body_closure, &output);
+                let entry = quote::format_ident!("circuit_breaker_{}", entry);
+                let call = quote! {
+                    ::resilience::__private::#entry(&#site, #hooks, #failure_if, #reject, #inner)
+                };
+                (
+                    quote!(BreakerSite),
+                    quote!(::resilience::__private::BreakerSite::new(#site_name, #policy, #spec)),
+                    call,
+                )
+            }
+            Layer::Timeout(args, _) => {
+                let limit = duration(args.duration.unwrap_or(Duration::MAX));
+                let policy = policy(args.policy.as_ref());
+                // Only reached for an `async fn` (a blocking one is refused before).
+                let (_, inner) = wrapped(is_async, &inner, &body_future, &body_closure, &output);
+                let call = quote! {
+                    ::resilience::__private::timeout_async(&#site, #reject, #inner)
+                };
+                (
+                    quote!(TimeoutSite),
+                    quote!(::resilience::__private::TimeoutSite::new(#site_name, #policy, #limit)),
+                    call,
+                )
             }
             Layer::Bulkhead(args) => {
                 let spec = bulkhead_spec(args);

@@ -6,12 +6,14 @@ use proc_macro::TokenStream;
 mod args;
 mod bulkhead;
 mod cached;
+mod circuit_breaker;
 mod diag;
 mod expand;
 mod item;
 mod rate_limited;
 mod retry;
 mod stack;
+mod timeout;
 
 // The value rules and the duration syntax are the runtime's own files, compiled here too, so
 // a value is refused with the same words at compile time and at YAML load time.
@@ -48,4 +50,18 @@ pub fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Bulkhead, args.into(), item.into()).into()
+}
+
+/// Stops calling a failing dependency for a while (a count-based circuit breaker). Use it as
+/// `resilience::circuit_breaker`, whose documentation has the arguments, examples and errors.
+#[proc_macro_attribute]
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::CircuitBreaker, args.into(), item.into()).into()
+}
+
+/// Drops a call that runs past a time limit. Use it as `resilience::timeout`, whose
+/// documentation has the arguments, examples and errors.
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Timeout, args.into(), item.into()).into()
 }

@@ -14,10 +14,12 @@ use syn::{Attribute, ItemFn, Meta};
 use crate::args::Args;
 use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
+use crate::circuit_breaker::BreakerArgs;
 use crate::diag::{self, Errors};
 use crate::item::FnItem;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::RetryArgs;
+use crate::timeout::TimeoutArgs;
 
 /// The argument an applied attribute is left with.
 const APPLIED: &str = "__resilience_applied";
@@ -29,6 +31,8 @@ pub(crate) enum Kind {
     Retry,
     RateLimited,
     Bulkhead,
+    CircuitBreaker,
+    Timeout,
 }
 
 impl Kind {
@@ -38,6 +42,8 @@ impl Kind {
             Kind::Retry => "retry",
             Kind::RateLimited => "rate_limited",
             Kind::Bulkhead => "bulkhead",
+            Kind::CircuitBreaker => "circuit_breaker",
+            Kind::Timeout => "timeout",
         }
     }
 
@@ -45,8 +51,15 @@ impl Kind {
     /// `resilience::retry`).
     fn of(attribute: &Attribute) -> Option<Kind> {
         let last = attribute.path().segments.last()?;
-        [Kind::Cached, Kind::Retry, Kind::RateLimited, Kind::Bulkhead]
-            .into_iter()
+        [
+            Kind::Cached,
+            Kind::Retry,
+            Kind::RateLimited,
+            Kind::Bulkhead,
+            Kind::CircuitBreaker,
+            Kind::Timeout,
+        ]
+        .into_iter()
             .find(|kind| last.ident == kind.name())
     }
 }
@@ -57,6 +70,9 @@ pub(crate) enum Layer {
     Retry(RetryArgs),
     RateLimited(RateLimitArgs),
     Bulkhead(BulkheadArgs),
+    CircuitBreaker(BreakerArgs),
+    /// With where to point if the function is not `async`.
+    Timeout(TimeoutArgs, TokenStream),
 }
 
 /// The expansion of one attribute: the whole stack, or the item unchanged if an outer
@@ -142,6 +158,16 @@ fn expand(
             }
         }
     }
+    if function.sig.asyncness.is_none() {
+        for layer in &layers {
+            if let Layer::Timeout(_, place) = layer {
+                errors.error(
+                    place,
+                    "only an `async fn` can be timed out: a blocking call cannot be stopped from outside; make the function `async`, or put the limit on the blocking I/O itself",
+                );
+            }
+        }
+    }
     let any_return = layers.iter().all(|layer| matches!(layer, Layer::Cached(_)));
     let function = FnItem::analyze(function, kind.name(), retried, any_return, &mut errors);
     if let Err(error) = errors.finish() {
@@ -166,15 +192,21 @@ fn layer(
     errors: &mut Errors,
 ) -> Option<Layer> {
     let place = if args.is_empty() {
-        attribute
+        attribute.clone()
     } else {
         args.clone()
     };
+    if kind == Kind::Timeout {
+        let timeout = TimeoutArgs::parse(args, &place, errors)?;
+        return Some(Layer::Timeout(timeout, attribute));
+    }
     let args = errors.take(syn::parse2::<Args>(args))?;
     Some(match kind {
         Kind::Cached => Layer::Cached(CachedArgs::parse(args, &place, errors)),
         Kind::Retry => Layer::Retry(RetryArgs::parse(args, errors)),
         Kind::RateLimited => Layer::RateLimited(RateLimitArgs::parse(args, &place, errors)),
         Kind::Bulkhead => Layer::Bulkhead(BulkheadArgs::parse(args, &place, errors)),
+        Kind::CircuitBreaker => Layer::CircuitBreaker(BreakerArgs::parse(args, errors)),
+        Kind::Timeout => return None,
     })
 }
