@@ -37,9 +37,13 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
             Ok(_) => break,
             Err(error) => error,
         };
-        let (line, column) = error
-            .location()
-            .map_or((0, 0), |place| (place.line(), place.column()));
+        let message = error.to_string();
+        // A character the reader refuses is placed by serde_yaml at the document's start,
+        // with its real place in the message ("at position N").
+        let (line, column) = match error.location() {
+            Some(place) if !message.contains("at position ") => (place.line(), place.column()),
+            _ => place_of(text, &message),
+        };
         let failure = pass.failure.into_inner();
         let (path, message, hint) = match &failure {
             Some(failure) => (
@@ -82,6 +86,39 @@ fn clean(message: &str) -> String {
         Some((path, rest)) if !path.contains(' ') => rest.to_string(),
         _ => message,
     }
+}
+
+/// The place of an error serde_yaml reports without one: a second document starts at its
+/// `---` (or after its `...`); a character the reader refuses is "at position N" (a byte
+/// offset). Anything else is placed at the start.
+fn place_of(text: &str, message: &str) -> (usize, usize) {
+    if message.contains("more than one document") {
+        let mut seen_content = false;
+        for (index, line) in text.lines().enumerate() {
+            if line.starts_with("---") || line.starts_with("...") {
+                if seen_content {
+                    return (index + 1, 1);
+                }
+            } else if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+                seen_content = true;
+            }
+        }
+    }
+    if let Some(offset) = message
+        .split("at position ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse::<usize>().ok())
+    {
+        let before = &text.as_bytes()[..offset.min(text.len())];
+        let line = before.iter().filter(|byte| **byte == b'\n').count() + 1;
+        let start = before
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |newline| newline + 1);
+        return (line, offset.min(text.len()) - start + 1);
+    }
+    (1, 1)
 }
 
 /// YAML refuses tabs in indentation with a scanner error; say so plainly.
@@ -362,7 +399,8 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
                 break;
             };
             if key.skip {
-                unknown |= key.name != "policies";
+                // A `policies` reported already (a bad value) is present all the same.
+                unknown = true;
                 map.next_value::<IgnoredAny>()?;
             } else {
                 policies = Some(value(pass, &mut map, "policies", PoliciesSeed(pass))?);
@@ -934,11 +972,11 @@ impl<'de, T> Visitor<'de> for LeafSeed<'_, '_, T> {
 
 // The checks. Each value rule itself is in `rules.rs` / `duration.rs`, shared with the macros.
 
-/// A whole number, in u64.
-fn whole(key: &str, scalar: Scalar<'_>) -> Result<u64, Problem> {
+/// A whole number, in u64; a negative one is refused as below `minimum`.
+fn whole(key: &str, scalar: Scalar<'_>, minimum: u64) -> Result<u64, Problem> {
     match scalar {
         Scalar::Int(n) if n < 0 => Err(Problem::new(format!(
-            "`{key}` must be a whole number of at least 0, found {n}"
+            "`{key}` must be at least {minimum}, found {n}"
         ))),
         Scalar::Int(n) => {
             u64::try_from(n).map_err(|_| Problem::new(format!("`{key}` is too large, found {n}")))
@@ -953,17 +991,24 @@ fn whole(key: &str, scalar: Scalar<'_>) -> Result<u64, Problem> {
 }
 
 fn attempts(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
-    rules::check_attempts(whole(key, scalar)?).map_err(Problem::new)
+    if let Scalar::Int(n) = scalar {
+        if n < 0 {
+            // The rule's own words, with the value as written.
+            let message = rules::check_attempts(0).err().unwrap_or_default();
+            return Err(Problem::new(message.replace("found 0", &format!("found {n}"))));
+        }
+    }
+    rules::check_attempts(whole(key, scalar, 1)?).map_err(Problem::new)
 }
 
 /// At least 1 (`calls`, `max_concurrent`, `min_calls`, ...).
 fn count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
-    rules::check_count(key, whole(key, scalar)?).map_err(Problem::new)
+    rules::check_count(key, whole(key, scalar, 1)?).map_err(Problem::new)
 }
 
 /// At least 0 (`burst`).
 fn any_count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
-    rules::check_u32(key, whole(key, scalar)?).map_err(Problem::new)
+    rules::check_u32(key, whole(key, scalar, 0)?).map_err(Problem::new)
 }
 
 fn number(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
@@ -1084,10 +1129,14 @@ fn jitter(key: &str, scalar: Scalar<'_>) -> Result<JitterValue, Problem> {
 fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
     let text = match scalar {
         Scalar::Int(code) => {
-            let code = u64::try_from(code).unwrap_or(u64::MAX);
-            return rules::check_status(code)
-                .map(OnItem::Status)
-                .map_err(Problem::new);
+            // Out of u64 (negative, huge): the rule's words with the value as written.
+            return match u64::try_from(code) {
+                Ok(code) => rules::check_status(code).map(OnItem::Status),
+                Err(_) => rules::check_status(0)
+                    .map(OnItem::Status)
+                    .map_err(|message| message.replace("found 0", &format!("found {code}"))),
+            }
+            .map_err(Problem::new);
         }
         Scalar::Str(text) => text,
         other => {

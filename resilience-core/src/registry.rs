@@ -112,6 +112,7 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// assert!(registry::current().get("user-api").is_some());
 /// ```
 pub fn install(policies: Policies) {
+    EXPLICIT.store(true, std::sync::atomic::Ordering::Relaxed);
     let _writer = WRITER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -129,6 +130,7 @@ pub fn install(policies: Policies) {
 /// assert!(registry::current().get("search-api").is_some());
 /// ```
 pub fn set(name: impl Into<String>, policy: NamedPolicy) {
+    EXPLICIT.store(true, std::sync::atomic::Ordering::Relaxed);
     let _writer = WRITER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -164,10 +166,20 @@ pub(crate) fn retry_patch(name: &str) -> Option<Option<RetryPatch>> {
 
 /// Called on each use of a named policy: the first one loads `RESILIENCE_CONFIG`, if set.
 /// Never call it while holding a lock that installing policies takes.
+///
+/// Policies the program installed itself (`install`, `set`, `config::load`, `watch`) win:
+/// then the environment is not read.
 pub(crate) fn named_use() {
     static ENVIRONMENT: std::sync::Once = std::sync::Once::new();
-    ENVIRONMENT.call_once(crate::config::load_from_environment);
+    ENVIRONMENT.call_once(|| {
+        if !EXPLICIT.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::config::load_from_environment();
+        }
+    });
 }
+
+/// Whether the program installed policies itself.
+static EXPLICIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A stateful object that every site naming a policy shares (a limiter, a bulkhead): created
 /// on first use, and reconfigured in place, state kept, when the policies change.

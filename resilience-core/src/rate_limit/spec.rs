@@ -51,6 +51,11 @@ pub struct RateLimitSpec {
 }
 
 impl RateLimitSpec {
+    /// No limit: what a site that names a policy without giving a rate has until the policy
+    /// gives one. Every call is admitted at once (a server's 429 + Retry-After still pauses
+    /// it).
+    pub const UNLIMITED: RateLimitSpec = RateLimitSpec::new(u32::MAX, Duration::from_secs(1));
+
     /// `calls` per `period`, no burst, wait mode, no `max_wait`.
     pub const fn new(calls: u32, period: Duration) -> Self {
         RateLimitSpec {
@@ -81,8 +86,12 @@ impl RateLimitSpec {
     }
 
     /// The emission interval `period / calls`, rounded up to the nanosecond so that rounding can
-    /// never admit more than `calls` per `period`. `calls = 0` is read as 1.
+    /// never admit more than `calls` per `period`. `calls = 0` is read as 1, and
+    /// `calls = u32::MAX` ([`UNLIMITED`](Self::UNLIMITED)) as no limit: a zero interval.
     pub const fn interval(&self) -> Duration {
+        if self.calls == u32::MAX {
+            return Duration::ZERO;
+        }
         let calls = if self.calls == 0 {
             1
         } else {
