@@ -305,5 +305,61 @@ pub use resilience_macros::circuit_breaker;
 #[doc(inline)]
 pub use resilience_macros::timeout;
 
+/// Applies every section of a named policy, in the pipeline's fixed order:
+/// cache -> bulkhead -> rate limit -> retry -> circuit breaker -> timeout -> call.
+///
+/// # Arguments
+///
+/// | key | meaning |
+/// |---|---|
+/// | `policy = "name"` | the YAML policy whose sections apply; each overrides the inline section field by field |
+/// | `retry(...)` | inline retry values, with `#[retry]`'s keys |
+/// | `rate_limit(...)` | inline rate limit, with `#[rate_limited]`'s keys |
+/// | `bulkhead(...)` | inline bulkhead, with `#[bulkhead]`'s keys |
+/// | `circuit_breaker(...)` | inline breaker, with `#[circuit_breaker]`'s keys |
+/// | `timeout = "2s"` | inline time limit of each try |
+/// | `cache(...)` | a cache, with `#[cached]`'s keys |
+///
+/// With a `policy`, every section but `cache` is in place even when the attribute leaves it
+/// out: such a section does nothing (no retry, no limit, no breaker, no time limit) until the
+/// YAML policy gives it, and a section the YAML adds while the service runs applies from the
+/// next call. So the function's arguments must be `Clone` (a retry may come) and its error
+/// type must implement `From<resilience::Rejected>`. `cache` puts `Hash`/`Clone` bounds on
+/// the function, so it applies only when the attribute names it (`cache(ttl = "60s")`, or
+/// `cache()` with the policy giving the values). Sections share state by policy name as the
+/// single attributes do: one limiter, one bulkhead, one breaker per policy. On a blocking fn
+/// there is no timeout layer unless one is given.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{resilient, HttpError, Rejected};
+///
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Http(HttpError),
+///     Refused(Rejected),
+/// }
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError::Refused(rejected)
+///     }
+/// }
+///
+/// #[resilient(policy = "user-api", retry(attempts = 3), timeout = "2s")]
+/// async fn fetch_user(id: u64) -> Result<String, ApiError> {
+///     Ok(format!("user {id}"))
+/// }
+/// ```
+///
+/// # Errors
+///
+/// A compile error for `#[resilient]` with neither a policy nor a section, an unknown or
+/// duplicate item, a section written as `key = value`, a `policy` inside a section, and every
+/// error a section's own attribute reports for its keys.
+#[doc(inline)]
+pub use resilience_macros::resilient;
+
 #[doc(hidden)]
 pub use resilience_core::__private;

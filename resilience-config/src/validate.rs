@@ -995,7 +995,9 @@ fn attempts(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
         if n < 0 {
             // The rule's own words, with the value as written.
             let message = rules::check_attempts(0).err().unwrap_or_default();
-            return Err(Problem::new(message.replace("found 0", &format!("found {n}"))));
+            return Err(Problem::new(
+                message.replace("found 0", &format!("found {n}")),
+            ));
         }
     }
     rules::check_attempts(whole(key, scalar, 1)?).map_err(Problem::new)

@@ -4,13 +4,15 @@ use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 
-pub use crate::breaker::{BreakerSite, BreakerSpec, circuit_breaker_async, circuit_breaker_blocking};
+pub use crate::breaker::{
+    BreakerSite, BreakerSpec, circuit_breaker_async, circuit_breaker_blocking,
+};
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
-pub use crate::timeout::{TimeoutSite, timeout_async};
 pub use crate::cache::{
     AsIs, CacheSite, CacheSpec, OkAndErr, OkOnly, SomeAndNone, SomeOnly, cached_async,
     cached_async_refreshing, cached_blocking,
 };
+pub use crate::timeout::{TimeoutSite, timeout_async};
 
 /// What a cache key must be: stored in the cache and compared on every lookup.
 #[diagnostic::on_unimplemented(

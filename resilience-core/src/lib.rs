@@ -20,9 +20,9 @@ pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
-pub mod timeout;
 #[allow(unreachable_pub)]
 pub mod rules;
+pub mod timeout;
 
 mod block_on;
 mod observe;

@@ -39,6 +39,18 @@ pub const ATTRIBUTE_NAMES: &[&str] = &[
     "bulkhead",
     "circuit_breaker",
     "timeout",
+    "resilient",
+];
+
+/// Keys of `#[resilient(...)]`: the policy and the sections, in the pipeline's order.
+pub const RESILIENT_KEYS: &[&str] = &[
+    "policy",
+    "cache",
+    "bulkhead",
+    "rate_limit",
+    "retry",
+    "circuit_breaker",
+    "timeout",
 ];
 
 /// Keys of `#[circuit_breaker(...)]` and of a YAML policy's `circuit_breaker` section

@@ -28,7 +28,7 @@ impl TimeoutSite {
     }
 
     /// The limit a call starting now gets: the policy's `timeout` when it sets one, else the
-    /// inline limit.
+    /// inline limit. `Duration::MAX` means no limit.
     pub fn limit(&self) -> Duration {
         match self.policy {
             Some(policy) => crate::registry::timeout(policy).unwrap_or(self.limit),
@@ -66,6 +66,10 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let limit = site.limit();
+    if limit == Duration::MAX {
+        // No limit (`#[resilient]` without a timeout, until a policy gives one).
+        return call.await;
+    }
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result,
         Err(_) => {

@@ -9,6 +9,7 @@ use crate::diag::Errors;
 use crate::rules;
 
 /// Every key of `#[circuit_breaker]`; all optional (the defaults are the runtime's).
+#[derive(Default)]
 pub(crate) struct BreakerArgs {
     pub(crate) failure_rate: Option<f64>,
     pub(crate) min_calls: Option<u32>,
@@ -17,6 +18,8 @@ pub(crate) struct BreakerArgs {
     pub(crate) half_open_calls: Option<u32>,
     pub(crate) failure_if: Option<syn::Path>,
     pub(crate) policy: Option<LitStr>,
+    /// No breaker until the policy's section applies (`#[resilient]` without one).
+    pub(crate) off: bool,
 }
 
 impl BreakerArgs {
@@ -29,9 +32,11 @@ impl BreakerArgs {
             half_open_calls: None,
             failure_if: None,
             policy: None,
+            off: false,
         };
         let mut min_calls_value = None;
-        for Arg { key, value } in args.checked("circuit_breaker", rules::CIRCUIT_BREAKER_KEYS, errors)
+        for Arg { key, value } in
+            args.checked("circuit_breaker", rules::CIRCUIT_BREAKER_KEYS, errors)
         {
             let name = key.to_string();
             let count = |errors: &mut Errors| {

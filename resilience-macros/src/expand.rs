@@ -22,7 +22,11 @@ fn duration(value: Duration) -> TokenStream {
 
 /// The `RetrySpec` constant: the runtime defaults with each given key set.
 fn retry_spec(args: &RetryArgs) -> TokenStream {
-    let mut tokens = quote!(::resilience::__private::RetrySpec::DEFAULT);
+    let mut tokens = if args.off {
+        quote!(::resilience::__private::RetrySpec::OFF)
+    } else {
+        quote!(::resilience::__private::RetrySpec::DEFAULT)
+    };
     if let Some(attempts) = args.attempts {
         tokens.extend(quote!(.attempts(#attempts)));
     }
@@ -177,7 +181,11 @@ fn cache_key(args: &CachedArgs, sig: &syn::Signature) -> TokenStream {
 
 /// The `BreakerSpec` constant: the runtime defaults with each given key set.
 fn breaker_spec(args: &BreakerArgs) -> TokenStream {
-    let mut tokens = quote!(::resilience::__private::BreakerSpec::DEFAULT);
+    let mut tokens = if args.off {
+        quote!(::resilience::__private::BreakerSpec::OFF)
+    } else {
+        quote!(::resilience::__private::BreakerSpec::DEFAULT)
+    };
     if let Some(rate) = args.failure_rate {
         tokens.extend(quote!(.failure_rate(#rate)));
     }
@@ -280,17 +288,15 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
     // How a refusal becomes the error type, checked once on the return type's span, so a
     // missing `From<Rejected>` is one error, there.
     let reject = quote::format_ident!("__resilience_reject", span = Span::mixed_site());
-    let refuses = layers
-        .iter()
-        .any(|layer| {
-            matches!(
-                layer,
-                Layer::RateLimited(_)
-                    | Layer::Bulkhead(_)
-                    | Layer::CircuitBreaker(_)
-                    | Layer::Timeout(..)
-            )
-        });
+    let refuses = layers.iter().any(|layer| {
+        matches!(
+            layer,
+            Layer::RateLimited(_)
+                | Layer::Bulkhead(_)
+                | Layer::CircuitBreaker(_)
+                | Layer::Timeout(..)
+        )
+    });
     let reject_check = refuses.then(|| {
         quote::quote_spanned! {output.span()=>
             let #reject = ::resilience::__private::rejecter::<#output>();

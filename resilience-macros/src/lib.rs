@@ -11,6 +11,7 @@ mod diag;
 mod expand;
 mod item;
 mod rate_limited;
+mod resilient;
 mod retry;
 mod stack;
 mod timeout;
@@ -64,4 +65,11 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Timeout, args.into(), item.into()).into()
+}
+
+/// Applies every section of a named policy in the pipeline's fixed order. Use it as
+/// `resilience::resilient`, whose documentation has the arguments, examples and errors.
+#[proc_macro_attribute]
+pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Resilient, args.into(), item.into()).into()
 }

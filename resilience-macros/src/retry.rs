@@ -37,6 +37,8 @@ pub(crate) struct RetryArgs {
     pub(crate) retry_if: Option<syn::Path>,
     pub(crate) retry_after: Option<bool>,
     pub(crate) policy: Option<LitStr>,
+    /// No retry until the policy's `retry` section applies (`#[resilient]` without `retry(...)`).
+    pub(crate) off: bool,
 }
 
 impl RetryArgs {

@@ -33,6 +33,7 @@ pub(crate) enum Kind {
     Bulkhead,
     CircuitBreaker,
     Timeout,
+    Resilient,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             Kind::Bulkhead => "bulkhead",
             Kind::CircuitBreaker => "circuit_breaker",
             Kind::Timeout => "timeout",
+            Kind::Resilient => "resilient",
         }
     }
 
@@ -58,9 +60,10 @@ impl Kind {
             Kind::Bulkhead,
             Kind::CircuitBreaker,
             Kind::Timeout,
+            Kind::Resilient,
         ]
         .into_iter()
-            .find(|kind| last.ident == kind.name())
+        .find(|kind| last.ident == kind.name())
     }
 }
 
@@ -117,7 +120,11 @@ fn expand(
     let mut layers = Vec::new();
     // This attribute's own tokens are not in the item: an empty place points at the whole
     // attribute (the call site).
-    layers.extend(layer(kind, args, TokenStream::new(), &mut errors));
+    layers.extend(
+        layer(kind, args, TokenStream::new(), &mut errors)
+            .into_iter()
+            .flatten(),
+    );
     for attribute in &mut function.attrs {
         let Some(inner) = Kind::of(attribute) else {
             continue;
@@ -136,7 +143,11 @@ fn expand(
         if args.to_string() == APPLIED {
             continue;
         }
-        layers.extend(layer(inner, args, attribute.to_token_stream(), &mut errors));
+        layers.extend(
+            layer(inner, args, attribute.to_token_stream(), &mut errors)
+                .into_iter()
+                .flatten(),
+        );
         let path = attribute.path().clone();
         let marker = syn::Ident::new(APPLIED, Span::call_site());
         *attribute = syn::parse_quote!(#[#path(#marker)]);
@@ -159,6 +170,8 @@ fn expand(
         }
     }
     if function.sig.asyncness.is_none() {
+        // `#[resilient]` on a blocking fn: no time limit unless one is asked for.
+        layers.retain(|layer| !matches!(layer, Layer::Timeout(args, _) if args.off));
         for layer in &layers {
             if let Layer::Timeout(_, place) = layer {
                 errors.error(
@@ -190,7 +203,7 @@ fn layer(
     args: TokenStream,
     attribute: TokenStream,
     errors: &mut Errors,
-) -> Option<Layer> {
+) -> Option<Vec<Layer>> {
     let place = if args.is_empty() {
         attribute.clone()
     } else {
@@ -198,15 +211,18 @@ fn layer(
     };
     if kind == Kind::Timeout {
         let timeout = TimeoutArgs::parse(args, &place, errors)?;
-        return Some(Layer::Timeout(timeout, attribute));
+        return Some(vec![Layer::Timeout(timeout, attribute)]);
+    }
+    if kind == Kind::Resilient {
+        return Some(crate::resilient::layers(args, &place, errors));
     }
     let args = errors.take(syn::parse2::<Args>(args))?;
-    Some(match kind {
+    Some(vec![match kind {
         Kind::Cached => Layer::Cached(CachedArgs::parse(args, &place, errors)),
         Kind::Retry => Layer::Retry(RetryArgs::parse(args, errors)),
         Kind::RateLimited => Layer::RateLimited(RateLimitArgs::parse(args, &place, errors)),
         Kind::Bulkhead => Layer::Bulkhead(BulkheadArgs::parse(args, &place, errors)),
         Kind::CircuitBreaker => Layer::CircuitBreaker(BreakerArgs::parse(args, errors)),
-        Kind::Timeout => return None,
-    })
+        Kind::Timeout | Kind::Resilient => return None,
+    }])
 }

@@ -13,11 +13,17 @@ use crate::rules;
 pub(crate) struct TimeoutArgs {
     pub(crate) duration: Option<Duration>,
     pub(crate) policy: Option<LitStr>,
+    /// No limit until the policy gives one (`#[resilient]` without `timeout`).
+    pub(crate) off: bool,
 }
 
 impl TimeoutArgs {
     /// `tokens`: the attribute's arguments, a lone duration string or `key = value` pairs.
-    pub(crate) fn parse(tokens: TokenStream, place: &TokenStream, errors: &mut Errors) -> Option<TimeoutArgs> {
+    pub(crate) fn parse(
+        tokens: TokenStream,
+        place: &TokenStream,
+        errors: &mut Errors,
+    ) -> Option<TimeoutArgs> {
         if let Ok(literal) = syn::parse2::<LitStr>(tokens.clone()) {
             let duration = crate::duration::parse_duration(&literal.value()).map_err(|_| {
                 syn::Error::new(
@@ -33,12 +39,14 @@ impl TimeoutArgs {
             return Some(TimeoutArgs {
                 duration: Some(duration),
                 policy: None,
+                off: false,
             });
         }
         let args = errors.take(syn::parse2::<Args>(tokens))?;
         let mut out = TimeoutArgs {
             duration: None,
             policy: None,
+            off: false,
         };
         let meant = args.meant(rules::TIMEOUT_KEYS);
         let mut given = !meant.is_empty();
@@ -48,7 +56,10 @@ impl TimeoutArgs {
                 "duration" => {
                     let checked = args::duration(&key, &value).and_then(|d| {
                         if d.is_zero() {
-                            Err(syn::Error::new_spanned(&value, "`#[timeout]` must be longer than zero"))
+                            Err(syn::Error::new_spanned(
+                                &value,
+                                "`#[timeout]` must be longer than zero",
+                            ))
                         } else {
                             Ok(d)
                         }

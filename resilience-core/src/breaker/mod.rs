@@ -3,7 +3,8 @@
 //!
 //! - [`Breaker`] is the state machine over a count-based window of the last `window` calls.
 //!   It opens when at least `min_calls` were recorded and failures / recorded reaches
-//!   `failure_rate`; while open it refuses at once; after `open_for` it lets
+//!   `failure_rate` (never without a failure: at `failure_rate = 0.0` the first failure
+//!   opens it once `min_calls` are recorded); while open it refuses at once; after `open_for` it lets
 //!   `half_open_calls` trials through, closing with a fresh window when all succeed and
 //!   opening again for `open_for` when one fails.
 //! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, 429, 5xx and
@@ -17,8 +18,8 @@ mod spec;
 mod state;
 mod window;
 
-pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
 pub(crate) use site::reconfigure_all;
+pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
 pub use spec::BreakerSpec;
 pub use state::{Breaker, BreakerState, Permit};
 

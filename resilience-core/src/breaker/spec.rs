@@ -26,6 +26,8 @@ pub struct BreakerSpec {
     pub open_for: Duration,
     /// The trial calls let through when half-open; all must succeed to close.
     pub half_open_calls: u32,
+    /// `false`: every call goes through and nothing is recorded (see [`OFF`](Self::OFF)).
+    pub enabled: bool,
 }
 
 impl BreakerSpec {
@@ -36,6 +38,15 @@ impl BreakerSpec {
         window: 20,
         open_for: Duration::from_secs(30),
         half_open_calls: 3,
+        enabled: true,
+    };
+
+    /// No breaker until a named policy's `circuit_breaker` section applies (over
+    /// [`DEFAULT`](Self::DEFAULT)): what `#[resilient(policy = ...)]` uses when its attribute
+    /// gives no `circuit_breaker(...)`.
+    pub const OFF: BreakerSpec = BreakerSpec {
+        enabled: false,
+        ..BreakerSpec::DEFAULT
     };
 
     /// Sets `failure_rate`.
@@ -81,8 +92,10 @@ impl BreakerSpec {
         Ok(())
     }
 
-    /// The values with each field `doc` sets replaced (a named policy over inline values).
+    /// The values with each field `doc` sets replaced (a named policy over inline values); a
+    /// section turns the breaker on.
     pub fn patched(mut self, doc: &crate::config::CircuitBreakerDoc) -> Self {
+        self.enabled = true;
         if let Some(v) = doc.failure_rate {
             self.failure_rate = v;
         }

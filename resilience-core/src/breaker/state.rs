@@ -25,6 +25,8 @@ pub enum BreakerState {
     Open,
     /// A few trial calls go through; the others are refused.
     HalfOpen,
+    /// Switched off ([`BreakerSpec::OFF`]): every call goes through, nothing is recorded.
+    Disabled,
 }
 
 impl BreakerState {
@@ -35,6 +37,7 @@ impl BreakerState {
             BreakerState::Closed => 0.0,
             BreakerState::Open => 1.0,
             BreakerState::HalfOpen => 2.0,
+            BreakerState::Disabled => -1.0,
         }
     }
 
@@ -43,6 +46,7 @@ impl BreakerState {
             BreakerState::Closed => "closed",
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half_open",
+            BreakerState::Disabled => "disabled",
         }
     }
 }
@@ -50,6 +54,7 @@ impl BreakerState {
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
+const DISABLED: u64 = 3;
 
 fn phase(word: u64) -> u64 {
     word & 3
@@ -121,7 +126,7 @@ impl Breaker {
     pub fn named(spec: BreakerSpec, name: &'static str) -> Self {
         Breaker {
             name,
-            word: AtomicU64::new(CLOSED),
+            word: AtomicU64::new(if spec.enabled { CLOSED } else { DISABLED }),
             config: ArcSwap::from_pointee(Config {
                 window: Arc::new(Window::new(spec.window)),
                 spec,
@@ -149,6 +154,18 @@ impl Breaker {
             Arc::new(Window::new(spec.window))
         };
         self.config.store(Arc::new(Config { spec, window }));
+        let word = self.word.load(Ordering::Acquire);
+        let to = match (spec.enabled, phase(word) == DISABLED) {
+            (true, true) => CLOSED,
+            (false, false) => DISABLED,
+            _ => return,
+        };
+        // Switched on: closed with a fresh window. Switched off: outcomes in flight ignored.
+        self.config.load().window.reset();
+        self.word.store(next(word, to), Ordering::Release);
+        self.transitions.fetch_add(1, Ordering::Relaxed);
+        let state = self.state_at(next(word, to));
+        crate::observe::breaker_transition(self.name, state.name(), state.gauge());
     }
 
     /// The current state.
@@ -163,7 +180,8 @@ impl Breaker {
                 BreakerState::HalfOpen
             }
             OPEN => BreakerState::Open,
-            _ => BreakerState::HalfOpen,
+            HALF_OPEN => BreakerState::HalfOpen,
+            _ => BreakerState::Disabled,
         }
     }
 
@@ -212,6 +230,13 @@ impl Breaker {
                     self.half_open(word);
                     word = self.word.load(Ordering::Acquire);
                 }
+                DISABLED => {
+                    return Ok(Permit {
+                        breaker: self,
+                        word,
+                        reported: false,
+                    });
+                }
                 _ => {
                     let allowed = self.config.load().spec.half_open_calls;
                     let taken = self.trials.fetch_add(1, Ordering::AcqRel);
@@ -256,7 +281,9 @@ impl Breaker {
     fn open(&self, from: u64) {
         let open_for = self.config.load().spec.open_for;
         let until = self.clock.now().saturating_add(nanos(open_for));
-        self.transit(from, OPEN, || self.open_until.store(until, Ordering::Release));
+        self.transit(from, OPEN, || {
+            self.open_until.store(until, Ordering::Release)
+        });
     }
 
     fn half_open(&self, from: u64) {
@@ -351,11 +378,19 @@ mod tests {
         call(&breaker, true).unwrap();
         assert_eq!(breaker.state(), BreakerState::Open);
 
-        assert_eq!(call(&breaker, false), Err(30 * S), "refused, with the time to half-open");
+        assert_eq!(
+            call(&breaker, false),
+            Err(30 * S),
+            "refused, with the time to half-open"
+        );
         advance(30 * S - Duration::from_nanos(1)).await;
         assert_eq!(call(&breaker, false), Err(Duration::from_nanos(1)));
         advance(Duration::from_nanos(1)).await;
-        assert_eq!(breaker.state(), BreakerState::HalfOpen, "at exactly open_for");
+        assert_eq!(
+            breaker.state(),
+            BreakerState::HalfOpen,
+            "at exactly open_for"
+        );
 
         // Two trials; a third caller is refused meanwhile.
         let first = breaker.try_acquire().unwrap();
@@ -363,7 +398,11 @@ mod tests {
         assert_eq!(breaker.try_acquire().err(), Some(Duration::ZERO));
         first.record(false);
         second.record(true);
-        assert_eq!(breaker.state(), BreakerState::Open, "a failed trial reopens");
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Open,
+            "a failed trial reopens"
+        );
         assert_eq!(call(&breaker, false), Err(30 * S));
 
         advance(30 * S).await;
@@ -415,7 +454,11 @@ mod tests {
         call(&breaker, true).unwrap();
         breaker.configure(spec().min_calls(2));
         call(&breaker, false).unwrap();
-        assert_eq!(breaker.state(), BreakerState::Open, "2 of 3 with min_calls 2");
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Open,
+            "2 of 3 with min_calls 2"
+        );
         breaker.configure(spec().open_for(5 * S));
         assert_eq!(breaker.state(), BreakerState::Open);
         assert_eq!(breaker.spec().open_for, 5 * S);

@@ -50,7 +50,9 @@ impl Window {
         } else if word.load(Ordering::Relaxed) & bit != 0
             && word.fetch_and(!bit, Ordering::Relaxed) & bit != 0
         {
-            self.failures.fetch_sub(1, Ordering::Relaxed).saturating_sub(1)
+            self.failures
+                .fetch_sub(1, Ordering::Relaxed)
+                .saturating_sub(1)
         } else {
             self.failures.load(Ordering::Relaxed)
         };
@@ -77,15 +79,57 @@ mod tests {
     #[test]
     fn counts_the_last_size_calls() {
         let window = Window::new(3);
-        assert_eq!(window.record(true), Tally { recorded: 1, failures: 1 });
-        assert_eq!(window.record(false), Tally { recorded: 2, failures: 1 });
-        assert_eq!(window.record(true), Tally { recorded: 3, failures: 2 });
+        assert_eq!(
+            window.record(true),
+            Tally {
+                recorded: 1,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            window.record(false),
+            Tally {
+                recorded: 2,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            window.record(true),
+            Tally {
+                recorded: 3,
+                failures: 2
+            }
+        );
         // The first failure leaves the window.
-        assert_eq!(window.record(false), Tally { recorded: 3, failures: 1 });
-        assert_eq!(window.record(false), Tally { recorded: 3, failures: 1 });
-        assert_eq!(window.record(false), Tally { recorded: 3, failures: 0 });
+        assert_eq!(
+            window.record(false),
+            Tally {
+                recorded: 3,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            window.record(false),
+            Tally {
+                recorded: 3,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            window.record(false),
+            Tally {
+                recorded: 3,
+                failures: 0
+            }
+        );
         window.reset();
-        assert_eq!(window.record(true), Tally { recorded: 1, failures: 1 });
+        assert_eq!(
+            window.record(true),
+            Tally {
+                recorded: 1,
+                failures: 1
+            }
+        );
     }
 
     #[test]
@@ -94,6 +138,12 @@ mod tests {
         for i in 0..100 {
             window.record(i % 4 == 0);
         }
-        assert_eq!(window.record(false), Tally { recorded: 100, failures: 24 });
+        assert_eq!(
+            window.record(false),
+            Tally {
+                recorded: 100,
+                failures: 24
+            }
+        );
     }
 }

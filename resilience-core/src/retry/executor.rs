@@ -166,7 +166,14 @@ fn resolve_named<'a>(
     site: &str,
 ) -> Cow<'a, RetrySpec> {
     match registry::retry_patch(policy) {
-        Some(Some(patch)) => Cow::Owned(patch.apply(*inline)),
+        Some(Some(patch)) => {
+            let mut spec = patch.apply(*inline);
+            if spec.attempts == 0 {
+                // `RetrySpec::OFF` under a `retry` section: the section turns retrying on.
+                spec.attempts = RetrySpec::DEFAULT.attempts;
+            }
+            Cow::Owned(spec)
+        }
         Some(None) => Cow::Borrowed(inline),
         None => {
             if !reported_missing.swap(true, Ordering::Relaxed) {
@@ -304,6 +311,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    if spec.attempts == 0 {
+        return Err(error); // `RetrySpec::OFF`: not a retry site until a policy says so
+    }
     let mut schedule = Schedule::new(*spec);
     loop {
         let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
@@ -357,6 +367,9 @@ where
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
+    if spec.attempts == 0 {
+        return Err(error); // `RetrySpec::OFF`: not a retry site until a policy says so
+    }
     let mut schedule = Schedule::new(*spec);
     loop {
         let delay = match decide(name, policy, &mut schedule, hooks, &error, clock.elapsed()) {

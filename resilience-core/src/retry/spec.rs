@@ -64,6 +64,11 @@ impl RetrySpec {
         retry_after: true,
     };
 
+    /// Retries nothing, and reports nothing, until a named policy's `retry` section applies
+    /// (over [`DEFAULT`](Self::DEFAULT)): what `#[resilient(policy = ...)]` uses when its
+    /// attribute gives no `retry(...)`. Marked by `attempts = 0`.
+    pub const OFF: RetrySpec = RetrySpec::DEFAULT.attempts(0);
+
     /// Sets `attempts`.
     pub const fn attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts;
