@@ -22,6 +22,7 @@ pub mod rejected;
 pub mod retry;
 #[allow(unreachable_pub)]
 pub mod rules;
+pub mod stats;
 pub mod timeout;
 
 mod block_on;
@@ -37,3 +38,4 @@ pub use rejected::Rejected;
 pub use retry::{
     Backoff, Decision, ErrorHooks, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
 };
+pub use stats::stats;

@@ -18,6 +18,11 @@ pub(crate) struct RetryEvent<'a> {
 
 impl RetryEvent<'_> {
     pub(crate) fn retrying(&self, delay: Duration) {
+        crate::stats::count(
+            self.site,
+            self.policy,
+            crate::stats::Event::Retry(self.class),
+        );
         tracing::warn!(
             target: "resilience::retry",
             site = self.site,
@@ -39,6 +44,7 @@ impl RetryEvent<'_> {
     }
 
     pub(crate) fn not_retryable(&self) {
+        crate::stats::count(self.site, self.policy, crate::stats::Event::Failed);
         tracing::debug!(
             target: "resilience::retry",
             site = self.site,
@@ -52,6 +58,7 @@ impl RetryEvent<'_> {
     }
 
     pub(crate) fn gave_up(&self, reason: GiveUp) {
+        crate::stats::count(self.site, self.policy, crate::stats::Event::Failed);
         tracing::error!(
             target: "resilience::retry",
             site = self.site,
@@ -109,6 +116,7 @@ impl fmt::Display for Rounded {
 }
 
 pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after: Duration) {
+    crate::stats::count(site, policy, crate::stats::Event::LimiterRejection);
     tracing::debug!(
         target: "resilience::rate_limit",
         site,
@@ -122,6 +130,7 @@ pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after:
 }
 
 pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration) {
+    crate::stats::count(site, policy, crate::stats::Event::LimiterWait);
     tracing::trace!(
         target: "resilience::rate_limit",
         site,
@@ -149,6 +158,7 @@ pub(crate) fn rate_limit_server_pause(site: &str, policy: Option<&str>, pause: D
 }
 
 pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
+    crate::stats::count(site, policy, crate::stats::Event::BulkheadRejection);
     tracing::debug!(
         target: "resilience::bulkhead",
         site,
@@ -174,6 +184,7 @@ pub(crate) fn config_loaded(path: Option<&std::path::Path>, policies: usize) {
         "loaded {policies} named policies from {file}",
     );
     metrics::counter!("resilience_config_reloads_total", "outcome" => "ok").increment(1);
+    crate::stats::config_reloaded(true);
 }
 
 /// A policy file was refused; the policies in force stay.
@@ -190,6 +201,7 @@ pub(crate) fn config_failed(path: Option<&std::path::Path>, errors: &crate::conf
         );
     }
     metrics::counter!("resilience_config_reloads_total", "outcome" => "error").increment(1);
+    crate::stats::config_reloaded(false);
 }
 
 /// A circuit breaker changed state.
@@ -206,6 +218,7 @@ pub(crate) fn breaker_transition(breaker: &str, state: &'static str, gauge: f64)
 
 /// An open breaker refused a call.
 pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Duration) {
+    crate::stats::count(site, policy, crate::stats::Event::BreakerRefusal);
     tracing::debug!(
         target: "resilience::breaker",
         site,
@@ -218,6 +231,7 @@ pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Dur
 
 /// A call ran past its time limit and was dropped.
 pub(crate) fn timed_out(site: &str, policy: Option<&str>, after: Duration) {
+    crate::stats::count(site, policy, crate::stats::Event::Timeout);
     tracing::warn!(
         target: "resilience::timeout",
         site,
@@ -227,4 +241,58 @@ pub(crate) fn timed_out(site: &str, policy: Option<&str>, after: Duration) {
         Rounded(after),
     );
     metrics::counter!("resilience_timeouts_total", "site" => site.to_owned()).increment(1);
+}
+
+/// A policy's retry rate crossed above its `alert`.
+pub(crate) fn alert_fired(policy: &str, rate: f64, threshold: f64, window: Duration) {
+    tracing::warn!(
+        target: "resilience::alert",
+        policy,
+        retry_rate = rate,
+        threshold,
+        window_s = window.as_secs(),
+        "policy `{policy}`: {:.0}% of calls retried over the last {}, above the alert's {:.0}%",
+        rate * 100.0,
+        span(window),
+        threshold * 100.0,
+    );
+    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "firing")
+        .increment(1);
+    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(1.0);
+}
+
+/// A policy's retry rate fell back below its `alert` (or the alert was removed: `None`).
+pub(crate) fn alert_cleared(policy: &str, rate: Option<(f64, f64)>, window: Duration) {
+    match rate {
+        Some((rate, threshold)) => tracing::warn!(
+            target: "resilience::alert",
+            policy,
+            retry_rate = rate,
+            threshold,
+            window_s = window.as_secs(),
+            "policy `{policy}`: retry rate back to {:.0}% over the last {}, below the alert's {:.0}%",
+            rate * 100.0,
+            span(window),
+            threshold * 100.0,
+        ),
+        None => tracing::warn!(
+            target: "resilience::alert",
+            policy,
+            "policy `{policy}`: alert removed from the policy; cleared",
+        ),
+    }
+    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "cleared")
+        .increment(1);
+    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(0.0);
+}
+
+/// A window for people: `5m`, `1h`, `90s`.
+fn span(window: Duration) -> String {
+    let secs = window.as_secs();
+    match secs {
+        0 => format!("{}", Rounded(window)),
+        _ if secs % 3600 == 0 => format!("{}h", secs / 3600),
+        _ if secs % 60 == 0 => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
+    }
 }

@@ -246,6 +246,14 @@ impl<T: SharedState> SharedByName<T> {
     }
 }
 
+/// The `alert` of the policy called `name`, if it has one.
+pub(crate) fn alert(name: &str) -> Option<resilience_config::AlertDoc> {
+    CURRENT
+        .load()
+        .get(name)
+        .and_then(|policy| policy.alert.clone())
+}
+
 /// The `timeout` of the policy called `name`, if it sets one.
 pub(crate) fn timeout(name: &str) -> Option<std::time::Duration> {
     named_use();

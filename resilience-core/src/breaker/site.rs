@@ -31,9 +31,13 @@ impl BreakerSite {
 
     /// The site's breaker: the policy's shared one, or its own.
     pub fn breaker(&self) -> &Breaker {
-        self.breaker.get_or_init(|| match self.policy {
-            Some(policy) => named(policy, self.spec),
-            None => Arc::new(Breaker::named(self.spec, self.name)),
+        self.breaker.get_or_init(|| {
+            let breaker = match self.policy {
+                Some(policy) => named(policy, self.spec),
+                None => Arc::new(Breaker::named(self.spec, self.name)),
+            };
+            crate::stats::breaker_created(self.name, self.policy, &breaker);
+            breaker
         })
     }
 }

@@ -70,6 +70,7 @@ where
 
 struct Registered {
     cache: &'static dyn AnyCache,
+    name: &'static str,
     policy: Option<&'static str>,
     inline: CacheSpec,
 }
@@ -86,6 +87,23 @@ fn effective(policies: &Policies, policy: Option<&str>, inline: CacheSpec) -> Ca
         Some(patch) => patch.apply(inline),
         None => inline,
     }
+}
+
+/// Every cache in use: its function's name, policy and counters.
+pub(crate) fn all_counts() -> Vec<(&'static str, Option<&'static str>, CacheCounts)> {
+    let sites = SITES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    sites
+        .values()
+        .map(|registered| {
+            (
+                registered.name,
+                registered.policy,
+                registered.cache.counts(),
+            )
+        })
+        .collect()
 }
 
 /// Applies newly installed policies to every cache whose site names one: a policy name shares
@@ -201,6 +219,7 @@ impl CacheSite {
             self.id,
             Registered {
                 cache,
+                name: self.name,
                 policy: self.policy,
                 inline: self.spec,
             },

@@ -107,7 +107,15 @@ pub struct RetrySite {
     policy: Option<&'static str>,
     spec: RetrySpec,
     reported_missing: AtomicBool,
+    /// A site naming a policy counts every call (see [`crate::stats`]).
+    counters: std::sync::OnceLock<Counters>,
 }
+
+/// The site's and its policy's counters.
+type Counters = (
+    std::sync::Arc<crate::stats::SiteCounters>,
+    std::sync::Arc<crate::stats::PolicyCounters>,
+);
 
 impl RetrySite {
     /// A site named `name` (conventionally `module::path::function`).
@@ -117,7 +125,19 @@ impl RetrySite {
             policy,
             spec,
             reported_missing: AtomicBool::new(false),
+            counters: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The counters of a site naming a policy.
+    fn counters(&self) -> Option<&Counters> {
+        let policy = self.policy?;
+        Some(self.counters.get_or_init(|| {
+            (
+                crate::stats::site(self.name, Some(policy)),
+                crate::stats::policy(policy),
+            )
+        }))
     }
 
     /// The site's name.
@@ -200,12 +220,15 @@ where
     let spec = site.spec();
     let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
     let error = match op().await {
-        Ok(value) => return Ok(value),
+        Ok(value) => {
+            counted_first_try(site);
+            return Ok(value);
+        }
         Err(error) => error,
     };
     // Boxed: the retry loop's state (schedule, sleep, next try) would otherwise make every
     // call's future several times larger, and a happy call pays for moving it around.
-    Box::pin(retry_after_failure(
+    let (result, retried) = Box::pin(retry_after_failure(
         site.name,
         site.policy,
         &spec,
@@ -214,7 +237,25 @@ where
         started,
         error,
     ))
-    .await
+    .await;
+    counted_call(site, retried);
+    result
+}
+
+/// A call that succeeded on its first try, at a site that counts every call.
+#[inline]
+fn counted_first_try(site: &RetrySite) {
+    if let Some((counters, policy)) = site.counters() {
+        crate::stats::count_at(counters, crate::stats::Event::OkFirstTry);
+        policy.call(false);
+    }
+}
+
+/// A call that failed at least once, at a site that counts every call.
+fn counted_call(site: &RetrySite, retried: bool) {
+    if let Some((_, policy)) = site.counters() {
+        policy.call(retried);
+    }
 }
 
 /// The retry loop after a failed first try, boxed: what `#[retry]` awaits when it runs the
@@ -249,7 +290,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    retry_after_failure(site.name, site.policy, &site.spec, &hooks, op, None, error).await
+    retry_after_failure(site.name, site.policy, &site.spec, &hooks, op, None, error)
+        .await
+        .0
 }
 
 /// Runs `op` under `site`'s policy, sleeping the thread between tries. What `#[retry]` on a
@@ -257,20 +300,29 @@ where
 pub fn retry_blocking<T, E, F>(
     site: &'static RetrySite,
     hooks: ErrorHooks<E>,
-    op: F,
+    mut op: F,
 ) -> Result<T, E>
 where
     F: FnMut() -> Result<T, E>,
 {
     let spec = site.spec();
-    run_blocking(
+    let mut tries = 0;
+    let result = run_blocking(
         site.name,
         site.policy,
         &spec,
         &hooks,
-        op,
+        || {
+            tries += 1;
+            op()
+        },
         &mut ThreadClock::start(&spec),
-    )
+    );
+    match (tries, &result) {
+        (1, Ok(_)) => counted_first_try(site),
+        (tries, _) => counted_call(site, tries > 1),
+    }
+    result
 }
 
 pub(crate) async fn run_async<T, E, F, Fut>(
@@ -294,10 +346,11 @@ where
         name, policy, spec, hooks, op, started, error,
     ))
     .await
+    .0
 }
 
 /// Everything after a failed first try: kept out of [`run_async`]'s body so the happy path's
-/// state machine stays small.
+/// state machine stays small. Also says whether it retried.
 async fn retry_after_failure<T, E, F, Fut>(
     name: &str,
     policy: Option<&str>,
@@ -306,24 +359,31 @@ async fn retry_after_failure<T, E, F, Fut>(
     mut op: F,
     started: Option<tokio::time::Instant>,
     mut error: E,
-) -> Result<T, E>
+) -> (Result<T, E>, bool)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     if spec.attempts == 0 {
-        return Err(error); // `RetrySpec::OFF`: not a retry site until a policy says so
+        // `RetrySpec::OFF`: not a retry site until a policy says so.
+        crate::stats::count(name, policy, crate::stats::Event::Failed);
+        return (Err(error), false);
     }
     let mut schedule = Schedule::new(*spec);
+    let mut retried = false;
     loop {
         let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
         let delay = match decide(name, policy, &mut schedule, hooks, &error, elapsed) {
             Some(delay) => delay,
-            None => return Err(error),
+            None => return (Err(error), retried),
         };
+        retried = true;
         tokio::time::sleep(delay).await;
         error = match op().await {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                crate::stats::count(name, policy, crate::stats::Event::OkAfterRetry);
+                return (Ok(value), true);
+            }
             Err(error) => error,
         };
     }
@@ -368,7 +428,9 @@ where
         Err(error) => error,
     };
     if spec.attempts == 0 {
-        return Err(error); // `RetrySpec::OFF`: not a retry site until a policy says so
+        // `RetrySpec::OFF`: not a retry site until a policy says so.
+        crate::stats::count(name, policy, crate::stats::Event::Failed);
+        return Err(error);
     }
     let mut schedule = Schedule::new(*spec);
     loop {
@@ -378,7 +440,10 @@ where
         };
         clock.sleep(delay);
         error = match op() {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                crate::stats::count(name, policy, crate::stats::Event::OkAfterRetry);
+                return Ok(value);
+            }
             Err(error) => error,
         };
     }
