@@ -251,10 +251,10 @@ pub(crate) fn alert_fired(policy: &str, rate: f64, threshold: f64, window: Durat
         retry_rate = rate,
         threshold,
         window_s = window.as_secs(),
-        "policy `{policy}`: {:.0}% of calls retried over the last {}, above the alert's {:.0}%",
-        rate * 100.0,
+        "policy `{policy}`: {} of calls retried over the last {}, above the alert's {}",
+        percent(rate),
         span(window),
-        threshold * 100.0,
+        percent(threshold),
     );
     metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "firing")
         .increment(1);
@@ -270,10 +270,10 @@ pub(crate) fn alert_cleared(policy: &str, rate: Option<(f64, f64)>, window: Dura
             retry_rate = rate,
             threshold,
             window_s = window.as_secs(),
-            "policy `{policy}`: retry rate back to {:.0}% over the last {}, below the alert's {:.0}%",
-            rate * 100.0,
+            "policy `{policy}`: retry rate back to {} over the last {}, below the alert's {}",
+            percent(rate),
             span(window),
-            threshold * 100.0,
+            percent(threshold),
         ),
         None => tracing::warn!(
             target: "resilience::alert",
@@ -294,5 +294,15 @@ fn span(window: Duration) -> String {
         _ if secs % 3600 == 0 => format!("{}h", secs / 3600),
         _ if secs % 60 == 0 => format!("{}m", secs / 60),
         _ => format!("{secs}s"),
+    }
+}
+
+/// A rate for people: `20%`, `19.6%`.
+fn percent(rate: f64) -> String {
+    let percent = (rate * 1000.0).round() / 10.0;
+    if percent.fract() == 0.0 {
+        format!("{percent:.0}%")
+    } else {
+        format!("{percent:.1}%")
     }
 }
