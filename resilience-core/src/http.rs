@@ -149,8 +149,16 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// # Ok(response.text().await.unwrap_or_default())
 /// # }
 /// ```
+///
+/// Every response passed here (successes too) also reports its quota headers
+/// ([`Quota`]) to the named limiter of the `#[rate_limited(policy = ...)]` site making the
+/// call, so a batch paces itself to what the server advertises.
 #[cfg(feature = "reqwest")]
 pub fn error_for_status(response: reqwest::Response) -> Result<reqwest::Response, HttpError> {
+    let quota = Quota::from_headers(response.headers(), SystemTime::now());
+    if !quota.is_empty() {
+        crate::rate_limit::learn_from_server(&quota);
+    }
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -220,5 +228,68 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 404 Not Found from http://x/y");
         assert_eq!(err.class(), ErrorClass::Status(404));
         assert_eq!(HttpError::new(599).to_string(), "HTTP 599");
+    }
+}
+
+/// What a server advertised about its quota on one response: `X-RateLimit-Limit`,
+/// `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds until the reset, or a Unix time when
+/// larger than 10^9, as GitHub sends it) and `Retry-After`.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use resilience_core::http::Quota;
+///
+/// let headers = [("x-ratelimit-limit", "50"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "2")];
+/// let quota = Quota::parse(|name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v), UNIX_EPOCH);
+/// assert_eq!(quota.limit, Some(50));
+/// assert_eq!(quota.remaining, Some(0));
+/// assert_eq!(quota.reset, Some(Duration::from_secs(2)));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Quota {
+    /// `X-RateLimit-Limit`.
+    pub limit: Option<u32>,
+    /// `X-RateLimit-Remaining`.
+    pub remaining: Option<u32>,
+    /// `X-RateLimit-Reset`, as a time from now.
+    pub reset: Option<Duration>,
+    /// `Retry-After`, as a time from now.
+    pub retry_after: Option<Duration>,
+}
+
+impl Quota {
+    /// Reads the headers through `header` (a lookup by lower-case name).
+    pub fn parse<'a>(header: impl Fn(&str) -> Option<&'a str>, now: SystemTime) -> Quota {
+        let number = |name: &str| header(name).and_then(|value| value.trim().parse::<u64>().ok());
+        let reset = number("x-ratelimit-reset").map(|reset| {
+            if reset > 1_000_000_000 {
+                let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+                at.duration_since(now).unwrap_or(Duration::ZERO)
+            } else {
+                Duration::from_secs(reset)
+            }
+        });
+        Quota {
+            limit: number("x-ratelimit-limit").map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            remaining: number("x-ratelimit-remaining")
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            reset,
+            retry_after: header("retry-after").and_then(|value| parse_retry_after(value, now)),
+        }
+    }
+
+    /// Reads a `reqwest` response's headers.
+    #[cfg(feature = "reqwest")]
+    pub fn from_headers(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Quota {
+        Quota::parse(
+            |name| headers.get(name).and_then(|value| value.to_str().ok()),
+            now,
+        )
+    }
+
+    /// Whether the response carried none of the headers.
+    pub fn is_empty(&self) -> bool {
+        *self == Quota::default()
     }
 }

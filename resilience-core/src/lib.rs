@@ -9,6 +9,7 @@
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
+pub mod batch;
 pub mod breaker;
 pub mod bulkhead;
 pub mod cache;
@@ -31,6 +32,7 @@ mod observe;
 #[doc(hidden)]
 pub mod __private;
 
+pub use batch::batch;
 pub use classify::{Classification, Classify, ErrorClass, classify_error};
 pub use duration::{DurationError, parse_duration};
 pub use http::HttpError;

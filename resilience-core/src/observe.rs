@@ -306,3 +306,34 @@ fn percent(rate: f64) -> String {
         format!("{percent:.1}%")
     }
 }
+
+/// A server's quota headers changed a named limiter.
+pub(crate) fn rate_limit_learned(
+    site: &str,
+    policy: Option<&str>,
+    learned: crate::rate_limit::Learned,
+) {
+    if let Some(limit) = learned.limit {
+        tracing::info!(
+            target: "resilience::rate_limit",
+            site,
+            policy,
+            limit,
+            "the server advertises a limit of {limit}; the limiter follows it down",
+        );
+        metrics::counter!("resilience_rate_limit_server_limits_total", "site" => site.to_owned())
+            .increment(1);
+    }
+    if let Some(pause) = learned.pause {
+        tracing::debug!(
+            target: "resilience::rate_limit",
+            site,
+            policy,
+            pause_ms = millis(pause),
+            "the server's quota headers pause the limiter for {}",
+            Rounded(pause),
+        );
+        metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
+            .increment(1);
+    }
+}

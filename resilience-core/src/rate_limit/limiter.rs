@@ -76,6 +76,8 @@ pub struct RateLimiter {
     direct: CacheLine<Gcra>,
     keyed: KeyMap,
     swept_at_len: AtomicUsize,
+    /// The limit a server advertised (`X-RateLimit-Limit`) when lower than `calls`; 0: none.
+    advertised: std::sync::atomic::AtomicU32,
 }
 
 impl RateLimiter {
@@ -90,6 +92,7 @@ impl RateLimiter {
             direct: CacheLine(Gcra::new()),
             keyed: KeyMap::default(),
             swept_at_len: AtomicUsize::new(0),
+            advertised: std::sync::atomic::AtomicU32::new(0),
         };
         limiter.configure(spec);
         limiter
@@ -97,7 +100,16 @@ impl RateLimiter {
 
     /// Replaces the values; recorded admissions are kept.
     pub fn configure(&self, spec: RateLimitSpec) {
-        let interval = nanos(spec.interval());
+        let advertised = self.advertised.load(Ordering::Relaxed);
+        let paced = if advertised != 0 && advertised < spec.calls {
+            RateLimitSpec {
+                calls: advertised,
+                ..spec
+            }
+        } else {
+            spec
+        };
+        let interval = nanos(paced.interval());
         let tolerance = interval.saturating_mul(u64::from(spec.burst));
         let max_wait = match (spec.mode, spec.max_wait) {
             (LimitMode::Reject, _) => 0,
@@ -227,6 +239,42 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Follows what a server advertised on a response (see [`Quota`](crate::http::Quota)):
+    ///
+    /// - `Retry-After` (on any status): admits nothing for that long;
+    /// - `X-RateLimit-Limit` below the configured `calls`: admits at most that many per
+    ///   `period` from now on (the server's window is taken to be the configured `period`);
+    /// - `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`: admits nothing until the reset;
+    /// - `Remaining: n` with `Reset`: admits at most `n` more before the reset.
+    ///
+    /// Returns what changed, for the caller to report.
+    pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
+        let mut learned = Learned::default();
+        if let Some(limit) = quota.limit.filter(|limit| *limit > 0) {
+            let spec = self.spec();
+            let before = self.advertised.swap(limit, Ordering::Relaxed);
+            if limit < spec.calls && before != limit {
+                self.configure(spec);
+                learned.limit = Some(limit);
+            }
+        }
+        let mut pause = quota.retry_after.unwrap_or(Duration::ZERO);
+        match (quota.remaining, quota.reset) {
+            (Some(0), Some(reset)) => pause = pause.max(reset),
+            (Some(remaining), Some(reset)) => {
+                let interval = Duration::from_nanos(self.interval.load(Ordering::Relaxed));
+                let spent = interval.saturating_mul(remaining);
+                pause = pause.max(reset.saturating_sub(spent));
+            }
+            _ => {}
+        }
+        if !pause.is_zero() {
+            self.pause_for(key, pause);
+            learned.pause = Some(pause);
+        }
+        learned
+    }
+
     /// Admits nothing (for `key`, or at all) for `pause`, as when the server answered 429
     /// with a Retry-After: every caller sharing this limiter pauses together.
     pub fn pause_for(&self, key: Option<u64>, pause: Duration) {
@@ -241,6 +289,16 @@ impl RateLimiter {
                 .pause_until(until, tolerance),
         }
     }
+}
+
+/// What [`RateLimiter::learn`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Learned {
+    /// The limiter now admits at most this many per period (it was more).
+    pub limit: Option<u32>,
+    /// The limiter admits nothing for this long.
+    pub pause: Option<Duration>,
 }
 
 /// The outcome of [`RateLimiter::check_verdict`], in one word: admitted after [`wait`]

@@ -10,8 +10,9 @@ mod site;
 mod spec;
 
 pub use gcra::{Admission, Gcra};
-pub use limiter::{RateLimiter, Verdict, key_hash};
+pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub(crate) use named::reconfigure_all;
+pub use site::learn_from_server;
 pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};
 pub use spec::{LimitMode, RateLimitPatch, RateLimitSpec};

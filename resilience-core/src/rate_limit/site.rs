@@ -92,11 +92,53 @@ where
         observe::rate_limit_waited(site.name, site.policy, wait);
         tokio::time::sleep(wait).await;
     }
-    let result = call.await;
+    // A named limiter also learns the quota headers of the responses the call reads.
+    let result = match site.policy {
+        Some(_) => SERVING.scope(site.serving(key), call).await,
+        None => call.await,
+    };
     if let Err(error) = &result {
         site.learn(key, &hooks, error);
     }
     result
+}
+
+/// The limiter a call in progress was admitted by, for [`learn_from_server`].
+#[derive(Clone)]
+struct Serving {
+    limiter: Arc<RateLimiter>,
+    key: Option<u64>,
+    site: &'static str,
+    policy: Option<&'static str>,
+}
+
+tokio::task_local! {
+    static SERVING: Serving;
+}
+
+impl RateLimitSite {
+    fn serving(&'static self, key: Option<u64>) -> Serving {
+        self.limiter();
+        let limiter = match self.limiter.get() {
+            Some(limiter) => Arc::clone(limiter),
+            None => named(self.policy.unwrap_or_default(), self.spec),
+        };
+        Serving {
+            limiter,
+            key,
+            site: self.name,
+            policy: self.policy,
+        }
+    }
+}
+
+/// Hands a response's quota headers to the named limiter of the `#[rate_limited]` call in
+/// progress on this task, if any (`http::error_for_status` calls it for every response).
+pub fn learn_from_server(quota: &crate::http::Quota) {
+    let _ = SERVING.try_with(|serving| {
+        let learned = serving.limiter.learn(serving.key, quota);
+        observe::rate_limit_learned(serving.site, serving.policy, learned);
+    });
 }
 
 /// [`rate_limited_async`] for a blocking function: sleeps the thread until admitted.

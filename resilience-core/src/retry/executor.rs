@@ -476,6 +476,7 @@ fn decide<E>(
     match decision {
         Decision::Retry(delay) => {
             event.retrying(delay);
+            crate::batch::count_retry();
             Some(delay)
         }
         Decision::Return => {
