@@ -27,8 +27,9 @@ mod rules;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, load_str};
 pub use schema::{
-    ALERT_KEYS, AlertDoc, BULKHEAD_KEYS, BackoffName, BulkheadDoc, CACHE_KEYS,
-    CIRCUIT_BREAKER_KEYS, CacheDoc, CircuitBreakerDoc, JitterValue, ModeName, OnItem, PolicyDoc,
-    PolicyFile, RATE_LIMIT_KEYS, RETRY_KEYS, RateLimitDoc, RetryDoc, SECTION_KEYS,
+    ALERT_KEYS, AlertDoc, BULKHEAD_KEYS, BackendName, BackoffName, BulkheadDoc, CACHE_KEYS,
+    CIRCUIT_BREAKER_KEYS, CacheDoc, CircuitBreakerDoc, JitterValue, ModeName,
+    ON_BACKEND_ERROR_NAMES, OnBackendError, OnItem, PolicyDoc, PolicyFile, RATE_LIMIT_KEYS,
+    RETRY_KEYS, RateLimitDoc, RetryDoc, SECTION_KEYS,
 };
 pub use watch::{Reload, Watcher, watch};

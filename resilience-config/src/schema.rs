@@ -31,6 +31,34 @@ pub struct PolicyDoc {
     pub bulkhead: Option<BulkheadDoc>,
     /// `alert`.
     pub alert: Option<AlertDoc>,
+    /// `backend`: where the stateful sections keep their state.
+    pub backend: Option<BackendName>,
+    /// `backend_timeout`: the bound on every round trip to the backend.
+    pub backend_timeout: Option<Duration>,
+    /// `on_backend_error`: what a call does when the backend fails.
+    pub on_backend_error: Option<OnBackendError>,
+    /// `key_prefix`: the prefix of every key the policy keeps in the backend.
+    pub key_prefix: Option<String>,
+}
+
+/// `backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendName {
+    /// `memory`: in this process (the default).
+    Memory,
+    /// A `redis://` (or `rediss://`, `redis+unix://`) URL: shared by every instance.
+    Redis(String),
+}
+
+/// `on_backend_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBackendError {
+    /// `allow`: let the call through (the default).
+    Allow,
+    /// `deny`: refuse the call.
+    Deny,
+    /// `local`: use this process's in-memory state instead.
+    Local,
 }
 
 /// `backoff`.
@@ -184,6 +212,10 @@ pub const SECTION_KEYS: &[&str] = &[
     "circuit_breaker",
     "timeout",
     "alert",
+    "backend",
+    "backend_timeout",
+    "on_backend_error",
+    "key_prefix",
 ];
 
 /// Keys of the `retry` section: the macro's keys but `retry_if` and `policy`.
@@ -223,6 +255,9 @@ pub const CIRCUIT_BREAKER_KEYS: &[&str] = &[
 
 /// Keys of the `bulkhead` section.
 pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait"];
+
+/// Names accepted for `on_backend_error`.
+pub const ON_BACKEND_ERROR_NAMES: &[&str] = &["allow", "deny", "local"];
 
 /// Keys of the `alert` section.
 pub const ALERT_KEYS: &[&str] = &["retry_rate", "window"];

@@ -521,6 +521,18 @@ impl<'de> Visitor<'de> for PolicySeed<'_, '_> {
                     "bulkhead" => doc.bulkhead = Some(section(pass, map, path)?),
                     "alert" => doc.alert = Some(section(pass, map, path)?),
                     "timeout" => doc.timeout = Some(leaf(pass, map, path, "timeout", positive)?),
+                    "backend" => doc.backend = Some(leaf(pass, map, path, "backend", backend)?),
+                    "backend_timeout" => {
+                        doc.backend_timeout =
+                            Some(leaf(pass, map, path, "backend_timeout", positive)?);
+                    }
+                    "on_backend_error" => {
+                        doc.on_backend_error =
+                            Some(leaf(pass, map, path, "on_backend_error", on_backend_error)?);
+                    }
+                    "key_prefix" => {
+                        doc.key_prefix = Some(leaf(pass, map, path, "key_prefix", text)?);
+                    }
                     _ => {}
                 }
                 Ok(())
@@ -1174,4 +1186,37 @@ fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
         }
     };
     Err(Problem::new(format!("unknown error kind `{text}` in `on`")).hint(Some(hint)))
+}
+
+fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Problem> {
+    match scalar {
+        Scalar::Str("memory") => Ok(BackendName::Memory),
+        Scalar::Str(url)
+            if url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://") =>
+        {
+            Ok(BackendName::Redis(url.to_string()))
+        }
+        other => Err(Problem::new(format!("unknown `{key}` {other}")).hint(Some(
+            "expected `memory` or a Redis URL such as `redis://127.0.0.1:6379/0`".to_string(),
+        ))),
+    }
+}
+
+fn on_backend_error(key: &str, scalar: Scalar<'_>) -> Result<OnBackendError, Problem> {
+    Ok(match name(key, key, ON_BACKEND_ERROR_NAMES, scalar)? {
+        "deny" => OnBackendError::Deny,
+        "local" => OnBackendError::Local,
+        _ => OnBackendError::Allow,
+    })
+}
+
+fn text(key: &str, scalar: Scalar<'_>) -> Result<String, Problem> {
+    match scalar {
+        Scalar::Str(text) => Ok(text.to_string()),
+        other => Err(Problem::new(format!(
+            "`{key}` must be a string, found {other}"
+        ))),
+    }
 }

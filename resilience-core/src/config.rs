@@ -219,6 +219,7 @@ fn policy(doc: &PolicyDoc) -> NamedPolicy {
         circuit_breaker: doc.circuit_breaker.clone(),
         timeout: doc.timeout,
         alert: doc.alert.clone(),
+        backend: crate::backend::BackendSpec::from_doc(doc).map(std::sync::Arc::new),
     }
 }
 

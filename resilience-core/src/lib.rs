@@ -9,6 +9,7 @@
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
+pub mod backend;
 pub mod batch;
 pub mod breaker;
 pub mod bulkhead;
@@ -28,6 +29,8 @@ pub mod timeout;
 
 mod block_on;
 mod observe;
+#[cfg(feature = "redis")]
+mod redis;
 
 #[doc(hidden)]
 pub mod __private;

@@ -337,3 +337,25 @@ pub(crate) fn rate_limit_learned(
             .increment(1);
     }
 }
+
+/// A backend round trip failed; `on_error` decides what the call does.
+#[cfg(feature = "redis")]
+pub(crate) fn backend_failed(
+    site: &str,
+    policy: &str,
+    error: &crate::redis::connection::BackendError,
+    on_error: crate::backend::OnBackendError,
+) {
+    let fallback = match on_error {
+        crate::backend::OnBackendError::Allow => "allow",
+        crate::backend::OnBackendError::Deny => "deny",
+        crate::backend::OnBackendError::Local => "local",
+    };
+    if matches!(error, crate::redis::connection::BackendError::Skipped) {
+        tracing::debug!(target: "resilience::backend", site, policy, fallback, "backend skipped: {error}; {fallback}");
+    } else {
+        tracing::warn!(target: "resilience::backend", site, policy, fallback, "backend failed: {error}; {fallback}");
+    }
+    metrics::counter!("resilience_backend_errors_total", "policy" => policy.to_owned(), "fallback" => fallback)
+        .increment(1);
+}

@@ -32,6 +32,8 @@ pub struct NamedPolicy {
     pub timeout: Option<std::time::Duration>,
     /// The retry-rate alert of the policy.
     pub alert: Option<resilience_config::AlertDoc>,
+    /// Where the stateful sections keep their state, when not in this process.
+    pub backend: Option<Arc<crate::backend::BackendSpec>>,
 }
 
 impl NamedPolicy {
@@ -244,6 +246,16 @@ impl<T: SharedState> SharedByName<T> {
             object.configure(T::effective(policies.get(name), *inline));
         }
     }
+}
+
+/// The backend of the policy called `name`, if it names one.
+#[cfg(feature = "redis")]
+pub(crate) fn backend(name: &str) -> Option<Arc<crate::backend::BackendSpec>> {
+    named_use();
+    CURRENT
+        .load()
+        .get(name)
+        .and_then(|policy| policy.backend.clone())
 }
 
 /// The `alert` of the policy called `name`, if it has one.

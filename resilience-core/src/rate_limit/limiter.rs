@@ -239,6 +239,17 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// The interval, tolerance and max wait in force, in nanoseconds (`u64::MAX`: no max
+    /// wait), for a backend that keeps the schedule elsewhere.
+    #[cfg(feature = "redis")]
+    pub(crate) fn params(&self) -> (u64, u64, u64) {
+        (
+            self.interval.load(Ordering::Relaxed),
+            self.tolerance.load(Ordering::Relaxed),
+            self.max_wait.load(Ordering::Relaxed),
+        )
+    }
+
     /// Follows what a server advertised on a response (see [`Quota`](crate::http::Quota)):
     ///
     /// - `Retry-After` (on any status): admits nothing for that long;

@@ -87,6 +87,12 @@ pub async fn rate_limited_async<T, E, Fut>(
 where
     Fut: Future<Output = Result<T, E>>,
 {
+    #[cfg(feature = "redis")]
+    if let Some(policy) = site.policy {
+        if let Some(backend) = crate::registry::backend(policy) {
+            return redis_limited(site, policy, &backend, key, hooks, reject, call).await;
+        }
+    }
     let wait = site.admit(key).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
@@ -160,6 +166,84 @@ where
     let result = call();
     if let Err(error) = &result {
         site.learn(key, &hooks, error);
+    }
+    result
+}
+
+/// [`rate_limited_async`] for a policy whose backend is Redis: one schedule for every
+/// instance, kept by a Lua script on the Redis server's clock. When Redis fails (or takes
+/// longer than `backend_timeout`), `on_backend_error` decides.
+#[cfg(feature = "redis")]
+async fn redis_limited<T, E, Fut>(
+    site: &'static RateLimitSite,
+    policy: &'static str,
+    backend: &crate::backend::BackendSpec,
+    key: Option<u64>,
+    hooks: ErrorHooks<E>,
+    reject: fn(Rejected) -> E,
+    call: Fut,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    use crate::backend::OnBackendError;
+    use crate::redis::{connection, limiter};
+
+    let (interval, tolerance, max_wait) = site.limiter().params();
+    let redis_key = match key {
+        Some(key) => format!("{}rl:{policy}:{key:016x}", backend.key_prefix),
+        None => format!("{}rl:{policy}", backend.key_prefix),
+    };
+    let redis = connection::backend(&backend.url);
+    let acquired = limiter::acquire(
+        &redis,
+        backend.timeout,
+        &redis_key,
+        interval,
+        tolerance,
+        max_wait,
+    )
+    .await;
+    let wait = match acquired {
+        Ok(Ok(wait)) => wait,
+        Ok(Err(retry_after)) => {
+            observe::rate_limit_rejected(site.name, site.policy, retry_after);
+            return Err(reject(Rejected::RateLimited { retry_after }));
+        }
+        Err(error) => {
+            observe::backend_failed(site.name, policy, &error, backend.on_error);
+            match backend.on_error {
+                OnBackendError::Allow => Duration::ZERO,
+                OnBackendError::Deny => {
+                    return Err(reject(Rejected::RateLimited {
+                        retry_after: Duration::ZERO,
+                    }));
+                }
+                OnBackendError::Local => site.admit(key).map_err(reject)?,
+            }
+        }
+    };
+    if !wait.is_zero() {
+        observe::rate_limit_waited(site.name, site.policy, wait);
+        tokio::time::sleep(wait).await;
+    }
+    let result = SERVING.scope(site.serving(key), call).await;
+    if let Err(error) = &result {
+        let classification = hooks.classify(error);
+        if let (ErrorClass::Status(429), Some(pause), false) = (
+            classification.class,
+            classification.retry_after,
+            classification.local,
+        ) {
+            // Every instance pauses: the pause is written to the shared schedule.
+            site.limiter().pause_for(key, pause);
+            observe::rate_limit_server_pause(site.name, site.policy, pause);
+            if let Err(error) =
+                limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
+            {
+                observe::backend_failed(site.name, policy, &error, backend.on_error);
+            }
+        }
     }
     result
 }

@@ -1,0 +1,113 @@
+//! One connection per Redis URL, every round trip bounded, and a failing Redis skipped for a
+//! while so that an outage does not add the timeout to every call.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+
+/// Failures in a row after which Redis is skipped.
+const FAILURES_BEFORE_SKIP: u32 = 3;
+/// How long Redis is skipped after that; the next call after it tries again.
+const SKIP_FOR: Duration = Duration::from_secs(1);
+
+/// Why a round trip gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BackendError {
+    /// It took longer than `backend_timeout`.
+    Timeout,
+    /// Redis answered with an error, or the connection failed.
+    Failed(String),
+    /// Redis is being skipped after repeated failures.
+    Skipped,
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::Timeout => f.write_str("timed out"),
+            BackendError::Failed(error) => f.write_str(error),
+            BackendError::Skipped => f.write_str("skipped after repeated failures"),
+        }
+    }
+}
+
+/// One Redis server.
+pub(crate) struct Backend {
+    url: String,
+    connection: tokio::sync::OnceCell<ConnectionManager>,
+    failures: AtomicU32,
+    /// Until when (nanoseconds since [`EPOCH`]) Redis is skipped.
+    skip_until: AtomicU64,
+}
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+static BACKENDS: LazyLock<Mutex<HashMap<String, Arc<Backend>>>> = LazyLock::new(Default::default);
+
+/// The backend for `url`, shared by every policy naming it.
+pub(crate) fn backend(url: &str) -> Arc<Backend> {
+    let mut backends = BACKENDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(backends.entry(url.to_string()).or_insert_with(|| {
+        Arc::new(Backend {
+            url: url.to_string(),
+            connection: tokio::sync::OnceCell::new(),
+            failures: AtomicU32::new(0),
+            skip_until: AtomicU64::new(0),
+        })
+    }))
+}
+
+impl Backend {
+    /// Runs one round trip on the connection, within `timeout`.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        round_trip: F,
+    ) -> Result<T, BackendError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if now() < self.skip_until.load(Ordering::Relaxed) {
+            return Err(BackendError::Skipped);
+        }
+        let attempt = async {
+            let connection = self
+                .connection
+                .get_or_try_init(|| async {
+                    let client = redis::Client::open(self.url.as_str())?;
+                    ConnectionManager::new(client).await
+                })
+                .await?
+                .clone();
+            round_trip(connection).await
+        };
+        let result = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(BackendError::Failed(error.to_string())),
+            Err(_) => Err(BackendError::Timeout),
+        };
+        match &result {
+            Ok(_) => self.failures.store(0, Ordering::Relaxed),
+            Err(_) => {
+                if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= FAILURES_BEFORE_SKIP {
+                    self.failures.store(0, Ordering::Relaxed);
+                    let until = now()
+                        .saturating_add(u64::try_from(SKIP_FOR.as_nanos()).unwrap_or(u64::MAX));
+                    self.skip_until.store(until, Ordering::Relaxed);
+                }
+            }
+        }
+        result
+    }
+}

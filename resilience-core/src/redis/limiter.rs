@@ -1,0 +1,95 @@
+//! GCRA in one Lua script, on the Redis server's clock (`TIME`), so instances with skewed
+//! clocks still share one schedule. The theoretical arrival time (TAT) of a limiter (or of one
+//! key value) is one Redis string, in microseconds, expiring when the limiter is back to full
+//! capacity. `redis::Script` sends `EVALSHA` and reloads the script after `NOSCRIPT` (a
+//! restarted server, or `SCRIPT FLUSH`).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use super::connection::{Backend, BackendError};
+
+/// KEYS[1]: the TAT. ARGV: interval, tolerance, max wait (-1: none), pause (0: an admission),
+/// all in microseconds. Returns {admitted (1/0), wait}.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local pause = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if pause > 0 then
+  if now + pause + tolerance > tat then tat = now + pause + tolerance end
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+  return {1, 0}
+end
+local wait = tat - now - tolerance
+if wait < 0 then wait = 0 end
+if max_wait >= 0 and wait > max_wait then return {0, wait} end
+tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+return {1, wait}
+";
+
+static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
+
+fn micros(nanos: u64) -> i64 {
+    i64::try_from(nanos.div_ceil(1000)).unwrap_or(i64::MAX)
+}
+
+/// An admission: `Ok(wait)` admitted after `wait` (its slot reserved), `Err(wait)` refused,
+/// a slot free after `wait`.
+pub(crate) async fn acquire(
+    backend: &Backend,
+    timeout: Duration,
+    key: &str,
+    interval: u64,
+    tolerance: u64,
+    max_wait: u64,
+) -> Result<Result<Duration, Duration>, BackendError> {
+    let max_wait = if max_wait == u64::MAX {
+        -1
+    } else {
+        micros(max_wait)
+    };
+    let (admitted, wait): (i64, i64) = backend
+        .run(timeout, |mut connection| async move {
+            SCRIPT
+                .key(key)
+                .arg(micros(interval))
+                .arg(micros(tolerance))
+                .arg(max_wait)
+                .arg(0)
+                .invoke_async(&mut connection)
+                .await
+        })
+        .await?;
+    let wait = Duration::from_micros(u64::try_from(wait).unwrap_or(0));
+    Ok(if admitted == 1 { Ok(wait) } else { Err(wait) })
+}
+
+/// Admits nothing for `pause` (a server's 429 + Retry-After), for every instance.
+pub(crate) async fn pause(
+    backend: &Backend,
+    timeout: Duration,
+    key: &str,
+    tolerance: u64,
+    pause: Duration,
+) -> Result<(), BackendError> {
+    let pause = micros(u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX)).max(1);
+    let _: (i64, i64) = backend
+        .run(timeout, |mut connection| async move {
+            SCRIPT
+                .key(key)
+                .arg(0)
+                .arg(micros(tolerance))
+                .arg(-1)
+                .arg(pause)
+                .invoke_async(&mut connection)
+                .await
+        })
+        .await?;
+    Ok(())
+}

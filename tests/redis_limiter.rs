@@ -1,0 +1,193 @@
+//! Rate limits kept in Redis (feature `redis`): one quota across instances, keyed limits, the
+//! script surviving `SCRIPT FLUSH`, and what an outage does under `on_backend_error`. Against
+//! a real `redis-server` on 127.0.0.1; real time (Redis keeps its own clock), so the asserts
+//! are on counts, with time only as a generous bound.
+#![cfg(feature = "redis")]
+
+mod common;
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use common::ApiError;
+use redis_server::RedisServer;
+
+use std::time::{Duration, Instant};
+
+use resilience::{Rejected, rate_limited};
+
+/// Held by every test: installing policies replaces them all.
+static POLICIES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn install(yaml: &str) {
+    resilience::config::load_str(yaml).unwrap_or_else(|errors| panic!("{errors}"));
+}
+
+#[rate_limited(policy = "redis-shared", calls = 1000, period = "1s", mode = "reject")]
+async fn instance_a() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[rate_limited(policy = "redis-shared", calls = 1000, period = "1s", mode = "reject")]
+async fn instance_b() -> Result<(), ApiError> {
+    Ok(())
+}
+
+fn admitted(results: &[Result<(), ApiError>]) -> usize {
+    results.iter().filter(|result| result.is_ok()).count()
+}
+
+/// Two "instances" (two sites, each on a runtime of its own, in its own thread) share one
+/// quota through Redis: 10 per second with a burst of 9, so 10 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_never_admit_more_than_the_quota_together() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-shared:\n    rate_limit: {{ calls: 10, period: 10s, burst: 9, mode: reject }}\n    backend: {}\n    backend_timeout: 1s\n",
+        redis.url()
+    ));
+    let start = Instant::now();
+    let a = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut results = Vec::new();
+            for _ in 0..20 {
+                results.push(instance_a().await);
+            }
+            results
+        })
+    });
+    let b = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut results = Vec::new();
+            for _ in 0..20 {
+                results.push(instance_b().await);
+            }
+            results
+        })
+    });
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "one interval is 1 s"
+    );
+    assert_eq!(admitted(&a) + admitted(&b), 10, "the burst of 10, shared");
+    assert!(
+        admitted(&a) > 0 && admitted(&b) > 0,
+        "both instances drew from it"
+    );
+    let refused = a.iter().chain(&b).find(|result| result.is_err()).unwrap();
+    assert!(matches!(
+        refused,
+        Err(ApiError::Rejected(Rejected::RateLimited { retry_after })) if *retry_after > Duration::from_millis(900)
+    ));
+    install("policies: {}\n");
+}
+
+#[rate_limited(policy = "redis-keyed", calls = 1000, period = "1s", mode = "reject", key = tenant)]
+async fn keyed(tenant: &str) -> Result<(), ApiError> {
+    let _ = tenant;
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_key_value_has_its_own_quota_and_key_in_redis() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-keyed:\n    rate_limit: {{ calls: 1, period: 10s, mode: reject }}\n    backend: {}\n    backend_timeout: 1s\n    key_prefix: \"test:\"\n",
+        redis.url()
+    ));
+    assert!(keyed("a").await.is_ok());
+    assert!(keyed("a").await.is_err());
+    assert!(keyed("b").await.is_ok(), "another key value, another quota");
+    let keys = redis.command("KEYS test:rl:redis-keyed:*").unwrap();
+    assert!(keys.starts_with("*2"), "two keys, one per value: {keys}");
+    let ttl = redis
+        .command("PTTL test:rl:redis-keyed:")
+        .unwrap_or_default();
+    assert!(ttl.starts_with(":-2"), "no unkeyed key: {ttl}");
+    install("policies: {}\n");
+}
+
+#[rate_limited(policy = "redis-flush", calls = 1000, period = "1s", mode = "reject")]
+async fn flushed() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_script_survives_script_flush() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-flush:\n    rate_limit: {{ calls: 2, period: 10s, burst: 1, mode: reject }}\n    backend: {}\n    backend_timeout: 1s\n",
+        redis.url()
+    ));
+    assert!(flushed().await.is_ok());
+    assert!(redis.command("SCRIPT FLUSH").unwrap().starts_with("+OK"));
+    assert!(flushed().await.is_ok(), "reloaded after NOSCRIPT");
+    assert!(flushed().await.is_err(), "and the schedule was kept");
+    install("policies: {}\n");
+}
+
+#[rate_limited(policy = "redis-outage", calls = 1000, period = "1s", mode = "reject")]
+async fn during_outage() -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// Redis killed mid-run: each call costs at most `backend_timeout`, then `on_backend_error`
+/// decides; after three failures Redis is skipped (no timeout at all) and, once back, used
+/// again.
+#[tokio::test]
+async fn an_outage_falls_back_within_the_bound_and_redis_is_used_again() {
+    let _policies = POLICIES.lock().await;
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let yaml = |on_error: &str| {
+        format!(
+            "policies:\n  redis-outage:\n    rate_limit: {{ calls: 1, period: 10s, mode: reject }}\n    backend: {url}\n    backend_timeout: 200ms\n    on_backend_error: {on_error}\n",
+        )
+    };
+    install(&yaml("allow"));
+    assert!(during_outage().await.is_ok());
+    assert!(during_outage().await.is_err(), "Redis keeps the quota");
+
+    redis.kill();
+    for _ in 0..5 {
+        let start = Instant::now();
+        assert!(
+            during_outage().await.is_ok(),
+            "allow: the call goes through"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(400),
+            "bounded by backend_timeout"
+        );
+    }
+
+    install(&yaml("deny"));
+    assert!(matches!(
+        during_outage().await,
+        Err(ApiError::Rejected(Rejected::RateLimited { .. }))
+    ));
+
+    install(&yaml("local"));
+    // In memory: one per 10 s for this process.
+    let local: Vec<_> = [during_outage().await, during_outage().await].into();
+    assert_eq!(admitted(&local), 1, "local: the in-memory limiter decides");
+
+    redis.resume();
+    install(&yaml("allow"));
+    // The skip lasts 1 s after the third failure in a row; then Redis is tried again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(during_outage().await.is_ok(), "Redis is back, and empty");
+    assert!(during_outage().await.is_err(), "and keeps the quota again");
+    install("policies: {}\n");
+}

@@ -1,0 +1,126 @@
+//! A `redis-server` of the test's own on 127.0.0.1 and a free port, stopped on drop.
+//!
+//! When the binary is missing, the helper installs it once with `apt-get install -y
+//! redis-server` (so the README's test command works on a fresh Debian machine), and fails
+//! with the install command when that is not possible: never a silent skip.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub(crate) struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+fn installed() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn ensure_installed() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if !installed() {
+            let _ = Command::new("apt-get")
+                .args(["install", "-y", "-q", "redis-server"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    });
+    assert!(
+        installed(),
+        "these tests need `redis-server`; install it with `sudo apt-get install -y redis-server` \
+         (Debian/Ubuntu) or `brew install redis` (macOS)"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+impl RedisServer {
+    /// A fresh server on a free port, answering PING.
+    pub(crate) fn start() -> Self {
+        ensure_installed();
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+        };
+        server.resume();
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (as an outage would).
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: nothing is persisted).
+    pub(crate) fn resume(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self
+                .command("PING")
+                .is_some_and(|answer| answer.starts_with("+PONG"))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server on port {} did not answer PING within 10 s",
+            self.port
+        );
+    }
+
+    /// Sends one inline command and returns the first reply line.
+    pub(crate) fn command(&self, command: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+        let mut buffer = [0u8; 512];
+        let read = stream.read(&mut buffer).ok()?;
+        Some(String::from_utf8_lossy(&buffer[..read]).into_owned())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
