@@ -80,7 +80,11 @@ fn report(when: &str) {
         policy.calls,
         policy.retried_calls,
         policy.retry_rate_5m.unwrap_or(0.0) * 100.0,
-        if policy.alert_firing { "FIRING" } else { "quiet" },
+        if policy.alert_firing {
+            "FIRING"
+        } else {
+            "quiet"
+        },
     );
 }
 
