@@ -5,6 +5,7 @@
 #   benches/table.sh                        # `retry`: per group `retry_happy_path*`, each case and its ratio to `bare`
 #   benches/table.sh rate_limit             # `rate_limit`: ours / governor per group, and the clock reads
 #   benches/table.sh cache                  # `cache` and `cache_memory`: each case beside quick_cache, moka and `cached`
+#   benches/table.sh pipeline               # `pipeline`: per group `pipeline_*`, each case and its ratio to `bare` (and to `tower`)
 #   benches/table.sh [BENCH] --no-run       # only print the tables of the last run
 #   benches/table.sh [BENCH] -- ARGS...     # pass other criterion arguments instead of the defaults
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bench=retry
-if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" ]]; then
+if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" || "${1:-}" == "pipeline" ]]; then
     bench=$1
     shift
 fi
@@ -70,6 +71,42 @@ if bench == "retry":
         tables += 1
     if not tables:
         sys.exit(f"no `bare` results under {root}/retry_happy_path*: run the benchmark first")
+elif bench == "pipeline":
+    # one table per group: the closed breaker, the timeout, the whole stack
+    order = ["bare", "resilience_circuit_breaker", "resilience_timeout", "tokio_timeout",
+             "resilience_resilient", "resilience_resilient_policy_off",
+             "resilience_resilient_policy_loaded", "tower"]
+    tables = 0
+    for group in ["pipeline_breaker", "pipeline_timeout", "pipeline_stack"]:
+        found = medians(group)
+        if "bare" not in found:
+            continue
+        names = [n for n in order if n in found] + sorted(set(found) - set(order))
+        bare = found["bare"]
+        tower = found.get("tower")
+        if tables:
+            print()
+        print(f"`{group}`")
+        print()
+        extra = " | ratio to tower" if tower else ""
+        print(f"| case | median (ns) | ratio to bare{extra} |")
+        print("|---|---:|---:|" + ("---:|" if tower else ""))
+        for name in names:
+            ratio = f" | {found[name] / tower:.2f}x" if tower else ""
+            print(f"| {name} | {found[name]:.2f} | {found[name] / bare:.2f}x{ratio} |")
+        tables += 1
+    if not tables:
+        sys.exit(f"no `bare` results under {root}/pipeline_*: run the benchmark first")
+    stack = medians("pipeline_stack")
+    if "tower" in stack:
+        print()
+        print("| target: the `#[resilient]` stack costs less than tower's | ours / tower | met |")
+        print("|---|---:|---|")
+        for name in ["resilience_resilient", "resilience_resilient_policy_off",
+                     "resilience_resilient_policy_loaded"]:
+            if name in stack:
+                r = stack[name] / stack["tower"]
+                print(f"| {name} | {r:.2f}x | {'yes' if r < 1 else 'no'} |")
 elif bench == "cache":
     cases = ["resilience_cached_fn", "resilience_lookup", "resilience_lookup_insert",
              "quick_cache", "moka_sync", "moka_future", "cached_fn"]

@@ -47,31 +47,39 @@ async fn two_instances_never_admit_more_than_the_quota_together() {
         redis.url()
     ));
     let start = Instant::now();
-    let a = std::thread::spawn(|| {
+    // Both runtimes live until both instances are done (as two processes would).
+    let done = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let done_a = std::sync::Arc::clone(&done);
+    let done_b = std::sync::Arc::clone(&done);
+    let a = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async {
+        let results = runtime.block_on(async {
             let mut results = Vec::new();
             for _ in 0..20 {
                 results.push(instance_a().await);
             }
             results
-        })
+        });
+        done_a.wait();
+        results
     });
-    let b = std::thread::spawn(|| {
+    let b = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async {
+        let results = runtime.block_on(async {
             let mut results = Vec::new();
             for _ in 0..20 {
                 results.push(instance_b().await);
             }
             results
-        })
+        });
+        done_b.wait();
+        results
     });
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert!(

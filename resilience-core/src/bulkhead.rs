@@ -26,6 +26,10 @@ pub struct BulkheadSpec {
 }
 
 impl BulkheadSpec {
+    /// No bound: what a site naming a policy without `max_concurrent` has until the policy
+    /// gives one.
+    pub const UNBOUNDED: u32 = u32::MAX >> 3;
+
     /// `max_concurrent` slots, no waiting.
     pub const fn new(max_concurrent: u32) -> Self {
         BulkheadSpec {
@@ -149,6 +153,13 @@ impl Bulkhead {
         self.max_wait.store(nanos(spec.max_wait), Ordering::Relaxed);
     }
 
+    /// Whether it has no bound: the size a site without `max_concurrent` gets until a policy
+    /// gives one. Calls then take no slot (a bound added later applies to calls starting
+    /// after it).
+    pub fn is_unbounded(&self) -> bool {
+        self.size.load(Ordering::Relaxed) >= BulkheadSpec::UNBOUNDED
+    }
+
     /// The number of free slots now.
     pub fn available(&self) -> usize {
         self.semaphore.available_permits()
@@ -245,6 +256,10 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let bulkhead = site.bulkhead();
+    if bulkhead.is_unbounded() {
+        // No bound given (`#[resilient]` before the policy gives one): no slot to take.
+        return call.await;
+    }
     let _slot = match bulkhead.try_enter() {
         Some(slot) => slot,
         None => {
@@ -271,6 +286,9 @@ where
     F: FnOnce() -> Result<T, E>,
 {
     let bulkhead = site.bulkhead();
+    if bulkhead.is_unbounded() {
+        return call();
+    }
     let _slot = match bulkhead.try_enter() {
         Some(slot) => slot,
         None => {

@@ -70,6 +70,14 @@ where
         // No limit (`#[resilient]` without a timeout, until a policy gives one).
         return call.await;
     }
+    // A call ready at its first poll needs no timer: the clock is read (and the timer
+    // registered) only when it has to wait.
+    let mut call = std::pin::pin!(call);
+    if let std::task::Poll::Ready(result) =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await
+    {
+        return result;
+    }
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result,
         Err(_) => {

@@ -103,7 +103,7 @@ fn rate_limit_spec(args: &RateLimitArgs) -> TokenStream {
 /// The `BulkheadSpec` constant. Without `max_concurrent` (a `policy` gives it) the inline
 /// value is unbounded until the policy says otherwise.
 fn bulkhead_spec(args: &BulkheadArgs) -> TokenStream {
-    let max_concurrent = args.max_concurrent.unwrap_or(u32::MAX >> 3);
+    let max_concurrent = args.max_concurrent.unwrap_or(u32::MAX >> 3); // BulkheadSpec::UNBOUNDED
     let mut tokens = quote!(::resilience::__private::BulkheadSpec::new(#max_concurrent));
     if let Some(max_wait) = args.max_wait {
         let max_wait = duration(max_wait);

@@ -37,6 +37,18 @@ impl Window {
     /// Records one call's outcome over the oldest one.
     #[inline]
     pub(crate) fn record(&self, failed: bool) -> Tally {
+        if !failed && self.failures.load(Ordering::Relaxed) == 0 {
+            // Every recorded call succeeded: one more success changes nothing but the count
+            // of recorded calls, until the window is full. A healthy dependency's steady
+            // state is then two loads, no write.
+            let recorded = self.next.load(Ordering::Relaxed);
+            if recorded >= self.size {
+                return Tally {
+                    recorded: self.size as u32,
+                    failures: 0,
+                };
+            }
+        }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = n % self.size;
         let word = &self.words[(slot / 64) as usize];

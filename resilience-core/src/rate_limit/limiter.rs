@@ -264,9 +264,13 @@ impl RateLimiter {
         if let Some(limit) = quota.limit.filter(|limit| *limit > 0) {
             let spec = self.spec();
             let before = self.advertised.swap(limit, Ordering::Relaxed);
-            if limit < spec.calls && before != limit {
+            if before != limit {
+                // Down to a lower advertised limit, or back up towards `calls` when the server
+                // raises it.
                 self.configure(spec);
-                learned.limit = Some(limit);
+                if limit < spec.calls {
+                    learned.limit = Some(limit);
+                }
             }
         }
         let mut pause = quota.retry_after.unwrap_or(Duration::ZERO);

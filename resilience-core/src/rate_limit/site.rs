@@ -98,11 +98,15 @@ where
         observe::rate_limit_waited(site.name, site.policy, wait);
         tokio::time::sleep(wait).await;
     }
-    // A named limiter also learns the quota headers of the responses the call reads.
+    // A named limiter also learns the quota headers of the responses the call reads (only
+    // `http::error_for_status`, feature `reqwest`, reads them).
+    #[cfg(feature = "reqwest")]
     let result = match site.policy {
         Some(_) => SERVING.scope(site.serving(key), call).await,
         None => call.await,
     };
+    #[cfg(not(feature = "reqwest"))]
+    let result = call.await;
     if let Err(error) = &result {
         site.learn(key, &hooks, error);
     }
@@ -111,6 +115,7 @@ where
 
 /// The limiter a call in progress was admitted by, for [`learn_from_server`].
 #[derive(Clone)]
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 struct Serving {
     limiter: Arc<RateLimiter>,
     key: Option<u64>,
@@ -122,6 +127,7 @@ tokio::task_local! {
     static SERVING: Serving;
 }
 
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 impl RateLimitSite {
     fn serving(&'static self, key: Option<u64>) -> Serving {
         self.limiter();
@@ -227,7 +233,10 @@ where
         observe::rate_limit_waited(site.name, site.policy, wait);
         tokio::time::sleep(wait).await;
     }
+    #[cfg(feature = "reqwest")]
     let result = SERVING.scope(site.serving(key), call).await;
+    #[cfg(not(feature = "reqwest"))]
+    let result = call.await;
     if let Err(error) = &result {
         let classification = hooks.classify(error);
         if let (ErrorClass::Status(429), Some(pause), false) = (

@@ -38,7 +38,9 @@ impl std::fmt::Display for BackendError {
 /// One Redis server.
 pub(crate) struct Backend {
     url: String,
-    connection: tokio::sync::OnceCell<ConnectionManager>,
+    /// The connection; dropped after a failed round trip, so the next one reconnects (a
+    /// connection's driver task lives on the runtime that made it, which may be gone).
+    connection: arc_swap::ArcSwapOption<ConnectionManager>,
     failures: AtomicU32,
     /// Until when (nanoseconds since [`EPOCH`]) Redis is skipped.
     skip_until: AtomicU64,
@@ -50,21 +52,33 @@ fn now() -> u64 {
     u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-static BACKENDS: LazyLock<Mutex<HashMap<String, Arc<Backend>>>> = LazyLock::new(Default::default);
+/// Backends by URL and by the tokio runtime using them: a connection's driver task runs on
+/// the runtime that made it, so a second runtime (a test's, or a blocking pool's own) gets
+/// its own connection rather than waiting on a runtime that may be parked or gone.
+type Backends = HashMap<(String, Option<tokio::runtime::Id>), Arc<Backend>>;
 
-/// The backend for `url`, shared by every policy naming it.
+static BACKENDS: LazyLock<Mutex<Backends>> = LazyLock::new(Default::default);
+
+/// The backend for `url` on the current runtime, shared by every policy naming it.
 pub(crate) fn backend(url: &str) -> Arc<Backend> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|handle| handle.id());
     let mut backends = BACKENDS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    Arc::clone(backends.entry(url.to_string()).or_insert_with(|| {
-        Arc::new(Backend {
-            url: url.to_string(),
-            connection: tokio::sync::OnceCell::new(),
-            failures: AtomicU32::new(0),
-            skip_until: AtomicU64::new(0),
-        })
-    }))
+    Arc::clone(
+        backends
+            .entry((url.to_string(), runtime))
+            .or_insert_with(|| {
+                Arc::new(Backend {
+                    url: url.to_string(),
+                    connection: arc_swap::ArcSwapOption::empty(),
+                    failures: AtomicU32::new(0),
+                    skip_until: AtomicU64::new(0),
+                })
+            }),
+    )
 }
 
 impl Backend {
@@ -82,14 +96,15 @@ impl Backend {
             return Err(BackendError::Skipped);
         }
         let attempt = async {
-            let connection = self
-                .connection
-                .get_or_try_init(|| async {
+            let connection = match self.connection.load_full() {
+                Some(connection) => (*connection).clone(),
+                None => {
                     let client = redis::Client::open(self.url.as_str())?;
-                    ConnectionManager::new(client).await
-                })
-                .await?
-                .clone();
+                    let connection = ConnectionManager::new(client).await?;
+                    self.connection.store(Some(Arc::new(connection.clone())));
+                    connection
+                }
+            };
             round_trip(connection).await
         };
         let result = match tokio::time::timeout(timeout, attempt).await {
@@ -99,7 +114,10 @@ impl Backend {
         };
         match &result {
             Ok(_) => self.failures.store(0, Ordering::Relaxed),
-            Err(_) => {
+            Err(error) => {
+                if matches!(error, BackendError::Failed(_) | BackendError::Timeout) {
+                    self.connection.store(None);
+                }
                 if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= FAILURES_BEFORE_SKIP {
                     self.failures.store(0, Ordering::Relaxed);
                     let until = now()

@@ -1,0 +1,691 @@
+//! A thousand HTTP fetches against a flaky, rate-limited server, three ways, with
+//! `resilience::batch`: serial; concurrent; concurrent with `#[retry]` over a limiter that
+//! paces itself to the quota the server advertises.
+//!
+//! `cargo run --release --features reqwest --example batch_fetch`
+//!
+//! TODO: measured table and choices.
+
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use resilience::batch::{BatchReport, Progress, write_dead_letters};
+use resilience::rate_limit::RateLimitPatch;
+use resilience::registry::{self, NamedPolicy};
+use resilience::{
+    Classification, Classify, ErrorClass, HttpError, Rejected, batch, rate_limited, retry,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+static T0: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+// ---------------------------------------------------------------------------------------------
+
+const USAGE: &str = "\
+usage: batch_fetch [--n 1000] [--latency 20ms] [--fail-rate 0.05] [--qps 50] [--concurrency 30]
+                   [--burst 0]
+
+  --n            ids to fetch
+  --latency      the server's time to answer a request it serves
+  --fail-rate    fraction of served requests answered 503
+  --qps          the server's quota: a token bucket of qps tokens refilled at qps per second
+  --concurrency  calls in flight at once in ways (b) and (c)
+  --burst        the client limiter's `burst` in way (c)";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
+    n: u64,
+    latency: Duration,
+    fail_rate: f64,
+    qps: u32,
+    concurrency: usize,
+    burst: u32,
+}
+
+impl Flags {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
+        let mut flags = Flags {
+            n: 1000,
+            latency: Duration::from_millis(20),
+            fail_rate: 0.05,
+            qps: 50,
+            concurrency: 30,
+            burst: 0,
+        };
+        while let Some(arg) = args.next() {
+            if arg == "--help" || arg == "-h" {
+                return Err(USAGE.to_string());
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (arg, None),
+            };
+            let Some(value) = inline.or_else(|| args.next()) else {
+                return Err(format!("`{name}` needs a value\n\n{USAGE}"));
+            };
+            let bad = |expected: &str| format!("invalid value `{value}` for `{name}`: {expected}");
+            match name.as_str() {
+                "--n" => flags.n = value.parse().map_err(|_| bad("expected a count"))?,
+                "--latency" => {
+                    flags.latency = resilience::parse_duration(&value)
+                        .map_err(|_| bad("expected a duration such as `20ms`"))?;
+                }
+                "--fail-rate" => {
+                    flags.fail_rate = value
+                        .parse()
+                        .ok()
+                        .filter(|rate| (0.0..=1.0).contains(rate))
+                        .ok_or_else(|| bad("expected a fraction between 0.0 and 1.0"))?;
+                }
+                "--qps" => {
+                    flags.qps = value
+                        .parse()
+                        .ok()
+                        .filter(|qps| (1..=1_000_000).contains(qps))
+                        .ok_or_else(|| bad("expected a rate between 1 and 1000000"))?;
+                }
+                "--concurrency" => {
+                    flags.concurrency = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| bad("expected a count >= 1"))?;
+                }
+                "--burst" => flags.burst = value.parse().map_err(|_| bad("expected a count"))?,
+                _ => return Err(format!("unknown flag `{name}`\n\n{USAGE}")),
+            }
+        }
+        Ok(flags)
+    }
+
+    /// The time the server's quota alone needs for N requests at its refill rate.
+    fn quota_time(&self) -> Duration {
+        Duration::from_secs_f64(self.n as f64 / f64::from(self.qps))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flaky server
+// ---------------------------------------------------------------------------------------------
+
+/// How the server treats each request.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    latency: Duration,
+    fail_rate: f64,
+    qps: u32,
+}
+
+/// What the server saw.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    too_many: AtomicU64,
+    unavailable: AtomicU64,
+    arrivals: Mutex<Vec<(f64, bool, u64, u64)>>,
+}
+
+/// The server's quota: a token bucket of `qps` tokens, refilled at `qps` per second, full at
+/// the start.
+#[derive(Debug)]
+struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+/// The quota headers of one answer.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    admitted: bool,
+    limit: u32,
+    remaining: u64,
+    reset_secs: u64,
+    retry_after_secs: u64,
+}
+
+impl Bucket {
+    fn new(qps: u32) -> Self {
+        Bucket {
+            capacity: f64::from(qps),
+            tokens: f64::from(qps),
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes a token if there is one, and says what the headers advertise.
+    fn take(&mut self, now: Instant) -> Quota {
+        let rate = self.capacity;
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(self.capacity);
+        self.at = now;
+        let admitted = self.tokens >= 1.0;
+        if admitted {
+            self.tokens -= 1.0;
+        }
+        Quota {
+            admitted,
+            limit: rate as u32,
+            remaining: self.tokens.floor() as u64,
+            reset_secs: ((self.capacity - self.tokens) / rate).ceil() as u64,
+            retry_after_secs: (((1.0 - self.tokens) / rate).ceil() as u64).max(1),
+        }
+    }
+}
+
+/// A server on 127.0.0.1: HTTP/1.1 with keep-alive, one task per connection.
+struct Server {
+    url: String,
+    counters: Arc<Counters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(rules: Rules) -> std::io::Result<Server> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let bucket = Arc::new(Mutex::new(Bucket::new(rules.qps)));
+        let seen = Arc::clone(&counters);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                let state = State {
+                    rules,
+                    counters: Arc::clone(&seen),
+                    bucket: Arc::clone(&bucket),
+                };
+                tokio::spawn(state.connection(stream));
+            }
+        });
+        Ok(Server {
+            url: format!("http://{addr}"),
+            counters,
+            task,
+        })
+    }
+
+    fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::Relaxed)
+    }
+
+    fn too_many(&self) -> u64 {
+        self.counters.too_many.load(Ordering::Relaxed)
+    }
+
+    fn unavailable(&self) -> u64 {
+        self.counters.unavailable.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What one connection's task needs.
+struct State {
+    rules: Rules,
+    counters: Arc<Counters>,
+    bucket: Arc<Mutex<Bucket>>,
+}
+
+impl State {
+    /// Answers requests on one connection until the client closes it or asks to.
+    async fn connection(self, mut stream: TcpStream) {
+        let mut buffer = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let head_end = loop {
+                if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+            let request = Request::parse(&head);
+            // Skip the body, if any (a GET has none).
+            while buffer.len() < head_end + request.body_len {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            }
+            buffer.drain(..head_end + request.body_len);
+            let response = self.answer(&request.path, request.close).await;
+            if stream.write_all(response.as_bytes()).await.is_err() || request.close {
+                return;
+            }
+        }
+    }
+
+    /// The quota first (a 429 is answered at once, as rate limiters at the edge do), then the
+    /// latency, then 503 at the configured rate, else 200.
+    async fn answer(&self, path: &str, close: bool) -> String {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let quota = self
+            .bucket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(Instant::now());
+        self.counters
+            .arrivals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                T0.elapsed().as_secs_f64(),
+                quota.admitted,
+                quota.remaining,
+                quota.reset_secs,
+            ));
+        let (status, body) = if !quota.admitted {
+            self.counters.too_many.fetch_add(1, Ordering::Relaxed);
+            ("429 Too Many Requests", String::new())
+        } else {
+            tokio::time::sleep(self.rules.latency).await;
+            if rand::random::<f64>() < self.rules.fail_rate {
+                self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
+                ("503 Service Unavailable", String::new())
+            } else {
+                (
+                    "200 OK",
+                    format!("item {}\n", path.rsplit('/').next().unwrap_or("")),
+                )
+            }
+        };
+        let mut response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+             X-RateLimit-Limit: {}\r\nX-RateLimit-Remaining: {}\r\nX-RateLimit-Reset: {}\r\n",
+            body.len(),
+            quota.limit,
+            quota.remaining,
+            quota.reset_secs,
+        );
+        if !quota.admitted {
+            response.push_str(&format!("Retry-After: {}\r\n", quota.retry_after_secs));
+        }
+        if close {
+            response.push_str("Connection: close\r\n");
+        }
+        response.push_str("\r\n");
+        response.push_str(&body);
+        response
+    }
+}
+
+/// The parts of a request head the server uses.
+struct Request {
+    path: String,
+    body_len: usize,
+    close: bool,
+}
+
+impl Request {
+    fn parse(head: &str) -> Request {
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let path = parts.nth(1).unwrap_or("/").to_string();
+        let http_10 = parts.next() == Some("HTTP/1.0");
+        let mut request = Request {
+            path,
+            body_len: 0,
+            close: http_10,
+        };
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().to_ascii_lowercase();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => request.body_len = value.parse().unwrap_or(0),
+                "connection" if value == "close" => request.close = true,
+                "connection" if value == "keep-alive" => request.close = false,
+                _ => {}
+            }
+        }
+        request
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client: plain reqwest (ways a and b), and the resilient call (way c)
+// ---------------------------------------------------------------------------------------------
+
+/// One fetch, plain reqwest: any non-2xx answer is an error, nothing is retried.
+async fn fetch_plain(
+    client: &reqwest::Client,
+    base: &str,
+    id: u64,
+) -> Result<String, reqwest::Error> {
+    let response = client.get(format!("{base}/items/{id}")).send().await?;
+    response.error_for_status()?.text().await
+}
+
+/// One fetch, resilient: every try takes a permit of the limiter named "api" (`#[retry]`
+/// above `#[rate_limited]`), and `error_for_status` hands every response's quota headers to
+/// that limiter. `calls = 100` is twice the server's default quota, on purpose: the limiter
+/// learns the real one from `X-RateLimit-Limit`. (`main` sets the policy "api" to twice
+/// `--qps`, so other `--qps` values keep it twice too generous.)
+#[retry(attempts = 5, base = "100ms", jitter = 0.2)]
+#[rate_limited(calls = 100, period = "1s", policy = "api")]
+async fn fetch_paced(client: &reqwest::Client, base: &str, id: u64) -> Result<String, FetchError> {
+    let response = client.get(format!("{base}/items/{id}")).send().await?;
+    let response = resilience::http::error_for_status(response)?;
+    Ok(response.text().await?)
+}
+
+/// What a resilient fetch can fail with.
+#[derive(Debug)]
+enum FetchError {
+    /// The server answered with a non-2xx status.
+    Http(HttpError),
+    /// No answer: connection refused or reset, timeout, unreadable body.
+    Transport(reqwest::Error),
+    /// The local limiter refused (only in reject mode or past a `max_wait`).
+    Refused(Rejected),
+}
+
+impl From<HttpError> for FetchError {
+    fn from(error: HttpError) -> Self {
+        FetchError::Http(error)
+    }
+}
+
+impl From<reqwest::Error> for FetchError {
+    fn from(error: reqwest::Error) -> Self {
+        FetchError::Transport(error)
+    }
+}
+
+impl From<Rejected> for FetchError {
+    fn from(rejected: Rejected) -> Self {
+        FetchError::Refused(rejected)
+    }
+}
+
+impl Classify for FetchError {
+    fn class(&self) -> ErrorClass {
+        self.classification().class
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.classification().retry_after
+    }
+    fn classification(&self) -> Classification {
+        match self {
+            FetchError::Http(error) => error.classification(),
+            FetchError::Transport(error) => error.classification(),
+            FetchError::Refused(rejected) => rejected.classification(),
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Http(error) => error.fmt(f),
+            FetchError::Transport(error) => error.fmt(f),
+            FetchError::Refused(rejected) => rejected.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+// ---------------------------------------------------------------------------------------------
+// Progress, dead letters, the table
+// ---------------------------------------------------------------------------------------------
+
+/// Progress of one way: an `indicatif` bar on a terminal, a line every 10% otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    fn new(label: &'static str, total: u64) -> (Reporter, impl FnMut(Progress) + Send + 'static) {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
+            let style = ProgressStyle::with_template(
+                "{prefix:<28} [{bar:30}] {pos:>5}/{len} {elapsed_precise} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(label);
+            bar
+        });
+        let started = Instant::now();
+        let step = (total / 10).max(1) as usize;
+        let mut next_line = step;
+        let shown = bar.clone();
+        let on_progress = move |progress: Progress| match &shown {
+            Some(bar) => {
+                bar.set_position(progress.done as u64);
+                bar.set_message(format!("{} failed", progress.failed));
+            }
+            None => {
+                if progress.done >= next_line || Some(progress.done) == progress.total {
+                    next_line = progress.done + step;
+                    println!(
+                        "  {label}: {:>5}/{total} done, {:>4} failed, {:>5.1}s",
+                        progress.done,
+                        progress.failed,
+                        started.elapsed().as_secs_f64(),
+                    );
+                }
+            }
+        };
+        (Reporter { bar }, on_progress)
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish();
+        }
+    }
+}
+
+/// One line of the table.
+struct Row {
+    way: String,
+    wall: Duration,
+    failed: usize,
+    requests: u64,
+    too_many: u64,
+    unavailable: u64,
+    dead_letters: PathBuf,
+}
+
+/// Writes the dead letters of a way and makes its row.
+fn row<T, E: fmt::Display>(
+    way: String,
+    file: &str,
+    dir: &Path,
+    report: &BatchReport<u64, T, E>,
+    server: &Server,
+) -> std::io::Result<Row> {
+    let path = dir.join(file);
+    write_dead_letters(std::fs::File::create(&path)?, &report.dead_letters)?;
+    Ok(Row {
+        way,
+        wall: report.elapsed,
+        failed: report.failed,
+        requests: server.requests(),
+        too_many: server.too_many(),
+        unavailable: server.unavailable(),
+        dead_letters: path,
+    })
+}
+
+fn print_table(flags: &Flags, rows: &[Row]) {
+    let quota_time = flags.quota_time().as_secs_f64();
+    println!();
+    println!(
+        "{:<42} {:>8} {:>13} {:>7} {:>9} {:>6} {:>6}",
+        "way", "wall", "wall/(N/qps)", "failed", "requests", "429s", "503s"
+    );
+    for row in rows {
+        let wall = row.wall.as_secs_f64();
+        println!(
+            "{:<42} {:>7.2}s {:>13.3} {:>7} {:>9} {:>6} {:>6}",
+            row.way,
+            wall,
+            wall / quota_time,
+            row.failed,
+            row.requests,
+            row.too_many,
+            row.unavailable,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The three ways
+// ---------------------------------------------------------------------------------------------
+
+fn client(concurrency: usize) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(10))
+        .build()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let flags = match Flags::parse(std::env::args().skip(1)) {
+        Ok(flags) => flags,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let rules = Rules {
+        latency: flags.latency,
+        fail_rate: flags.fail_rate,
+        qps: flags.qps,
+    };
+    let n = flags.n;
+    let c = flags.concurrency;
+    let dir = std::env::temp_dir().join(format!("resilience-batch-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+
+    println!(
+        "{n} ids from a local server: {} ms latency, {:.0}% answered 503, a quota of {} requests/s \
+         (a bucket of {} that refills at {}/s; 429 + Retry-After when empty).",
+        flags.latency.as_millis(),
+        flags.fail_rate * 100.0,
+        flags.qps,
+        flags.qps,
+        flags.qps,
+    );
+    println!(
+        "N/qps = {:.1}s. Each way runs against a fresh server (a full bucket).\n",
+        flags.quota_time().as_secs_f64()
+    );
+
+    let mut rows = Vec::new();
+
+    // (a) serial: one request at a time, plain reqwest, no retry.
+    let server = Server::start(rules).await?;
+    let http = client(1)?;
+    let (reporter, on_progress) = Reporter::new("(a) serial", n);
+    let na = if std::env::var("SKIP_A").is_ok() {
+        0
+    } else {
+        n
+    };
+    let report = batch(0..na, |id| fetch_plain(&http, &server.url, id))
+        .concurrency(1)
+        .keep_successes(false)
+        .on_progress(on_progress)
+        .await;
+    reporter.finish();
+    rows.push(row(
+        "(a) serial, no retry".to_string(),
+        "a-serial.jsonl",
+        &dir,
+        &report,
+        &server,
+    )?);
+    drop(server);
+
+    // (b) concurrency only: plain reqwest, no retry, no limiter.
+    let server = Server::start(rules).await?;
+    let http = client(c)?;
+    let (reporter, on_progress) = Reporter::new("(b) concurrent", n);
+    let report = batch(0..n, |id| fetch_plain(&http, &server.url, id))
+        .concurrency(c)
+        .keep_successes(false)
+        .on_progress(on_progress)
+        .await;
+    reporter.finish();
+    let way = format!("(b) concurrency {c}");
+    rows.push(row(way, "b-concurrent.jsonl", &dir, &report, &server)?);
+    drop(server);
+
+    // (c) concurrency, `#[retry]` over `#[rate_limited(policy = "api")]`, `error_for_status`.
+    registry::set(
+        "api",
+        NamedPolicy::with_rate_limit(RateLimitPatch {
+            calls: Some(flags.qps.saturating_mul(2)),
+            period: Some(Duration::from_secs(1)),
+            burst: Some(flags.burst),
+            ..RateLimitPatch::default()
+        }),
+    );
+    let server = Server::start(rules).await?;
+    let http = client(c)?;
+    let (reporter, on_progress) = Reporter::new("(c) concurrent + retry + limiter", n);
+    let report = batch(0..n, |id| fetch_paced(&http, &server.url, id))
+        .concurrency(c)
+        .keep_successes(false)
+        .on_progress(on_progress)
+        .await;
+    reporter.finish();
+    let way = format!("(c) concurrency {c} + retry + limiter");
+    rows.push(row(way, "c-paced.jsonl", &dir, &report, &server)?);
+    if std::env::var("TRACE").is_ok() {
+        let arrivals = server
+            .counters
+            .arrivals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let t0 = arrivals.first().map(|a| a.0).unwrap_or(0.0);
+        let mut per = std::collections::BTreeMap::<u64, (u32, u32, u64)>::new();
+        for (t, ok, rem, _) in &arrivals {
+            let e = per.entry(((t - t0) * 10.0) as u64).or_default();
+            e.0 += 1;
+            if !ok {
+                e.1 += 1;
+            }
+            e.2 = *rem;
+        }
+        for (k, (n, r, rem)) in per.iter().take(40) {
+            println!("t={:.1}s {n} req {r} 429 rem {rem}", *k as f64 / 10.0);
+        }
+        println!("last {:?}", arrivals.last().map(|a| a.0 - t0));
+    }
+    drop(server);
+
+    print_table(&flags, &rows);
+    println!("\ndead letters (JSON lines: input, last error, tries):");
+    for row in &rows {
+        println!("  {:<42} {}", row.way, row.dead_letters.display());
+    }
+    Ok(())
+}
