@@ -9,8 +9,8 @@ pub use crate::breaker::{
 };
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
 pub use crate::cache::{
-    AsIs, CacheSite, CacheSpec, OkAndErr, OkOnly, SomeAndNone, SomeOnly, cached_async,
-    cached_async_refreshing, cached_blocking,
+    AsIs, CacheSite, CacheSpec, Cacheable, Codec, OkAndErr, OkOnly, SomeAndNone, SomeOnly,
+    cached_async, cached_async_refreshing, cached_blocking,
 };
 pub use crate::timeout::{TimeoutSite, timeout_async};
 
@@ -79,6 +79,53 @@ impl<T> ViaNotKeyPart<T> for KeyProbe<'_, T> {
 /// compiles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NotAKey;
+
+/// A cached function's key and stored value, probed for serde: `#[cached]` calls
+/// `(&&CodecProbe::<_, Stored>::of(&key)).codec()`, which gives the JSON [`Codec`] when both
+/// are serde types ([`ViaSerde`]) and `None` otherwise ([`ViaNoSerde`]), so only a function
+/// that can be shared is shared through a Redis backend, and no function has to be.
+pub struct CodecProbe<K, V>(PhantomData<Types<K, V>>);
+
+/// The probed types, without owning them (the probe is `Send + Sync` whatever they are).
+type Types<K, V> = (fn(&K), fn(&V));
+
+impl<K, V> CodecProbe<K, V> {
+    /// A probe for the type of `key`.
+    #[inline(always)]
+    pub fn of(_key: &K) -> Self {
+        CodecProbe(PhantomData)
+    }
+}
+
+/// Key and value are serde types: the JSON codec.
+pub trait ViaSerde<K, V> {
+    /// The codec.
+    fn codec(&self) -> Option<Codec<K, V>>;
+}
+
+impl<K, V> ViaSerde<K, V> for &CodecProbe<K, V>
+where
+    K: serde::Serialize,
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    #[inline(always)]
+    fn codec(&self) -> Option<Codec<K, V>> {
+        Some(Codec::json())
+    }
+}
+
+/// Key or value is not a serde type: no codec.
+pub trait ViaNoSerde<K, V> {
+    /// No codec.
+    fn codec(&self) -> Option<Codec<K, V>>;
+}
+
+impl<K, V> ViaNoSerde<K, V> for CodecProbe<K, V> {
+    #[inline(always)]
+    fn codec(&self) -> Option<Codec<K, V>> {
+        None
+    }
+}
 
 /// A `key = expr` value as the key.
 #[inline]

@@ -439,11 +439,23 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                         #refreshing(&#site, #key, move || #inner)
                     }
                 } else if entry == "async" {
-                    quote! {
+                    // The key is bound first so the codec probe can see its type: a Redis
+                    // backend is used only for serde keys and values.
+                    let bound = quote::format_ident!("__resilience_key", span = Span::mixed_site());
+                    let output = &output;
+                    quote! {{
+                        let #bound = #key;
+                        #[allow(unused_imports)]
+                        use ::resilience::__private::{ViaNoSerde as _, ViaSerde as _};
+                        let __resilience_codec = (&&::resilience::__private::CodecProbe::<
+                            _,
+                            <#output as ::resilience::__private::Cacheable<#mode>>::Stored,
+                        >::of(&#bound))
+                            .codec();
                         ::resilience::__private::cached_async::<#mode, _, _, _>(
-                            &#site, #key, move || #inner,
+                            &#site, #bound, __resilience_codec, move || #inner,
                         )
-                    }
+                    }}
                 } else {
                     quote! {
                         ::resilience::__private::cached_blocking::<#mode, _, _>(&#site, #key, #inner)

@@ -4,6 +4,8 @@
 //! redis-server` (so the README's test command works on a fresh Debian machine), and fails
 //! with the install command when that is not possible: never a silent skip.
 
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -106,6 +108,29 @@ impl RedisServer {
             "redis-server on port {} did not answer PING within 10 s",
             self.port
         );
+    }
+
+    /// `SET key value` with a binary value (RESP), for entries written "by another instance".
+    pub(crate) fn set_raw(&self, key: &str, value: &[u8]) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut request = format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
+            key.len(),
+            value.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\n");
+        stream.write_all(&request).ok()?;
+        let mut buffer = [0u8; 64];
+        let read = stream.read(&mut buffer).ok()?;
+        Some(String::from_utf8_lossy(&buffer[..read]).into_owned())
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// Sends one inline command and returns the first reply line.

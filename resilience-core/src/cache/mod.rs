@@ -13,7 +13,9 @@ mod stats;
 mod store;
 
 pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
-pub use site::{AnyCache, CacheSite, cached_async, cached_async_refreshing, cached_blocking};
+pub use site::{
+    AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
+};
 pub(crate) use site::{all_counts, reconfigure_all};
 pub use spec::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};

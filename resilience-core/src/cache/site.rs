@@ -13,8 +13,12 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::{LazyLock, Mutex, OnceLock};
 
+#[cfg(feature = "redis")]
+use super::Freshness;
 use super::{Cache, CacheCounts, CacheSpec, Cacheable};
 use crate::registry::{NamedPolicy, Policies};
+#[cfg(feature = "redis")]
+use std::time::Duration;
 
 /// A cache of any key and value type, as a site holds it.
 pub trait AnyCache: Send + Sync {
@@ -255,17 +259,108 @@ impl CacheSite {
         }
     }
 
+    /// Removes the entry for `key` here and, when the site's policy keeps its cache in Redis,
+    /// there too (for every instance). Without a Redis backend it is [`invalidate`](Self::invalidate).
+    pub async fn invalidate_shared<Q: Any + serde::Serialize>(&self, key: &Q) -> bool {
+        let here = self.invalidate(key);
+        #[cfg(feature = "redis")]
+        if let Some((backend, prefix)) = self.shared_prefix() {
+            if let Ok(json) = serde_json::to_string(key) {
+                let redis = crate::redis::connection::backend(&backend.url);
+                let entry = format!("{prefix}{json}");
+                let lock = format!("{entry}:lock");
+                if let Err(error) =
+                    crate::redis::cache::delete(&redis, backend.timeout, vec![entry, lock]).await
+                {
+                    crate::observe::backend_failed(
+                        self.name,
+                        self.policy.unwrap_or_default(),
+                        &error,
+                        backend.on_error,
+                    );
+                }
+            }
+        }
+        here
+    }
+
+    /// Removes every entry here and, when the site's policy keeps its cache in Redis, there
+    /// too (a `SCAN` of the function's keys, then `DEL`).
+    pub async fn invalidate_all_shared(&self) {
+        self.invalidate_all();
+        #[cfg(feature = "redis")]
+        if let Some((backend, prefix)) = self.shared_prefix() {
+            let redis = crate::redis::connection::backend(&backend.url);
+            let deleted = match crate::redis::cache::keys(&redis, backend.timeout, &prefix).await {
+                Ok(keys) => crate::redis::cache::delete(&redis, backend.timeout, keys).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = deleted {
+                crate::observe::backend_failed(
+                    self.name,
+                    self.policy.unwrap_or_default(),
+                    &error,
+                    backend.on_error,
+                );
+            }
+        }
+    }
+
+    /// The Redis backend of the site's policy and the prefix of the function's entries.
+    #[cfg(feature = "redis")]
+    fn shared_prefix(&self) -> Option<(std::sync::Arc<crate::backend::BackendSpec>, String)> {
+        let backend = crate::registry::backend(self.policy?)?;
+        let prefix = format!("{}cache:{}:", backend.key_prefix, self.name);
+        Some((backend, prefix))
+    }
+
     /// The counters (zero before the first call).
     pub fn counts(&self) -> CacheCounts {
         self.existing().map(AnyCache::counts).unwrap_or_default()
     }
 }
 
+/// How a cached function's key and values travel to a shared backend (feature `redis`):
+/// JSON, for types that implement serde's traits. `#[cached]` finds one for every function
+/// whose key and value types are `Serialize` (and the value `Deserialize`); a function
+/// without one keeps its cache in memory even under a policy naming a Redis backend.
+pub struct Codec<K, V> {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) key: fn(&K) -> Option<String>,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) encode: fn(&V) -> Option<Vec<u8>>,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) decode: fn(&[u8]) -> Option<V>,
+}
+
+impl<K, V> std::fmt::Debug for Codec<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Codec(json)")
+    }
+}
+
+impl<K, V> Codec<K, V>
+where
+    K: serde::Serialize,
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// The JSON codec.
+    pub fn json() -> Self {
+        Codec {
+            key: |key| serde_json::to_string(key).ok(),
+            encode: |value| serde_json::to_vec(value).ok(),
+            decode: |bytes| serde_json::from_slice(bytes).ok(),
+        }
+    }
+}
+
 /// Runs `load` through `site`'s cache for `key`: what `#[cached]` on an `async fn` calls.
-/// `Mode` says what the return type stores (see [`Cacheable`]).
+/// `Mode` says what the return type stores (see [`Cacheable`]). With a `codec`, a policy
+/// naming a Redis backend keeps the entries there (see [`crate::backend`]).
 pub async fn cached_async<Mode, R, K, Fut>(
     site: &'static CacheSite,
     key: K,
+    codec: Option<Codec<K, R::Stored>>,
     load: impl FnOnce() -> Fut,
 ) -> R
 where
@@ -276,8 +371,136 @@ where
     let Some(cache) = site.cache::<K, R::Stored>() else {
         return load().await;
     };
+    #[cfg(feature = "redis")]
+    if let (Some(policy), Some(codec)) = (site.policy, codec) {
+        if let Some(backend) = crate::registry::backend(policy) {
+            return redis_cached(site, cache, &backend, &codec, key, load).await;
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    let _ = codec;
     cache
         .get_or_load(&key, R::restore, || async { load().await.split() })
+        .await
+}
+
+/// [`cached_async`] for a policy whose backend is Redis (see [`crate::redis::cache`] for the
+/// format and the cross-instance single-flight). When Redis fails, `on_backend_error: local`
+/// uses the in-memory cache; `allow` and `deny` call the function uncached.
+#[cfg(feature = "redis")]
+async fn redis_cached<Mode, R, K, Fut>(
+    site: &'static CacheSite,
+    cache: &'static Cache<K, R::Stored>,
+    backend: &crate::backend::BackendSpec,
+    codec: &Codec<K, R::Stored>,
+    key: K,
+    load: impl FnOnce() -> Fut,
+) -> R
+where
+    R: Cacheable<Mode>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R>,
+{
+    use crate::backend::OnBackendError;
+    use crate::redis::{cache as shared, connection};
+
+    if !cache.is_enabled() {
+        return load().await;
+    }
+    let Some(key_text) = (codec.key)(&key) else {
+        return cache
+            .get_or_load(&key, R::restore, || async { load().await.split() })
+            .await;
+    };
+    let entry = format!("{}cache:{}:{key_text}", backend.key_prefix, site.name);
+    let redis = connection::backend(&backend.url);
+    let timeout = backend.timeout;
+    let decode = |bytes: &[u8]| {
+        let (_, json) = shared::unframe(bytes)?;
+        (codec.decode)(json)
+    };
+    // Stores the caller's result when it should be, and says what to share with waiters.
+    let store = |split: (R, Option<(R::Stored, Freshness)>)| async {
+        let (result, stored) = split;
+        let Some((value, freshness)) = stored else {
+            return (result, None);
+        };
+        let ttl = cache.entry_ttl(freshness);
+        if ttl > 0 {
+            if let Some(json) = (codec.encode)(&value) {
+                let frame = shared::frame(freshness, &json);
+                let ttl = Duration::from_nanos(ttl);
+                if let Err(error) = shared::set(&redis, timeout, &entry, &frame, ttl).await {
+                    crate::observe::backend_failed(
+                        site.name,
+                        site.policy.unwrap_or_default(),
+                        &error,
+                        backend.on_error,
+                    );
+                }
+            }
+        }
+        let _ = shared::delete(&redis, timeout, vec![format!("{entry}:lock")]).await;
+        (result, Some(value))
+    };
+    cache
+        .deduplicated(&key, R::restore, || async {
+            match shared::get(&redis, timeout, &entry).await {
+                Ok(Some(bytes)) => {
+                    if let Some(value) = decode(&bytes) {
+                        cache.count_lookup(true);
+                        return (R::restore(value.clone()), Some(value));
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    crate::observe::backend_failed(
+                        site.name,
+                        site.policy.unwrap_or_default(),
+                        &error,
+                        backend.on_error,
+                    );
+                    return match backend.on_error {
+                        OnBackendError::Local => {
+                            if let super::Lookup::Fresh(value) = cache.lookup(&key) {
+                                return (R::restore(value.clone()), Some(value));
+                            }
+                            let (result, stored) = load().await.split();
+                            match stored {
+                                Some((value, freshness)) => {
+                                    cache.insert(key.clone(), value.clone(), freshness);
+                                    (result, Some(value))
+                                }
+                                None => (result, None),
+                            }
+                        }
+                        OnBackendError::Allow | OnBackendError::Deny => (load().await, None),
+                    };
+                }
+            }
+            cache.count_lookup(false);
+            // A miss: one instance loads, the others wait for its value.
+            if let Ok(false) = shared::lock(&redis, timeout, &entry).await {
+                let deadline = tokio::time::Instant::now() + shared::LOCK;
+                while tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(shared::POLL).await;
+                    match shared::get(&redis, timeout, &entry).await {
+                        Ok(Some(bytes)) => {
+                            if let Some(value) = decode(&bytes) {
+                                return (R::restore(value.clone()), Some(value));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            cache
+                .stats()
+                .loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            store(load().await.split()).await
+        })
         .await
 }
 

@@ -263,6 +263,58 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         true
     }
 
+    /// How long a value stored now lives (nanoseconds; 0: not stored), for a backend that
+    /// keeps the entries elsewhere.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn entry_ttl(&self, freshness: Freshness) -> u64 {
+        match freshness {
+            Freshness::Positive => self.jittered_ttl(),
+            Freshness::Negative => self.negative_ttl.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a lookup made elsewhere (a backend's hit or miss).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn count_lookup(&self, hit: bool) {
+        self.stats
+            .count(if hit { Lookups::Hit } else { Lookups::Miss });
+    }
+
+    /// Runs `load` once however many callers of this process ask for `key` together (the
+    /// single-flight of [`get_or_load`](Self::get_or_load) without this cache's own store: a
+    /// backend keeps the entries). Waiters get the leader's shared value; when the leader
+    /// shares none (its result is not stored, it was cancelled or it panicked) one waiter
+    /// loads in its turn.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) async fn deduplicated<R, F, Fut>(
+        &self,
+        key: &K,
+        restore: impl Fn(V) -> R,
+        load: F,
+    ) -> R
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (R, Option<V>)>,
+    {
+        loop {
+            match self.flights.join(key) {
+                super::flight::Role::Lead(leader) => {
+                    let (result, shared) = load().await;
+                    match shared {
+                        Some(value) => leader.finish(value),
+                        None => drop(leader),
+                    }
+                    return result;
+                }
+                super::flight::Role::Follow(flight) => {
+                    if let Some(value) = flight.wait().await {
+                        return restore(value);
+                    }
+                }
+            }
+        }
+    }
+
     fn jittered_ttl(&self) -> u64 {
         let ttl = self.ttl.load(Ordering::Relaxed);
         let jitter = f64::from_bits(self.jitter_bits.load(Ordering::Relaxed));
