@@ -121,6 +121,9 @@ struct Serving {
     key: Option<u64>,
     site: &'static str,
     policy: Option<&'static str>,
+    /// The shared schedule a pause must reach too (a Redis backend): its spec and key.
+    #[cfg(feature = "redis")]
+    shared: Option<(Arc<crate::backend::BackendSpec>, String)>,
 }
 
 tokio::task_local! {
@@ -140,6 +143,8 @@ impl RateLimitSite {
             key,
             site: self.name,
             policy: self.policy,
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 }
@@ -150,6 +155,25 @@ pub fn learn_from_server(quota: &crate::http::Quota) {
     let _ = SERVING.try_with(|serving| {
         let learned = serving.limiter.learn(serving.key, quota);
         observe::rate_limit_learned(serving.site, serving.policy, learned);
+        // With a Redis backend the pause goes to the shared schedule, for every instance.
+        #[cfg(feature = "redis")]
+        if let (Some(pause), Some((backend, redis_key))) = (learned.pause, &serving.shared) {
+            let (_, tolerance, _) = serving.limiter.params();
+            let (backend, redis_key) = (Arc::clone(backend), redis_key.clone());
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let redis = crate::redis::connection::backend(&backend.url);
+                    let _ = crate::redis::limiter::pause(
+                        &redis,
+                        backend.timeout,
+                        &redis_key,
+                        tolerance,
+                        pause,
+                    )
+                    .await;
+                });
+            }
+        }
     });
 }
 
@@ -234,7 +258,11 @@ where
         tokio::time::sleep(wait).await;
     }
     #[cfg(feature = "reqwest")]
-    let result = SERVING.scope(site.serving(key), call).await;
+    let result = {
+        let mut serving = site.serving(key);
+        serving.shared = Some((Arc::new(backend.clone()), redis_key.clone()));
+        SERVING.scope(serving, call).await
+    };
     #[cfg(not(feature = "reqwest"))]
     let result = call.await;
     if let Err(error) = &result {
