@@ -87,10 +87,8 @@ async fn two_instances_never_admit_more_than_the_quota_together() {
         "one interval is 1 s"
     );
     assert_eq!(admitted(&a) + admitted(&b), 10, "the burst of 10, shared");
-    assert!(
-        admitted(&a) > 0 && admitted(&b) > 0,
-        "both instances drew from it"
-    );
+    // However the two interleave (one may take the whole burst before the other starts),
+    // the second instance is refused what the first spent: one quota.
     let refused = a.iter().chain(&b).find(|result| result.is_err()).unwrap();
     assert!(matches!(
         refused,

@@ -256,7 +256,10 @@ impl RateLimiter {
     /// - `X-RateLimit-Limit` below the configured `calls`: admits at most that many per
     ///   `period` from now on (the server's window is taken to be the configured `period`);
     /// - `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`: admits nothing until the reset;
-    /// - `Remaining: n` with `Reset`: admits at most `n` more before the reset.
+    /// - `Remaining: n` with `Reset` and no `Limit`: admits at most `n` more before the reset.
+    ///   With a `Limit`, the pace it sets is trusted instead: a server refilling a bucket
+    ///   sends `Reset` as "until full", and spending `n` only before it would stall the
+    ///   limiter for no reason.
     ///
     /// Returns what changed, for the caller to report.
     pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
@@ -276,7 +279,7 @@ impl RateLimiter {
         let mut pause = quota.retry_after.unwrap_or(Duration::ZERO);
         match (quota.remaining, quota.reset) {
             (Some(0), Some(reset)) => pause = pause.max(reset),
-            (Some(remaining), Some(reset)) => {
+            (Some(remaining), Some(reset)) if quota.limit.is_none() => {
                 let interval = Duration::from_nanos(self.interval.load(Ordering::Relaxed));
                 let spent = interval.saturating_mul(remaining);
                 pause = pause.max(reset.saturating_sub(spent));
@@ -381,6 +384,39 @@ pub fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::http::Quota {
+        let (limit, remaining, reset) = (
+            limit.map(|limit| limit.to_string()),
+            remaining.to_string(),
+            reset.to_string(),
+        );
+        crate::http::Quota::parse(
+            |name| match name {
+                "x-ratelimit-limit" => limit.as_deref(),
+                "x-ratelimit-remaining" => Some(remaining.as_str()),
+                "x-ratelimit-reset" => Some(reset.as_str()),
+                _ => None,
+            },
+            std::time::SystemTime::UNIX_EPOCH,
+        )
+    }
+
+    /// With a `Limit`, `Remaining: n` is not turned into a pause (the pace is the limit's);
+    /// without one, at most `n` more are admitted before the reset.
+    #[tokio::test(start_paused = true)]
+    async fn remaining_paces_only_without_an_advertised_limit() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        let learned = limiter.learn(None, &quota(Some(10), 3, 1));
+        assert_eq!(learned.pause, None);
+        assert_eq!(limiter.check(None), Ok(Duration::ZERO));
+
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        let learned = limiter.learn(None, &quota(None, 3, 1));
+        // 3 more at 100 ms spacing fit in the last 300 ms before the reset.
+        assert_eq!(learned.pause, Some(Duration::from_millis(700)));
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(700)));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idle_keys_are_swept() {
