@@ -6,6 +6,7 @@
 #   benches/table.sh rate_limit             # `rate_limit`: ours / governor per group, and the clock reads
 #   benches/table.sh cache                  # `cache` and `cache_memory`: each case beside quick_cache, moka and `cached`
 #   benches/table.sh pipeline               # `pipeline`: per group `pipeline_*`, each case and its ratio to `bare` (and to `tower`)
+#   benches/table.sh redis                  # `redis` (starts its own redis-server): each case and its ratio to one round trip
 #   benches/table.sh [BENCH] --no-run       # only print the tables of the last run
 #   benches/table.sh [BENCH] -- ARGS...     # pass other criterion arguments instead of the defaults
 #
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bench=retry
-if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" || "${1:-}" == "pipeline" ]]; then
+if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" || "${1:-}" == "pipeline" || "${1:-}" == "redis" ]]; then
     bench=$1
     shift
 fi
@@ -107,6 +108,36 @@ elif bench == "pipeline":
             if name in stack:
                 r = stack[name] / stack["tower"]
                 print(f"| {name} | {r:.2f}x | {'yes' if r < 1 else 'no'} |")
+elif bench == "redis":
+    # one table per group, each case beside the floor: one round trip on a ConnectionManager
+    groups = [
+        ("redis_rate_limit", "floor_ping", "resilience_rate_limited",
+         ["floor_ping", "raw_gcra_script", "resilience_rate_limited"]),
+        ("redis_cache_hit", "floor_get", "resilience_cached",
+         ["floor_get", "raw_get_decode", "resilience_cached"]),
+    ]
+    checks = []
+    for group, floor, ours, order in groups:
+        found = medians(group)
+        if floor not in found:
+            continue
+        if checks:
+            print()
+        print(f"`{group}`")
+        print()
+        print(f"| case | median (µs) | ratio to `{floor}` |")
+        print("|---|---:|---:|")
+        for name in [n for n in order if n in found] + sorted(set(found) - set(order)):
+            print(f"| {name} | {found[name] / 1e3:.2f} | {found[name] / found[floor]:.2f}x |")
+        if ours in found:
+            checks.append((ours, floor, found[ours] / found[floor]))
+    if not checks:
+        sys.exit(f"no redis results under {root}: run the benchmark first")
+    print()
+    print("| target: within 1.2x of one round trip | ratio | met |")
+    print("|---|---:|---|")
+    for ours, floor, r in checks:
+        print(f"| {ours} / {floor} | {r:.2f}x | {'yes' if r <= 1.2 else 'no'} |")
 elif bench == "cache":
     cases = ["resilience_cached_fn", "resilience_lookup", "resilience_lookup_insert",
              "quick_cache", "moka_sync", "moka_future", "cached_fn"]
