@@ -61,6 +61,28 @@ impl NamedPolicy {
         }
     }
 
+    /// This policy with its stateful sections kept in `backend` (feature `redis`; see
+    /// [`crate::backend`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::backend::{BackendSpec, OnBackendError};
+    /// use resilience_core::rate_limit::RateLimitPatch;
+    /// use resilience_core::registry::NamedPolicy;
+    ///
+    /// let policy = NamedPolicy::with_rate_limit(RateLimitPatch { calls: Some(50), ..Default::default() })
+    ///     .with_backend(
+    ///         BackendSpec::redis("redis://127.0.0.1:6379/0")
+    ///             .timeout(Duration::from_millis(20))
+    ///             .on_error(OnBackendError::Local),
+    ///     );
+    /// assert_eq!(policy.backend.unwrap().on_error, OnBackendError::Local);
+    /// ```
+    pub fn with_backend(mut self, backend: crate::backend::BackendSpec) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
     /// A policy with only a `cache` section.
     pub fn with_cache(cache: CachePatch) -> Self {
         NamedPolicy {
