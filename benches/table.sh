@@ -133,11 +133,30 @@ elif bench == "redis":
             checks.append((ours, floor, found[ours] / found[floor]))
     if not checks:
         sys.exit(f"no redis results under {root}: run the benchmark first")
+    # the same ratios measured call for call in alternation with the floor (the bench writes them)
+    alternated = root / "redis_alternated.json"
+    alt = json.loads(alternated.read_text()) if alternated.exists() else {}
+    if alt:
+        print()
+        print("in alternation with the floor, call for call: the median of 15 rounds [lowest, "
+              "highest], and the round with the shortest round trip")
+        print()
+        print("| case | floor | floor (µs) | ratio | shortest floor (µs) | its ratio |")
+        print("|---|---|---:|---:|---:|---:|")
+        for name, row in alt.items():
+            print(f"| {name} | {row['floor']} | {row['floor_us']:.1f} | "
+                  f"{row['ratio']:.2f}x [{row['low']:.2f}x, {row['high']:.2f}x] | "
+                  f"{row['fastest_floor_us']:.1f} | {row['ratio_at_fastest']:.2f}x |")
+    # the alternated ratio decides when there is one: criterion's cases run one after the
+    # other, and the round trip moves with the machine's load in between
     print()
-    print("| target: within 1.2x of one round trip | ratio | met |")
-    print("|---|---:|---|")
+    print("| target: within 1.2x of one round trip | criterion medians | in alternation | met |")
+    print("|---|---:|---:|---|")
     for ours, floor, r in checks:
-        print(f"| {ours} / {floor} | {r:.2f}x | {'yes' if r <= 1.2 else 'no'} |")
+        a = alt.get(ours, {}).get("ratio")
+        decides = a if a is not None else r
+        shown = f"{a:.2f}x" if a is not None else "-"
+        print(f"| {ours} / {floor} | {r:.2f}x | {shown} | {'yes' if decides <= 1.2 else 'no'} |")
 elif bench == "cache":
     cases = ["resilience_cached_fn", "resilience_lookup", "resilience_lookup_insert",
              "quick_cache", "moka_sync", "moka_future", "cached_fn"]

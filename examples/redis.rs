@@ -410,7 +410,9 @@ fn shared_quota(redis: &Redis, prefix: &str) {
     for (name, handle) in [("instance A", a), ("instance B", b)] {
         let (admitted, refused) = handle.join().unwrap_or_else(|_| panic!("{name} panicked"));
         total += admitted;
-        let refused = refused.map_or(String::new(), |error| format!(" (first refusal: {error})"));
+        let refused = refused.map_or(String::new(), |error| {
+            format!(" (the first: {})", refusal(&error))
+        });
         println!(
             "   {name}: 15 calls, {admitted:>2} admitted, {:>2} refused{refused}",
             15 - admitted
@@ -470,6 +472,19 @@ fn shared_cache(redis: &Redis, prefix: &str) {
     );
 }
 
+/// A refusal in few words: `refused, next in 3.33 s`.
+fn refusal(error: &ApiError) -> String {
+    match error {
+        ApiError::Rejected(Rejected::RateLimited { retry_after }) if retry_after.is_zero() => {
+            "refused".to_string()
+        }
+        ApiError::Rejected(Rejected::RateLimited { retry_after }) => {
+            format!("refused, next in {:.2} s", retry_after.as_secs_f64())
+        }
+        ApiError::Rejected(rejected) => format!("refused: {rejected}"),
+    }
+}
+
 /// One call of `send_order`, printed with its latency, the decision and the runtime's events.
 async fn order(n: u32) {
     let start = Instant::now();
@@ -477,13 +492,7 @@ async fn order(n: u32) {
     let took = start.elapsed();
     let decision = match &result {
         Ok(_) => "admitted".to_string(),
-        Err(ApiError::Rejected(Rejected::RateLimited { retry_after })) if retry_after.is_zero() => {
-            "refused".to_string()
-        }
-        Err(ApiError::Rejected(Rejected::RateLimited { retry_after })) => {
-            format!("refused, next in {:.2} s", retry_after.as_secs_f64())
-        }
-        Err(error) => format!("failed: {error}"),
+        Err(error) => refusal(error),
     };
     let events = take_events();
     let events = if events.is_empty() {

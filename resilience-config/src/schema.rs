@@ -46,7 +46,7 @@ pub struct PolicyDoc {
 pub enum BackendName {
     /// `memory`: in this process (the default).
     Memory,
-    /// A `redis://` (or `rediss://`, `redis+unix://`) URL: shared by every instance.
+    /// A `redis://` (or `redis+unix://`) URL: shared by every instance.
     Redis(String),
 }
 

@@ -1191,13 +1191,15 @@ fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
 fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Problem> {
     match scalar {
         Scalar::Str("memory") => Ok(BackendName::Memory),
-        Scalar::Str(url)
-            if url.starts_with("redis://")
-                || url.starts_with("rediss://")
-                || url.starts_with("redis+unix://") =>
-        {
+        Scalar::Str(url) if url.starts_with("redis://") || url.starts_with("redis+unix://") => {
             Ok(BackendName::Redis(url.to_string()))
         }
+        Scalar::Str(url) if url.starts_with("rediss://") => Err(Problem::new(format!(
+            "`{key}` `{url}` asks for TLS, which this build does not support"
+        ))
+        .hint(Some(
+            "use `redis://` (on a trusted network or through a TLS tunnel)".to_string(),
+        ))),
         other => Err(Problem::new(format!("unknown `{key}` {other}")).hint(Some(
             "expected `memory` or a Redis URL such as `redis://127.0.0.1:6379/0`".to_string(),
         ))),

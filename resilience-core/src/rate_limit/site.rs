@@ -245,8 +245,9 @@ where
             match backend.on_error {
                 OnBackendError::Allow => Duration::ZERO,
                 OnBackendError::Deny => {
+                    // Not zero: a `#[retry]` honouring it should not come back at once.
                     return Err(reject(Rejected::RateLimited {
-                        retry_after: Duration::ZERO,
+                        retry_after: backend.timeout,
                     }));
                 }
                 OnBackendError::Local => site.admit(key).map_err(reject)?,

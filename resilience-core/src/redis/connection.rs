@@ -67,6 +67,14 @@ pub(crate) fn backend(url: &str) -> Arc<Backend> {
     let mut backends = BACKENDS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The common case, without allocating the key.
+    if let Some(backend) = backends
+        .iter()
+        .find(|((known, id), _)| known == url && *id == runtime)
+        .map(|(_, backend)| backend)
+    {
+        return Arc::clone(backend);
+    }
     Arc::clone(
         backends
             .entry((url.to_string(), runtime))
@@ -100,7 +108,12 @@ impl Backend {
                 Some(connection) => (*connection).clone(),
                 None => {
                     let client = redis::Client::open(self.url.as_str())?;
-                    let connection = ConnectionManager::new(client).await?;
+                    // No retries of its own: a refused connection fails at once, and the
+                    // skip below decides when to try again.
+                    let config = redis::aio::ConnectionManagerConfig::new()
+                        .set_number_of_retries(0)
+                        .set_connection_timeout(Some(timeout));
+                    let connection = ConnectionManager::new_with_config(client, config).await?;
                     self.connection.store(Some(Arc::new(connection.clone())));
                     connection
                 }
