@@ -95,7 +95,9 @@ impl NamedPolicy {
 /// A complete set of named policies, replaced as a whole.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policies {
-    by_name: HashMap<String, NamedPolicy>,
+    /// foldhash rather than SipHash: every call of a site naming a policy looks its name up,
+    /// and these keys come from the program's own attributes and policy file, not from users.
+    by_name: HashMap<String, NamedPolicy, foldhash::fast::RandomState>,
 }
 
 impl Policies {
