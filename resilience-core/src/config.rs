@@ -1,5 +1,5 @@
 //! Named policies from a YAML file: [`load`], [`load_str`] and [`watch`] read and check a
-//! file with `resilience-config`, then install its policies in the [`registry`](crate::registry)
+//! file with `resilience-config`, then install its policies in the [`registry`](crate::registry::install)
 //! as one atomic snapshot.
 //!
 //! ```yaml
