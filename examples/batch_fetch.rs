@@ -12,6 +12,20 @@
 //! | `--qps` | `50` | the server's quota: a token bucket of `qps` tokens refilled at `qps`/s |
 //! | `--concurrency` | `30` | calls in flight at once in ways (b) and (c) |
 //! | `--burst` | `0` | the `burst` of way (c)'s limiter (client side) |
+//! | `--instances` | `1` | processes that run way (c) together, each on its share of the ids |
+//! | `--backend` | none (in memory) | way (c)'s limiter in Redis: `redis://host:port/db`, or `redis` for a `redis-server` of the example's own on a free port (needs `--features redis,reqwest`) |
+//!
+//! **Several instances** (`--instances 2 --backend redis`): way (c) is then run by N processes
+//! at once against one server. This process starts the server, then N - 1 copies of its own
+//! executable (a hidden `--child --server URL --shard i/N` flag set), each fetching the ids
+//! with `id % N == i` through the same `fetch_paced`, and fetches shard 0 itself. With
+//! `--backend` every process installs the policy "api" with `resilience::config::load_str`,
+//! naming `backend: <url>` and `backend_timeout: 200ms`, so they all draw from one schedule in
+//! Redis; without it each process has its own limiter (and together they ask for N times the
+//! quota). Each child prints one summary line (`batch_fetch-child shard=i/N succeeded=..
+//! failed=.. elapsed_s=..`) that this process reads; row (c) reports the whole: wall time from
+//! before the first child starts to the last one done, the failures of all, and the requests
+//! and 429s the server counted. Its dead letters are one file per shard.
 //!
 //! **The server** (started here, on 127.0.0.1, a fresh one for each way) speaks HTTP/1.1 with
 //! keep-alive (the `conns` column shows reqwest reusing its connections). Each request takes a
@@ -85,17 +99,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 const USAGE: &str = "\
 usage: batch_fetch [--n 1000] [--latency 20ms] [--fail-rate 0.05] [--qps 50] [--concurrency 30]
-                   [--burst 0]
+                   [--burst 0] [--instances 1] [--backend redis://host:port/db | redis]
 
   --n            ids to fetch
   --latency      the server's time to answer a request it serves
   --fail-rate    fraction of served requests answered 503
   --qps          the server's quota: a token bucket of qps tokens refilled at qps per second
   --concurrency  calls in flight at once in ways (b) and (c)
-  --burst        the client limiter's `burst` in way (c)";
+  --burst        the client limiter's `burst` in way (c)
+  --instances    processes that run way (c) together, each on its share of the ids
+  --backend      way (c)'s limiter in Redis (feature `redis`): a redis:// URL, or `redis`
+                 for a redis-server of the example's own on a free port";
 
 /// What the command line asked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Flags {
     n: u64,
     latency: Duration,
@@ -103,6 +120,21 @@ struct Flags {
     qps: u32,
     concurrency: usize,
     burst: u32,
+    instances: u64,
+    /// `--backend`: a Redis URL, or `redis` for a server of the example's own.
+    backend: Option<String>,
+    /// Hidden: this process is a child running one shard of way (c).
+    child: Option<ChildFlags>,
+}
+
+/// The hidden flags of a child process (`--child --server URL --shard i/N --key-prefix P
+/// --dir D`).
+#[derive(Debug, Clone, Default)]
+struct ChildFlags {
+    server: String,
+    shard: u64,
+    key_prefix: String,
+    dir: PathBuf,
 }
 
 impl Flags {
@@ -114,10 +146,17 @@ impl Flags {
             qps: 50,
             concurrency: 30,
             burst: 0,
+            instances: 1,
+            backend: None,
+            child: None,
         };
         while let Some(arg) = args.next() {
             if arg == "--help" || arg == "-h" {
                 return Err(USAGE.to_string());
+            }
+            if arg == "--child" {
+                flags.child.get_or_insert_with(ChildFlags::default);
+                continue;
             }
             let (name, inline) = match arg.split_once('=') {
                 Some((name, value)) => (name.to_string(), Some(value.to_string())),
@@ -155,6 +194,37 @@ impl Flags {
                         .ok_or_else(|| bad("expected a count >= 1"))?;
                 }
                 "--burst" => flags.burst = value.parse().map_err(|_| bad("expected a count"))?,
+                "--instances" => {
+                    flags.instances = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| bad("expected a count between 1 and 64"))?;
+                }
+                "--backend" => {
+                    if value != "redis" && !value.starts_with("redis://") {
+                        return Err(bad("expected `redis` or a redis:// URL"));
+                    }
+                    flags.backend = Some(value);
+                }
+                // The hidden flags of a child.
+                "--server" => flags.child.get_or_insert_with(ChildFlags::default).server = value,
+                "--shard" => {
+                    let (shard, of) = value
+                        .split_once('/')
+                        .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
+                        .filter(|(i, n): &(u64, u64)| i < n)
+                        .ok_or_else(|| bad("expected i/N"))?;
+                    flags.child.get_or_insert_with(ChildFlags::default).shard = shard;
+                    flags.instances = of;
+                }
+                "--key-prefix" => {
+                    flags
+                        .child
+                        .get_or_insert_with(ChildFlags::default)
+                        .key_prefix = value;
+                }
+                "--dir" => flags.child.get_or_insert_with(ChildFlags::default).dir = value.into(),
                 _ => return Err(format!("unknown flag `{name}`\n\n{USAGE}")),
             }
         }
@@ -633,6 +703,240 @@ fn client(concurrency: usize) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Several instances: the policy, Redis, the children
+// ---------------------------------------------------------------------------------------------
+
+/// Installs the policy "api" of way (c): `calls = 2 * qps` (twice the quota, on purpose), in
+/// this process (`registry::set`) or, with a backend, in Redis (`config::load_str`).
+fn install_api_policy(
+    flags: &Flags,
+    backend: Option<&str>,
+    key_prefix: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match backend {
+        None => registry::set(
+            "api",
+            NamedPolicy::with_rate_limit(RateLimitPatch {
+                calls: Some(flags.qps.saturating_mul(2)),
+                period: Some(Duration::from_secs(1)),
+                burst: Some(flags.burst),
+                ..RateLimitPatch::default()
+            }),
+        ),
+        Some(url) => {
+            let yaml = format!(
+                "policies:\n  api:\n    rate_limit: {{ calls: {}, period: 1s, burst: {} }}\n    \
+                 backend: {url}\n    backend_timeout: 200ms\n    key_prefix: \"{key_prefix}\"\n",
+                flags.qps.saturating_mul(2),
+                flags.burst,
+            );
+            resilience::config::load_str(&yaml)
+                .map_err(|errors| format!("the policy \"api\" is refused: {errors}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The ids of shard `shard` of `instances`.
+fn shard_ids(n: u64, shard: u64, instances: u64) -> impl Iterator<Item = u64> {
+    (0..n).filter(move |id| id % instances == shard)
+}
+
+/// A child: fetches its shard through `fetch_paced`, writes its dead letters, and prints one
+/// summary line for the parent.
+async fn run_child(flags: &Flags, child: &ChildFlags) -> Result<(), Box<dyn std::error::Error>> {
+    install_api_policy(flags, flags.backend.as_deref(), &child.key_prefix)?;
+    let http = client(flags.concurrency)?;
+    let ids = shard_ids(flags.n, child.shard, flags.instances);
+    let report = batch(ids, |id| fetch_paced(&http, &child.server, id))
+        .concurrency(flags.concurrency)
+        .keep_successes(false)
+        .await;
+    let path = child
+        .dir
+        .join(format!("c-paced-shard-{}.jsonl", child.shard));
+    write_dead_letters(std::fs::File::create(&path)?, &report.dead_letters)?;
+    println!(
+        "{CHILD_LINE} shard={}/{} succeeded={} failed={} elapsed_s={:.3}",
+        child.shard,
+        flags.instances,
+        report.succeeded,
+        report.failed,
+        report.elapsed.as_secs_f64(),
+    );
+    Ok(())
+}
+
+/// The start of a child's summary line.
+const CHILD_LINE: &str = "batch_fetch-child";
+
+/// What a child's summary line says: (succeeded, failed, elapsed).
+fn parse_child_line(stdout: &str) -> Option<(usize, usize, Duration)> {
+    let line = stdout.lines().find(|line| line.starts_with(CHILD_LINE))?;
+    let field = |name: &str| {
+        line.split(' ')
+            .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+    };
+    Some((
+        field("succeeded")?.parse().ok()?,
+        field("failed")?.parse().ok()?,
+        Duration::try_from_secs_f64(field("elapsed_s")?.parse().ok()?).ok()?,
+    ))
+}
+
+/// Way (c) run by `--instances` processes: this one (shard 0) and N - 1 children.
+async fn paced_instances(
+    flags: &Flags,
+    backend: Option<&str>,
+    dir: &Path,
+) -> Result<Row, Box<dyn std::error::Error>> {
+    let (n, c, instances) = (flags.n, flags.concurrency, flags.instances);
+    let key_prefix = format!("resilience-batch-fetch:{}:", std::process::id());
+    install_api_policy(flags, backend, &key_prefix)?;
+    let server = Server::start(Rules {
+        latency: flags.latency,
+        fail_rate: flags.fail_rate,
+        qps: flags.qps,
+    })
+    .await?;
+    let started = Instant::now();
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for shard in 1..instances {
+        let mut command = std::process::Command::new(&exe);
+        command
+            .arg("--child")
+            .args(["--server", &server.url])
+            .args(["--shard", &format!("{shard}/{instances}")])
+            .args(["--n", &n.to_string()])
+            .args(["--qps", &flags.qps.to_string()])
+            .args(["--concurrency", &c.to_string()])
+            .args(["--burst", &flags.burst.to_string()])
+            .args(["--key-prefix", &key_prefix])
+            .arg("--dir")
+            .arg(dir);
+        if let Some(url) = backend {
+            command.args(["--backend", url]);
+        }
+        let child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        children.push((shard, child));
+    }
+    let http = client(c)?;
+    let total = shard_ids(n, 0, instances).count() as u64;
+    let (reporter, on_progress) = Reporter::new("(c) shard 0 (this process)", total);
+    let report = batch(shard_ids(n, 0, instances), |id| {
+        fetch_paced(&http, &server.url, id)
+    })
+    .concurrency(c)
+    .keep_successes(false)
+    .on_progress(on_progress)
+    .await;
+    reporter.finish();
+    let path = dir.join("c-paced-shard-0.jsonl");
+    write_dead_letters(std::fs::File::create(&path)?, &report.dead_letters)?;
+    println!(
+        "  shard 0/{instances} (this process): {} succeeded, {} failed, {:.2}s",
+        report.succeeded,
+        report.failed,
+        report.elapsed.as_secs_f64()
+    );
+    let mut failed = report.failed;
+    for (shard, child) in children {
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let Some((succeeded, child_failed, elapsed)) = parse_child_line(&stdout) else {
+            return Err(format!(
+                "child {shard}/{instances} ({}) printed no summary line: {stdout:?}",
+                output.status
+            )
+            .into());
+        };
+        println!(
+            "  shard {shard}/{instances} (child process): {succeeded} succeeded, {child_failed} \
+             failed, {:.2}s",
+            elapsed.as_secs_f64()
+        );
+        failed += child_failed;
+    }
+    let wall = started.elapsed();
+    let limiter = match backend {
+        Some(_) => "Redis limit",
+        None => "own limits",
+    };
+    Ok(Row {
+        way: format!("(c) {instances} procs x {c} + retry + {limiter}"),
+        wall,
+        failed,
+        requests: server.requests(),
+        too_many: server.too_many(),
+        unavailable: server.unavailable(),
+        connections: server.connections(),
+        dead_letters: dir.join("c-paced-shard-*.jsonl"),
+    })
+}
+
+/// A `redis-server` of the example's own (`--backend redis`), on a free port, stopped on drop.
+#[cfg(feature = "redis")]
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+#[cfg(feature = "redis")]
+impl OwnRedis {
+    fn start() -> Result<OwnRedis, Box<dyn std::error::Error>> {
+        use std::io::{Read as _, Write as _};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| {
+                format!(
+                    "`--backend redis` starts a `redis-server`, which must be installed \
+                     (or give `--backend redis://host:port/db`): {error}"
+                )
+            })?;
+        let redis = OwnRedis { child, port };
+        let ping = || -> std::io::Result<bool> {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+            stream.write_all(b"PING\r\n")?;
+            let mut answer = [0u8; 16];
+            let read = stream.read(&mut answer)?;
+            Ok(answer[..read].starts_with(b"+PONG"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ping().unwrap_or(false) {
+            if Instant::now() > deadline {
+                return Err("redis-server did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flags = match Flags::parse(std::env::args().skip(1)) {
@@ -642,6 +946,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
+    if cfg!(not(feature = "redis")) && flags.backend.is_some() {
+        eprintln!(
+            "`--backend` keeps the limiter in Redis, which needs feature `redis`: \
+             `cargo run --release --features redis,reqwest --example batch_fetch -- --backend ...`"
+        );
+        std::process::exit(2);
+    }
+    if let Some(child) = &flags.child {
+        return run_child(&flags, child).await;
+    }
+    // `--backend redis`: a redis-server of our own, for as long as the example runs.
+    #[cfg(feature = "redis")]
+    let own_redis = match flags.backend.as_deref() {
+        Some("redis") => Some(OwnRedis::start()?),
+        _ => None,
+    };
+    #[cfg(feature = "redis")]
+    let backend = match &own_redis {
+        Some(redis) => Some(redis.url()),
+        None => flags.backend.clone(),
+    };
+    #[cfg(not(feature = "redis"))]
+    let backend: Option<String> = None;
     let rules = Rules {
         latency: flags.latency,
         fail_rate: flags.fail_rate,
@@ -700,6 +1027,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let way = format!("(b) concurrency {c}, no retry, no limit");
     rows.push(row(way, "b-concurrent.jsonl", &dir, &report, &server)?);
     drop(server);
+
+    // (c) by several processes, or with the limiter in Redis.
+    if flags.instances > 1 || backend.is_some() {
+        if let Some(url) = &backend {
+            println!(
+                "(c) runs in {} processes; policy \"api\" in Redis at {url}",
+                flags.instances
+            );
+        } else {
+            println!(
+                "(c) runs in {} processes, each with a limiter of its own (no --backend)",
+                flags.instances
+            );
+        }
+        rows.push(paced_instances(&flags, backend.as_deref(), &dir).await?);
+        print_table(&flags, &rows);
+        println!("\ndead letters (JSON lines: input, last error, tries):");
+        for row in &rows {
+            println!("  {:<42} {}", row.way, row.dead_letters.display());
+        }
+        return Ok(());
+    }
 
     // (c) concurrency, `#[retry]` over `#[rate_limited(policy = "api")]`, `error_for_status`.
     registry::set(
