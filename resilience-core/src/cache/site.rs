@@ -374,13 +374,19 @@ where
     #[cfg(feature = "redis")]
     if let (Some(policy), Some(codec)) = (site.policy, codec) {
         if let Some(backend) = crate::registry::backend(policy) {
-            return redis_cached(site, cache, &backend, &codec, key, load).await;
+            // Boxed: the Redis path's state would otherwise make every call's future larger.
+            return Box::pin(redis_cached(site, cache, &backend, &codec, key, load)).await;
         }
     }
     #[cfg(not(feature = "redis"))]
     let _ = codec;
+    // The hit first, here: a hit then builds no loading future around the call.
+    let found = cache.lookup(&key);
+    if let super::Lookup::Fresh(value) = found {
+        return R::restore(value);
+    }
     cache
-        .get_or_load(&key, R::restore, || async { load().await.split() })
+        .load_after(found, &key, R::restore, || async { load().await.split() })
         .await
 }
 

@@ -134,7 +134,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             stale_window: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
-            clock: Clock::new(),
+            clock: Clock::coarse(),
             stats,
             name,
         };
@@ -212,7 +212,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             self.stats.count(Lookups::Miss);
             return Lookup::Miss;
         };
-        let now = self.clock.now();
+        let now = self.clock.now_coarse();
         if now < entry.fresh_until {
             self.stats.count(Lookups::Hit);
             Lookup::Fresh(entry.value)
@@ -229,7 +229,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// The fresh value for `key`, without counting a lookup.
     fn fresh(&self, key: &K) -> Option<V> {
         let entry = self.store.peek(key)?;
-        (self.clock.now() < entry.fresh_until).then_some(entry.value)
+        (self.clock.now_coarse() < entry.fresh_until).then_some(entry.value)
     }
 
     /// Stores `value` for `key` as a success or a failure. A failure is only stored when
@@ -245,7 +245,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                 ttl => ttl,
             },
         };
-        let now = self.clock.now();
+        let now = self.clock.now_coarse();
         let fresh_until = now.saturating_add(ttl);
         let usable_until = match freshness {
             Freshness::Positive => {
@@ -351,7 +351,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     }
 
     /// [`get_or_load`](Self::get_or_load) after its first lookup found `found` (not fresh).
-    async fn load_after<R, F, Fut>(
+    pub(crate) async fn load_after<R, F, Fut>(
         &self,
         mut found: Lookup<V>,
         key: &K,
