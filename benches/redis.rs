@@ -167,29 +167,9 @@ async fn city(id: u32) -> Result<City, MyErr> {
     })
 }
 
-/// The runtime's GCRA script (`resilience-core/src/redis/limiter.rs`), copied to measure what
-/// Redis spends in it apart from what the runtime spends around it.
-const GCRA: &str = r"
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-local pause = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-if pause > 0 then
-  if now + pause + tolerance > tat then tat = now + pause + tolerance end
-  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-  return {1, 0}
-end
-local wait = tat - now - tolerance
-if wait < 0 then wait = 0 end
-if max_wait >= 0 and wait > max_wait then return {0, wait} end
-tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-return {1, wait}
-";
+/// The runtime's GCRA script itself, to measure what Redis spends in it apart from what the
+/// runtime spends around it.
+const GCRA: &str = include_str!("../resilience-core/src/redis/gcra.lua");
 
 /// Results of the `resilience_*` cases that were not what the happy path gives.
 static FAILED: AtomicU64 = AtomicU64::new(0);

@@ -651,6 +651,15 @@ fn row<T, E: fmt::Display>(
     })
 }
 
+/// The table, then where each way's dead letters were written.
+fn print_results(flags: &Flags, rows: &[Row]) {
+    print_table(flags, rows);
+    println!("\ndead letters (JSON lines: input, last error, tries):");
+    for row in rows {
+        println!("  {:<42} {}", row.way, row.dead_letters.display());
+    }
+}
+
 fn print_table(flags: &Flags, rows: &[Row]) {
     let quota_time = flags.quota_time().as_secs_f64();
     println!();
@@ -1042,11 +1051,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         rows.push(paced_instances(&flags, backend.as_deref(), &dir).await?);
-        print_table(&flags, &rows);
-        println!("\ndead letters (JSON lines: input, last error, tries):");
-        for row in &rows {
-            println!("  {:<42} {}", row.way, row.dead_letters.display());
-        }
+        print_results(&flags, &rows);
         return Ok(());
     }
 
@@ -1073,10 +1078,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     rows.push(row(way, "c-paced.jsonl", &dir, &report, &server)?);
     drop(server);
 
-    print_table(&flags, &rows);
-    println!("\ndead letters (JSON lines: input, last error, tries):");
-    for row in &rows {
-        println!("  {:<42} {}", row.way, row.dead_letters.display());
-    }
+    print_results(&flags, &rows);
     Ok(())
 }

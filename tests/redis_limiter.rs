@@ -36,6 +36,32 @@ fn admitted(results: &[Result<(), ApiError>]) -> usize {
     results.iter().filter(|result| result.is_ok()).count()
 }
 
+/// One "instance": 20 calls of `call` on a runtime of its own, in a thread of its own, kept
+/// alive until every instance is done.
+fn instance<F>(
+    call: fn() -> F,
+    done: std::sync::Arc<std::sync::Barrier>,
+) -> std::thread::JoinHandle<Vec<Result<(), ApiError>>>
+where
+    F: std::future::Future<Output = Result<(), ApiError>> + 'static,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let results = runtime.block_on(async {
+            let mut results = Vec::new();
+            for _ in 0..20 {
+                results.push(call().await);
+            }
+            results
+        });
+        done.wait();
+        results
+    })
+}
+
 /// Two "instances" (two sites, each on a runtime of its own, in its own thread) share one
 /// quota through Redis: 10 per second with a burst of 9, so 10 at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,44 +75,23 @@ async fn two_instances_never_admit_more_than_the_quota_together() {
     let start = Instant::now();
     // Both runtimes live until both instances are done (as two processes would).
     let done = std::sync::Arc::new(std::sync::Barrier::new(2));
-    let done_a = std::sync::Arc::clone(&done);
-    let done_b = std::sync::Arc::clone(&done);
-    let a = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let results = runtime.block_on(async {
-            let mut results = Vec::new();
-            for _ in 0..20 {
-                results.push(instance_a().await);
-            }
-            results
-        });
-        done_a.wait();
-        results
-    });
-    let b = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let results = runtime.block_on(async {
-            let mut results = Vec::new();
-            for _ in 0..20 {
-                results.push(instance_b().await);
-            }
-            results
-        });
-        done_b.wait();
-        results
-    });
+    let a = instance(instance_a, std::sync::Arc::clone(&done));
+    let b = instance(instance_b, done);
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert!(
         start.elapsed() < Duration::from_secs(1),
         "one interval is 1 s"
     );
     assert_eq!(admitted(&a) + admitted(&b), 10, "the burst of 10, shared");
+    // The sites name one policy, so they share an in-memory limiter too: the schedule must be
+    // Redis's for this test to say anything.
+    assert_eq!(
+        redis
+            .command("EXISTS resilience:rl:redis-shared")
+            .unwrap()
+            .trim(),
+        ":1"
+    );
     // However the two interleave (one may take the whole burst before the other starts),
     // the second instance is refused what the first spent: one quota.
     let refused = a.iter().chain(&b).find(|result| result.is_err()).unwrap();
@@ -140,6 +145,14 @@ async fn the_script_survives_script_flush() {
     assert!(redis.command("SCRIPT FLUSH").unwrap().starts_with("+OK"));
     assert!(flushed().await.is_ok(), "reloaded after NOSCRIPT");
     assert!(flushed().await.is_err(), "and the schedule was kept");
+    assert_eq!(
+        redis
+            .command("EXISTS resilience:rl:redis-flush")
+            .unwrap()
+            .trim(),
+        ":1",
+        "the schedule is Redis's"
+    );
     install("policies: {}\n");
 }
 

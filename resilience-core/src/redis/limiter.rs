@@ -11,27 +11,7 @@ use super::connection::{Backend, BackendError};
 
 /// KEYS[1]: the TAT. ARGV: interval, tolerance, max wait (-1: none), pause (0: an admission),
 /// all in microseconds. Returns {admitted (1/0), wait}.
-const GCRA: &str = r"
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-local pause = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-if pause > 0 then
-  if now + pause + tolerance > tat then tat = now + pause + tolerance end
-  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-  return {1, 0}
-end
-local wait = tat - now - tolerance
-if wait < 0 then wait = 0 end
-if max_wait >= 0 and wait > max_wait then return {0, wait} end
-tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-return {1, wait}
-";
+const GCRA: &str = include_str!("gcra.lua");
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
 
