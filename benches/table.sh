@@ -193,10 +193,30 @@ elif bench == "cache":
         checks.append(("hit <= 1.5x quick_cache's", f"{r:.2f}x", r <= 1.5))
         r = hit["resilience_cached_fn"] / hit["cached_fn"]
         checks.append(("hit <= 1/3 of `cached`'s macro (0.33x)", f"{r:.2f}x", r <= 1 / 3))
-    if all(k in two for k in ["resilience_cached_fn", "resilience_lookup", "moka_sync"]):
-        for name in ["resilience_cached_fn", "resilience_lookup"]:
-            r = two["moka_sync"] / two[name]
-            checks.append((f"2-thread reads >= 5x moka_sync's ({name})", f"{r:.2f}x", r >= 5))
+    # the 2-thread cases measured again block for block in alternation with moka (the bench
+    # writes them): criterion's cases run one after the other, and this machine's throughput
+    # moves with the host's load in between, so the alternated ratio decides when there is one
+    alternated = root / "cache_2_threads_alternated.json"
+    alt = json.loads(alternated.read_text()) if alternated.exists() else {}
+    if alt:
+        print()
+        print("`cache_hit_2_threads` in alternation with moka_sync, block for block: moka's "
+              "time / the case's, the median of 15 rounds [lowest, highest]")
+        print()
+        print("| case | moka_sync / case |")
+        print("|---|---:|")
+        for name, row in alt.items():
+            print(f"| {name} | {row['ratio']:.2f}x [{row['low']:.2f}x, {row['high']:.2f}x] |")
+    for name in ["resilience_cached_fn", "resilience_lookup"]:
+        r = two["moka_sync"] / two[name] if name in two and "moka_sync" in two else None
+        a = alt.get(name, {}).get("ratio")
+        decides = a if a is not None else r
+        if decides is None:
+            continue
+        shown = f"{r:.2f}x (criterion)" if r is not None else "-"
+        if a is not None:
+            shown += f", {a:.2f}x (alternated)"
+        checks.append((f"2-thread reads >= 5x moka_sync's ({name})", shown, decides >= 5))
     memory = root / "cache_memory.json"
     if memory.exists():
         mem = json.loads(memory.read_text())

@@ -108,6 +108,18 @@ pub struct Cache<K, V> {
     name: &'static str,
 }
 
+/// Shards of the store: 16 per core where quick_cache's default is 4. A read takes its
+/// shard's lock word for an atomic add, so two threads reading keys of one shard bounce that
+/// line between their cores; with 2 cores and 1000 warm keys, 32 shards read 2 threads' hits
+/// about 20% faster than 8 (`cache_hit_2_threads`). quick_cache still halves the count until
+/// each shard holds at least 32 entries, so a small cache is not split finer than that.
+fn shards() -> usize {
+    static SHARDS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+        std::thread::available_parallelism().map_or(4, |cores| cores.get().saturating_mul(16))
+    });
+    *SHARDS
+}
+
 impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// An empty cache with these values.
     pub fn new(spec: CacheSpec) -> Self {
@@ -118,9 +130,15 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     pub fn named(spec: CacheSpec, name: &'static str) -> Self {
         let stats = Arc::new(CacheStats::default());
         let capacity = spec.max_entries.max(1);
-        let store = Store::with(
-            usize::try_from(capacity).unwrap_or(usize::MAX).min(1 << 24),
-            capacity,
+        let store = Store::with_options(
+            quick_cache::OptionsBuilder::new()
+                .estimated_items_capacity(
+                    usize::try_from(capacity).unwrap_or(usize::MAX).min(1 << 24),
+                )
+                .weight_capacity(capacity)
+                .shards(shards())
+                .build()
+                .expect("both capacities are set"),
             UnitWeighter,
             DefaultHashBuilder::default(),
             CountEvictions(Arc::clone(&stats)),
