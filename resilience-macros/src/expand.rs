@@ -138,13 +138,15 @@ fn cache_spec(args: &CachedArgs) -> TokenStream {
 fn cache_mode(output: &syn::Type, args: &CachedArgs) -> TokenStream {
     let negative = args.negative_ttl.is_some();
     let mode = match (crate::item::last_segment(output).as_deref(), negative) {
-        (Some("Result"), false) => quote!(OkOnly),
-        (Some("Result"), true) => quote!(OkAndErr),
-        (Some("Option"), false) => quote!(SomeOnly),
-        (Some("Option"), true) => quote!(SomeAndNone),
-        _ => quote!(AsIs),
+        (Some("Result"), false) => "OkOnly",
+        (Some("Result"), true) => "OkAndErr",
+        (Some("Option"), false) => "SomeOnly",
+        (Some("Option"), true) => "SomeAndNone",
+        _ => "AsIs",
     };
-    quote!(::resilience::__private::#mode)
+    // On the return type's span: a bound the mode puts on the type (`Clone`) is reported there.
+    let mode = syn::Ident::new(mode, output.span());
+    quote::quote_spanned!(output.span()=> ::resilience::__private::#mode)
 }
 
 /// The cache key: the `key` expression, or every argument but `self`, owned, in a tuple.
@@ -443,21 +445,38 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     // backend is used only for serde keys and values.
                     let bound = quote::format_ident!("__resilience_key", span = Span::mixed_site());
                     let output = &output;
-                    quote! {{
+                    // On the return type's span: a value (or, with `negative_ttl`, an error)
+                    // that is not `Clone` is reported there, once.
+                    let stored = quote::quote_spanned! {output.span()=>
+                        <#output as ::resilience::__private::Cacheable<#mode>>::Stored
+                    };
+                    let codec =
+                        quote::format_ident!("__resilience_codec", span = Span::mixed_site());
+                    let call = quote::quote_spanned! {output.span()=>
+                        ::resilience::__private::cached_async::<#mode, _, _, _>(
+                            &#site, #bound, #codec, move || #inner,
+                        )
+                    };
+                    let call = quote::quote_spanned! {output.span()=> {
                         let #bound = #key;
                         #[allow(unused_imports)]
                         use ::resilience::__private::{ViaNoSerde as _, ViaSerde as _};
-                        let __resilience_codec = (&&::resilience::__private::CodecProbe::<
-                            _,
-                            <#output as ::resilience::__private::Cacheable<#mode>>::Stored,
-                        >::of(&#bound))
-                            .codec();
-                        ::resilience::__private::cached_async::<#mode, _, _, _>(
-                            &#site, #bound, __resilience_codec, move || #inner,
-                        )
-                    }}
+                        let #codec =
+                            (&&::resilience::__private::CodecProbe::<_, #stored>::of(&#bound))
+                                .codec();
+                        #call
+                    }};
+                    if index == 0 {
+                        call
+                    } else {
+                        // Under another layer, awaited in a block of its own on the return
+                        // type's span: the outer layer then sees a plain `async` block, and
+                        // a bound of the cache is not reported again at its attribute.
+                        quote::quote_spanned! {output.span()=> async move { #call.await }}
+                    }
                 } else {
-                    quote! {
+                    let output = &output;
+                    quote::quote_spanned! {output.span()=>
                         ::resilience::__private::cached_blocking::<#mode, _, _>(&#site, #key, #inner)
                     }
                 };
@@ -518,7 +537,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
         inner = Inner::Wrapped(call);
     }
     let call = match inner {
-        Inner::Wrapped(call) if is_async => quote!(#call.await),
+        Inner::Wrapped(call) if is_async => quote::quote_spanned!(output.span()=> #call.await),
         Inner::Wrapped(call) | Inner::Awaited(call) => call,
         // No layer: not reachable (every attribute is a layer); keep the body as it was.
         Inner::Body => quote!(#(#stmts)*),
