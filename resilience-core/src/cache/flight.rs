@@ -54,9 +54,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Flights<K, V> {
 
     /// Joins the flight for `key`, or starts one.
     pub(crate) fn join(&self, key: &K) -> Role<'_, K, V> {
-        if let Some(flight) = self.by_key.get(key) {
-            return Role::Follow(Arc::clone(&flight));
-        }
+        // Straight to `entry`: a caller gets here on a miss, which usually starts a flight,
+        // and a `get` first would hash and lock the shard twice.
         match self.by_key.entry(key.clone()) {
             dashmap::Entry::Occupied(entry) => Role::Follow(Arc::clone(entry.get())),
             dashmap::Entry::Vacant(entry) => {
@@ -111,6 +110,11 @@ impl<K: Hash + Eq, V> Leader<'_, K, V> {
     fn end(&mut self, state: State<V>) {
         if let Some(key) = self.key.take() {
             self.flights.by_key.remove(&key);
+            // Out of the map, the flight can gain no waiter: with none holding it, there is
+            // no one to tell (the usual miss, which then skips the lock and the wake-up).
+            if Arc::strong_count(&self.flight) == 1 {
+                return;
+            }
             *self
                 .flight
                 .state

@@ -129,6 +129,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// An empty cache whose counters reach the `metrics` facade under `site = name`.
     pub fn named(spec: CacheSpec, name: &'static str) -> Self {
         let stats = Arc::new(CacheStats::default());
+        super::stats::watch(&stats, name);
         let capacity = spec.max_entries.max(1);
         let store = Store::with_options(
             quick_cache::OptionsBuilder::new()
@@ -436,7 +437,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                 drop(leader);
             }
         }
-        self.stats.report(self.name);
         result
     }
 }
