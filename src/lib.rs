@@ -74,7 +74,9 @@ pub use resilience_macros::retry;
 /// first caller to find the entry stale, while everyone else gets the stale value.
 ///
 /// Each cached function gets a handle beside it, named `<function>_cache()` (an associated
-/// function for a method), with `invalidate(&key)`, `invalidate_all()` and `counts()`.
+/// function for a method), with `invalidate(&key)`, `invalidate_all()` and `counts()`. A trait
+/// impl has no room for that handle, so a trait method is cached by delegating to a cached
+/// inherent method (the README shows how).
 ///
 /// # Examples
 ///
@@ -99,7 +101,8 @@ pub use resilience_macros::retry;
 ///
 /// A compile error on the offending token for an unknown or duplicate key, a malformed
 /// duration, `max_entries = 0`, `ttl_jitter` outside 0.0..=1.0, a missing `ttl` without
-/// `policy`, and an argument that cannot be part of the key.
+/// `policy`, and an argument that cannot be part of the key; a value (or, with
+/// `negative_ttl`, an error) that is not `Clone` is reported at the return type.
 #[doc(inline)]
 pub use resilience_macros::cached;
 
