@@ -306,6 +306,49 @@ async fn a_batch_paces_itself_to_the_advertised_quota() {
     );
 }
 
+/// 20 inputs all at once, against the same server: every call reserves its slot at the
+/// configured 100/s before the first response comes back, so 19 callers are already asleep
+/// on slots 10 ms apart when the limiter learns the server's 10/s. Those slots are spread out
+/// to the learned pace too (and pushed back by any pause), so this batch, with twice the
+/// server's burst in flight, still provokes no 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_already_waiting_follow_the_learned_quota() {
+    let server = Server::start().await;
+    let client = client();
+    let (client, url) = (&client, server.url.as_str());
+    let report = resilience::batch(0..20u32, move |n| async move {
+        get_all_at_once(client, &format!("{url}?n={n}")).await
+    })
+    .concurrency(20)
+    .await;
+
+    let hits = server.hits();
+    assert_eq!(
+        (report.succeeded, report.failed),
+        (20, 0),
+        "{}",
+        timeline(&hits)
+    );
+    assert_eq!(server.count(429), 0, "provoked 429s:\n{}", timeline(&hits));
+    // 10 at the server's burst, 10 more at its refill: no faster than 1 s, and no slower
+    // than the learned pace needs (plus a wide margin for a loaded CI machine).
+    assert!(
+        report.elapsed >= Duration::from_millis(900) && report.elapsed < Duration::from_secs(10),
+        "{:?}:\n{}",
+        report.elapsed,
+        timeline(&hits)
+    );
+}
+
+/// [`get`] on a limiter of its own, so this test's schedule starts empty.
+#[retry(attempts = 5, base = "50ms")]
+#[rate_limited(calls = 100, period = "1s", policy = "pacing-test-all-at-once")]
+async fn get_all_at_once(client: &reqwest::Client, url: &str) -> Result<String, ApiError> {
+    let response = client.get(url).send().await?;
+    let response = resilience::http::error_for_status(response)?;
+    Ok(response.text().await?)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Quota headers
 // ---------------------------------------------------------------------------------------------

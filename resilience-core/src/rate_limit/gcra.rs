@@ -83,6 +83,46 @@ impl Gcra {
             .fetch_max(until.saturating_add(tolerance), Ordering::AcqRel);
     }
 
+    /// Moves the slots reserved after `at` as `change` says (see
+    /// [`reschedule`](super::reschedule)), so later callers queue behind the moved ones. `old`
+    /// and `new` are the (interval, tolerance) before and after the change: the last reserved
+    /// slot is the TAT less the old pair, and the next free one follows the moved last slot by
+    /// the new pair. The TAT ends at `floor` at least (a pause's end plus the tolerance, so
+    /// nothing is admitted before the end).
+    pub(crate) fn reschedule(
+        &self,
+        at: u64,
+        change: super::reschedule::Move,
+        old: (u64, u64),
+        new: (u64, u64),
+        floor: u64,
+    ) {
+        let mut tat = self.tat.load(Ordering::Acquire);
+        loop {
+            let last = tat.saturating_sub(old.0.saturating_add(old.1));
+            let moved = if last > at {
+                change
+                    .apply(at, last)
+                    .saturating_add(new.0)
+                    .saturating_add(new.1)
+            } else {
+                // Nobody is waiting: only the pause's floor applies.
+                tat
+            };
+            let next = moved.max(floor);
+            if next == tat {
+                return;
+            }
+            match self
+                .tat
+                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(current) => tat = current,
+            }
+        }
+    }
+
     /// Whether the cell is back to full capacity at `now` (it can then be forgotten: a fresh
     /// cell behaves the same).
     pub fn is_idle(&self, now: u64) -> bool {
@@ -200,6 +240,72 @@ mod tests {
             for (i, start) in admitted.iter().enumerate() {
                 let in_window = admitted[i..].iter().take_while(|t| **t < start + period).count();
                 prop_assert!(in_window <= limit, "{in_window} admissions in [{start}, {start}+{period})");
+            }
+        }
+
+        /// A pause or a slower pace applied in the middle of a wait-mode queue: the callers
+        /// asleep move (as [`Move::apply`] says) and the cell's schedule with them, and then
+        /// no slot falls inside the pause, and no window holds more than the pace in force
+        /// allows, old slots and new together.
+        #[test]
+        fn a_reschedule_keeps_every_window_within_the_new_pace(
+            calls in 1u64..20,
+            burst in 0u64..4,
+            before in proptest::collection::vec(0u64..400, 1..60),
+            after in proptest::collection::vec(0u64..400, 0..60),
+            pause in any::<bool>(),
+            amount in 1u64..5_000,
+            slower in 1u64..5,
+        ) {
+            use super::super::reschedule::Move;
+            const MS: u64 = 1_000_000;
+            let period = 1_000 * MS;
+            let interval = period.div_ceil(calls);
+            let tolerance = burst * interval;
+            let cell = Gcra::new();
+            let mut now = 0u64;
+            let mut slots = Vec::new();
+            for gap in before {
+                now += gap * MS / 10;
+                if let Admission::After(wait) = cell.acquire(now, interval, tolerance, None) {
+                    slots.push(now + wait);
+                }
+            }
+            let at = now;
+            let (change, new) = if pause {
+                (Move::Shift(amount * MS), (interval, tolerance))
+            } else {
+                let to = interval * (slower + 1);
+                (Move::Stretch { from: interval, to }, (to, burst * to))
+            };
+            let floor = match change {
+                Move::Shift(by) => at + by + tolerance,
+                Move::Stretch { .. } => 0,
+            };
+            cell.reschedule(at, change, (interval, tolerance), new, floor);
+            for slot in &mut slots {
+                *slot = change.apply(at, *slot);
+            }
+            for gap in after {
+                now += gap * MS / 10;
+                if let Admission::After(wait) = cell.acquire(now, new.0, new.1, None) {
+                    slots.push(now + wait);
+                }
+            }
+            if let Move::Shift(by) = change {
+                prop_assert!(
+                    slots.iter().all(|slot| *slot <= at || *slot >= at + by),
+                    "a slot inside the pause [{at}, {}): {slots:?}", at + by
+                );
+            }
+            // At the new pace, with the old pace's allowance for the slots already taken
+            // before the change.
+            slots.sort_unstable();
+            let new_period = new.0.saturating_mul(calls);
+            let limit = (calls + burst) as usize;
+            for (i, start) in slots.iter().enumerate().filter(|(_, slot)| **slot > at) {
+                let in_window = slots[i..].iter().take_while(|t| **t < start + new_period).count();
+                prop_assert!(in_window <= limit, "{in_window} slots in [{start}, {start}+{new_period})");
             }
         }
     }

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 
 use super::clock::{Clock, nanos};
 use super::gcra::{Admission, Gcra};
+use super::reschedule::{Ask, Changes, Scope};
 use super::{LimitMode, RateLimitSpec};
 
 /// Keys are already 64-bit hashes of the user's key values, so the map need not hash again.
@@ -78,6 +79,8 @@ pub struct RateLimiter {
     swept_at_len: AtomicUsize,
     /// The limit a server advertised (`X-RateLimit-Limit`) when lower than `calls`; 0: none.
     advertised: std::sync::atomic::AtomicU32,
+    /// Pauses and lower limits learned from a server, which move slots already reserved.
+    changes: Changes,
 }
 
 impl RateLimiter {
@@ -93,6 +96,7 @@ impl RateLimiter {
             keyed: KeyMap::default(),
             swept_at_len: AtomicUsize::new(0),
             advertised: std::sync::atomic::AtomicU32::new(0),
+            changes: Changes::default(),
         };
         limiter.configure(spec);
         limiter
@@ -230,13 +234,65 @@ impl RateLimiter {
         self.keyed.len()
     }
 
-    /// Waits until admitted (sleeping on tokio's clock) or returns the refusal.
+    /// Waits until admitted (sleeping on tokio's clock) or returns the refusal. A pause or a
+    /// lower limit learned from the server while it sleeps moves its slot (see
+    /// [`learn`](Self::learn)).
     pub async fn until_ready(&self, key: Option<u64>) -> Result<(), Duration> {
+        let generation = self.generation();
         let wait = self.check(key)?;
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            self.sleep_reserved(key, generation, wait).await;
         }
         Ok(())
+    }
+
+    /// The generation of the learned changes, read before a reservation and handed to
+    /// [`sleep_reserved`](Self::sleep_reserved).
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.changes.generation()
+    }
+
+    /// Sleeps until the slot reserved `wait` from now (for `key`, at `generation`), and on
+    /// until wherever a pause or a lower limit learned meanwhile has moved it.
+    pub(crate) async fn sleep_reserved(&self, key: Option<u64>, generation: u64, wait: Duration) {
+        let mut slot = self.now().saturating_add(nanos(wait));
+        let mut generation = generation;
+        let mut wait = wait;
+        loop {
+            tokio::time::sleep(wait).await;
+            let moved;
+            (moved, generation) = self.changes.remap(key, generation, slot);
+            let now = self.now();
+            if moved <= slot || moved <= now {
+                return;
+            }
+            slot = moved;
+            wait = Duration::from_nanos(moved - now);
+        }
+    }
+
+    /// [`sleep_reserved`](Self::sleep_reserved), sleeping the thread.
+    pub(crate) fn sleep_reserved_blocking(
+        &self,
+        key: Option<u64>,
+        generation: u64,
+        wait: Duration,
+    ) {
+        let mut slot = self.now().saturating_add(nanos(wait));
+        let mut generation = generation;
+        let mut wait = wait;
+        loop {
+            std::thread::sleep(wait);
+            let moved;
+            (moved, generation) = self.changes.remap(key, generation, slot);
+            let now = self.now();
+            if moved <= slot || moved <= now {
+                return;
+            }
+            slot = moved;
+            wait = Duration::from_nanos(moved - now);
+        }
     }
 
     /// The interval, tolerance and max wait in force, in nanoseconds (`u64::MAX`: no max
@@ -270,7 +326,18 @@ impl RateLimiter {
             if before != limit {
                 // Down to a lower advertised limit, or back up towards `calls` when the server
                 // raises it.
+                let old = self.pace();
                 self.configure(spec);
+                let new = self.pace();
+                if new.0 > old.0 {
+                    // Slower: the slots reserved at the old pace are spread out at the new
+                    // one. (Faster: they are kept; the sleepers cannot wake earlier anyway.)
+                    let stretch = Ask::Stretch {
+                        from: old.0,
+                        to: new.0,
+                    };
+                    self.reschedule(Scope::All, stretch, old);
+                }
                 if limit < spec.calls {
                     learned.limit = Some(limit);
                 }
@@ -295,17 +362,50 @@ impl RateLimiter {
 
     /// Admits nothing (for `key`, or at all) for `pause`, as when the server answered 429
     /// with a Retry-After: every caller sharing this limiter pauses together.
+    ///
+    /// Callers already asleep on a reserved slot are moved back by the pause too, so none of
+    /// them is sent during it.
     pub fn pause_for(&self, key: Option<u64>, pause: Duration) {
+        let scope = match key {
+            None => Scope::Unkeyed,
+            Some(key) => Scope::Key(key),
+        };
         let until = self.now().saturating_add(nanos(pause));
-        let tolerance = self.tolerance.load(Ordering::Relaxed);
-        match key {
-            None => self.direct.0.pause_until(until, tolerance),
-            Some(key) => self
+        self.reschedule(scope, Ask::PauseUntil(until), self.pace());
+    }
+
+    /// The interval and tolerance in force, in nanoseconds.
+    fn pace(&self) -> (u64, u64) {
+        (
+            self.interval.load(Ordering::Relaxed),
+            self.tolerance.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Moves the reserved slots of `scope` now as the server asked: the cells' schedules,
+    /// and (through the log, see [`Changes::apply`]) the callers asleep on them. `old` is the
+    /// (interval, tolerance) the slots were reserved at.
+    fn reschedule(&self, scope: Scope, ask: Ask, old: (u64, u64)) {
+        let now = self.now();
+        let new = self.pace();
+        let floor = match ask {
+            Ask::PauseUntil(until) => until.saturating_add(new.1),
+            Ask::Stretch { .. } => 0,
+        };
+        self.changes.apply(now, scope, ask, |change| match scope {
+            Scope::Unkeyed => self.direct.0.reschedule(now, change, old, new, floor),
+            Scope::Key(key) => self
                 .keyed
                 .entry(key)
                 .or_default()
-                .pause_until(until, tolerance),
-        }
+                .reschedule(now, change, old, new, floor),
+            Scope::All => {
+                self.direct.0.reschedule(now, change, old, new, floor);
+                for cell in self.keyed.iter() {
+                    cell.value().reschedule(now, change, old, new, floor);
+                }
+            }
+        });
     }
 }
 
@@ -416,6 +516,98 @@ mod tests {
         // 3 more at 100 ms spacing fit in the last 300 ms before the reset.
         assert_eq!(learned.pause, Some(Duration::from_millis(700)));
         assert_eq!(limiter.check(None), Ok(Duration::from_millis(700)));
+    }
+
+    /// Starts `n` callers of `until_ready` at once, lets each reserve its slot, runs
+    /// `change`, and returns when each was admitted (ms from the start), in reservation order.
+    async fn admissions_around(
+        limiter: Arc<RateLimiter>,
+        key: Option<u64>,
+        n: usize,
+        change: impl FnOnce(&RateLimiter),
+    ) -> Vec<u64> {
+        let start = tokio::time::Instant::now();
+        let mut callers = Vec::new();
+        for _ in 0..n {
+            let limiter = Arc::clone(&limiter);
+            callers.push(tokio::spawn(async move {
+                limiter.until_ready(key).await.expect("wait mode admits");
+                start.elapsed().as_millis() as u64
+            }));
+            // Each caller reserves before the next starts (and before `change`).
+            tokio::task::yield_now().await;
+        }
+        change(&limiter);
+        let mut admitted = Vec::new();
+        for caller in callers {
+            admitted.push(caller.await.expect("a caller panicked"));
+        }
+        admitted
+    }
+
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_moves_callers_already_waiting() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 5, |limiter| {
+            limiter.pause_for(None, Duration::from_secs(2));
+        })
+        .await;
+        // The first was admitted before the pause; the 4 asleep on 100..400 ms move by 2 s.
+        assert_eq!(admitted, [0, 2100, 2200, 2300, 2400]);
+        // and a newcomer queues behind them
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(100)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_of_one_key_moves_only_that_keys_callers() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let (a, b) = (key_hash("a"), key_hash("b"));
+        let of_b = tokio::spawn(admissions_around(Arc::clone(&limiter), Some(b), 3, |_| {}));
+        let of_a = admissions_around(Arc::clone(&limiter), Some(a), 3, |limiter| {
+            limiter.pause_for(Some(a), Duration::from_secs(1));
+        })
+        .await;
+        assert_eq!(of_a, [0, 1100, 1200]);
+        assert_eq!(of_b.await.expect("b's callers"), [0, 100, 200]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_learned_limit_spreads_callers_already_waiting() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 5, |limiter| {
+            assert_eq!(limiter.learn(None, &quota(Some(5), 4, 1)).limit, Some(5));
+        })
+        .await;
+        // reserved 100 ms apart, now 200 ms apart: 5 per second, as the server said
+        assert_eq!(admitted, [0, 200, 400, 600, 800]);
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(200)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_the_slots_already_reserved() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 4, |limiter| {
+            limiter.configure(RateLimitSpec::new(5, Duration::from_secs(1)));
+        })
+        .await;
+        assert_eq!(admitted, [0, 100, 200, 300]);
+        // the new pace starts after the reserved slots
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(100)));
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(300)));
     }
 
     #[tokio::test(start_paused = true)]

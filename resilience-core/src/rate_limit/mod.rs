@@ -6,6 +6,7 @@ pub(crate) mod clock;
 mod gcra;
 mod limiter;
 mod named;
+mod reschedule;
 mod site;
 mod spec;
 

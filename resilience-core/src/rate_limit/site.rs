@@ -93,10 +93,11 @@ where
             return redis_limited(site, policy, &backend, key, hooks, reject, call).await;
         }
     }
+    let generation = site.limiter().generation();
     let wait = site.admit(key).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
-        tokio::time::sleep(wait).await;
+        site.limiter().sleep_reserved(key, generation, wait).await;
     }
     // A named limiter also learns the quota headers of the responses the call reads (only
     // `http::error_for_status`, feature `reqwest`, reads them).
@@ -188,10 +189,12 @@ pub fn rate_limited_blocking<T, E, F>(
 where
     F: FnOnce() -> Result<T, E>,
 {
+    let generation = site.limiter().generation();
     let wait = site.admit(key).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
-        std::thread::sleep(wait);
+        site.limiter()
+            .sleep_reserved_blocking(key, generation, wait);
     }
     let result = call();
     if let Err(error) = &result {
