@@ -492,8 +492,18 @@ fn main() {
     hit_2_threads(&mut c);
     miss_insert(&mut c);
     c.final_summary();
-    // Only when benchmarking: `cargo test --benches` runs each case once, without `--bench`.
-    if std::env::args().any(|arg| arg == "--bench") {
+    // Only when benchmarking (`cargo test --benches` runs each case once, without `--bench`),
+    // not for `--list`, and only when the 2-thread group ran (no filter, or one naming it).
+    let args: Vec<String> = std::env::args().collect();
+    let filters_it_out = args
+        .iter()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--") && arg.parse::<f64>().is_err())
+        .any(|filter| !"cache_hit_2_threads".contains(filter.split('/').next().unwrap_or("")));
+    if args.iter().any(|arg| arg == "--bench")
+        && !args.iter().any(|arg| arg == "--list")
+        && !filters_it_out
+    {
         alternated_2_threads();
     }
 }

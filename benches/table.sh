@@ -197,7 +197,10 @@ elif bench == "cache":
     # writes them): criterion's cases run one after the other, and this machine's throughput
     # moves with the host's load in between, so the alternated ratio decides when there is one
     alternated = root / "cache_2_threads_alternated.json"
-    alt = json.loads(alternated.read_text()) if alternated.exists() else {}
+    ran = root / "cache_hit_2_threads" / "resilience_cached_fn" / "new" / "estimates.json"
+    # only the alternation of the same run (it runs after criterion, so it is the newer file)
+    fresh = alternated.exists() and (not ran.exists() or alternated.stat().st_mtime >= ran.stat().st_mtime)
+    alt = json.loads(alternated.read_text()) if fresh else {}
     if alt:
         print()
         print("`cache_hit_2_threads` in alternation with moka_sync, block for block: moka's "

@@ -102,7 +102,8 @@ pub use resilience_macros::retry;
 /// A compile error on the offending token for an unknown or duplicate key, a malformed
 /// duration, `max_entries = 0`, `ttl_jitter` outside 0.0..=1.0, a missing `ttl` without
 /// `policy`, and an argument that cannot be part of the key; a value (or, with
-/// `negative_ttl`, an error) that is not `Clone` is reported at the return type.
+/// `negative_ttl`, an error) that is not `Clone` is reported at the return type (with a
+/// background `stale_while_revalidate` refresh, at that key and the attribute as well).
 #[doc(inline)]
 pub use resilience_macros::cached;
 

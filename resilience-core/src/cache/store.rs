@@ -120,6 +120,13 @@ fn shards() -> usize {
     *SHARDS
 }
 
+/// The counts of the last second before a cache goes, which the reporting thread would miss.
+impl<K, V> Drop for Cache<K, V> {
+    fn drop(&mut self) {
+        self.stats.report(self.name);
+    }
+}
+
 impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// An empty cache with these values.
     pub fn new(spec: CacheSpec) -> Self {
@@ -157,8 +164,40 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             stats,
             name,
         };
+        cache.fit_capacity(capacity);
         cache.configure(spec);
         cache
+    }
+
+    /// Bounds the store to `capacity` entries at most. quick_cache gives each shard the
+    /// total rounded up to a multiple of the shard count (1000 over 16 shards holds 1008), so
+    /// the total is rounded down here instead: a little under `max_entries`, never over.
+    /// Under one entry per shard (a reload lowering the bound below the shard count) the
+    /// store still keeps one per shard, and [`trim`](Self::trim) removes the rest on insert.
+    fn fit_capacity(&self, capacity: u64) {
+        let shards = self.store.num_shards() as u64;
+        let per_shard = (capacity / shards).max(1);
+        self.store.set_capacity(per_shard * shards);
+        self.trim(capacity);
+    }
+
+    /// Removes entries beyond `capacity` (only needed below one entry per shard).
+    fn trim(&self, capacity: u64) {
+        let excess = (self.store.len() as u64).saturating_sub(capacity);
+        if excess == 0 {
+            return;
+        }
+        let keys: Vec<K> = self
+            .store
+            .iter()
+            .take(usize::try_from(excess).unwrap_or(usize::MAX))
+            .map(|(key, _)| key)
+            .collect();
+        for key in keys {
+            if self.store.remove(&key).is_some() {
+                self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Replaces the values. Disabling clears the cache; a smaller `max_entries` evicts down to it.
@@ -178,7 +217,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         );
         let capacity = spec.max_entries.max(1);
         if self.capacity.swap(capacity, Ordering::Relaxed) != capacity {
-            self.store.set_capacity(capacity);
+            self.fit_capacity(capacity);
         }
         let was_enabled = self.enabled.swap(spec.enabled, Ordering::AcqRel);
         if was_enabled && !spec.enabled {
@@ -279,6 +318,10 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         };
         let mut inserting = Inserting(Some(key.clone()));
         self.store.insert_with_lifecycle(key, entry, &mut inserting);
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if capacity < self.store.num_shards() as u64 {
+            self.trim(capacity);
+        }
         true
     }
 
@@ -814,5 +857,49 @@ mod tests {
         assert!(cache.stats().counts().evictions >= 9_900);
         cache.configure(CacheSpec::new(60 * S).max_entries(10));
         assert!(cache.len() <= 10, "{} entries after shrinking", cache.len());
+    }
+
+    /// Bounds that are no multiple of the shard count, and a large cache (many shards)
+    /// lowered by a reload below its shard count: the bound holds after each.
+    #[test]
+    fn max_entries_holds_for_any_bound_and_after_any_reload() {
+        let fill = |cache: &Cache<u64, u64>, from: u64| {
+            for key in from..from + 20_000 {
+                cache.insert(key, key, Freshness::Positive);
+            }
+        };
+        for bound in [1, 7, 33, 100, 1_000, 1_001, 9_999] {
+            let cache: Cache<u64, u64> = Cache::new(CacheSpec::new(60 * S).max_entries(bound));
+            fill(&cache, 0);
+            assert!(
+                cache.len() as u64 <= bound,
+                "{} entries of {bound}",
+                cache.len()
+            );
+        }
+        let cache: Cache<u64, u64> = Cache::new(CacheSpec::new(60 * S).max_entries(10_000));
+        fill(&cache, 0);
+        assert!(cache.len() <= 10_000);
+        assert!(cache.store.num_shards() > 2, "the point: many shards");
+        let mut from = 20_000;
+        for bound in [1_000, 100, 20, 1, 50] {
+            cache.configure(CacheSpec::new(60 * S).max_entries(bound));
+            assert!(
+                cache.len() as u64 <= bound,
+                "{} entries after lowering to {bound}",
+                cache.len()
+            );
+            fill(&cache, from);
+            from += 20_000;
+            assert!(
+                cache.len() as u64 <= bound,
+                "{} entries of {bound} after inserts",
+                cache.len()
+            );
+        }
+        // a bound of 20 over many shards still caches (the bound is not rounded to zero)
+        cache.configure(CacheSpec::new(60 * S).max_entries(20));
+        cache.insert(u64::MAX, 1, Freshness::Positive);
+        assert!(!cache.is_empty());
     }
 }

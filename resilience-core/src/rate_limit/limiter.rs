@@ -343,21 +343,46 @@ impl RateLimiter {
                 }
             }
         }
-        let mut pause = quota.retry_after.unwrap_or(Duration::ZERO);
-        match (quota.remaining, quota.reset) {
-            (Some(0), Some(reset)) => pause = pause.max(reset),
+        let retry_after = quota.retry_after.unwrap_or(Duration::ZERO);
+        let window = match (quota.remaining, quota.reset) {
+            (Some(0), Some(reset)) => reset,
             (Some(remaining), Some(reset)) if quota.limit.is_none() => {
                 let interval = Duration::from_nanos(self.interval.load(Ordering::Relaxed));
-                let spent = interval.saturating_mul(remaining);
-                pause = pause.max(reset.saturating_sub(spent));
+                reset.saturating_sub(interval.saturating_mul(remaining))
             }
-            _ => {}
+            _ => Duration::ZERO,
+        };
+        // A Retry-After is the server refusing until then: the callers already waiting move
+        // too. A pause read from `Remaining`/`Reset` holds back only the slots not yet
+        // reserved: many servers refill a bucket and send `Reset` as the time until it is
+        // full, not until the next request is allowed, and moving a queue of waiting callers
+        // by that whole time would stall a batch that the server would have served.
+        if !retry_after.is_zero() {
+            self.pause_for(key, retry_after);
         }
+        if window > retry_after {
+            self.hold_for(key, window);
+        }
+        let pause = retry_after.max(window);
         if !pause.is_zero() {
-            self.pause_for(key, pause);
             learned.pause = Some(pause);
         }
         learned
+    }
+
+    /// Reserves nothing (for `key`, or at all) for `pause` from now, leaving the slots already
+    /// reserved where they are.
+    fn hold_for(&self, key: Option<u64>, pause: Duration) {
+        let until = self.now().saturating_add(nanos(pause));
+        let tolerance = self.tolerance.load(Ordering::Relaxed);
+        match key {
+            None => self.direct.0.pause_until(until, tolerance),
+            Some(key) => self
+                .keyed
+                .entry(key)
+                .or_default()
+                .pause_until(until, tolerance),
+        }
     }
 
     /// Admits nothing (for `key`, or at all) for `pause`, as when the server answered 429

@@ -1,10 +1,11 @@
 //! Moving reserved slots when a server says to slow down.
 //!
 //! In wait mode an admission reserves a slot in the future and the caller sleeps until it. A
-//! pause (a Retry-After, `X-RateLimit-Remaining: 0`) or a lower advertised limit moves the
-//! schedule's end (the TAT) for later callers, but callers already asleep hold slots computed
-//! at the old pace: with 30 of them queued, a 429 with `Retry-After: 5` would be followed by
-//! up to 30 more requests during the pause, each provoking its own 429.
+//! server's Retry-After or a lower advertised limit moves the schedule's end (the TAT) for
+//! later callers, but callers already asleep hold slots computed at the old pace: with 30 of
+//! them queued, a 429 with `Retry-After: 5` would be followed by up to 30 more requests during
+//! the pause, each provoking its own 429. (A pause read from `Remaining`/`Reset` holds back
+//! only new reservations: see [`RateLimiter::learn`](super::RateLimiter::learn).)
 //!
 //! So each such change is logged ([`Changes`]) with a generation number, and a caller that
 //! wakes on a reserved slot asks whether its slot moved ([`Changes::remap`]): a pause shifts
