@@ -245,20 +245,24 @@ impl BulkheadSite {
     }
 }
 
-/// Runs `call` holding one of `site`'s slots; `Err(reject(Rejected::BulkheadFull))` when no
-/// slot frees up within `max_wait`. `reject` is usually `E::from`.
-pub async fn bulkhead_async<T, E, Fut>(
+/// Runs the future `call` makes holding one of `site`'s slots;
+/// `Err(reject(Rejected::BulkheadFull))` when no slot frees up within `max_wait`. `reject` is
+/// usually `E::from`. `call` makes the future for the reason [`timeout_async`] gives.
+///
+/// [`timeout_async`]: crate::timeout::timeout_async
+pub async fn bulkhead_async<T, E, F, Fut>(
     site: &'static BulkheadSite,
     reject: fn(Rejected) -> E,
-    call: Fut,
+    call: F,
 ) -> Result<T, E>
 where
+    F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let bulkhead = site.bulkhead();
     if bulkhead.is_unbounded() {
         // No bound given (`#[resilient]` before the policy gives one): no slot to take.
-        return call.await;
+        return call().await;
     }
     let _slot = match bulkhead.try_enter() {
         Some(slot) => slot,
@@ -273,7 +277,7 @@ where
             }
         }
     };
-    call.await
+    call().await
 }
 
 /// [`bulkhead_async`] for a blocking function.

@@ -438,7 +438,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                         ::resilience::__private::cached_async_refreshing::<#mode, _, _, _, _>
                     };
                     quote! {
-                        #refreshing(&#site, #key, move || #inner)
+                        #refreshing(&#site, #key, #inner)
                     }
                 } else if entry == "async" {
                     // The key is bound first so the codec probe can see its type: a Redis
@@ -454,7 +454,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                         quote::format_ident!("__resilience_codec", span = Span::mixed_site());
                     let call = quote::quote_spanned! {output.span()=>
                         ::resilience::__private::cached_async::<#mode, _, _, _>(
-                            &#site, #bound, #codec, move || #inner,
+                            &#site, #bound, #codec, #inner,
                         )
                     };
                     let call = quote::quote_spanned! {output.span()=> {
@@ -573,8 +573,8 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
     }
 }
 
-/// The inner layers as the argument of a wrapping layer (a future, or a closure called
-/// once), and the suffix of the entry point (`async` or `blocking`).
+/// The inner layers as the argument of a wrapping layer (a closure called once, making the
+/// future or the value), and the suffix of the entry point (`async` or `blocking`).
 fn wrapped(
     is_async: bool,
     inner: &Inner,
@@ -583,8 +583,11 @@ fn wrapped(
     output: &syn::Type,
 ) -> (&'static str, TokenStream) {
     match (is_async, inner) {
-        (true, Inner::Body) => ("async", body_future.clone()),
-        (true, Inner::Wrapped(future) | Inner::Awaited(future)) => ("async", future.clone()),
+        // A closure making the future: the runtime's executors take one (see `timeout_async`).
+        (true, Inner::Body) => ("async", quote!(move || #body_future)),
+        (true, Inner::Wrapped(future) | Inner::Awaited(future)) => {
+            ("async", quote!(move || #future))
+        }
         (false, Inner::Body) => ("blocking", body_closure.clone()),
         (false, Inner::Wrapped(value) | Inner::Awaited(value)) => {
             ("blocking", quote!(|| -> #output { #value }))

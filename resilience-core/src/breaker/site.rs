@@ -50,17 +50,19 @@ fn failed<E>(error: &E, hooks: &ErrorHooks<E>, failure_if: Option<fn(&E) -> bool
     }
 }
 
-/// Runs `call` through `site`'s breaker: refused at once with
+/// Runs the future `call` makes through `site`'s breaker: refused at once with
 /// `Err(reject(Rejected::CircuitOpen { retry_after }))` while open, and its outcome recorded
-/// otherwise. `reject` is usually `E::from`.
-pub async fn circuit_breaker_async<T, E, Fut>(
+/// otherwise. `reject` is usually `E::from`. `call` makes the future for the reason
+/// [`timeout_async`](crate::timeout::timeout_async) gives.
+pub async fn circuit_breaker_async<T, E, F, Fut>(
     site: &'static BreakerSite,
     hooks: ErrorHooks<E>,
     failure_if: Option<fn(&E) -> bool>,
     reject: fn(Rejected) -> E,
-    call: Fut,
+    call: F,
 ) -> Result<T, E>
 where
+    F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let permit = match site.breaker().try_acquire() {
@@ -70,7 +72,7 @@ where
             return Err(reject(Rejected::CircuitOpen { retry_after }));
         }
     };
-    let result = call.await;
+    let result = call().await;
     permit.record(match &result {
         Ok(_) => false,
         Err(error) => failed(error, &hooks, failure_if),
