@@ -88,7 +88,8 @@ impl Gcra {
     /// and `new` are the (interval, tolerance) before and after the change: the last reserved
     /// slot is the TAT less the old pair, and the next free one follows the moved last slot by
     /// the new pair. The TAT ends at `floor` at least (a pause's end plus the tolerance, so
-    /// nothing is admitted before the end).
+    /// nothing is admitted before the end). A TAT no later than `held` plus the old tolerance
+    /// was raised by a pause or a hold, not by reservations: it holds no slot to move.
     pub(crate) fn reschedule(
         &self,
         at: u64,
@@ -96,11 +97,13 @@ impl Gcra {
         old: (u64, u64),
         new: (u64, u64),
         floor: u64,
+        held: u64,
     ) {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
+            let reserved = tat > held.saturating_add(old.1);
             let last = tat.saturating_sub(old.0.saturating_add(old.1));
-            let moved = if last > at {
+            let moved = if reserved && last > at {
                 change
                     .apply(at, last)
                     .saturating_add(new.0)
@@ -282,7 +285,7 @@ mod tests {
                 Move::Shift(by) => at + by + tolerance,
                 Move::Stretch { .. } => 0,
             };
-            cell.reschedule(at, change, (interval, tolerance), new, floor);
+            cell.reschedule(at, change, (interval, tolerance), new, floor, 0);
             for slot in &mut slots {
                 *slot = change.apply(at, *slot);
             }

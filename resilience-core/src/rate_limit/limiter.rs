@@ -9,7 +9,7 @@ use dashmap::DashMap;
 
 use super::clock::{Clock, nanos};
 use super::gcra::{Admission, Gcra};
-use super::reschedule::{Ask, Changes, Scope};
+use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
 
 /// Keys are already 64-bit hashes of the user's key values, so the map need not hash again.
@@ -104,17 +104,7 @@ impl RateLimiter {
 
     /// Replaces the values; recorded admissions are kept.
     pub fn configure(&self, spec: RateLimitSpec) {
-        let advertised = self.advertised.load(Ordering::Relaxed);
-        let paced = if advertised != 0 && advertised < spec.calls {
-            RateLimitSpec {
-                calls: advertised,
-                ..spec
-            }
-        } else {
-            spec
-        };
-        let interval = nanos(paced.interval());
-        let tolerance = interval.saturating_mul(u64::from(spec.burst));
+        let (interval, tolerance) = self.pace_of(spec);
         let max_wait = match (spec.mode, spec.max_wait) {
             (LimitMode::Reject, _) => 0,
             (LimitMode::Wait, None) => u64::MAX,
@@ -127,6 +117,21 @@ impl RateLimiter {
             .spec
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = spec;
+    }
+
+    /// The interval and tolerance `spec` sets, at the advertised limit when it is lower.
+    fn pace_of(&self, spec: RateLimitSpec) -> (u64, u64) {
+        let advertised = self.advertised.load(Ordering::Relaxed);
+        let paced = if advertised != 0 && advertised < spec.calls {
+            RateLimitSpec {
+                calls: advertised,
+                ..spec
+            }
+        } else {
+            spec
+        };
+        let interval = nanos(paced.interval());
+        (interval, interval.saturating_mul(u64::from(spec.burst)))
     }
 
     /// The current values.
@@ -257,18 +262,13 @@ impl RateLimiter {
     /// until wherever a pause or a lower limit learned meanwhile has moved it.
     pub(crate) async fn sleep_reserved(&self, key: Option<u64>, generation: u64, wait: Duration) {
         let mut slot = self.now().saturating_add(nanos(wait));
-        let mut generation = generation;
-        let mut wait = wait;
+        let (mut generation, mut wait) = (generation, wait);
         loop {
             tokio::time::sleep(wait).await;
-            let moved;
-            (moved, generation) = self.changes.remap(key, generation, slot);
-            let now = self.now();
-            if moved <= slot || moved <= now {
-                return;
+            match self.next_wait(key, &mut generation, &mut slot) {
+                Some(next) => wait = next,
+                None => return,
             }
-            slot = moved;
-            wait = Duration::from_nanos(moved - now);
         }
     }
 
@@ -280,18 +280,59 @@ impl RateLimiter {
         wait: Duration,
     ) {
         let mut slot = self.now().saturating_add(nanos(wait));
-        let mut generation = generation;
-        let mut wait = wait;
+        let (mut generation, mut wait) = (generation, wait);
         loop {
             std::thread::sleep(wait);
-            let moved;
-            (moved, generation) = self.changes.remap(key, generation, slot);
-            let now = self.now();
-            if moved <= slot || moved <= now {
-                return;
+            match self.next_wait(key, &mut generation, &mut slot) {
+                Some(next) => wait = next,
+                None => return,
             }
-            slot = moved;
-            wait = Duration::from_nanos(moved - now);
+        }
+    }
+
+    /// After a sleep to `slot`: `None` to go, or how much longer to sleep because the slot
+    /// moved (or was lost from the log, and a new one was taken).
+    fn next_wait(
+        &self,
+        key: Option<u64>,
+        generation: &mut u64,
+        slot: &mut u64,
+    ) -> Option<Duration> {
+        let (remap, latest) = self.changes.remap(key, *generation, *slot);
+        *generation = latest;
+        let now = self.now();
+        match remap {
+            Remap::Unchanged => None,
+            Remap::Moved(moved) if moved > now => {
+                *slot = moved;
+                Some(Duration::from_nanos(moved - now))
+            }
+            Remap::Moved(_) => None,
+            Remap::Lost => {
+                // Too many changes since this slot was reserved to know where it went: queue
+                // again, behind everyone (the old slot goes unused, on the strict side).
+                *generation = self.generation();
+                let (interval, tolerance) = self.pace();
+                let cell_wait = match key {
+                    None => self
+                        .direct
+                        .0
+                        .acquire_within(now, interval, tolerance, u64::MAX),
+                    Some(key) => self.keyed.entry(key).or_default().acquire_within(
+                        now,
+                        interval,
+                        tolerance,
+                        u64::MAX,
+                    ),
+                };
+                match cell_wait {
+                    Admission::After(0) | Admission::Refused(_) => None,
+                    Admission::After(wait) => {
+                        *slot = now.saturating_add(wait);
+                        Some(Duration::from_nanos(wait))
+                    }
+                }
+            }
         }
     }
 
@@ -308,14 +349,17 @@ impl RateLimiter {
 
     /// Follows what a server advertised on a response (see [`Quota`](crate::http::Quota)):
     ///
-    /// - `Retry-After` (on any status): admits nothing for that long;
+    /// - `Retry-After` (on any status): admits nothing for that long, callers already waiting
+    ///   on a reserved slot included (see [`pause_for`](Self::pause_for));
     /// - `X-RateLimit-Limit` below the configured `calls`: admits at most that many per
-    ///   `period` from now on (the server's window is taken to be the configured `period`);
-    /// - `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`: admits nothing until the reset;
+    ///   `period` from now on (the server's window is taken to be the configured `period`),
+    ///   and spreads the slots already reserved out to that pace;
+    /// - `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`: reserves no new slot until the
+    ///   reset (callers already waiting keep theirs: a server refilling a bucket sends `Reset`
+    ///   as "until full", not "until the next request");
     /// - `Remaining: n` with `Reset` and no `Limit`: admits at most `n` more before the reset.
-    ///   With a `Limit`, the pace it sets is trusted instead: a server refilling a bucket
-    ///   sends `Reset` as "until full", and spending `n` only before it would stall the
-    ///   limiter for no reason.
+    ///   With a `Limit`, the pace it sets is trusted instead: spending `n` only before the
+    ///   reset would stall the limiter for no reason.
     ///
     /// Returns what changed, for the caller to report.
     pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
@@ -326,18 +370,27 @@ impl RateLimiter {
             if before != limit {
                 // Down to a lower advertised limit, or back up towards `calls` when the server
                 // raises it.
-                let old = self.pace();
-                self.configure(spec);
-                let new = self.pace();
+                // Under the log's lock, the cells moved before the new pace is stored: a
+                // caller arriving in between must not be admitted at the new tolerance ahead
+                // of the queue, and two responses learning at once stretch it once.
+                let mut log = self.changes.lock();
+                let (old, new) = (self.pace(), self.pace_of(spec));
                 if new.0 > old.0 {
                     // Slower: the slots reserved at the old pace are spread out at the new
                     // one. (Faster: they are kept; the sleepers cannot wake earlier anyway.)
-                    let stretch = Ask::Stretch {
+                    let at = self.now();
+                    let stretch = Move::Stretch {
                         from: old.0,
                         to: new.0,
                     };
-                    self.reschedule(Scope::All, stretch, old);
+                    self.move_cells(&log, Scope::All, at, stretch, (old, new), 0);
+                    self.configure(spec);
+                    self.changes
+                        .publish(&mut log, at, Scope::All, stretch, None);
+                } else {
+                    self.configure(spec);
                 }
+                drop(log);
                 if limit < spec.calls {
                     learned.limit = Some(limit);
                 }
@@ -373,7 +426,14 @@ impl RateLimiter {
     /// Reserves nothing (for `key`, or at all) for `pause` from now, leaving the slots already
     /// reserved where they are.
     fn hold_for(&self, key: Option<u64>, pause: Duration) {
-        let until = self.now().saturating_add(nanos(pause));
+        let scope = match key {
+            None => Scope::Unkeyed,
+            Some(key) => Scope::Key(key),
+        };
+        let mut log = self.changes.lock();
+        let now = self.now();
+        let until = now.saturating_add(nanos(pause));
+        log.set_hold_end(scope, until, now);
         let tolerance = self.tolerance.load(Ordering::Relaxed);
         match key {
             None => self.direct.0.pause_until(until, tolerance),
@@ -395,8 +455,20 @@ impl RateLimiter {
             None => Scope::Unkeyed,
             Some(key) => Scope::Key(key),
         };
-        let until = self.now().saturating_add(nanos(pause));
-        self.reschedule(scope, Ask::PauseUntil(until), self.pace());
+        let mut log = self.changes.lock();
+        let at = self.now();
+        let until = at.saturating_add(nanos(pause));
+        // Only the part not already in force: several 429s with one Retry-After (or several
+        // responses saying so) pause the queue once, and a longer one extends it.
+        let by = until.saturating_sub(log.pause_end(scope).max(at));
+        let pace = self.pace();
+        let floor = until.saturating_add(pace.1);
+        self.move_cells(&log, scope, at, Move::Shift(by), (pace, pace), floor);
+        log.set_pause_end(scope, until, at);
+        if by > 0 {
+            self.changes
+                .publish(&mut log, at, scope, Move::Shift(by), Some(until));
+        }
     }
 
     /// The interval and tolerance in force, in nanoseconds.
@@ -407,30 +479,39 @@ impl RateLimiter {
         )
     }
 
-    /// Moves the reserved slots of `scope` now as the server asked: the cells' schedules,
-    /// and (through the log, see [`Changes::apply`]) the callers asleep on them. `old` is the
-    /// (interval, tolerance) the slots were reserved at.
-    fn reschedule(&self, scope: Scope, ask: Ask, old: (u64, u64)) {
-        let now = self.now();
-        let new = self.pace();
-        let floor = match ask {
-            Ask::PauseUntil(until) => until.saturating_add(new.1),
-            Ask::Stretch { .. } => 0,
-        };
-        self.changes.apply(now, scope, ask, |change| match scope {
-            Scope::Unkeyed => self.direct.0.reschedule(now, change, old, new, floor),
-            Scope::Key(key) => self
-                .keyed
-                .entry(key)
-                .or_default()
-                .reschedule(now, change, old, new, floor),
+    /// Moves the reserved slots of `scope`'s cells at `at` (see [`Gcra::reschedule`]), under
+    /// the log's lock; `paces` is the (interval, tolerance) before and after.
+    fn move_cells(
+        &self,
+        log: &super::reschedule::Log,
+        scope: Scope,
+        at: u64,
+        change: Move,
+        paces: ((u64, u64), (u64, u64)),
+        floor: u64,
+    ) {
+        let (old, new) = paces;
+        match scope {
+            Scope::Unkeyed => {
+                let held = log.held_until(scope);
+                self.direct.0.reschedule(at, change, old, new, floor, held);
+            }
+            Scope::Key(key) => {
+                let held = log.held_until(scope);
+                self.keyed
+                    .entry(key)
+                    .or_default()
+                    .reschedule(at, change, old, new, floor, held);
+            }
             Scope::All => {
-                self.direct.0.reschedule(now, change, old, new, floor);
+                let held = log.held_until(Scope::Unkeyed);
+                self.direct.0.reschedule(at, change, old, new, floor, held);
                 for cell in self.keyed.iter() {
-                    cell.value().reschedule(now, change, old, new, floor);
+                    let held = log.held_until(Scope::Key(*cell.key()));
+                    cell.value().reschedule(at, change, old, new, floor, held);
                 }
             }
-        });
+        }
     }
 }
 
@@ -617,6 +698,92 @@ mod tests {
         // reserved 100 ms apart, now 200 ms apart: 5 per second, as the server said
         assert_eq!(admitted, [0, 200, 400, 600, 800]);
         assert_eq!(limiter.check(None), Ok(Duration::from_millis(200)));
+    }
+
+    /// Starts `n` callers of `until_ready`, each reserving before the next starts, and
+    /// returns their handles (each gives when it was admitted, in ms from the start).
+    async fn waiting_callers(
+        limiter: &Arc<RateLimiter>,
+        n: usize,
+    ) -> Vec<tokio::task::JoinHandle<u64>> {
+        let start = tokio::time::Instant::now();
+        let mut callers = Vec::new();
+        for _ in 0..n {
+            let limiter = Arc::clone(limiter);
+            callers.push(tokio::spawn(async move {
+                limiter.until_ready(None).await.expect("wait mode admits");
+                start.elapsed().as_millis() as u64
+            }));
+            tokio::task::yield_now().await;
+        }
+        callers
+    }
+
+    async fn admitted(callers: Vec<tokio::task::JoinHandle<u64>>) -> Vec<u64> {
+        let mut admitted = Vec::new();
+        for caller in callers {
+            admitted.push(caller.await.expect("a caller panicked"));
+        }
+        admitted
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_reaches_callers_even_past_the_log() {
+        // 40 Retry-After answers 1 ms apart, each extending the pause by 1 ms: more changes
+        // than the log keeps, so the two callers asleep lose track of theirs and queue again.
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let callers = waiting_callers(&limiter, 3).await;
+        for _ in 0..40 {
+            limiter.pause_for(None, Duration::from_secs(1));
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        // the queue (100, 200 ms) moved behind the last pause's schedule, in order
+        assert_eq!(admitted(callers).await, [0, 1339, 1439]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_whose_slot_came_but_did_not_fire_waits_the_pause_out() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            3,
+            Duration::from_secs(1),
+        )));
+        // slots at 0, 333.3 and 666.7 ms; tokio fires the second at 334 ms
+        let callers = waiting_callers(&limiter, 3).await;
+        tokio::time::advance(Duration::from_micros(333_500)).await;
+        limiter.pause_for(None, Duration::from_secs(1));
+        // not at 334 ms, inside the pause [333.5, 1333.5) ms
+        assert_eq!(admitted(callers).await, [0, 1334, 1667]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_then_a_retry_after_wait_the_longer_of_the_two() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        assert_eq!(
+            limiter.learn(None, &quota(Some(10), 0, 5)).pause,
+            Some(Duration::from_secs(5))
+        );
+        tokio::time::advance(Duration::from_millis(100)).await;
+        limiter.pause_for(None, Duration::from_secs(1));
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(4_900)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_limit_spreads_a_burst_queue_from_the_first_waiting_slot() {
+        let limiter = Arc::new(RateLimiter::new(
+            RateLimitSpec::new(100, Duration::from_secs(1)).burst(5),
+        ));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 14, |limiter| {
+            assert_eq!(limiter.learn(None, &quota(Some(10), 9, 1)).limit, Some(10));
+        })
+        .await;
+        // 6 at once (the burst and the first), then 8 queued 10 ms apart, now 100 ms apart
+        assert_eq!(
+            admitted,
+            [0, 0, 0, 0, 0, 0, 100, 200, 300, 400, 500, 600, 700, 800]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -81,20 +81,75 @@ struct Change {
     until: Option<u64>,
 }
 
-/// What a server asked for, before it is turned into a [`Move`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ask {
-    /// Nothing before this time.
-    PauseUntil(u64),
-    /// This pace instead (see [`Move::Stretch`]).
-    Stretch { from: u64, to: u64 },
-}
-
-/// The changes of one limiter, newest last.
+/// The changes of one limiter: the log callers asleep read, and what is in force.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     generation: AtomicU64,
-    log: Mutex<VecDeque<Change>>,
+    log: Mutex<Log>,
+}
+
+/// The log, under [`Changes`]' lock. A limiter holds the lock for the whole of a change (the
+/// time it is made at, the cells moved, the values stored, the entry published), so two
+/// changes never interleave and a reader of the log never sees a change half made.
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    entries: VecDeque<Change>,
+    /// The generation of the newest entry dropped to keep [`REMEMBERED`].
+    evicted_through: u64,
+    /// When the pause in force ends, per scope (a Retry-After).
+    pause_ends: Vec<(Scope, u64)>,
+    /// When the hold in force ends, per scope (`Remaining: 0`: new reservations only).
+    hold_ends: Vec<(Scope, u64)>,
+}
+
+/// Where a slot is after the changes since its reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remap {
+    /// Where it was.
+    Unchanged,
+    /// Later, at this time.
+    Moved(u64),
+    /// Unknown: changes it missed were dropped from the log. The caller takes a new slot.
+    Lost,
+}
+
+fn end_of(ends: &[(Scope, u64)], scope: Scope) -> u64 {
+    ends.iter()
+        .filter(|(of, _)| *of == scope)
+        .map(|(_, end)| *end)
+        .max()
+        .unwrap_or(0)
+}
+
+fn set_end(ends: &mut Vec<(Scope, u64)>, scope: Scope, end: u64, now: u64) {
+    // Ends already past are forgotten, so a keyed limiter keeps only its recent keys here.
+    ends.retain(|(of, past)| *past > now && *of != scope);
+    ends.push((scope, end));
+}
+
+impl Log {
+    /// When the pause in force for `scope` ends (0: none).
+    pub(crate) fn pause_end(&self, scope: Scope) -> u64 {
+        end_of(&self.pause_ends, scope)
+    }
+
+    /// Until when `scope`'s schedule was raised by a pause or a hold rather than by
+    /// reservations: a TAT at this end (plus the tolerance) holds no reserved slot.
+    pub(crate) fn held_until(&self, scope: Scope) -> u64 {
+        end_of(&self.pause_ends, scope).max(end_of(&self.hold_ends, scope))
+    }
+
+    /// Records a pause of `scope` ending at `end`, made at `now`.
+    pub(crate) fn set_pause_end(&mut self, scope: Scope, end: u64, now: u64) {
+        let end = end.max(self.pause_end(scope));
+        set_end(&mut self.pause_ends, scope, end, now);
+    }
+
+    /// Records a hold of `scope` ending at `end`, made at `now`.
+    pub(crate) fn set_hold_end(&mut self, scope: Scope, end: u64, now: u64) {
+        let end = end.max(end_of(&self.hold_ends, scope));
+        set_end(&mut self.hold_ends, scope, end, now);
+    }
 }
 
 impl Changes {
@@ -104,42 +159,36 @@ impl Changes {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Turns `ask`, made at `at`, into the move of the slots reserved in `scope`, has
-    /// `move_cells` apply it to the cells' schedules, and records it for the callers asleep.
-    ///
-    /// A pause moves the slots by the part of it not already in force: several responses in
-    /// a row saying `Remaining: 0, Reset: 1` (or a burst of 429s with one Retry-After) pause
-    /// the queue once, and a longer pause during one extends it by the difference.
-    ///
-    /// The cells move first and the log after, under one lock (so two pauses at once are
-    /// not both counted in full): a caller reserving in between read the generation before
-    /// the change, so it moves a slot that was already moved and sleeps longer than it needed
-    /// to. The other order would let it keep an unmoved slot inside the pause.
-    pub(crate) fn apply(&self, at: u64, scope: Scope, ask: Ask, move_cells: impl FnOnce(Move)) {
-        let mut log = self
-            .log
+    /// The log, locked for one change.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (change, until) = match ask {
-            Ask::PauseUntil(until) => {
-                let in_force = log
-                    .iter()
-                    .filter(|change| change.scope == scope)
-                    .filter_map(|change| change.until)
-                    .fold(at, u64::max);
-                (Move::Shift(until.saturating_sub(in_force)), Some(until))
-            }
-            Ask::Stretch { from, to } => (Move::Stretch { from, to }, None),
-        };
-        move_cells(change);
-        if change == Move::Shift(0) {
-            return;
-        }
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes a change made at `at` (the cells already moved): callers asleep on slots of
+    /// `scope` reserved before it move as `change` says, and, for a pause, to `until` at
+    /// least.
+    ///
+    /// The cells move before the entry is published: a caller reserving in between read the
+    /// generation before the change, so it moves a slot that was already moved and sleeps
+    /// longer than it needed to. The other order would let it keep an unmoved slot inside
+    /// the pause.
+    pub(crate) fn publish(
+        &self,
+        log: &mut Log,
+        at: u64,
+        scope: Scope,
+        change: Move,
+        until: Option<u64>,
+    ) {
         let generation = self.generation.load(Ordering::Relaxed) + 1;
-        if log.len() == REMEMBERED {
-            log.pop_front();
+        if log.entries.len() == REMEMBERED {
+            if let Some(evicted) = log.entries.pop_front() {
+                log.evicted_through = evicted.generation;
+            }
         }
-        log.push_back(Change {
+        log.entries.push_back(Change {
             generation,
             at,
             scope,
@@ -153,24 +202,40 @@ impl Changes {
 
     /// Where a slot at `slot`, reserved for `key` at `generation`, is now, and the generation
     /// that answer is current for. One atomic load when nothing changed.
-    pub(crate) fn remap(&self, key: Option<u64>, generation: u64, slot: u64) -> (u64, u64) {
+    pub(crate) fn remap(&self, key: Option<u64>, generation: u64, slot: u64) -> (Remap, u64) {
         let now = self.generation();
         if now == generation {
-            return (slot, now);
+            return (Remap::Unchanged, now);
         }
-        let log = self
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut slot = slot;
-        let mut latest = generation;
-        for change in log.iter().filter(|change| change.generation > generation) {
+        let log = self.lock();
+        let latest = log
+            .entries
+            .back()
+            .map_or(now, |change| change.generation.max(now));
+        if generation < log.evicted_through {
+            return (Remap::Lost, latest);
+        }
+        let mut moved = slot;
+        for change in log
+            .entries
+            .iter()
+            .filter(|change| change.generation > generation)
+        {
             if change.scope.covers(key) {
-                slot = change.change.apply(change.at, slot);
+                moved = change.change.apply(change.at, moved);
+                // Whoever asks has not been sent: a slot at or just before the pause's start
+                // (its timer not fired yet) waits the pause out too.
+                if let Some(until) = change.until {
+                    moved = moved.max(until);
+                }
             }
-            latest = change.generation;
         }
-        (slot, latest.max(now))
+        let remap = if moved > slot {
+            Remap::Moved(moved)
+        } else {
+            Remap::Unchanged
+        };
+        (remap, latest)
     }
 }
 
@@ -210,45 +275,30 @@ mod tests {
         );
     }
 
-    /// Records `change` as [`Changes::apply`] does, without cells to move.
+    /// Publishes `change` as a limiter does (pauses with their end).
     fn record(changes: &Changes, at: u64, scope: Scope, change: Move) {
-        let ask = match change {
-            Move::Shift(by) => Ask::PauseUntil(at + by),
-            Move::Stretch { from, to } => Ask::Stretch { from, to },
+        let until = match change {
+            Move::Shift(by) => Some(at + by),
+            Move::Stretch { .. } => None,
         };
-        changes.apply(at, scope, ask, |_| {});
+        let mut log = changes.lock();
+        changes.publish(&mut log, at, scope, change, until);
     }
 
     #[test]
-    fn a_pause_already_in_force_is_not_applied_twice() {
+    fn ends_in_force_are_per_scope_and_only_grow() {
         let changes = Changes::default();
-        let mut moves = Vec::new();
-        for (at, until) in [
-            (0, 1_000),
-            (0, 1_000),
-            (500, 1_000),
-            (500, 1_500),
-            (2_000, 2_100),
-        ] {
-            changes.apply(at, Scope::Unkeyed, Ask::PauseUntil(until), |change| {
-                moves.push(change)
-            });
-        }
-        assert_eq!(
-            moves,
-            [
-                Move::Shift(1_000), // the pause
-                Move::Shift(0),     // the same pause, from a second response
-                Move::Shift(0),     // a shorter one, inside it
-                Move::Shift(500),   // a longer one: extended by the difference
-                Move::Shift(100),   // a new pause, after the last one ended
-            ]
-        );
-        assert_eq!(changes.generation(), 3);
-        // one key's pause is its own
-        changes.apply(0, Scope::Key(1), Ask::PauseUntil(1_000), |change| {
-            assert_eq!(change, Move::Shift(1_000));
-        });
+        let mut log = changes.lock();
+        log.set_pause_end(Scope::Unkeyed, 1_000, 0);
+        log.set_pause_end(Scope::Unkeyed, 500, 10);
+        log.set_hold_end(Scope::Key(1), 2_000, 10);
+        assert_eq!(log.pause_end(Scope::Unkeyed), 1_000);
+        assert_eq!(log.pause_end(Scope::Key(1)), 0);
+        assert_eq!(log.held_until(Scope::Key(1)), 2_000);
+        assert_eq!(log.held_until(Scope::Unkeyed), 1_000);
+        // ends already past are dropped
+        log.set_hold_end(Scope::Key(2), 3_000, 2_500);
+        assert_eq!(log.held_until(Scope::Key(1)), 0);
     }
 
     #[test]
@@ -257,23 +307,34 @@ mod tests {
         let before = changes.generation();
         record(&changes, 0, Scope::Key(7), Move::Shift(1_000));
         let middle = changes.generation();
-        record(&changes, 0, Scope::All, Move::Stretch { from: 1, to: 1 });
+        record(&changes, 0, Scope::All, Move::Stretch { from: 1, to: 2 });
         record(&changes, 0, Scope::Unkeyed, Move::Shift(100));
-        assert_eq!(changes.remap(Some(7), before, 5), (1_005, 3));
-        assert_eq!(changes.remap(Some(8), before, 5), (5, 3));
-        assert_eq!(changes.remap(Some(7), middle, 5), (5, 3));
-        assert_eq!(changes.remap(None, before, 5), (105, 3));
-        assert_eq!(changes.remap(None, changes.generation(), 5), (5, 3));
+        assert_eq!(changes.remap(Some(7), before, 5), (Remap::Moved(2_010), 3));
+        assert_eq!(changes.remap(Some(8), before, 5), (Remap::Moved(10), 3));
+        assert_eq!(changes.remap(Some(7), middle, 5), (Remap::Moved(10), 3));
+        assert_eq!(changes.remap(None, before, 5), (Remap::Moved(110), 3));
+        assert_eq!(changes.remap(None, 3, 5), (Remap::Unchanged, 3));
     }
 
     #[test]
-    fn only_the_newest_changes_are_kept() {
+    fn a_slot_at_the_pause_start_waits_it_out() {
+        let changes = Changes::default();
+        record(&changes, 100, Scope::Unkeyed, Move::Shift(1_000));
+        // reserved at 100 (or just before), its timer not fired when the pause came
+        assert_eq!(changes.remap(None, 0, 100), (Remap::Moved(1_100), 1));
+        assert_eq!(changes.remap(None, 0, 99), (Remap::Moved(1_100), 1));
+    }
+
+    #[test]
+    fn a_caller_older_than_the_log_is_told_its_slot_is_lost() {
         let changes = Changes::default();
         for at in 0..REMEMBERED as u64 + 8 {
             record(&changes, at, Scope::Unkeyed, Move::Shift(1));
         }
-        let (slot, generation) = changes.remap(None, 0, 100);
-        assert_eq!(slot, 100 + REMEMBERED as u64);
-        assert_eq!(generation, (REMEMBERED + 8) as u64);
+        let latest = (REMEMBERED + 8) as u64;
+        assert_eq!(changes.remap(None, 0, 100), (Remap::Lost, latest));
+        // one that reserved after the dropped entries still reads the log
+        let (remap, _) = changes.remap(None, 8, 100);
+        assert_eq!(remap, Remap::Moved(100 + REMEMBERED as u64));
     }
 }
