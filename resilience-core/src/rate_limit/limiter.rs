@@ -353,7 +353,8 @@ impl RateLimiter {
     ///   on a reserved slot included (see [`pause_for`](Self::pause_for));
     /// - `X-RateLimit-Limit` below the configured `calls`: admits at most that many per
     ///   `period` from now on (the server's window is taken to be the configured `period`),
-    ///   and spreads the slots already reserved out to that pace;
+    ///   and spreads the slots already reserved out to that pace, after the first
+    ///   `X-RateLimit-Remaining` of them;
     /// - `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`: reserves no new slot until the
     ///   reset (callers already waiting keep theirs: a server refilling a bucket sends `Reset`
     ///   as "until full", not "until the next request");
@@ -378,7 +379,11 @@ impl RateLimiter {
                 if new.0 > old.0 {
                     // Slower: the slots reserved at the old pace are spread out at the new
                     // one. (Faster: they are kept; the sleepers cannot wake earlier anyway.)
-                    let at = self.now();
+                    // The first `Remaining` slots keep their places: the server has room for
+                    // them now (a batch's fast start against a server with a burst allowance
+                    // is not slowed); the queue after them follows the new pace.
+                    let remaining = quota.remaining.map_or(0, u64::from);
+                    let at = self.now().saturating_add(remaining.saturating_mul(old.0));
                     let stretch = Move::Stretch {
                         from: old.0,
                         to: new.0,
@@ -692,7 +697,7 @@ mod tests {
             Duration::from_secs(1),
         )));
         let admitted = admissions_around(Arc::clone(&limiter), None, 5, |limiter| {
-            assert_eq!(limiter.learn(None, &quota(Some(5), 4, 1)).limit, Some(5));
+            assert_eq!(limiter.learn(None, &quota(Some(5), 0, 1)).limit, Some(5));
         })
         .await;
         // reserved 100 ms apart, now 200 ms apart: 5 per second, as the server said
@@ -776,7 +781,7 @@ mod tests {
             RateLimitSpec::new(100, Duration::from_secs(1)).burst(5),
         ));
         let admitted = admissions_around(Arc::clone(&limiter), None, 14, |limiter| {
-            assert_eq!(limiter.learn(None, &quota(Some(10), 9, 1)).limit, Some(10));
+            assert_eq!(limiter.learn(None, &quota(Some(10), 0, 1)).limit, Some(10));
         })
         .await;
         // 6 at once (the burst and the first), then 8 queued 10 ms apart, now 100 ms apart
@@ -784,6 +789,20 @@ mod tests {
             admitted,
             [0, 0, 0, 0, 0, 0, 100, 200, 300, 400, 500, 600, 700, 800]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_slots_the_server_has_room_for_keep_their_places() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 6, |limiter| {
+            // 5 per second, but 2 more are fine now: the slots at 100 and 200 ms stay
+            assert_eq!(limiter.learn(None, &quota(Some(5), 2, 1)).limit, Some(5));
+        })
+        .await;
+        assert_eq!(admitted, [0, 100, 200, 400, 600, 800]);
     }
 
     #[tokio::test(start_paused = true)]
