@@ -59,6 +59,18 @@ impl Gcra {
         max_wait: u64,
     ) -> Admission {
         let mut tat = self.tat.load(Ordering::Acquire);
+        if interval == 0 {
+            // No limit (`RateLimitSpec::UNLIMITED`): nothing to reserve, so no write; only a
+            // pause can hold a call back. Reserving here would also refuse (or, in wait mode,
+            // put to sleep for a timer tick) a thread whose clock read came a few nanoseconds
+            // before another's that already moved the TAT to its own `now`.
+            let wait = tat.saturating_sub(now).saturating_sub(tolerance);
+            return match wait {
+                0 => Admission::After(0),
+                wait if wait > max_wait => Admission::Refused(wait),
+                wait => Admission::After(wait),
+            };
+        }
         loop {
             let base = tat.max(now);
             let wait = (base - now).saturating_sub(tolerance);
@@ -198,6 +210,18 @@ mod tests {
         assert_eq!(cell.acquire(5 * S, S, 2 * S, Some(0)), Admission::After(0));
         assert!(!cell.is_idle(5 * S));
         assert!(cell.is_idle(8 * S));
+    }
+
+    #[test]
+    fn no_limit_admits_any_clock_read_and_still_pauses() {
+        let cell = Gcra::new();
+        assert_eq!(cell.acquire(100, 0, 0, Some(0)), Admission::After(0));
+        // another thread's read, a few nanoseconds older
+        assert_eq!(cell.acquire(95, 0, 0, Some(0)), Admission::After(0));
+        cell.pause_until(1_000, 0);
+        assert_eq!(cell.acquire(500, 0, 0, None), Admission::After(500));
+        assert_eq!(cell.acquire(500, 0, 0, Some(0)), Admission::Refused(500));
+        assert_eq!(cell.acquire(1_000, 0, 0, Some(0)), Admission::After(0));
     }
 
     #[test]
