@@ -252,6 +252,9 @@ where
         max_wait,
     )
     .await;
+    // Set when the wait is a slot of the in-memory limiter (`on_backend_error: local`), which
+    // a pause or a lower limit learned meanwhile can move; a slot in Redis stays where it is.
+    let mut local = None;
     let wait = match acquired {
         Ok(Ok(wait)) => wait,
         Ok(Err(retry_after)) => {
@@ -268,13 +271,19 @@ where
                         retry_after: backend.timeout,
                     }));
                 }
-                OnBackendError::Local => site.admit(key).map_err(reject)?,
+                OnBackendError::Local => {
+                    local = Some(site.limiter().generation());
+                    site.admit(key).map_err(reject)?
+                }
             }
         }
     };
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
-        tokio::time::sleep(wait).await;
+        match local {
+            Some(generation) => site.limiter().sleep_reserved(key, generation, wait).await,
+            None => tokio::time::sleep(wait).await,
+        }
     }
     #[cfg(feature = "reqwest")]
     let result = {
