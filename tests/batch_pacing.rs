@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use resilience::http::Quota;
 use resilience::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
-use resilience::{Classification, Classify, ErrorClass, HttpError, Rejected, rate_limited, retry};
+use resilience::{HttpError, Rejected, rate_limited, retry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -213,29 +213,14 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// No `Classify` impl: the retry and the limiter classify it through `source()`, which
+/// reaches the `HttpError`, the `reqwest::Error` or the `Rejected` (still marked local).
 impl Error for ApiError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             ApiError::Transport(error) => Some(error),
             ApiError::Http(error) => Some(error),
             ApiError::Rejected(rejected) => Some(rejected),
-        }
-    }
-}
-
-/// Delegates `classification()`, so a local refusal stays marked local.
-impl Classify for ApiError {
-    fn class(&self) -> ErrorClass {
-        self.classification().class
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        self.classification().retry_after
-    }
-    fn classification(&self) -> Classification {
-        match self {
-            ApiError::Transport(error) => error.classification(),
-            ApiError::Http(error) => error.classification(),
-            ApiError::Rejected(rejected) => rejected.classification(),
         }
     }
 }

@@ -189,10 +189,14 @@ impl RateLimiter {
     /// One admission attempt now, with the current values.
     #[inline]
     fn acquire(&self, key: Option<u64>) -> Admission {
-        let now = self.now();
+        self.acquire_at(key, self.now(), self.max_wait.load(Ordering::Relaxed))
+    }
+
+    /// [`acquire`](Self::acquire) at `now`, waiting at most `max_wait`.
+    #[inline]
+    fn acquire_at(&self, key: Option<u64>, now: u64, max_wait: u64) -> Admission {
         let interval = self.interval.load(Ordering::Relaxed);
         let tolerance = self.tolerance.load(Ordering::Relaxed);
-        let max_wait = self.max_wait.load(Ordering::Relaxed);
         match key {
             None => self
                 .direct
@@ -312,20 +316,7 @@ impl RateLimiter {
                 // Too many changes since this slot was reserved to know where it went: queue
                 // again, behind everyone (the old slot goes unused, on the strict side).
                 *generation = self.generation();
-                let (interval, tolerance) = self.pace();
-                let cell_wait = match key {
-                    None => self
-                        .direct
-                        .0
-                        .acquire_within(now, interval, tolerance, u64::MAX),
-                    Some(key) => self.keyed.entry(key).or_default().acquire_within(
-                        now,
-                        interval,
-                        tolerance,
-                        u64::MAX,
-                    ),
-                };
-                match cell_wait {
+                match self.acquire_at(key, now, u64::MAX) {
                     Admission::After(0) | Admission::Refused(_) => None,
                     Admission::After(wait) => {
                         *slot = now.saturating_add(wait);
