@@ -389,7 +389,7 @@ async fn installed_policy_overrides_inline_values_and_changes_at_run_time() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The server's 429: every caller of the API pauses together
+// The server's 429: feedback to the shared pace; a spent quota holds every caller
 // ---------------------------------------------------------------------------------------------
 
 #[rate_limited(calls = 10, period = "1s", policy = "rate_limit.pause")]
@@ -404,9 +404,10 @@ async fn pause_fetch(log: &Log<&'static str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A 429 with Retry-After 5s from one function makes the shared limiter admit nothing until
-/// then: the other function sharing the policy is admitted at exactly 5s, then the usual
-/// spacing (100ms) resumes.
+/// A 429 with Retry-After 5s (longer than the hold threshold: a quota spent, not a request a
+/// few ms early) from one function makes the shared limiter admit nothing until then: the
+/// other function sharing the policy is admitted at exactly 5s, then at the pace the 429 cut
+/// to 70% (10/s -> 7/s: 142.9 ms apart), released one at a time, never all at once.
 #[tokio::test(start_paused = true)]
 async fn server_429_with_retry_after_pauses_every_site_of_the_policy() {
     let log = Log::new();
@@ -425,8 +426,8 @@ async fn server_429_with_retry_after_pauses_every_site_of_the_policy() {
         vec![
             ("search", ms(0)),
             ("fetch", ms(5000)),
-            ("search", ms(5100)),
-            ("fetch", ms(5200)),
+            ("search", ms(5143)),
+            ("fetch", ms(5286)),
         ]
     );
 }
@@ -437,16 +438,18 @@ async fn not_paused(log: &Log<()>, answer: Option<HttpError>) -> Result<(), ApiE
     answer.map_or(Ok(()), |error| Err(ApiError::Http(error)))
 }
 
-/// Only a 429 that carries a Retry-After pauses the limiter: a 503 with one, or a 429 without,
-/// leave the schedule alone.
+/// A 503, even with a Retry-After, leaves the schedule alone; a 429 without one cuts the pace
+/// (10/s -> 7/s) without pausing anyone: the next slot was reserved before the cut and keeps
+/// its place, the one after follows the new pace.
 #[tokio::test(start_paused = true)]
-async fn only_a_429_with_retry_after_pauses() {
+async fn a_503_leaves_the_pace_alone_and_a_429_cuts_it() {
     let log = Log::new();
     let unavailable = HttpError::new(503).with_retry_after(ms(5000));
     assert!(not_paused(&log, Some(unavailable)).await.is_err());
     assert!(not_paused(&log, Some(HttpError::new(429))).await.is_err());
     assert_eq!(not_paused(&log, None).await, Ok(()));
-    assert_eq!(log.offsets(), offsets(&[0, 100, 200]));
+    assert_eq!(not_paused(&log, None).await, Ok(()));
+    assert_eq!(log.offsets(), offsets(&[0, 100, 200, 343]));
 }
 
 /// A user error that only implements `std::error::Error`, with the HTTP error as its source:

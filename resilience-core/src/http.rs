@@ -254,6 +254,8 @@ pub struct Quota {
     pub remaining: Option<u32>,
     /// `X-RateLimit-Reset`, as a time from now.
     pub reset: Option<Duration>,
+    /// The quota's window when the server states it.
+    pub window: Option<Duration>,
     /// `Retry-After`, as a time from now.
     pub retry_after: Option<Duration>,
 }
@@ -275,6 +277,7 @@ impl Quota {
             remaining: number("x-ratelimit-remaining")
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             reset,
+            window: None,
             retry_after: header("retry-after").and_then(|value| parse_retry_after(value, now)),
         }
     }

@@ -144,17 +144,36 @@ pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration
         .record(wait.as_secs_f64());
 }
 
-pub(crate) fn rate_limit_server_pause(site: &str, policy: Option<&str>, pause: Duration) {
-    tracing::warn!(
-        target: "resilience::rate_limit",
-        site,
-        policy,
-        pause_ms = millis(pause),
-        "server answered 429 with Retry-After; the limiter admits nothing for {}",
-        Rounded(pause),
-    );
-    metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
-        .increment(1);
+/// A server's 429 reached a limiter: the pace was cut, and maybe every caller held.
+pub(crate) fn rate_limit_throttled(
+    site: &str,
+    policy: Option<&str>,
+    learned: crate::rate_limit::Learned,
+) {
+    if let Some(pace) = learned.pace {
+        let per_second = 1.0 / pace.as_secs_f64().max(f64::MIN_POSITIVE);
+        tracing::info!(
+            target: "resilience::rate_limit",
+            site,
+            policy,
+            per_second,
+            "server answered 429; the limiter slows to {per_second:.2}/s and recovers from there",
+        );
+        metrics::counter!("resilience_rate_limit_slowdowns_total", "site" => site.to_owned())
+            .increment(1);
+    }
+    if let Some(pause) = learned.pause {
+        tracing::warn!(
+            target: "resilience::rate_limit",
+            site,
+            policy,
+            pause_ms = millis(pause),
+            "server's quota is spent; the limiter admits nothing for {}",
+            Rounded(pause),
+        );
+        metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
+            .increment(1);
+    }
 }
 
 pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
@@ -330,7 +349,7 @@ pub(crate) fn rate_limit_learned(
             site,
             policy,
             pause_ms = millis(pause),
-            "the server's quota headers pause the limiter for {}",
+            "the server's quota headers say it is spent: no new slot for {}",
             Rounded(pause),
         );
         metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())

@@ -2,12 +2,13 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
 
 use super::clock::{Clock, nanos};
+use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
 use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
@@ -79,8 +80,16 @@ pub struct RateLimiter {
     swept_at_len: AtomicUsize,
     /// The limit a server advertised (`X-RateLimit-Limit`) when lower than `calls`; 0: none.
     advertised: std::sync::atomic::AtomicU32,
+    /// The window of the advertised limit in nanoseconds (0: the configured `period`).
+    advertised_window: AtomicU64,
     /// Pauses and lower limits learned from a server, which move slots already reserved.
     changes: Changes,
+    /// The pace the server's 429s set (see [`control`](super::control)), under the log's lock.
+    control: Mutex<Control>,
+    /// Whether `control` holds the pace below the ceiling: completed calls then tick it.
+    recovering: AtomicBool,
+    /// When the pace was last recomputed (at most once an interval).
+    ticked_at: AtomicU64,
 }
 
 impl RateLimiter {
@@ -96,7 +105,11 @@ impl RateLimiter {
             keyed: KeyMap::default(),
             swept_at_len: AtomicUsize::new(0),
             advertised: std::sync::atomic::AtomicU32::new(0),
+            advertised_window: AtomicU64::new(0),
             changes: Changes::default(),
+            control: Mutex::new(Control::default()),
+            recovering: AtomicBool::new(false),
+            ticked_at: AtomicU64::new(0),
         };
         limiter.configure(spec);
         limiter
@@ -119,19 +132,35 @@ impl RateLimiter {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = spec;
     }
 
-    /// The interval and tolerance `spec` sets, at the advertised limit when it is lower.
+    /// The interval and tolerance `spec` sets, at the advertised limit when it is lower and at
+    /// the pace the server's 429s set while the controller recovers.
     fn pace_of(&self, spec: RateLimitSpec) -> (u64, u64) {
-        let advertised = self.advertised.load(Ordering::Relaxed);
-        let paced = if advertised != 0 && advertised < spec.calls {
-            RateLimitSpec {
-                calls: advertised,
-                ..spec
-            }
-        } else {
-            spec
-        };
-        let interval = nanos(paced.interval());
+        let ceiling = self.ceiling_of(spec);
+        let mut interval = ceiling;
+        if self.recovering.load(Ordering::Relaxed) && ceiling > 0 {
+            let control = *self
+                .control
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let rate = control.rate(self.now(), nanos(spec.period), per_second(ceiling));
+            interval = ceiling.max(interval_of(rate));
+        }
         (interval, interval.saturating_mul(u64::from(spec.burst)))
+    }
+
+    /// The interval `spec` sets, or the advertised limit's when that is slower: the fastest
+    /// pace the controller may go back to.
+    fn ceiling_of(&self, spec: RateLimitSpec) -> u64 {
+        let interval = nanos(spec.interval());
+        let advertised = self.advertised.load(Ordering::Relaxed);
+        if advertised == 0 {
+            return interval;
+        }
+        let window = match self.advertised_window.load(Ordering::Relaxed) {
+            0 => nanos(spec.period),
+            window => window,
+        };
+        interval.max(window / u64::from(advertised))
     }
 
     /// The current values.
@@ -340,83 +369,202 @@ impl RateLimiter {
 
     /// Follows what a server advertised on a response (see [`Quota`](crate::http::Quota)):
     ///
-    /// - `Retry-After` (on any status): admits nothing for that long, callers already waiting
-    ///   on a reserved slot included (see [`pause_for`](Self::pause_for));
-    /// - `X-RateLimit-Limit` below the configured `calls`: admits at most that many per
-    ///   `period` from now on (the server's window is taken to be the configured `period`),
-    ///   and spreads the slots already reserved out to that pace, after the first
-    ///   `X-RateLimit-Remaining` of them;
-    /// - `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`: reserves no new slot until the
-    ///   reset (callers already waiting keep theirs: a server refilling a bucket sends `Reset`
-    ///   as "until full", not "until the next request");
-    /// - `Remaining: n` with `Reset` and no `Limit`: admits at most `n` more before the reset.
-    ///   With a `Limit`, the pace it sets is trusted instead: spending `n` only before the
-    ///   reset would stall the limiter for no reason.
+    /// - a limit (`X-RateLimit-Limit` and its twins) below the configured `calls`: admits at
+    ///   most that many per window (the one the server states, else the configured `period`)
+    ///   from now on, and spreads the slots already reserved out to that pace, after the first
+    ///   `Remaining` of them (the server has room for those now); a limit raised again lets
+    ///   the pace back up towards `calls`, never above it;
+    /// - `Remaining: 0` with a `Reset` longer than a window (and than [`hold_threshold`]):
+    ///   the quota is exhausted until then, so no new slot is reserved before the reset (the
+    ///   slots already reserved are kept, and the release is at the pace, not all at once).
+    ///   A shorter `Reset` is normal window mechanics (a bucket refilling to full, a window
+    ///   sliding or about to roll over), left to the control loop;
+    /// - `Retry-After` is not read here: it belongs to the request that got it (a `#[retry]`
+    ///   waits it out), and a 429 reaches the limiter through [`throttled`](Self::throttled).
     ///
     /// Returns what changed, for the caller to report.
+    ///
+    /// [`hold_threshold`]: Self::hold_threshold
     pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
         let mut learned = Learned::default();
         if let Some(limit) = quota.limit.filter(|limit| *limit > 0) {
+            learned.limit = self.advertise(limit, quota.window, quota.remaining);
+        }
+        if let (Some(0), Some(reset)) = (quota.remaining, quota.reset) {
             let spec = self.spec();
-            let before = self.advertised.swap(limit, Ordering::Relaxed);
-            if before != limit {
-                // Down to a lower advertised limit, or back up towards `calls` when the server
-                // raises it.
-                // Under the log's lock, the cells moved before the new pace is stored: a
-                // caller arriving in between must not be admitted at the new tolerance ahead
-                // of the queue, and two responses learning at once stretch it once.
-                let mut log = self.changes.lock();
-                let (old, new) = (self.pace(), self.pace_of(spec));
-                if new.0 > old.0 {
-                    // Slower: the slots reserved at the old pace are spread out at the new
-                    // one. (Faster: they are kept; the sleepers cannot wake earlier anyway.)
-                    // The first `Remaining` slots keep their places: the server has room for
-                    // them now (a batch's fast start against a server with a burst allowance
-                    // is not slowed); the queue after them follows the new pace.
-                    let remaining = quota.remaining.map_or(0, u64::from);
-                    let at = self.now().saturating_add(remaining.saturating_mul(old.0));
-                    let stretch = Move::Stretch {
-                        from: old.0,
-                        to: new.0,
-                    };
-                    self.move_cells(&log, Scope::All, at, stretch, (old, new), 0);
-                    self.configure(spec);
-                    self.changes
-                        .publish(&mut log, at, Scope::All, stretch, None);
-                } else {
-                    self.configure(spec);
-                }
-                drop(log);
-                if limit < spec.calls {
-                    learned.limit = Some(limit);
-                }
+            let window = quota.window.unwrap_or(spec.period);
+            if reset > self.hold_threshold().max(window) {
+                self.hold_for(key, reset);
+                learned.pause = Some(reset);
             }
         }
-        let retry_after = quota.retry_after.unwrap_or(Duration::ZERO);
-        let window = match (quota.remaining, quota.reset) {
-            (Some(0), Some(reset)) => reset,
-            (Some(remaining), Some(reset)) if quota.limit.is_none() => {
-                let interval = Duration::from_nanos(self.interval.load(Ordering::Relaxed));
-                reset.saturating_sub(interval.saturating_mul(remaining))
-            }
-            _ => Duration::ZERO,
+        self.tick();
+        learned
+    }
+
+    /// Takes `limit` per `window` (the configured period when `None`) as the server's limit;
+    /// `Some(limit)` when that lowered the pace below `calls`.
+    fn advertise(
+        &self,
+        limit: u32,
+        window: Option<Duration>,
+        remaining: Option<u32>,
+    ) -> Option<u32> {
+        let window = window.map_or(0, |window| nanos(window).max(1));
+        let before = self.advertised.swap(limit, Ordering::Relaxed);
+        let window_before = self.advertised_window.swap(window, Ordering::Relaxed);
+        if before == limit && window_before == window {
+            return None;
+        }
+        let spec = self.spec();
+        // Under the log's lock, the cells moved before the new pace is stored: a caller
+        // arriving in between must not be admitted at the new tolerance ahead of the queue,
+        // and two responses learning at once stretch it once.
+        let log = self.changes.lock();
+        let (old, new) = (self.pace(), self.pace_of(spec));
+        // The first `Remaining` slots keep their places: the server has room for them now (a
+        // batch's fast start against a server with a burst allowance is not slowed); the queue
+        // after them follows the new pace.
+        let remaining = remaining.map_or(0, u64::from);
+        let at = self.now().saturating_add(remaining.saturating_mul(old.0));
+        self.repace(log, at, old, new);
+        (self.ceiling_of(spec) > nanos(spec.interval())).then_some(limit)
+    }
+
+    /// Stores the pace `new` (interval, tolerance) in place of `old`, under the log's lock.
+    /// Slower: the slots reserved after `at` at the old pace are spread out at the new one.
+    /// Faster: they are kept (the sleepers cannot wake earlier anyway).
+    fn repace(
+        &self,
+        mut log: std::sync::MutexGuard<'_, super::reschedule::Log>,
+        at: u64,
+        old: (u64, u64),
+        new: (u64, u64),
+    ) {
+        if new.0 > old.0 {
+            let stretch = Move::Stretch {
+                from: old.0,
+                to: new.0,
+            };
+            self.move_cells(&log, Scope::All, at, stretch, (old, new), 0);
+            self.store_pace(new);
+            self.changes
+                .publish(&mut log, at, Scope::All, stretch, None);
+        } else {
+            self.store_pace(new);
+        }
+    }
+
+    fn store_pace(&self, (interval, tolerance): (u64, u64)) {
+        self.interval.store(interval, Ordering::Relaxed);
+        self.tolerance.store(tolerance, Ordering::Relaxed);
+    }
+
+    /// A wait longer than this is a quota spent, not a request a few milliseconds early:
+    /// four slots at the pace in force, and at least a second (servers round `Retry-After` and
+    /// `Reset` up to whole seconds, so "1" is the shortest wait they can say).
+    pub fn hold_threshold(&self) -> Duration {
+        let four_slots = self.interval.load(Ordering::Relaxed).saturating_mul(4);
+        Duration::from_nanos(four_slots).max(Duration::from_secs(1))
+    }
+
+    /// A server answered 429 to a request sent at `sent_at` (see [`sent_at`](Self::now_nanos)),
+    /// with its `Retry-After` if any. The control loop (see [`control`](super::control))
+    /// cuts the pace to 70% and spreads the callers already waiting out to it, unless the
+    /// request was on its way before the last cut (the same event). The `Retry-After` is the
+    /// request's own to wait out, except when it is longer than
+    /// [`hold_threshold`](Self::hold_threshold), or 429s keep coming at the reduced pace (a
+    /// third cut within two periods of each other): then the quota is spent, and every caller (of `key`, or all) waits until then, the
+    /// ones already waiting included, and is released at the pace.
+    pub fn throttled(
+        &self,
+        key: Option<u64>,
+        sent_at: u64,
+        retry_after: Option<Duration>,
+    ) -> Learned {
+        let mut learned = Learned::default();
+        let spec = self.spec();
+        let period = nanos(spec.period);
+        let now = self.now();
+        let log = self.changes.lock();
+        let ceiling = self.ceiling_of(spec);
+        let (cut, strikes) = {
+            let mut control = self
+                .control
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let cut = control.throttled(now, sent_at, period, per_second(ceiling));
+            (cut, control.strikes(now, period))
         };
-        // A Retry-After is the server refusing until then: the callers already waiting move
-        // too. A pause read from `Remaining`/`Reset` holds back only the slots not yet
-        // reserved: many servers refill a bucket and send `Reset` as the time until it is
-        // full, not until the next request is allowed, and moving a queue of waiting callers
-        // by that whole time would stall a batch that the server would have served.
-        if !retry_after.is_zero() {
-            self.pause_for(key, retry_after);
+        match cut {
+            Some(cut) if ceiling > 0 => {
+                self.recovering.store(true, Ordering::Relaxed);
+                self.ticked_at.store(now, Ordering::Relaxed);
+                let old = self.pace();
+                let interval = ceiling.max(interval_of(cut.rate));
+                let new = (interval, interval.saturating_mul(u64::from(spec.burst)));
+                self.repace(log, now, old, new);
+                learned.pace = Some(Duration::from_nanos(interval));
+            }
+            _ => drop(log),
         }
-        if window > retry_after {
-            self.hold_for(key, window);
-        }
-        let pause = retry_after.max(window);
-        if !pause.is_zero() {
-            learned.pause = Some(pause);
+        if let Some(retry_after) = retry_after {
+            if retry_after > self.hold_threshold() || strikes >= control::HOLD_STRIKES {
+                self.pause_for(key, retry_after);
+                learned.pause = Some(retry_after);
+            }
         }
         learned
+    }
+
+    /// The spacing of admissions in force: `period / calls`, or slower while a server's
+    /// advertised limit or its 429s hold the pace down.
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval.load(Ordering::Relaxed))
+    }
+
+    /// The limiter's clock now, in nanoseconds: what [`throttled`](Self::throttled) takes as
+    /// the time a request was sent.
+    pub fn now_nanos(&self) -> u64 {
+        self.now()
+    }
+
+    /// Brings the pace up to date while the controller recovers from a 429 (at most once an
+    /// interval; nothing to do otherwise). Called after each completed call.
+    #[inline]
+    pub(crate) fn tick(&self) {
+        if self.recovering.load(Ordering::Relaxed) {
+            self.tick_slow();
+        }
+    }
+
+    #[cold]
+    fn tick_slow(&self) {
+        let now = self.now();
+        let interval = self.interval.load(Ordering::Relaxed);
+        if now.saturating_sub(self.ticked_at.load(Ordering::Relaxed)) < interval {
+            return;
+        }
+        self.ticked_at.store(now, Ordering::Relaxed);
+        let spec = self.spec();
+        let log = self.changes.lock();
+        let new = self.pace_of(spec);
+        let ceiling = self.ceiling_of(spec);
+        {
+            let mut control = self
+                .control
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            control.settle(now, nanos(spec.period), per_second(ceiling));
+            if !control.recovering() {
+                self.recovering.store(false, Ordering::Relaxed);
+            }
+        }
+        let old = self.pace();
+        // Recovery only ever speeds up; a slower pace here is a reload's, which keeps slots.
+        if new.0 < old.0 {
+            self.repace(log, now, old, new);
+        }
     }
 
     /// Reserves nothing (for `key`, or at all) for `pause` from now, leaving the slots already
@@ -519,6 +667,24 @@ pub struct Learned {
     pub limit: Option<u32>,
     /// The limiter admits nothing for this long.
     pub pause: Option<Duration>,
+    /// A 429 slowed the limiter down: it now admits one call every `pace` (and recovers
+    /// from there).
+    pub pace: Option<Duration>,
+}
+
+/// Admissions per second at `interval` nanoseconds apart.
+fn per_second(interval: u64) -> f64 {
+    1e9 / interval.max(1) as f64
+}
+
+/// The interval in nanoseconds of `rate` admissions per second (rounded up, at least 1).
+fn interval_of(rate: f64) -> u64 {
+    if rate.is_finite() && rate > 0.0 {
+        // `as` saturates: a tiny rate is a very long interval, never a wrap
+        (1e9 / rate).ceil().max(1.0) as u64
+    } else {
+        u64::MAX
+    }
 }
 
 /// The outcome of [`RateLimiter::check_verdict`], in one word: admitted after [`wait`]
@@ -604,20 +770,101 @@ mod tests {
         )
     }
 
-    /// With a `Limit`, `Remaining: n` is not turned into a pause (the pace is the limit's);
-    /// without one, at most `n` more are admitted before the reset.
+    /// `Remaining: 0` with a `Reset` within the window is window mechanics (a bucket refilling,
+    /// a window sliding): no hold. A `Reset` past the window (and a second) is a spent quota:
+    /// no new slot before it.
     #[tokio::test(start_paused = true)]
-    async fn remaining_paces_only_without_an_advertised_limit() {
+    async fn remaining_zero_holds_only_past_the_window() {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
-        let learned = limiter.learn(None, &quota(Some(10), 3, 1));
-        assert_eq!(learned.pause, None);
+        assert_eq!(limiter.learn(None, &quota(Some(10), 0, 1)).pause, None);
         assert_eq!(limiter.check(None), Ok(Duration::ZERO));
+        let learned = limiter.learn(None, &quota(Some(10), 0, 30));
+        assert_eq!(learned.pause, Some(Duration::from_secs(30)));
+        assert_eq!(limiter.check(None), Ok(Duration::from_secs(30)));
+        // and the release is at the pace, not all at once
+        assert_eq!(limiter.check(None), Ok(Duration::from_millis(30_100)));
+    }
 
+    const MS: u64 = 1_000_000;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_cuts_the_pace_and_spreads_the_waiting_callers() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 5, |limiter| {
+            // `Retry-After: 1` is the request's own to wait: nobody else pauses
+            let learned = limiter.throttled(None, 0, Some(Duration::from_secs(1)));
+            assert_eq!(learned.pause, None);
+            assert_eq!(learned.pace, Some(Duration::from_nanos(142_857_143)));
+        })
+        .await;
+        // reserved 100 ms apart, now 1/0.7 as far: 7 per second
+        assert_eq!(admitted, [0, 143, 286, 429, 572]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_recovers_within_a_period_to_two_percent_under_the_refused_one() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
+        limiter.throttled(None, 0, None);
+        assert_eq!(limiter.interval(), Duration::from_nanos(28_571_429)); // 35/s
+        let mut paces = Vec::new();
+        for _ in 0..4 {
+            tokio::time::advance(Duration::from_millis(250)).await;
+            limiter.tick();
+            paces.push((1e9 / limiter.interval().as_nanos() as f64 * 100.0).round() / 100.0);
+        }
+        assert_eq!(paces, [43.09, 47.25, 48.78, 49.0]);
+        // the plateau holds 49/s
+        tokio::time::advance(Duration::from_secs(20)).await;
+        limiter.tick();
+        assert_eq!(limiter.interval(), Duration::from_nanos(20_408_164));
+        // then the probe goes back to 50/s, and no further
+        tokio::time::advance(Duration::from_secs(60)).await;
+        limiter.tick();
+        assert_eq!(limiter.interval(), Duration::from_millis(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_on_a_request_sent_before_the_cut_is_the_same_event() {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
-        let learned = limiter.learn(None, &quota(None, 3, 1));
-        // 3 more at 100 ms spacing fit in the last 300 ms before the reset.
-        assert_eq!(learned.pause, Some(Duration::from_millis(700)));
-        assert_eq!(limiter.check(None), Ok(Duration::from_millis(700)));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        let first = limiter.throttled(None, 400 * MS, None);
+        assert_eq!(first.pace, Some(Duration::from_nanos(142_857_143)));
+        // sent at 450 ms, before the cut at 500: already answered by it
+        assert_eq!(limiter.throttled(None, 450 * MS, None).pace, None);
+        assert_eq!(limiter.interval(), Duration::from_nanos(142_857_143));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_retry_after_holds_every_caller_and_releases_them_at_the_pace() {
+        let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
+            10,
+            Duration::from_secs(1),
+        )));
+        let admitted = admissions_around(Arc::clone(&limiter), None, 4, |limiter| {
+            let learned = limiter.throttled(None, 0, Some(Duration::from_secs(5)));
+            assert_eq!(learned.pause, Some(Duration::from_secs(5)));
+        })
+        .await;
+        // the waiting ones move past the hold and keep the (cut) spacing between them
+        assert_eq!(admitted, [0, 5143, 5286, 5429]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_third_429_in_a_row_holds_every_caller_for_a_short_retry_after() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        let one = Some(Duration::from_secs(1));
+        let mut pauses = Vec::new();
+        for at in [0, 200, 400] {
+            tokio::time::advance(Duration::from_millis(if at == 0 { 0 } else { 200 })).await;
+            pauses.push(limiter.throttled(None, at * MS, one).pause);
+        }
+        assert_eq!(pauses, [None, None, one]);
+        // 10 -> 7 /s, recovering to 8.37 by the second 429 -> 5.86, to 7.00 by the third -> 4.90
+        assert_eq!(limiter.interval(), Duration::from_nanos(204_091_403));
+        assert_eq!(limiter.check(None), Ok(Duration::from_secs(1)));
     }
 
     /// Starts `n` callers of `until_ready` at once, lets each reserve its slot, runs

@@ -3,6 +3,7 @@
 //! calls.
 
 pub(crate) mod clock;
+mod control;
 mod gcra;
 mod limiter;
 mod named;

@@ -60,17 +60,26 @@ impl RateLimitSite {
         Err(Rejected::RateLimited { retry_after })
     }
 
-    /// After a call: a 429 carrying a Retry-After pauses the whole limiter (or the key).
-    fn learn<E>(&self, key: Option<u64>, hooks: &ErrorHooks<E>, error: &E) {
-        let classification = hooks.classify(error);
-        if let (ErrorClass::Status(429), Some(pause), false) = (
-            classification.class,
-            classification.retry_after,
-            classification.local,
-        ) {
-            self.limiter().pause_for(key, pause);
-            observe::rate_limit_server_pause(self.name, self.policy, pause);
+    /// After a call sent at `sent_at` (on the limiter's clock): a 429 from the server is
+    /// feedback to the control loop (see [`RateLimiter::throttled`]); any completed call
+    /// moves a recovering pace along.
+    #[inline]
+    fn learn<T, E>(
+        &self,
+        key: Option<u64>,
+        sent_at: u64,
+        hooks: &ErrorHooks<E>,
+        result: &Result<T, E>,
+    ) {
+        let limiter = self.limiter();
+        if let Err(error) = result {
+            let classification = hooks.classify(error);
+            if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
+                let learned = limiter.throttled(key, sent_at, classification.retry_after);
+                observe::rate_limit_throttled(self.name, self.policy, learned);
+            }
         }
+        limiter.tick();
     }
 }
 
@@ -114,6 +123,7 @@ where
         observe::rate_limit_waited(site.name, site.policy, wait);
         site.limiter().sleep_reserved(key, generation, wait).await;
     }
+    let sent_at = site.limiter().now_nanos();
     // A named limiter also learns the quota headers of the responses the call reads (only
     // `http::error_for_status`, feature `reqwest`, reads them).
     #[cfg(feature = "reqwest")]
@@ -123,9 +133,7 @@ where
     };
     #[cfg(not(feature = "reqwest"))]
     let result = call().await;
-    if let Err(error) = &result {
-        site.learn(key, &hooks, error);
-    }
+    site.learn(key, sent_at, &hooks, &result);
     result
 }
 
@@ -211,10 +219,9 @@ where
         site.limiter()
             .sleep_reserved_blocking(key, generation, wait);
     }
+    let sent_at = site.limiter().now_nanos();
     let result = call();
-    if let Err(error) = &result {
-        site.learn(key, &hooks, error);
-    }
+    site.learn(key, sent_at, &hooks, &result);
     result
 }
 
@@ -285,6 +292,7 @@ where
             None => tokio::time::sleep(wait).await,
         }
     }
+    let sent_at = site.limiter().now_nanos();
     #[cfg(feature = "reqwest")]
     let result = {
         let mut serving = site.serving(key);
@@ -295,20 +303,22 @@ where
     let result = call.await;
     if let Err(error) = &result {
         let classification = hooks.classify(error);
-        if let (ErrorClass::Status(429), Some(pause), false) = (
-            classification.class,
-            classification.retry_after,
-            classification.local,
-        ) {
-            // Every instance pauses: the pause is written to the shared schedule.
-            site.limiter().pause_for(key, pause);
-            observe::rate_limit_server_pause(site.name, site.policy, pause);
-            if let Err(error) =
-                limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
-            {
-                observe::backend_failed(site.name, policy, &error, backend.on_error);
+        if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
+            let learned = site
+                .limiter()
+                .throttled(key, sent_at, classification.retry_after);
+            observe::rate_limit_throttled(site.name, site.policy, learned);
+            // A hold reaches every instance: it is written to the shared schedule. (A cut of
+            // the pace is each instance's own: the pace is a parameter of each acquire.)
+            if let Some(pause) = learned.pause {
+                if let Err(error) =
+                    limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
+                {
+                    observe::backend_failed(site.name, policy, &error, backend.on_error);
+                }
             }
         }
     }
+    site.limiter().tick();
     result
 }

@@ -1,0 +1,259 @@
+//! The control loop that turns a server's 429s into a pace: multiplicative decrease, cubic
+//! recovery towards the pace that was refused (less a little headroom), then a slow probe back
+//! up to the configured `calls`.
+//!
+//! A server's refusal is feedback, not an order to stop the world: a 429 on a sliding window
+//! or a leaky bucket usually means one request arrived a few milliseconds early, and pausing
+//! every caller for the whole `Retry-After` (the old behaviour) cost a batch a second or two
+//! per 429 (`benches/quota_lab.rs`). So, as TCP CUBIC and the AWS SDK's adaptive retry mode
+//! do, the limiter slows down at once and recovers gradually:
+//!
+//! 1. **Decrease.** A 429 on a request sent after the last decrease sets `w_max` to the pace
+//!    in force and the pace to `BETA * w_max` (0.7, CUBIC's and the AWS SDK's factor). 429s on
+//!    requests that were already on their way when the pace was cut belong to the same event
+//!    and are ignored (TCP cuts once per window, for the same reason).
+//! 2. **Recovery.** The pace climbs back along a cubic, steep first and flat at the end, to
+//!    `target = w_max * (1 - HEADROOM)` in one `period` (the server's window is the natural
+//!    time constant: a sliding window forgets the overshoot after one window). `HEADROOM` is
+//!    2%: on a sliding window of 50/s, 49/s leaves one request of slack in every window, which
+//!    absorbs the scheduling jitter that made the 429.
+//! 3. **Plateau, then probe.** The pace stays at `target` for `PLATEAU_PERIODS` periods, then
+//!    creeps back up to the configured `calls` along a cubic over `PROBE_PERIODS` periods
+//!    (the quota may have been shared with a client that went away). It never goes above
+//!    `calls` (or a limit the server advertised).
+//!
+//! A 429 that comes while the pace is still recovering (or on its plateau, within
+//! `STRIKE_PERIODS` of the last decrease) is a *strike*: the quota is lower than the pace the
+//! limiter went back to. Strikes decrease again from the pace in force, so the limiter
+//! converges geometrically on the server's real limit; a strike is also what turns a short
+//! `Retry-After` (or `Remaining: 0` with a `Reset`) into a hold of every caller (see
+//! [`RateLimiter::throttled`](super::RateLimiter::throttled)).
+//!
+//! Rates are in admissions per second (`f64`); time in nanoseconds on the limiter's clock.
+
+/// The multiplicative decrease on a 429.
+pub(crate) const BETA: f64 = 0.7;
+/// How far below the refused pace the recovery stops.
+pub(crate) const HEADROOM: f64 = 0.02;
+/// Periods spent on the plateau before probing upwards.
+pub(crate) const PLATEAU_PERIODS: u64 = 30;
+/// Periods the probe takes to get from the plateau back to `calls`.
+pub(crate) const PROBE_PERIODS: u64 = 30;
+/// A 429 within this many periods of the last decrease is a strike.
+pub(crate) const STRIKE_PERIODS: u64 = 2;
+/// The strikes in a row after which a `Retry-After`, however short, holds every caller.
+pub(crate) const HOLD_STRIKES: u32 = 3;
+/// The pace never drops below this fraction of the ceiling (after about 13 strikes in a row):
+/// a limiter must keep sending to learn that the server recovered.
+pub(crate) const MIN_FRACTION: f64 = 0.01;
+
+/// The controller's state: at the ceiling, or recovering from the last decrease.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Control {
+    recovery: Option<Recovery>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Recovery {
+    /// When the pace was cut.
+    at: u64,
+    /// The pace right after the cut.
+    from: f64,
+    /// The pace the cut was made from (refused).
+    w_max: f64,
+    /// The decreases in a row, each within `STRIKE_PERIODS` of the one before.
+    strikes: u32,
+}
+
+/// What a 429 did to the controller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Cut {
+    /// The pace from now on.
+    pub(crate) rate: f64,
+    /// 1 for a first 429, 2 and up when 429s keep coming at a reduced pace.
+    pub(crate) strikes: u32,
+}
+
+impl Control {
+    /// Whether the pace is below the ceiling (so the limiter must keep [`rate`](Self::rate)
+    /// up to date).
+    pub(crate) fn recovering(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    /// The pace at `now`: `ceiling` when no 429 was seen (or the probe got back to it).
+    /// `period` is the limiter's window in nanoseconds.
+    pub(crate) fn rate(&self, now: u64, period: u64, ceiling: f64) -> f64 {
+        let Some(recovery) = self.recovery else {
+            return ceiling;
+        };
+        recovery.rate(now, period.max(1)).min(ceiling)
+    }
+
+    /// The strikes of the last cut, if it was within `STRIKE_PERIODS` of `now`; else 0.
+    pub(crate) fn strikes(&self, now: u64, period: u64) -> u32 {
+        match self.recovery {
+            Some(recovery) if now.saturating_sub(recovery.at) <= STRIKE_PERIODS * period.max(1) => {
+                recovery.strikes
+            }
+            _ => 0,
+        }
+    }
+
+    /// Drops the recovery once the probe is back at `ceiling`.
+    pub(crate) fn settle(&mut self, now: u64, period: u64, ceiling: f64) {
+        if let Some(recovery) = self.recovery {
+            if recovery.rate(now, period.max(1)) >= ceiling {
+                self.recovery = None;
+            }
+        }
+    }
+
+    /// A 429 on a request sent at `sent_at`. `None` when it belongs to the event the last cut
+    /// answered (the request was sent before it).
+    pub(crate) fn throttled(
+        &mut self,
+        now: u64,
+        sent_at: u64,
+        period: u64,
+        ceiling: f64,
+    ) -> Option<Cut> {
+        let period = period.max(1);
+        let strikes = match self.recovery {
+            Some(recovery) if sent_at < recovery.at => return None,
+            Some(recovery) if now.saturating_sub(recovery.at) <= STRIKE_PERIODS * period => {
+                recovery.strikes.saturating_add(1)
+            }
+            _ => 1,
+        };
+        let w_max = self.rate(now, period, ceiling);
+        let rate = (w_max * BETA).max(ceiling * MIN_FRACTION);
+        self.recovery = Some(Recovery {
+            at: now,
+            from: rate,
+            w_max,
+            strikes,
+        });
+        Some(Cut { rate, strikes })
+    }
+}
+
+impl Recovery {
+    fn rate(&self, now: u64, period: u64) -> f64 {
+        let elapsed = now.saturating_sub(self.at);
+        let target = (self.w_max * (1.0 - HEADROOM)).max(self.from);
+        if elapsed < period {
+            // concave: most of the way back in the first half of the period
+            let left = 1.0 - elapsed as f64 / period as f64;
+            return target - (target - self.from) * left * left * left;
+        }
+        let plateau_end = period.saturating_mul(1 + PLATEAU_PERIODS);
+        if elapsed < plateau_end {
+            return target;
+        }
+        // convex: slow at first, so a quota that is really lower is found near the plateau
+        let probe = period.saturating_mul(PROBE_PERIODS) as f64;
+        let x = (elapsed - plateau_end) as f64 / probe;
+        if x >= 1.0 {
+            return f64::INFINITY;
+        }
+        let top = self.w_max / (1.0 - HEADROOM);
+        target + (top - target) * x * x * x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000 * MS;
+
+    fn round(rate: f64) -> f64 {
+        (rate * 100.0).round() / 100.0
+    }
+
+    #[test]
+    fn a_429_cuts_the_pace_to_seventy_percent() {
+        let mut control = Control::default();
+        assert_eq!(control.rate(0, S, 50.0), 50.0);
+        let cut = control.throttled(10 * S, 10 * S, S, 50.0);
+        assert_eq!(
+            cut,
+            Some(Cut {
+                rate: 35.0,
+                strikes: 1
+            })
+        );
+        assert_eq!(control.rate(10 * S, S, 50.0), 35.0);
+    }
+
+    #[test]
+    fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
+        let mut control = Control::default();
+        control.throttled(0, 0, S, 50.0);
+        let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 30_000]
+            .iter()
+            .map(|ms| round(control.rate(ms * MS, S, 50.0)))
+            .collect();
+        // 35 -> 49 (50 less 2%): steep first, flat at the end, then the plateau
+        assert_eq!(climb, [35.0, 43.09, 47.25, 48.78, 49.0, 49.0, 49.0]);
+    }
+
+    #[test]
+    fn the_probe_returns_to_the_ceiling_and_never_above() {
+        let mut control = Control::default();
+        control.throttled(0, 0, S, 50.0);
+        let plateau_end = (1 + PLATEAU_PERIODS) * S;
+        assert_eq!(control.rate(plateau_end, S, 50.0), 49.0);
+        let half = control.rate(plateau_end + PROBE_PERIODS * S / 2, S, 50.0);
+        assert!(half > 49.0 && half < 50.0, "{half}");
+        assert_eq!(control.rate(plateau_end + PROBE_PERIODS * S, S, 50.0), 50.0);
+        control.settle(plateau_end + PROBE_PERIODS * S, S, 50.0);
+        assert!(!control.recovering());
+    }
+
+    #[test]
+    fn a_429_on_a_request_sent_before_the_cut_is_the_same_event() {
+        let mut control = Control::default();
+        control.throttled(1_000 * MS, 990 * MS, S, 50.0);
+        // sent at 995 ms, answered after the cut: already answered
+        assert_eq!(control.throttled(1_010 * MS, 995 * MS, S, 50.0), None);
+        assert_eq!(round(control.rate(1_010 * MS, S, 50.0)), 35.42);
+    }
+
+    #[test]
+    fn refusals_that_keep_coming_are_strikes_and_cut_from_the_pace_in_force() {
+        let mut control = Control::default();
+        control.throttled(0, 0, S, 50.0);
+        // on the plateau at 49/s, refused again within two periods: the quota is lower
+        let cut = control.throttled(1_500 * MS, 1_400 * MS, S, 50.0);
+        assert_eq!(
+            cut,
+            Some(Cut {
+                rate: 49.0 * BETA,
+                strikes: 2
+            })
+        );
+        // and the new target is 2% under 49
+        assert_eq!(round(control.rate(2_500 * MS, S, 50.0)), 48.02);
+        // a 429 long after is a new first event
+        let later = control
+            .throttled(60 * S, 60 * S, S, 50.0)
+            .map(|cut| cut.strikes);
+        assert_eq!(later, Some(1));
+    }
+
+    #[test]
+    fn the_pace_has_a_floor_and_follows_a_lower_ceiling() {
+        let mut control = Control::default();
+        for i in 0..40u64 {
+            control.throttled(i * MS, i * MS, S, 50.0);
+        }
+        assert_eq!(control.rate(40 * MS, S, 50.0), 0.5);
+        let mut control = Control::default();
+        control.throttled(0, 0, S, 50.0);
+        // a server advertising 20/s caps the recovery
+        assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
+    }
+}
