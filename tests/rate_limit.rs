@@ -687,3 +687,72 @@ async fn a_local_refusal_does_not_pause_the_shared_limiter() {
     assert_eq!(api_call_under_user_quota(2).await, Ok(()));
     assert_eq!(start.elapsed(), ms(200));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The recommended stack: a knife-edge 429 delays only the request that got it
+// ---------------------------------------------------------------------------------------------
+
+#[retry(attempts = 5, base = "100ms", max_delay = "5s")]
+#[rate_limited(calls = 10, period = "1s", policy = "rate_limit.knife_edge")]
+async fn knife_edge(log: &Log<u32>, id: u32, refused: &Mutex<bool>) -> Result<(), ApiError> {
+    log.admit(id);
+    // the server refuses id 2 once, with `Retry-After: 1` (whole seconds)
+    let mut refused = lock(refused);
+    if id == 2 && !*refused {
+        *refused = true;
+        return Err(ApiError::Http(
+            HttpError::new(429).with_retry_after(ms(1000)),
+        ));
+    }
+    Ok(())
+}
+
+/// Six calls at once at 10/s; the third is refused with `Retry-After: 1`. Nobody else waits
+/// out that second: the calls queued behind it keep going, spread from 100 ms to 143 ms apart
+/// (the pace cut to 7/s), and the refused one waits its own second, then queues again at the
+/// pace, which has recovered towards 9.8/s by then.
+#[tokio::test(start_paused = true)]
+async fn a_knife_edge_429_delays_only_the_request_that_got_it() {
+    let log = Log::new();
+    let refused = Mutex::new(false);
+    let calls: Vec<_> = (0..6).map(|id| knife_edge(&log, id, &refused)).collect();
+    for result in futures_join_all(calls).await {
+        assert_eq!(result, Ok(()));
+    }
+    assert_eq!(
+        log.entries(),
+        vec![
+            (0, ms(0)),
+            (1, ms(100)),
+            (2, ms(200)),
+            (3, ms(343)),
+            (4, ms(486)),
+            (5, ms(629)),
+            (2, ms(1200)),
+        ]
+    );
+}
+
+/// `join_all` without a futures dependency: polls every future to completion, in order.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
