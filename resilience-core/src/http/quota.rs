@@ -266,7 +266,10 @@ fn anthropic<'a>(
 
 /// Anthropic's input and output token quotas, when the plain token one is absent: the one
 /// with the least remaining (then the later reset).
-fn most_restrictive<'a>(get: &impl Fn(&str) -> Option<&'a str>, now: SystemTime) -> Option<Reading> {
+fn most_restrictive<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    now: SystemTime,
+) -> Option<Reading> {
     let input = anthropic(get, "input-tokens", now);
     let output = anthropic(get, "output-tokens", now);
     match (input, output) {
@@ -633,7 +636,9 @@ fn go_duration(value: &str) -> Option<Duration> {
         let start = i;
         let mut whole: u128 = 0;
         while let Some(digit) = s.get(i).filter(|b| b.is_ascii_digit()) {
-            whole = whole.checked_mul(10)?.checked_add(u128::from(digit - b'0'))?;
+            whole = whole
+                .checked_mul(10)?
+                .checked_add(u128::from(digit - b'0'))?;
             i += 1;
         }
         let (mut fraction, mut scale) = (0u128, 1u128);
@@ -752,7 +757,10 @@ fn rfc3339(value: &str) -> Option<(i64, u32)> {
         _ => return None,
     };
     let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset, nanos))
+    Some((
+        days * 86_400 + hour * 3600 + minute * 60 + second - offset,
+        nanos,
+    ))
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -774,4 +782,697 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + secs(unix)
+    }
+
+    fn quota(headers: &[(&str, &str)], now: SystemTime) -> Quota {
+        Quota::parse(
+            |name| {
+                headers
+                    .iter()
+                    .find(|(header, _)| *header == name)
+                    .map(|(_, value)| *value)
+            },
+            now,
+        )
+    }
+
+    /// `(limit, remaining, reset, window)`: the request fields.
+    fn requests(q: &Quota) -> (Option<u32>, Option<u32>, Option<Duration>, Option<Duration>) {
+        (q.limit, q.remaining, q.reset, q.window)
+    }
+
+    fn allowance(limit: u64, remaining: u64, reset: Duration) -> Allowance {
+        Allowance {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset: Some(reset),
+        }
+    }
+
+    #[test]
+    fn github() {
+        let q = quota(
+            &[
+                ("x-ratelimit-limit", "5000"),
+                ("x-ratelimit-remaining", "4999"),
+                ("x-ratelimit-reset", "1372700873"),
+                ("x-ratelimit-used", "1"),
+                ("x-ratelimit-resource", "core"),
+            ],
+            at(1_372_700_000),
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(5000), Some(4999), Some(secs(873)), None)
+        );
+        assert_eq!((q.retry_after, q.tokens), (None, Allowance::default()));
+    }
+
+    #[test]
+    fn x_ratelimit_reset_forms() {
+        let now = at(1_700_000_000);
+        let reset = |value: &str| quota(&[("x-ratelimit-reset", value)], now).reset;
+        assert_eq!(reset("0"), Some(Duration::ZERO));
+        assert_eq!(reset("60"), Some(secs(60)));
+        assert_eq!(reset("0.5"), Some(ms(500)));
+        assert_eq!(reset(" 1.25 "), Some(ms(1250)));
+        assert_eq!(reset("0.0000000019"), Some(Duration::from_nanos(1)));
+        // up to 10^9 a delay, above a Unix time (a past one is zero)
+        assert_eq!(reset("1000000000"), Some(secs(1_000_000_000)));
+        assert_eq!(reset("1700000045"), Some(secs(45)));
+        assert_eq!(reset("1700000045.5"), Some(ms(45_500)));
+        assert_eq!(reset("1600000000"), Some(Duration::ZERO));
+        // a Unix time in milliseconds would be ~50 000 years away: refused
+        assert_eq!(reset("1700000045000"), None);
+        for bad in [
+            "1.", ".5", "1.2.3", "1,5", "0x10", "1e3", "-1", "+1", "5s", "",
+        ] {
+            assert_eq!(reset(bad), None, "{bad:?}");
+        }
+    }
+
+    /// A limit value may carry its policies, as the older IETF drafts wrote them.
+    #[test]
+    fn x_ratelimit_limit_with_a_policy() {
+        let q = |limit: &str| requests(&quota(&[("x-ratelimit-limit", limit)], UNIX_EPOCH));
+        assert_eq!(q("100, 100;w=60"), (Some(100), None, None, Some(secs(60))));
+        assert_eq!(q("100;w=60"), (Some(100), None, None, Some(secs(60))));
+        assert_eq!(
+            q("10, 10;w=1, 50;w=60"),
+            (Some(10), None, None, Some(secs(1)))
+        );
+        assert_eq!(q("10, 50;w=60"), (Some(10), None, None, Some(secs(60))));
+        assert_eq!(q("100"), (Some(100), None, None, None));
+        assert_eq!(q("100;w=x"), (Some(100), None, None, None));
+    }
+
+    /// Twitter's `x-rate-limit-*`: the same, one dash more.
+    #[test]
+    fn x_rate_limit() {
+        let q = quota(
+            &[
+                ("x-rate-limit-limit", "900"),
+                ("x-rate-limit-remaining", "899"),
+                ("x-rate-limit-reset", "1700000900"),
+            ],
+            at(1_700_000_000),
+        );
+        assert_eq!(requests(&q), (Some(900), Some(899), Some(secs(900)), None));
+    }
+
+    #[test]
+    fn openai() {
+        let q = quota(
+            &[
+                ("x-ratelimit-limit-requests", "60"),
+                ("x-ratelimit-remaining-requests", "59"),
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-limit-tokens", "150000"),
+                ("x-ratelimit-remaining-tokens", "149984"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(requests(&q), (Some(60), Some(59), Some(secs(1)), None));
+        assert_eq!(q.tokens, allowance(150_000, 149_984, secs(360)));
+        assert!(!q.tokens.is_empty());
+
+        // tokens alone: no request count
+        let q = quota(
+            &[
+                ("x-ratelimit-remaining-tokens", "0"),
+                ("x-ratelimit-reset-tokens", "120ms"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(requests(&q), (None, None, None, None));
+        assert_eq!(
+            (q.tokens.remaining, q.tokens.reset),
+            (Some(0), Some(ms(120)))
+        );
+        // plain seconds are accepted too
+        let q = quota(&[("x-ratelimit-reset-requests", "2.5")], UNIX_EPOCH);
+        assert_eq!(q.reset, Some(ms(2500)));
+    }
+
+    #[test]
+    fn go_durations() {
+        let cases = [
+            ("6m0s", secs(360)),
+            ("1s", secs(1)),
+            ("120ms", ms(120)),
+            ("2.5s", ms(2500)),
+            ("1m30.5s", ms(90_500)),
+            ("1h2m3s", secs(3723)),
+            ("0s", Duration::ZERO),
+            ("0", Duration::ZERO),
+            ("1.5h", secs(5400)),
+            ("7.66s", ms(7660)),
+            ("59.999999999999999999999s", Duration::new(59, 999_999_999)),
+            ("250us", Duration::from_micros(250)),
+            ("250µs", Duration::from_micros(250)),
+            ("250μs", Duration::from_micros(250)),
+            ("17ns", Duration::from_nanos(17)),
+            ("277777h46m40s", secs(1_000_000_000)),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(go_duration(value), Some(expected), "{value:?}");
+        }
+        let refused = [
+            "",
+            "s",
+            "6m0sx",
+            "1x",
+            "1",
+            "-1s",
+            "+1s",
+            "1 s",
+            ".s",
+            "1..5s",
+            "1e3s",
+            "9999999999h",
+            "277777h46m41s",
+            "18446744073709551616ns",
+            "99999999999999999999999999999999999999999s",
+            "1.5.5s",
+            "1ss",
+            "h",
+            "1h-1m",
+        ];
+        for value in refused {
+            assert_eq!(go_duration(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn anthropic() {
+        let now = at(1_714_564_800); // 2024-05-01T12:00:00Z
+        let q = quota(
+            &[
+                ("anthropic-ratelimit-requests-limit", "50"),
+                ("anthropic-ratelimit-requests-remaining", "49"),
+                ("anthropic-ratelimit-requests-reset", "2024-05-01T12:00:30Z"),
+                ("anthropic-ratelimit-tokens-limit", "40000"),
+                ("anthropic-ratelimit-tokens-remaining", "39000"),
+                ("anthropic-ratelimit-tokens-reset", "2024-05-01T12:00:01.5Z"),
+                ("anthropic-ratelimit-input-tokens-limit", "30000"),
+                ("anthropic-ratelimit-input-tokens-remaining", "10"),
+                (
+                    "anthropic-ratelimit-input-tokens-reset",
+                    "2024-05-01T12:00:09Z",
+                ),
+                ("retry-after", "3"),
+            ],
+            now,
+        );
+        assert_eq!(requests(&q), (Some(50), Some(49), Some(secs(30)), None));
+        // the plain token quota wins over input/output
+        assert_eq!(q.tokens, allowance(40_000, 39_000, ms(1500)));
+        assert_eq!(q.retry_after, Some(secs(3)));
+
+        // without it: the most restrictive of input and output (least remaining)
+        let q = quota(
+            &[
+                ("anthropic-ratelimit-input-tokens-limit", "30000"),
+                ("anthropic-ratelimit-input-tokens-remaining", "29000"),
+                (
+                    "anthropic-ratelimit-input-tokens-reset",
+                    "2024-05-01T12:00:02Z",
+                ),
+                ("anthropic-ratelimit-output-tokens-limit", "8000"),
+                ("anthropic-ratelimit-output-tokens-remaining", "100"),
+                (
+                    "anthropic-ratelimit-output-tokens-reset",
+                    "2024-05-01T14:00:09+02:00",
+                ),
+            ],
+            now,
+        );
+        assert_eq!(q.tokens, allowance(8000, 100, secs(9)));
+        assert_eq!(requests(&q), (None, None, None, None));
+
+        // a reset in the past is zero
+        let q = quota(
+            &[("anthropic-ratelimit-requests-reset", "2024-05-01T11:59:00Z")],
+            now,
+        );
+        assert_eq!(q.reset, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn rfc3339_forms() {
+        let day = 1_714_521_600; // 2024-05-01T00:00:00Z
+        assert_eq!(rfc3339("2024-05-01T12:00:30Z"), Some((day + 43_230, 0)));
+        assert_eq!(rfc3339("2024-05-01t12:00:30z"), Some((day + 43_230, 0)));
+        assert_eq!(rfc3339("2024-05-01 12:00:30Z"), Some((day + 43_230, 0)));
+        assert_eq!(
+            rfc3339("2024-05-01T12:00:30.25Z"),
+            Some((day + 43_230, 250_000_000))
+        );
+        assert_eq!(
+            rfc3339("2024-05-01T12:00:30.123456789123Z"),
+            Some((day + 43_230, 123_456_789))
+        );
+        assert_eq!(
+            rfc3339("2024-05-01T14:00:30+02:00"),
+            Some((day + 43_230, 0))
+        );
+        assert_eq!(
+            rfc3339("2024-05-01T07:30:30-04:30"),
+            Some((day + 43_230, 0))
+        );
+        assert_eq!(rfc3339("2024-02-29T00:00:00Z"), Some((1_709_164_800, 0)));
+        assert_eq!(rfc3339("2000-01-01T00:00:00Z"), Some((946_684_800, 0)));
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert_eq!(rfc3339("1969-12-31T23:59:59Z"), Some((-1, 0)));
+        assert_eq!(rfc3339("9999-12-31T23:59:59Z"), Some((253_402_300_799, 0)));
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01T12:00:30",
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-05-00T00:00:00Z",
+            "2024-05-01T24:00:00Z",
+            "2024-05-01T12:60:00Z",
+            "2024-05-01T12:00:61Z",
+            "2024-05-01T12:00:30.Z",
+            "2024-05-01T12:00:30+2:00",
+            "2024-05-01T12:00:30+24:00",
+            "2024-05-01T12:00:30Zjunk",
+            "+024-05-01T12:00:30Z",
+            "2024-05-01T12:00:30×",
+            "Wed, 01 May 2024 12:00:30 GMT",
+        ] {
+            assert_eq!(rfc3339(bad), None, "{bad:?}");
+        }
+        // a time 8000 years away is absurd as a reset
+        assert_eq!(
+            rfc3339_until("9999-12-31T23:59:59Z", at(1_714_564_800)),
+            None
+        );
+        // one before 1970 is in the past
+        assert_eq!(
+            rfc3339_until("1969-12-31T23:59:59.5Z", at(0)),
+            Some(Duration::ZERO)
+        );
+    }
+
+    /// Older drafts: `RateLimit-Limit/-Remaining/-Reset` and `RateLimit-Policy: 100;w=60`.
+    #[test]
+    fn ietf_separate_fields() {
+        let q = quota(
+            &[
+                ("ratelimit-limit", "100"),
+                ("ratelimit-remaining", "50"),
+                ("ratelimit-reset", "5"),
+                ("ratelimit-policy", "10;w=1, 100;w=60"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(100), Some(50), Some(secs(5)), Some(secs(60)))
+        );
+
+        // the limit carrying its policies
+        let q = quota(
+            &[
+                ("ratelimit-limit", "10, 10;w=1, 50;w=60"),
+                ("ratelimit-remaining", "9"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(requests(&q), (Some(10), Some(9), None, Some(secs(1))));
+
+        // no limit: the most restrictive policy's (100 per hour binds before 10 per second)
+        let q = quota(
+            &[
+                ("ratelimit-remaining", "0"),
+                ("ratelimit-reset", "3"),
+                ("ratelimit-policy", "100;w=3600, 10;w=1"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(100), Some(0), Some(secs(3)), Some(secs(3600)))
+        );
+    }
+
+    #[test]
+    fn ietf_draft_07() {
+        let q = quota(
+            &[
+                ("ratelimit", "limit=100, remaining=50, reset=5"),
+                ("ratelimit-policy", "100;w=60"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(100), Some(50), Some(secs(5)), Some(secs(60)))
+        );
+        let q = quota(&[("ratelimit", "remaining=0,reset=2")], UNIX_EPOCH);
+        assert_eq!(requests(&q), (None, Some(0), Some(secs(2)), None));
+    }
+
+    #[test]
+    fn ietf_draft_08() {
+        let q = quota(
+            &[
+                ("ratelimit", "\"default\";r=50;t=30"),
+                ("ratelimit-policy", "\"default\";q=100;w=60"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(100), Some(50), Some(secs(30)), Some(secs(60)))
+        );
+
+        // several policies: the one with the least remaining, with its policy by name
+        let q = quota(
+            &[
+                ("ratelimit", "\"burst\";r=5;t=1, \"daily\";r=2;t=3600"),
+                (
+                    "ratelimit-policy",
+                    "\"burst\";q=100;w=60, \"daily\";q=1000;w=86400",
+                ),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(1000), Some(2), Some(secs(3600)), Some(secs(86_400)))
+        );
+
+        // a tie on remaining: the later reset; token names work as well as strings
+        let q = quota(
+            &[
+                ("ratelimit", "a;r=0;t=1, b;r=0;t=9"),
+                ("ratelimit-policy", "a;q=10;w=1, b;q=500;w=3600"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(500), Some(0), Some(secs(9)), Some(secs(3600)))
+        );
+
+        // a byte quota is not a request count; commas in a quoted name stay in it
+        let q = quota(
+            &[
+                ("ratelimit", "\"up,load\";r=1;t=5, \"requests\";r=10;t=5"),
+                (
+                    "ratelimit-policy",
+                    "\"up,load\";q=1000;qu=\"content-bytes\";w=60, \"requests\";q=100;w=60",
+                ),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(
+            requests(&q),
+            (Some(100), Some(10), Some(secs(5)), Some(secs(60)))
+        );
+
+        // without the policy field: no limit, no window
+        let q = quota(
+            &[("ratelimit", "\"default\";r=0;t=10;pk=:cHJvamVjdDEyMw==:")],
+            UNIX_EPOCH,
+        );
+        assert_eq!(requests(&q), (None, Some(0), Some(secs(10)), None));
+
+        // the policy field alone: a limit and a window
+        let q = quota(
+            &[("ratelimit-policy", "\"default\";q=100;w=60")],
+            UNIX_EPOCH,
+        );
+        assert_eq!(requests(&q), (Some(100), None, None, Some(secs(60))));
+    }
+
+    #[test]
+    fn precedence() {
+        let ai = [
+            ("x-ratelimit-limit-requests", "60"),
+            ("x-ratelimit-remaining-requests", "59"),
+        ];
+        let ietf = [("ratelimit", "limit=100, remaining=50, reset=5")];
+        let old = [
+            ("x-ratelimit-limit", "1000"),
+            ("x-ratelimit-remaining", "999"),
+            ("x-ratelimit-reset", "7"),
+        ];
+        let all: Vec<_> = [&ai[..], &ietf[..], &old[..]].concat();
+        // the AI-API form wins, and a field it lacks is not taken from another dialect
+        assert_eq!(
+            requests(&quota(&all, UNIX_EPOCH)),
+            (Some(60), Some(59), None, None)
+        );
+        let both: Vec<_> = [&ietf[..], &old[..]].concat();
+        assert_eq!(
+            requests(&quota(&both, UNIX_EPOCH)),
+            (Some(100), Some(50), Some(secs(5)), None)
+        );
+        // Anthropic's request quota beats the IETF fields
+        let anthropic = [("anthropic-ratelimit-requests-remaining", "3")];
+        let both: Vec<_> = [&anthropic[..], &ietf[..]].concat();
+        assert_eq!(
+            requests(&quota(&both, UNIX_EPOCH)),
+            (None, Some(3), None, None)
+        );
+
+        // a policy alone does not hide X-RateLimit's state; it gives the window of its limit
+        let with_policy: Vec<_> = [&old[..], &[("ratelimit-policy", "1000;w=3600")][..]].concat();
+        assert_eq!(
+            requests(&quota(&with_policy, UNIX_EPOCH)),
+            (Some(1000), Some(999), Some(secs(7)), Some(secs(3600)))
+        );
+        // ... but not the window of another quota
+        let other: Vec<_> = [&old[..], &[("ratelimit-policy", "10;w=1")][..]].concat();
+        assert_eq!(quota(&other, UNIX_EPOCH).window, None);
+
+        // a dialect whose values are all garbage counts as absent
+        let garbage: Vec<_> = [&[("x-ratelimit-limit-requests", "lots")][..], &old[..]].concat();
+        assert_eq!(quota(&garbage, UNIX_EPOCH).limit, Some(1000));
+    }
+
+    /// nginx's `limit_req` sends no quota headers at all (a bare 503 or 429).
+    #[test]
+    fn no_headers_is_empty() {
+        let q = quota(&[("server", "nginx"), ("content-length", "0")], UNIX_EPOCH);
+        assert!(q.is_empty());
+        assert_eq!(q, Quota::default());
+        let q = quota(&[("retry-after", "2")], UNIX_EPOCH);
+        assert!(!q.is_empty());
+        assert_eq!((q.retry_after, q.limit), (Some(secs(2)), None));
+    }
+
+    #[test]
+    fn garbage_and_overflow_are_absent() {
+        let long = format!("5{}", " ".repeat(299));
+        let garbage = [
+            "99999999999999999999999",
+            "-1",
+            "1e9",
+            "6m0sx",
+            "9999999999h",
+            "ten",
+            "",
+            " ",
+            "+5",
+            "5 5",
+            "0x10",
+            "\"5\"",
+            long.as_str(),
+        ];
+        let names = [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+            "anthropic-ratelimit-requests-limit",
+            "anthropic-ratelimit-requests-remaining",
+            "anthropic-ratelimit-requests-reset",
+            "anthropic-ratelimit-tokens-limit",
+            "anthropic-ratelimit-tokens-remaining",
+            "anthropic-ratelimit-tokens-reset",
+            "anthropic-ratelimit-output-tokens-remaining",
+            "ratelimit",
+            "ratelimit-policy",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "x-rate-limit-limit",
+            "retry-after",
+        ];
+        for name in names {
+            for value in garbage {
+                let q = quota(&[(name, value)], at(1_700_000_000));
+                assert!(q.is_empty(), "{name}: {value:?} -> {q:?}");
+            }
+        }
+        // one bad value does not hide the good ones
+        let q = quota(
+            &[("x-ratelimit-limit", "50"), ("x-ratelimit-remaining", "-1")],
+            UNIX_EPOCH,
+        );
+        assert_eq!((q.limit, q.remaining), (Some(50), None));
+    }
+
+    #[test]
+    fn large_numbers() {
+        // a request count beyond u32 saturates; a token count keeps its value
+        let q = quota(
+            &[
+                ("x-ratelimit-limit-requests", "99999999999"),
+                ("x-ratelimit-remaining-requests", "18446744073709551615"),
+                ("x-ratelimit-limit-tokens", "99999999999"),
+                ("x-ratelimit-remaining-tokens", "18446744073709551615"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!((q.limit, q.remaining), (Some(u32::MAX), Some(u32::MAX)));
+        assert_eq!(
+            (q.tokens.limit, q.tokens.remaining),
+            (Some(99_999_999_999), Some(u64::MAX))
+        );
+        // the IETF forms saturate too
+        let q = quota(
+            &[("ratelimit", "limit=4294967296, remaining=4294967295")],
+            UNIX_EPOCH,
+        );
+        assert_eq!((q.limit, q.remaining), (Some(u32::MAX), Some(u32::MAX)));
+    }
+
+    #[test]
+    fn values_longer_than_256_bytes_are_ignored() {
+        let padded = |len: usize| format!("{:>len$}", "7");
+        let q = quota(&[("x-ratelimit-limit", &padded(256))], UNIX_EPOCH);
+        assert_eq!(q.limit, Some(7));
+        let q = quota(&[("x-ratelimit-limit", &padded(257))], UNIX_EPOCH);
+        assert_eq!(q.limit, None);
+        let many = "\"p\";r=1;t=1, ".repeat(30);
+        assert!(quota(&[("ratelimit", &many)], UNIX_EPOCH).is_empty());
+    }
+
+    const NAMES: [&str; 34] = [
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+        "anthropic-ratelimit-requests-limit",
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-limit",
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset",
+        "anthropic-ratelimit-output-tokens-limit",
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+        "ratelimit",
+        "ratelimit-policy",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-rate-limit-limit",
+        "x-rate-limit-remaining",
+        "x-rate-limit-reset",
+        "retry-after",
+        // not read: must change nothing
+        "x-ratelimit-used",
+        "content-length",
+        "date",
+        "server",
+    ];
+
+    /// Strings that look like the headers' grammar often enough to reach every branch.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9.;=,\" a-z:+TZµ-]{0,40}",
+            "[0-9]{1,30}(\\.[0-9]{0,12})?",
+            "([0-9]{0,12}(\\.[0-9]{0,5})?(h|m|s|ms|us|ns|x)?){0,5}",
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+            "((\"[a-z,]{0,3}\"|[a-z]{0,3}|[0-9]{1,22})(;[qrtw]=[0-9.-]{0,22}|;qu=\"[a-z]{0,8}\")*, ?){0,4}",
+        ]
+    }
+
+    fn now() -> impl Strategy<Value = SystemTime> {
+        prop_oneof![
+            (0u64..=u64::from(u32::MAX) * 4).prop_map(|s| UNIX_EPOCH + secs(s)),
+            (0u64..=u64::from(u32::MAX)).prop_map(|s| UNIX_EPOCH - secs(s)),
+        ]
+    }
+
+    proptest! {
+        /// No input panics, in any header alone or in all at once, and every duration read is
+        /// within bounds.
+        #[test]
+        fn parse_never_panics(
+            values in proptest::collection::vec(value(), NAMES.len()),
+            one in 0..NAMES.len(),
+            now in now(),
+        ) {
+            let alone = Quota::parse(|name| (name == NAMES[one]).then_some(values[one].as_str()), now);
+            let all = Quota::parse(
+                |name| NAMES.iter().position(|n| *n == name).map(|i| values[i].as_str()),
+                now,
+            );
+            let bound = Some(secs(MAX_SECONDS));
+            for q in [alone, all] {
+                prop_assert!(q.reset <= bound && q.window <= bound && q.tokens.reset <= bound);
+            }
+        }
+
+        #[test]
+        fn go_duration_never_panics(value in value()) {
+            let _ = go_duration(&value);
+        }
+
+        #[test]
+        fn rfc3339_never_panics(value in value(), now in now()) {
+            let _ = rfc3339_until(&value, now);
+        }
+
+        /// Whole seconds read the same in each seconds form.
+        #[test]
+        fn whole_seconds(n in 0u64..=MAX_SECONDS) {
+            let text = n.to_string();
+            prop_assert_eq!(seconds(&text), Some(secs(n)));
+            prop_assert_eq!(go_duration(&format!("{n}s")), Some(secs(n)));
+            prop_assert_eq!(reset_seconds(&text, UNIX_EPOCH), Some(secs(n)));
+        }
+    }
 }
