@@ -410,12 +410,17 @@ fn quota_ignores_values_that_are_not_numbers() {
         &[
             ("x-ratelimit-limit", "ten"),
             ("x-ratelimit-remaining", "-1"),
-            ("x-ratelimit-reset", "1.5"),
+            ("x-ratelimit-reset", "1.5s"),
             ("retry-after", "soon"),
         ],
         now,
     );
     assert!(q.is_empty(), "{q:?}");
+    // (a fractional number of seconds is a reset, though)
+    assert_eq!(
+        quota(&[("x-ratelimit-reset", "1.5")], now).reset,
+        Some(Duration::from_millis(1500))
+    );
 
     // one bad value does not hide the good ones
     let q = quota(
@@ -456,6 +461,44 @@ fn quota_from_reqwest_headers() {
         (q.limit, q.remaining, q.reset, q.retry_after),
         (Some(10), Some(0), Some(secs(1)), Some(secs(1)))
     );
+
+    // the other dialects pass its first look at the names too
+    for (name, value) in [
+        ("X-RateLimit-Remaining-Tokens", "7"),
+        ("Anthropic-RateLimit-Tokens-Remaining", "7"),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_static(value),
+        );
+        let q = Quota::from_headers(&headers, SystemTime::now());
+        assert_eq!(q.tokens.remaining, Some(7), "{name}");
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static("ratelimit"),
+        HeaderValue::from_static("\"default\";r=3;t=2"),
+    );
+    headers.insert(
+        HeaderName::from_static("ratelimit-policy"),
+        HeaderValue::from_static("\"default\";q=10;w=1"),
+    );
+    headers.insert(
+        HeaderName::from_static("content-length"),
+        HeaderValue::from_static("2"),
+    );
+    let q = Quota::from_headers(&headers, SystemTime::now());
+    assert_eq!(
+        (q.limit, q.remaining, q.reset, q.window),
+        (Some(10), Some(3), Some(secs(2)), Some(secs(1)))
+    );
+    headers.clear();
+    headers.insert(
+        HeaderName::from_static("content-length"),
+        HeaderValue::from_static("2"),
+    );
+    assert!(Quota::from_headers(&headers, SystemTime::now()).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-//! HTTP status errors: [`HttpError`], Retry-After parsing, and (feature `reqwest`)
-//! [`error_for_status`] for `reqwest::Response`.
+//! HTTP status errors: [`HttpError`], Retry-After parsing, the quota a server advertises in
+//! its rate-limit headers ([`Quota`]), and (feature `reqwest`) [`error_for_status`] for
+//! `reqwest::Response`.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -7,6 +8,9 @@ use std::time::{Duration, SystemTime};
 #[cfg(feature = "reqwest")]
 use crate::classify::Classification;
 use crate::classify::{Classify, ErrorClass};
+
+mod quota;
+pub use quota::{Allowance, Quota};
 
 /// The crate's own HTTP status error: a status code and, optionally, the server's Retry-After.
 ///
@@ -228,71 +232,5 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 404 Not Found from http://x/y");
         assert_eq!(err.class(), ErrorClass::Status(404));
         assert_eq!(HttpError::new(599).to_string(), "HTTP 599");
-    }
-}
-
-/// What a server advertised about its quota on one response: `X-RateLimit-Limit`,
-/// `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds until the reset, or a Unix time when
-/// larger than 10^9, as GitHub sends it) and `Retry-After`.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use resilience_core::http::Quota;
-///
-/// let headers = [("x-ratelimit-limit", "50"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "2")];
-/// let quota = Quota::parse(|name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v), UNIX_EPOCH);
-/// assert_eq!(quota.limit, Some(50));
-/// assert_eq!(quota.remaining, Some(0));
-/// assert_eq!(quota.reset, Some(Duration::from_secs(2)));
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Quota {
-    /// `X-RateLimit-Limit`.
-    pub limit: Option<u32>,
-    /// `X-RateLimit-Remaining`.
-    pub remaining: Option<u32>,
-    /// `X-RateLimit-Reset`, as a time from now.
-    pub reset: Option<Duration>,
-    /// The quota's window when the server states it.
-    pub window: Option<Duration>,
-    /// `Retry-After`, as a time from now.
-    pub retry_after: Option<Duration>,
-}
-
-impl Quota {
-    /// Reads the headers through `header` (a lookup by lower-case name).
-    pub fn parse<'a>(header: impl Fn(&str) -> Option<&'a str>, now: SystemTime) -> Quota {
-        let number = |name: &str| header(name).and_then(|value| value.trim().parse::<u64>().ok());
-        let reset = number("x-ratelimit-reset").map(|reset| {
-            if reset > 1_000_000_000 {
-                let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
-                at.duration_since(now).unwrap_or(Duration::ZERO)
-            } else {
-                Duration::from_secs(reset)
-            }
-        });
-        Quota {
-            limit: number("x-ratelimit-limit").map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            remaining: number("x-ratelimit-remaining")
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            reset,
-            window: None,
-            retry_after: header("retry-after").and_then(|value| parse_retry_after(value, now)),
-        }
-    }
-
-    /// Reads a `reqwest` response's headers.
-    #[cfg(feature = "reqwest")]
-    pub fn from_headers(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Quota {
-        Quota::parse(
-            |name| headers.get(name).and_then(|value| value.to_str().ok()),
-            now,
-        )
-    }
-
-    /// Whether the response carried none of the headers.
-    pub fn is_empty(&self) -> bool {
-        *self == Quota::default()
     }
 }
