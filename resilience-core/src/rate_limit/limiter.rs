@@ -469,7 +469,7 @@ impl RateLimiter {
     }
 
     /// A server answered 429 to a request sent at `sent_at` (see [`sent_at`](Self::now_nanos)),
-    /// with its `Retry-After` if any. The control loop (see [`control`](super::control))
+    /// with its `Retry-After` if any. The control loop (see [the module docs](super))
     /// cuts the pace to 70% and spreads the callers already waiting out to it, unless the
     /// request was on its way before the last cut (the same event). The `Retry-After` is the
     /// request's own to wait out, except when it is longer than
