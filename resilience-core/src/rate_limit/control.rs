@@ -8,25 +8,28 @@
 //! per 429 (`benches/quota_lab.rs`). So, as TCP CUBIC and the AWS SDK's adaptive retry mode
 //! do, the limiter slows down at once and recovers gradually:
 //!
-//! 1. **Decrease.** A 429 on a request sent after the last decrease sets `w_max` to the pace
-//!    in force and the pace to `BETA * w_max` (0.7, CUBIC's and the AWS SDK's factor). 429s on
-//!    requests that were already on their way when the pace was cut belong to the same event
-//!    and are ignored (TCP cuts once per window, for the same reason).
-//! 2. **Recovery.** The pace climbs back along a cubic, steep first and flat at the end, to
+//! 1. **Decrease.** A 429 sets `w_max` to the pace in force and the pace to `BETA * w_max`
+//!    (0.7, CUBIC's and the AWS SDK's factor). When the limiter is busy (callers queued for
+//!    slots) and younger than a window, `w_max` is scaled to what it sent in that time: a
+//!    batch that started at 50/s and met a 40-per-second window after 800 ms sent 40.
+//! 2. **Same event.** 429s on requests sent before the cut, or answered within one `period`
+//!    after it, belong to the event the cut answered and are ignored: a sliding or fixed
+//!    window remembers the overshoot for up to a window, whatever the pace since (TCP cuts
+//!    once per window, for a like reason).
+//! 3. **Recovery.** The pace climbs back along a cubic, steep first and flat at the end, to
 //!    `target = w_max * (1 - HEADROOM)` in one `period` (the server's window is the natural
-//!    time constant: a sliding window forgets the overshoot after one window). `HEADROOM` is
-//!    2%: on a sliding window of 50/s, 49/s leaves one request of slack in every window, which
-//!    absorbs the scheduling jitter that made the 429.
-//! 3. **Plateau, then probe.** The pace stays at `target` for `PLATEAU_PERIODS` periods, then
-//!    creeps back up to the configured `calls` along a cubic over `PROBE_PERIODS` periods
-//!    (the quota may have been shared with a client that went away). It never goes above
-//!    `calls` (or a limit the server advertised).
+//!    time constant). `HEADROOM` is 2%: on a sliding window of 50/s, 49/s leaves one request
+//!    of slack in every window, which absorbs the scheduling jitter that made the 429.
+//! 4. **Plateau, then probe.** The pace stays at `target` for `PLATEAU_PERIODS` (10) periods,
+//!    then creeps back up to the ceiling along a convex cubic over `PROBE_PERIODS` (20)
+//!    periods (the quota may have been shared with a client that went away; slow at first,
+//!    so a quota that really is lower is met close to the plateau). It never goes above
+//!    `calls`, nor above a limit the server advertised.
 //!
-//! A 429 that comes while the pace is still recovering (or on its plateau, within
-//! `STRIKE_PERIODS` of the last decrease) is a *strike*: the quota is lower than the pace the
-//! limiter went back to. Strikes decrease again from the pace in force, so the limiter
-//! converges geometrically on the server's real limit; a strike is also what turns a short
-//! `Retry-After` (or `Remaining: 0` with a `Reset`) into a hold of every caller (see
+//! A 429 more than a period and at most `STRIKE_PERIODS` (3) periods after the last cut is a
+//! *strike*: the quota is lower than the pace the limiter went back to. Strikes cut again from
+//! the pace in force, so the limiter converges geometrically on the server's real limit; the
+//! third in a row is also what turns a short `Retry-After` into a hold of every caller (see
 //! [`RateLimiter::throttled`](super::RateLimiter::throttled)).
 //!
 //! Rates are in admissions per second (`f64`); time in nanoseconds on the limiter's clock.
@@ -36,11 +39,12 @@ pub(crate) const BETA: f64 = 0.7;
 /// How far below the refused pace the recovery stops.
 pub(crate) const HEADROOM: f64 = 0.02;
 /// Periods spent on the plateau before probing upwards.
-pub(crate) const PLATEAU_PERIODS: u64 = 30;
+pub(crate) const PLATEAU_PERIODS: u64 = 10;
 /// Periods the probe takes to get from the plateau back to `calls`.
-pub(crate) const PROBE_PERIODS: u64 = 30;
-/// A 429 within this many periods of the last decrease is a strike.
-pub(crate) const STRIKE_PERIODS: u64 = 2;
+pub(crate) const PROBE_PERIODS: u64 = 20;
+/// A 429 more than one period and at most this many periods after the last decrease is a
+/// strike.
+pub(crate) const STRIKE_PERIODS: u64 = 3;
 /// The strikes in a row after which a `Retry-After`, however short, holds every caller.
 pub(crate) const HOLD_STRIKES: u32 = 3;
 /// The pace never drops below this fraction of the ceiling (after about 13 strikes in a row):
@@ -87,7 +91,7 @@ impl Control {
         let Some(recovery) = self.recovery else {
             return ceiling;
         };
-        recovery.rate(now, period.max(1)).min(ceiling)
+        recovery.rate(now, period.max(1), ceiling).min(ceiling)
     }
 
     /// The strikes of the last cut, if it was within `STRIKE_PERIODS` of `now`; else 0.
@@ -103,35 +107,52 @@ impl Control {
     /// Drops the recovery once the probe is back at `ceiling`.
     pub(crate) fn settle(&mut self, now: u64, period: u64, ceiling: f64) {
         if let Some(recovery) = self.recovery {
-            if recovery.rate(now, period.max(1)) >= ceiling {
+            if recovery.rate(now, period.max(1), ceiling) >= ceiling {
                 self.recovery = None;
             }
         }
     }
 
-    /// A 429 on a request sent at `sent_at`. `None` when it belongs to the event the last cut
-    /// answered (the request was sent before it).
+    /// A 429 on a request sent at `sent_at`, `now` being how long the limiter has been
+    /// running; `saturated` when callers are queued for slots (the pace, not the callers, sets
+    /// what was sent). `None` when it belongs to the event the last cut answered: the request was sent before
+    /// the cut, or the cut was less than a period ago (a sliding or fixed window remembers
+    /// the overshoot for up to one window, whatever the pace since).
     pub(crate) fn throttled(
         &mut self,
         now: u64,
         sent_at: u64,
         period: u64,
         ceiling: f64,
+        saturated: bool,
     ) -> Option<Cut> {
         let period = period.max(1);
         let strikes = match self.recovery {
-            Some(recovery) if sent_at < recovery.at => return None,
+            Some(recovery) if sent_at < recovery.at || now - recovery.at.min(now) < period => {
+                return None;
+            }
             Some(recovery) if now.saturating_sub(recovery.at) <= STRIKE_PERIODS * period => {
                 recovery.strikes.saturating_add(1)
             }
             _ => 1,
         };
-        let w_max = self.rate(now, period, ceiling);
+        // What the server let through in its last window, when the limiter has been busy: the
+        // pace in force, times the part of a window the limiter has been running (a batch
+        // that met a 40-per-second window 800 ms after starting at 50/s sent 40, and 40 is the
+        // estimate). Not before half a window: a 429 that early says someone else spent the
+        // quota, not what it is. Not when idle: the callers, not the pace, set what was sent.
+        let ran = now as f64 / period as f64;
+        let ran = if ran < 0.5 || !saturated {
+            1.0
+        } else {
+            ran.min(1.0)
+        };
+        let w_max = self.rate(now, period, ceiling) * ran;
         let rate = (w_max * BETA).max(ceiling * MIN_FRACTION);
         self.recovery = Some(Recovery {
             at: now,
             from: rate,
-            w_max,
+            w_max: w_max.max(rate),
             strikes,
         });
         Some(Cut { rate, strikes })
@@ -139,7 +160,7 @@ impl Control {
 }
 
 impl Recovery {
-    fn rate(&self, now: u64, period: u64) -> f64 {
+    fn rate(&self, now: u64, period: u64, ceiling: f64) -> f64 {
         let elapsed = now.saturating_sub(self.at);
         let target = (self.w_max * (1.0 - HEADROOM)).max(self.from);
         if elapsed < period {
@@ -157,8 +178,7 @@ impl Recovery {
         if x >= 1.0 {
             return f64::INFINITY;
         }
-        let top = self.w_max / (1.0 - HEADROOM);
-        target + (top - target) * x * x * x
+        target + (ceiling - target).max(0.0) * x * x * x
     }
 }
 
@@ -177,7 +197,7 @@ mod tests {
     fn a_429_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        let cut = control.throttled(10 * S, 10 * S, S, 50.0);
+        let cut = control.throttled(10 * S, 10 * S, S, 50.0, true);
         assert_eq!(
             cut,
             Some(Cut {
@@ -191,8 +211,8 @@ mod tests {
     #[test]
     fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
-        let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 30_000]
+        control.throttled(0, 0, S, 50.0, false);
+        let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 11_000]
             .iter()
             .map(|ms| round(control.rate(ms * MS, S, 50.0)))
             .collect();
@@ -203,31 +223,60 @@ mod tests {
     #[test]
     fn the_probe_returns_to_the_ceiling_and_never_above() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, 0, S, 50.0, false);
         let plateau_end = (1 + PLATEAU_PERIODS) * S;
         assert_eq!(control.rate(plateau_end, S, 50.0), 49.0);
+        // convex: an eighth of the way up at half the probe
         let half = control.rate(plateau_end + PROBE_PERIODS * S / 2, S, 50.0);
-        assert!(half > 49.0 && half < 50.0, "{half}");
+        assert_eq!(round(half), 49.13);
         assert_eq!(control.rate(plateau_end + PROBE_PERIODS * S, S, 50.0), 50.0);
         control.settle(plateau_end + PROBE_PERIODS * S, S, 50.0);
         assert!(!control.recovering());
     }
 
     #[test]
-    fn a_429_on_a_request_sent_before_the_cut_is_the_same_event() {
+    fn a_429_within_a_period_of_the_cut_is_the_same_event() {
         let mut control = Control::default();
-        control.throttled(1_000 * MS, 990 * MS, S, 50.0);
+        control.throttled(1_000 * MS, 990 * MS, S, 50.0, false);
         // sent at 995 ms, answered after the cut: already answered
-        assert_eq!(control.throttled(1_010 * MS, 995 * MS, S, 50.0), None);
+        assert_eq!(control.throttled(1_010 * MS, 995 * MS, S, 50.0, true), None);
+        // sent after the cut, but the server's window still remembers the overshoot
+        assert_eq!(
+            control.throttled(1_900 * MS, 1_880 * MS, S, 50.0, true),
+            None
+        );
         assert_eq!(round(control.rate(1_010 * MS, S, 50.0)), 35.42);
+    }
+
+    #[test]
+    fn a_busy_limiter_takes_what_it_sent_in_the_first_window_as_the_limit() {
+        // 800 ms into a batch at 50/s, a 40-per-second window refuses: 40 were sent
+        let mut control = Control::default();
+        let cut = control.throttled(800 * MS, 790 * MS, S, 50.0, true);
+        assert_eq!(cut.map(|cut| round(cut.rate)), Some(28.0));
+        assert_eq!(round(control.rate(1_800 * MS, S, 50.0)), 39.2);
+        // idle, or before half a window: the pace in force is the estimate
+        let mut idle = Control::default();
+        assert_eq!(
+            idle.throttled(800 * MS, 790 * MS, S, 50.0, false)
+                .map(|cut| cut.rate),
+            Some(35.0)
+        );
+        let mut early = Control::default();
+        assert_eq!(
+            early
+                .throttled(300 * MS, 290 * MS, S, 50.0, true)
+                .map(|cut| cut.rate),
+            Some(35.0)
+        );
     }
 
     #[test]
     fn refusals_that_keep_coming_are_strikes_and_cut_from_the_pace_in_force() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
-        // on the plateau at 49/s, refused again within two periods: the quota is lower
-        let cut = control.throttled(1_500 * MS, 1_400 * MS, S, 50.0);
+        control.throttled(0, 0, S, 50.0, false);
+        // on the plateau at 49/s, refused again after the first window: the quota is lower
+        let cut = control.throttled(1_500 * MS, 1_400 * MS, S, 50.0, true);
         assert_eq!(
             cut,
             Some(Cut {
@@ -239,7 +288,7 @@ mod tests {
         assert_eq!(round(control.rate(2_500 * MS, S, 50.0)), 48.02);
         // a 429 long after is a new first event
         let later = control
-            .throttled(60 * S, 60 * S, S, 50.0)
+            .throttled(60 * S, 60 * S, S, 50.0, true)
             .map(|cut| cut.strikes);
         assert_eq!(later, Some(1));
     }
@@ -247,12 +296,15 @@ mod tests {
     #[test]
     fn the_pace_has_a_floor_and_follows_a_lower_ceiling() {
         let mut control = Control::default();
-        for i in 0..40u64 {
-            control.throttled(i * MS, i * MS, S, 50.0);
+        let mut now = 0;
+        for _ in 0..300 {
+            now += S + MS;
+            control.throttled(now, now, S, 50.0, true);
         }
-        assert_eq!(control.rate(40 * MS, S, 50.0), 0.5);
+        // 2% lower a strike, but never under 1% of the ceiling
+        assert_eq!(control.rate(now, S, 50.0), 0.5);
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, 0, S, 50.0, false);
         // a server advertising 20/s caps the recovery
         assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
     }

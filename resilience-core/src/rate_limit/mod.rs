@@ -11,11 +11,12 @@
 //!
 //! | step | what happens | constant, and why |
 //! |---|---|---|
-//! | cut | a 429 on a request sent after the last cut sets the pace to 70% of the pace in force; callers already waiting are spread out to it; 429s on requests already on their way are the same event | 0.7: CUBIC's and the AWS SDK's factor; deep enough that the server's window drains while the queue re-forms |
+//! | cut | a 429 sets the pace to 70% of the pace in force (of what was sent in the first window, for a busy limiter younger than one); callers already waiting are spread out to it | 0.7: CUBIC's and the AWS SDK's factor; deep enough that the server's window drains while the queue re-forms |
+//! | same event | 429s on requests sent before the cut or answered within one `period` after it are ignored | a sliding or fixed window remembers an overshoot for a window, whatever the pace since |
 //! | recovery | a cubic back to 2% under the refused pace, within one `period` | 2%: on a sliding window of 50/s, 49/s leaves one request of slack per window, which absorbs the scheduling jitter that made the 429; one period: a window forgets an overshoot after one window |
-//! | plateau | the pace stays there for 30 periods | long enough to finish a batch without probing again |
-//! | probe | a convex cubic back to `calls` over 30 periods (never above `calls`, nor above a limit the server advertises) | the quota may have been shared with a client that went away |
-//! | strike | a 429 within two periods of the last cut cuts again, from the pace in force: the limiter converges geometrically on the server's real limit | |
+//! | plateau | the pace stays there for 10 periods | a batch finishes without probing again soon |
+//! | probe | a convex cubic back to `calls` over 20 periods (never above `calls`, nor above a limit the server advertises) | the quota may have been shared with a client that went away |
+//! | strike | a 429 one to three periods after the last cut cuts again, from the pace in force: the limiter converges geometrically on the server's real limit | |
 //! | hold | every caller waits (the ones already waiting too) for a `Retry-After` longer than [`RateLimiter::hold_threshold`] (a second, and four slots), for `Remaining: 0` with a `Reset` longer than the window, or on the third strike in a row; then they are released at the pace, one slot at a time | servers round `Retry-After` up to whole seconds, so `1` is the shortest wait they can say: a short wait belongs to the request that got it |
 //!
 //! A limit the server advertises ([`RateLimiter::learn`], every dialect [`Quota`] reads) below
