@@ -118,7 +118,7 @@ const LATENCY: Duration = Duration::from_millis(20);
 /// Of the served requests, these per 10 000 are answered 503.
 const FAIL_PER_10K: u64 = 500;
 /// The seed of the 503 pattern.
-const SEED: u64 = 0x5eed_0f_1ab;
+const SEED: u64 = 0x5eed_f1ab;
 /// Ids per run, by default and with `--quick`.
 const N_DEFAULT: u64 = 1000;
 const N_QUICK: u64 = 200;
