@@ -411,11 +411,12 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     },
                     None => quote!(::core::option::Option::None),
                 };
+                let cost = quote!(::core::option::Option::None);
                 let (entry, inner) =
                     wrapped(is_async, &inner, &body_future, &body_closure, &output);
                 let entry = quote::format_ident!("rate_limited_{}", entry);
                 let call = quote! {
-                    ::resilience::__private::#entry(&#site, #key, #hooks, #reject, #inner)
+                    ::resilience::__private::#entry(&#site, #key, #cost, #hooks, #reject, #inner)
                 };
                 (
                     quote!(RateLimitSite),
