@@ -258,6 +258,8 @@ where
 /// instance, kept by a Lua script on the Redis server's clock. When Redis fails (or takes
 /// longer than `backend_timeout`), `on_backend_error` decides.
 #[cfg(feature = "redis")]
+// `rate_limited_async`'s arguments, with the policy and backend it found: a private step.
+#[allow(clippy::too_many_arguments)]
 async fn redis_limited<T, E, Fut>(
     site: &'static RateLimitSite,
     policy: &'static str,
