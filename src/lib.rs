@@ -120,10 +120,14 @@ pub use resilience_macros::cached;
 /// | `mode` | `"wait"` or `"reject"` | `"wait"` | sleep until admitted, or refuse at once |
 /// | `max_wait` | duration | none | in wait mode, refuse at once when the wait would be longer |
 /// | `key` | expression over the arguments (`Hash`) | none | one limiter per key value |
+/// | `cost` | expression over the arguments (an unsigned integer) | `1` | how many permits one call takes (tokens, bytes); a cost above `calls + burst` is refused with a clear error |
 /// | `policy` | string | none | a named limiter shared by every site naming it |
 ///
 /// A refused call returns `Err(E::from(Rejected::RateLimited { retry_after }))`, so the error
-/// type must implement `From<resilience::Rejected>`. A call that fails with a 429 carrying a
+/// type must implement `From<resilience::Rejected>`. A call with a `cost` is admitted when a
+/// one-permit call would be, and the calls after it wait for its permits; a cost above
+/// `calls + burst` (the values in force) is `Rejected::CostTooHigh` at once, never retried. A
+/// policy's `cost` replaces the expression. A call that fails with a 429 carrying a
 /// Retry-After makes the limiter admit nothing until then. With `policy` and no inline `calls`
 /// and `period`, the site is unlimited until the policy gives a rate.
 ///
@@ -153,14 +157,34 @@ pub use resilience_macros::cached;
 ///
 /// assert!(ping().is_ok());
 /// assert!(ping().is_err()); // the next permit is an hour away
+///
+/// /// An LLM call costing its token estimate, 90,000 tokens a minute.
+/// #[rate_limited(calls = 90_000, period = "1m", cost = prompt.len() / 4 + max_tokens)]
+/// async fn complete(prompt: &str, max_tokens: usize) -> Result<String, ApiError> {
+///     Ok(format!("{prompt}..."))
+/// }
+///
+/// #[rate_limited(calls = 90_000, period = "1m", mode = "reject", cost = tokens)]
+/// fn embed(tokens: u64) -> Result<u64, ApiError> {
+///     Ok(tokens)
+/// }
+///
+/// assert!(embed(60_000).is_ok());
+/// assert!(embed(1).is_err()); // waits for the 60,000 tokens: refused in reject mode
+/// assert_eq!(
+///     embed(120_000).unwrap_err().0,
+///     "a call costing 120000 permits can never be admitted: the limiter admits at most 90000 per 1m (calls + burst)"
+/// );
 /// ```
 ///
 /// # Errors
 ///
 /// A compile error on the offending token for an unknown or duplicate key, `calls = 0`, a
 /// `calls` without `period` (or the reverse), a malformed duration, an unknown `mode`,
-/// `max_wait` with `mode = "reject"`, a function not returning `Result`, and an error type
-/// without `From<resilience::Rejected>`.
+/// `max_wait` with `mode = "reject"`, a function not returning `Result`, an error type
+/// without `From<resilience::Rejected>`, a literal `cost` of 0, negative, fractional or above
+/// the literal `calls + burst` (without a `policy`, which could raise them), and a `cost`
+/// expression whose type is not an unsigned integer.
 #[doc(inline)]
 pub use resilience_macros::rate_limited;
 

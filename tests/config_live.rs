@@ -146,6 +146,57 @@ async fn a_changed_rate_limit_applies_to_the_next_admission_and_keeps_recent_one
 }
 
 // ---------------------------------------------------------------------------------------------
+// (a') A reloaded `cost` overrides the site's expression; the capacity follows the limit
+// ---------------------------------------------------------------------------------------------
+
+#[rate_limited(calls = 100, period = "1s", policy = "live.cost", cost = tokens)]
+async fn metered(log: &Log, tokens: u32) -> Result<(), ApiError> {
+    let _ = tokens;
+    log.hit();
+    Ok(())
+}
+
+fn metered_policy(rate_limit: &str) -> String {
+    format!("policies:\n  live.cost:\n    rate_limit: {{ {rate_limit} }}\n")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_cost_overrides_the_expression_and_the_capacity_follows_the_limit() {
+    let _serial = serial().await;
+    install(&metered_policy("calls: 10, period: 1s"));
+    let log = Log::new();
+
+    // 10 per second, a permit every 100ms: the site's own costs, 4 then 1.
+    metered(&log, 4).await.unwrap();
+    metered(&log, 1).await.unwrap();
+    assert_eq!(log.offsets(), offsets(&[0, 400]));
+
+    // At 400ms the policy says `cost: 3`: every call takes 3, whatever `tokens` is.
+    install(&metered_policy("calls: 10, period: 1s, cost: 3"));
+    metered(&log, 1).await.unwrap();
+    metered(&log, 9).await.unwrap();
+    assert_eq!(log.offsets(), offsets(&[0, 400, 500, 800]));
+
+    // Down to 5 per second, `cost` gone: the expression again, and a call of 6 can never be
+    // admitted, so it is refused at once.
+    install(&metered_policy("calls: 5, period: 1s"));
+    let refused = metered(&log, 6).await;
+    assert_eq!(
+        refused,
+        Err(ApiError::Rejected(resilience::Rejected::CostTooHigh {
+            cost: 6,
+            capacity: 5,
+            period: ms(1000),
+        }))
+    );
+    assert_eq!(log.elapsed(), ms(800));
+    // The slot reserved before (1.1s) stands; 5 permits at 200ms each follow it.
+    metered(&log, 5).await.unwrap();
+    metered(&log, 1).await.unwrap();
+    assert_eq!(log.offsets(), offsets(&[0, 400, 500, 800, 1100, 2100]));
+}
+
+// ---------------------------------------------------------------------------------------------
 // (b) `cache.enabled: false` bypasses and clears the site's cache; `true` enables it again
 // ---------------------------------------------------------------------------------------------
 

@@ -733,6 +733,42 @@ async fn a_knife_edge_429_delays_only_the_request_that_got_it() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Weighted calls: `cost`
+// ---------------------------------------------------------------------------------------------
+
+/// 90,000 tokens a minute, each call taking its token count.
+#[rate_limited(calls = 90_000, period = "1m", cost = tokens)]
+async fn tokens_per_minute(log: &Log<u64>, tokens: u64) -> Result<(), ApiError> {
+    log.admit(tokens);
+    Ok(())
+}
+
+/// GCRA with a cost: a call is admitted when a unit call would be, and the next one waits for
+/// its permits. One permit is 60 s / 90,000 = 666,667 ns (rounded up), so the slots are at
+/// 30,000, 60,000 and 105,000 permits: 20.00001 s, 40.00002 s and 70.000035 s, which tokio's
+/// millisecond timer fires at 20.001 s, 40.001 s and 70.001 s.
+#[tokio::test(start_paused = true)]
+async fn calls_costing_tokens_are_admitted_when_the_tokens_before_them_are_paid() {
+    let log = Log::new();
+    let (a, b, c, d) = tokio::join!(
+        tokens_per_minute(&log, 30_000),
+        tokens_per_minute(&log, 30_000),
+        tokens_per_minute(&log, 45_000),
+        tokens_per_minute(&log, 10_000),
+    );
+    assert!(a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok());
+    assert_eq!(
+        log.entries(),
+        [
+            (30_000, ms(0)),
+            (30_000, ms(20_001)),
+            (45_000, ms(40_001)),
+            (10_000, ms(70_001)),
+        ]
+    );
+}
+
 /// `join_all` without a futures dependency: polls every future to completion, in order.
 async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
@@ -755,4 +791,156 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     })
     .await;
     outputs.into_iter().flatten().collect()
+
+}
+
+#[rate_limited(calls = 10, period = "1s", key = org, cost = units)]
+async fn weighted_per_org(log: &Log<String>, org: &str, units: u8) -> Result<(), ApiError> {
+    log.admit(format!("{org}:{units}"));
+    Ok(())
+}
+
+/// Each key pays for its own calls: `a`'s 5 units hold `a`'s next call 500 ms, not `b`'s.
+#[tokio::test(start_paused = true)]
+async fn a_keyed_weighted_limiter_charges_each_key_its_own_costs() {
+    let log = Log::new();
+    let _ = tokio::join!(
+        weighted_per_org(&log, "a", 5),
+        weighted_per_org(&log, "a", 1),
+        weighted_per_org(&log, "b", 10),
+        weighted_per_org(&log, "b", 1),
+    );
+    let mut entries = log.entries();
+    entries.sort_by_key(|(_, at)| *at);
+    assert_eq!(
+        entries,
+        [
+            ("a:5".to_string(), ms(0)),
+            ("b:10".to_string(), ms(0)),
+            ("a:1".to_string(), ms(500)),
+            ("b:1".to_string(), ms(1000)),
+        ]
+    );
+}
+
+#[rate_limited(calls = 10, period = "1s", mode = "reject", cost = units)]
+async fn weighted_rejecting(units: usize) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// Reject mode: a call is refused until a unit call would be admitted, whatever its cost, with
+/// the exact wait for the permits already taken.
+#[tokio::test(start_paused = true)]
+async fn reject_mode_with_a_cost_refuses_until_the_permits_are_paid() {
+    assert_eq!(weighted_rejecting(4).await, Ok(()));
+    assert_eq!(weighted_rejecting(1).await, Err(limited(ms(400))));
+    tokio::time::advance(ms(400)).await;
+    assert_eq!(weighted_rejecting(6).await, Ok(()));
+    assert_eq!(weighted_rejecting(6).await, Err(limited(ms(600))));
+    // A cost of 0 takes nothing: admitted at once.
+    assert_eq!(weighted_rejecting(0).await, Ok(()));
+}
+
+/// The retry would wait 1 s before each of its 5 tries: it never does.
+#[retry(attempts = 5, backoff = "constant", base = "1s")]
+#[rate_limited(calls = 90_000, period = "1m", cost = tokens)]
+async fn too_many_tokens(log: &Log<()>, tokens: u32) -> Result<(), ApiError> {
+    log.admit(());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cost_above_calls_plus_burst_is_refused_at_once_and_not_retried() {
+    let log = Log::new();
+    let refused = too_many_tokens(&log, 120_000).await;
+    assert_eq!(
+        refused,
+        Err(ApiError::Rejected(Rejected::CostTooHigh {
+            cost: 120_000,
+            capacity: 90_000,
+            period: ms(60_000),
+        }))
+    );
+    if let Err(ApiError::Rejected(rejected)) = &refused {
+        assert_eq!(
+            rejected.to_string(),
+            "a call costing 120000 permits can never be admitted: the limiter admits at most 90000 per 1m (calls + burst)"
+        );
+    }
+    // no try ran, no retry slept, and the limiter kept its permits
+    assert_eq!(log.entries(), []);
+    assert_eq!(log.elapsed(), ms(0));
+    assert_eq!(too_many_tokens(&log, 90_000).await, Ok(()));
+    assert_eq!(log.offsets(), offsets(&[0]));
+}
+
+#[rate_limited(calls = 10, period = "1s", burst = 2, policy = "rate_limit.cost_capacity", cost = units)]
+async fn capacity_follows_the_limit(units: u32) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// The capacity check uses the values in force: a policy that lowers `calls` at run time, and
+/// then a lower limit learned from the server.
+#[tokio::test(start_paused = true)]
+async fn the_capacity_check_follows_the_limit_in_force() {
+    let too_costly = |cost, capacity| {
+        Err(ApiError::Rejected(Rejected::CostTooHigh {
+            cost,
+            capacity,
+            period: ms(1000),
+        }))
+    };
+    assert_eq!(capacity_follows_the_limit(12).await, Ok(()));
+    assert_eq!(capacity_follows_the_limit(13).await, too_costly(13, 12));
+
+    install_rate_limit(
+        "rate_limit.cost_capacity",
+        RateLimitPatch {
+            calls: Some(5),
+            ..RateLimitPatch::default()
+        },
+    );
+    assert_eq!(capacity_follows_the_limit(8).await, too_costly(8, 7));
+
+    install_rate_limit("rate_limit.cost_capacity", RateLimitPatch::default());
+    let headers = [("x-ratelimit-limit", "4")];
+    let quota = resilience::http::Quota::parse(
+        |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        std::time::SystemTime::UNIX_EPOCH,
+    );
+    let limiter = resilience::rate_limit::named(
+        "rate_limit.cost_capacity",
+        resilience::rate_limit::RateLimitSpec::UNLIMITED,
+    );
+    assert_eq!(limiter.learn(None, &quota).limit, Some(4));
+    assert_eq!(capacity_follows_the_limit(7).await, too_costly(7, 6));
+    // 6 still fits: 4 per period and the burst of 2 (when, is the learned pace's business)
+    assert_eq!(capacity_follows_the_limit(6).await, Ok(()));
+}
+
+#[rate_limited(calls = 100, period = "1h", mode = "reject", cost = bytes)]
+fn sync_upload(bytes: usize) -> Result<usize, ApiError> {
+    Ok(bytes)
+}
+
+/// A plain `fn` with a cost, outside any runtime: 60 of the 100 permits an hour, then a call
+/// waits 60 intervals of 36 s (less the few microseconds since), and 101 never fits.
+#[test]
+fn sync_fn_with_a_cost() {
+    assert_eq!(sync_upload(60), Ok(60));
+    match sync_upload(1) {
+        Err(ApiError::Rejected(Rejected::RateLimited { retry_after })) => {
+            assert!(retry_after <= Duration::from_secs(2160), "{retry_after:?}");
+            assert!(retry_after > Duration::from_secs(2159), "{retry_after:?}");
+        }
+        other => panic!("expected a rate-limit refusal, got {other:?}"),
+    }
+    assert_eq!(
+        sync_upload(101),
+        Err(ApiError::Rejected(Rejected::CostTooHigh {
+            cost: 101,
+            capacity: 100,
+            period: Duration::from_secs(3600),
+        }))
+    );
 }

@@ -210,3 +210,47 @@ async fn an_outage_falls_back_within_the_bound_and_redis_is_used_again() {
     assert!(during_outage().await.is_err(), "and keeps the quota again");
     install("policies: {}\n");
 }
+
+#[rate_limited(policy = "redis-weighted", calls = 1000, period = "1s", mode = "reject", cost = tokens)]
+async fn weighted(tokens: u32) -> Result<(), ApiError> {
+    let _ = tokens;
+    Ok(())
+}
+
+/// A call's cost is taken in Redis in one step: 4 permits of 1 s each hold the next call of any
+/// cost about 4 s; a cost above `calls + burst` is refused before any round trip.
+#[tokio::test]
+async fn a_weighted_call_takes_its_permits_in_redis_at_once() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-weighted:\n    rate_limit: {{ calls: 10, period: 10s, mode: reject }}\n    backend: {}\n    backend_timeout: 1s\n",
+        redis.url()
+    ));
+    assert!(weighted(4).await.is_ok());
+    match weighted(1).await {
+        Err(ApiError::Rejected(Rejected::RateLimited { retry_after })) => {
+            assert!(
+                retry_after > Duration::from_millis(3_900),
+                "{retry_after:?}"
+            );
+            assert!(retry_after <= Duration::from_secs(4), "{retry_after:?}");
+        }
+        other => panic!("expected a rate-limit refusal, got {other:?}"),
+    }
+    // The schedule is Redis's: its TAT is 4 s ahead (and expires a second after that).
+    let ttl = redis.command("PTTL resilience:rl:redis-weighted").unwrap();
+    let ttl: u64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+    assert!((4_000..=5_000).contains(&ttl), "{ttl}");
+    assert_eq!(
+        weighted(11).await,
+        Err(ApiError::Rejected(Rejected::CostTooHigh {
+            cost: 11,
+            capacity: 10,
+            period: Duration::from_secs(10),
+        }))
+    );
+    // Nothing to take: at once, without asking Redis.
+    assert!(weighted(0).await.is_ok());
+    install("policies: {}\n");
+}

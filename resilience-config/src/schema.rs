@@ -147,6 +147,8 @@ pub struct RateLimitDoc {
     pub mode: Option<ModeName>,
     /// `max_wait`; `Some(None)` removes an inline limit.
     pub max_wait: Option<Option<Duration>>,
+    /// `cost`: the permits every call takes, overriding the sites' `cost` expressions.
+    pub cost: Option<u64>,
 }
 
 /// The `cache` section.
@@ -231,8 +233,9 @@ pub const RETRY_KEYS: &[&str] = &[
     "retry_after",
 ];
 
-/// Keys of the `rate_limit` section: the macro's keys but `key` and `policy`.
-pub const RATE_LIMIT_KEYS: &[&str] = &["calls", "period", "burst", "mode", "max_wait"];
+/// Keys of the `rate_limit` section: the macro's keys but `key` and `policy` (`cost` is a
+/// constant here, an expression in the macro).
+pub const RATE_LIMIT_KEYS: &[&str] = &["calls", "period", "burst", "mode", "max_wait", "cost"];
 
 /// Keys of the `cache` section: the macro's keys but `key` and `policy`, and `enabled`.
 pub const CACHE_KEYS: &[&str] = &[

@@ -671,6 +671,7 @@ impl Section for RateLimitDoc {
             "max_wait" => {
                 self.max_wait = Some(leaf(pass, map, path, "max_wait", optional_duration)?);
             }
+            "cost" => self.cost = Some(leaf(pass, map, path, "cost", cost)?),
             _ => {}
         }
         Ok(())
@@ -1018,6 +1019,20 @@ fn attempts(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
 /// At least 1 (`calls`, `max_concurrent`, `min_calls`, ...).
 fn count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
     rules::check_count(key, whole(key, scalar, 1)?).map_err(Problem::new)
+}
+
+/// A constant cost: at least 1 permit, at most what a limit can admit per period.
+fn cost(key: &str, scalar: Scalar<'_>) -> Result<u64, Problem> {
+    if let Scalar::Int(n) = scalar {
+        if n < 0 {
+            // The rule's own words, with the value as written.
+            let message = rules::check_cost(0).err().unwrap_or_default();
+            return Err(Problem::new(
+                message.replace("found 0", &format!("found {n}")),
+            ));
+        }
+    }
+    rules::check_cost(whole(key, scalar, 1)?).map_err(Problem::new)
 }
 
 /// At least 0 (`burst`).

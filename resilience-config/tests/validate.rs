@@ -158,6 +158,7 @@ policies:
       burst: 0
       mode: reject
       max_wait: ~
+      cost: 3
     cache:
       enabled: false
       ttl: 250ms
@@ -209,6 +210,7 @@ policies:
     rate_limit.burst = Some(0);
     rate_limit.mode = Some(ModeName::Reject);
     rate_limit.max_wait = Some(None);
+    rate_limit.cost = Some(3);
     assert_eq!(search.rate_limit, Some(rate_limit));
 
     let mut cache = CacheDoc::default();
@@ -535,6 +537,65 @@ fn zero_calls_is_refused() {
         "policies.user-api.rate_limit.calls",
         "`calls` must be at least 1, found 0",
         None,
+    );
+}
+
+#[test]
+fn a_cost_is_a_whole_number_of_permits_from_1() {
+    let cases = [
+        (
+            "cost: 0",
+            "`cost` must be at least 1, found 0 (a call that takes no permit needs no rate limit)",
+        ),
+        (
+            "cost: -3",
+            "`cost` must be at least 1, found -3 (a call that takes no permit needs no rate limit)",
+        ),
+        ("cost: 1.5", "`cost` must be a whole number, found `1.5`"),
+        ("cost: many", "`cost` must be a number, found `many`"),
+        (
+            "cost: 8589934591",
+            "`cost` must be at most 8589934590 (the most `calls + burst` can be), found 8589934591",
+        ),
+        (
+            "cost: 99999999999999999999999",
+            "`cost` is too large, found 99999999999999999999999",
+        ),
+    ];
+    for (body, message) in cases {
+        assert_error(
+            &only_error(&in_section("rate_limit", body)),
+            (4, 13),
+            "policies.user-api.rate_limit.cost",
+            message,
+            None,
+        );
+    }
+    assert_error(
+        &only_error(&in_section(
+            "rate_limit",
+            "calls: 90000
+period: 1m
+cots: 3",
+        )),
+        (6, 7),
+        "policies.user-api.rate_limit.cots",
+        "unknown `rate_limit` key `cots`",
+        Some("did you mean `cost`?"),
+    );
+    let file = load_str(&in_section(
+        "rate_limit",
+        "calls: 90000
+period: 1m
+cost: 8589934590",
+    ))
+    .unwrap();
+    assert_eq!(
+        file.policies["user-api"]
+            .rate_limit
+            .as_ref()
+            .and_then(|doc| doc.cost),
+        Some(8_589_934_590)
     );
 }
 

@@ -189,6 +189,59 @@ where
 pub use crate::bulkhead::{bulkhead_async, bulkhead_blocking};
 pub use crate::rate_limit::{rate_limited_async, rate_limited_blocking};
 
+/// What a `cost = expr` value may be: an unsigned integer, the permits one call takes.
+///
+/// A trait of its own (rather than `Into<u64>`) so that `usize` and `u128` are accepted and a
+/// signed type is refused with a message that names `cost`.
+#[diagnostic::on_unimplemented(
+    message = "`cost` must be an unsigned integer (`u8`, `u16`, `u32`, `u64`, `u128` or `usize`), found `{Self}`",
+    label = "the permits this call takes",
+    note = "a signed value can be negative: convert it first and decide what a negative cost means, e.g. `u64::try_from(n).unwrap_or(0)`; an integer literal without a suffix is an `i32`, so write `3u32`"
+)]
+pub trait Cost {
+    /// The permits, saturating at `u64::MAX` (far above any limiter's capacity, so refused).
+    fn permits(&self) -> u64;
+}
+
+macro_rules! lossless_cost {
+    ($($t:ty),*) => {$(
+        impl Cost for $t {
+            #[inline(always)]
+            fn permits(&self) -> u64 {
+                u64::from(*self)
+            }
+        }
+    )*};
+}
+lossless_cost!(u8, u16, u32, u64);
+
+impl Cost for usize {
+    #[inline(always)]
+    fn permits(&self) -> u64 {
+        u64::try_from(*self).unwrap_or(u64::MAX)
+    }
+}
+
+impl Cost for u128 {
+    #[inline(always)]
+    fn permits(&self) -> u64 {
+        u64::try_from(*self).unwrap_or(u64::MAX)
+    }
+}
+
+impl<T: Cost + ?Sized> Cost for &T {
+    #[inline(always)]
+    fn permits(&self) -> u64 {
+        (**self).permits()
+    }
+}
+
+/// A `cost = expr` value (taken by reference, as a `key` is) as the permits of one call.
+#[inline(always)]
+pub fn cost<C: Cost + ?Sized>(cost: &C) -> Option<u64> {
+    Some(cost.permits())
+}
+
 /// Makes a fresh copy of an argument for each try.
 ///
 /// A trait of its own (rather than `Clone` directly) so the error for a non-`Clone` argument

@@ -203,6 +203,7 @@ fn policy(doc: &PolicyDoc) -> NamedPolicy {
                 ModeName::Reject => LimitMode::Reject,
             }),
             max_wait: doc.max_wait,
+            cost: doc.cost,
         }),
         bulkhead: doc.bulkhead.as_ref().map(|doc| BulkheadPatch {
             max_concurrent: doc.max_concurrent,

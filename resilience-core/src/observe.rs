@@ -129,6 +129,24 @@ pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after:
         .increment(1);
 }
 
+/// A call costing more permits than its limiter admits per period (`Rejected::CostTooHigh`):
+/// a bug in the caller's cost or in the limit, so a warning.
+pub(crate) fn rate_limit_too_costly(
+    site: &str,
+    policy: Option<&str>,
+    rejected: &crate::rejected::Rejected,
+) {
+    crate::stats::count(site, policy, crate::stats::Event::LimiterRejection);
+    tracing::warn!(
+        target: "resilience::rate_limit",
+        site,
+        policy,
+        "{rejected}",
+    );
+    metrics::counter!("resilience_rate_limit_rejections_total", "site" => site.to_owned())
+        .increment(1);
+}
+
 pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration) {
     crate::stats::count(site, policy, crate::stats::Event::LimiterWait);
     tracing::trace!(

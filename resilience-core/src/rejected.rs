@@ -16,9 +16,12 @@ use crate::classify::{Classification, Classify, ErrorClass};
 /// | `CircuitOpen { retry_after }` | `Status(503)` | `retry_after` (time until half-open) |
 /// | `BulkheadFull` | `Status(503)` | none |
 /// | `Timeout { after }` | `Timeout` | none |
+/// | `CostTooHigh { .. }` | `Other` | none |
 ///
 /// So with the default `on = [Transient]`, a retry waits out a local rate limit or an open
-/// breaker when that is shorter than `max_delay`, and gives up at once when it is longer.
+/// breaker when that is shorter than `max_delay`, and gives up at once when it is longer. A
+/// call too costly for its rate limit is never retried (trying again cannot help), and, like
+/// every refusal, never counts as a failure of the dependency for a circuit breaker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejected {
@@ -39,6 +42,17 @@ pub enum Rejected {
         /// The limit that was reached.
         after: Duration,
     },
+    /// A rate-limited call takes more permits (`cost`) than its limiter admits in a whole
+    /// period (`calls + burst`, or the lower limit a server advertised): it could never be
+    /// admitted, so it is refused at once, in wait mode too.
+    CostTooHigh {
+        /// The permits the call takes.
+        cost: u64,
+        /// The most permits the limiter admits per `period`: `calls + burst` in force.
+        capacity: u64,
+        /// The limiter's period.
+        period: Duration,
+    },
 }
 
 impl fmt::Display for Rejected {
@@ -52,6 +66,15 @@ impl fmt::Display for Rejected {
             }
             Rejected::BulkheadFull => f.write_str("bulkhead full: too many calls in flight"),
             Rejected::Timeout { after } => write!(f, "timed out after {after:?}"),
+            Rejected::CostTooHigh {
+                cost,
+                capacity,
+                period,
+            } => write!(
+                f,
+                "a call costing {cost} permits can never be admitted: the limiter admits at most {capacity} per {} (calls + burst)",
+                Period(*period)
+            ),
         }
     }
 }
@@ -64,6 +87,8 @@ impl Classify for Rejected {
             Rejected::RateLimited { .. } => ErrorClass::Status(429),
             Rejected::CircuitOpen { .. } | Rejected::BulkheadFull => ErrorClass::Status(503),
             Rejected::Timeout { .. } => ErrorClass::Timeout,
+            // Not an answer of the dependency, and nothing a retry can change.
+            Rejected::CostTooHigh { .. } => ErrorClass::Other,
         }
     }
     fn retry_after(&self) -> Option<Duration> {
@@ -71,7 +96,9 @@ impl Classify for Rejected {
             Rejected::RateLimited { retry_after } | Rejected::CircuitOpen { retry_after } => {
                 Some(*retry_after)
             }
-            Rejected::BulkheadFull | Rejected::Timeout { .. } => None,
+            Rejected::BulkheadFull | Rejected::Timeout { .. } | Rejected::CostTooHigh { .. } => {
+                None
+            }
         }
     }
     fn classification(&self) -> Classification {
@@ -79,5 +106,59 @@ impl Classify for Rejected {
             local: true,
             ..Classification::new(self.class()).with_retry_after(self.retry_after())
         }
+    }
+}
+
+/// A period as the attributes write it: `1m`, `10s`, `1h`, `250ms` (`Debug` otherwise).
+struct Period(Duration);
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Period(period) = *self;
+        let (secs, nanos) = (period.as_secs(), period.subsec_nanos());
+        match (secs, nanos) {
+            (0, 0) => f.write_str("0s"),
+            (0, nanos) if nanos % 1_000_000 == 0 => write!(f, "{}ms", nanos / 1_000_000),
+            (secs, 0) if secs % 3_600 == 0 => write!(f, "{}h", secs / 3_600),
+            (secs, 0) if secs % 60 == 0 => write!(f, "{}m", secs / 60),
+            (secs, 0) => write!(f, "{secs}s"),
+            _ => write!(f, "{period:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::counts_as_failure;
+    use crate::retry::RetryOn;
+
+    #[test]
+    fn a_cost_too_high_says_why_and_is_neither_retried_nor_a_failure() {
+        let rejected = Rejected::CostTooHigh {
+            cost: 120_000,
+            capacity: 90_000,
+            period: Duration::from_secs(60),
+        };
+        assert_eq!(
+            rejected.to_string(),
+            "a call costing 120000 permits can never be admitted: the limiter admits at most 90000 per 1m (calls + burst)"
+        );
+        let classification = rejected.classification();
+        assert!(classification.local);
+        assert_eq!(classification.retry_after, None);
+        assert!(!RetryOn::TRANSIENT.matches(classification.class));
+        assert!(!counts_as_failure(&classification));
+    }
+
+    #[test]
+    fn periods_read_as_written() {
+        let shown = |period| Period(period).to_string();
+        assert_eq!(shown(Duration::from_millis(250)), "250ms");
+        assert_eq!(shown(Duration::from_secs(10)), "10s");
+        assert_eq!(shown(Duration::from_secs(90)), "90s");
+        assert_eq!(shown(Duration::from_secs(3_600)), "1h");
+        assert_eq!(shown(Duration::from_secs(86_400)), "24h");
+        assert_eq!(shown(Duration::from_micros(1_500)), "1.5ms");
     }
 }

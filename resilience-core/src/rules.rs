@@ -20,9 +20,10 @@ pub const RETRY_KEYS: &[&str] = &[
 ];
 
 /// Keys of `#[rate_limited(...)]` and of a YAML policy's `rate_limit` section (`key` is
-/// macro-only: an expression over the arguments).
+/// macro-only: an expression over the arguments; `cost` is an expression over the arguments
+/// in the macro and a constant in YAML).
 pub const RATE_LIMIT_KEYS: &[&str] = &[
-    "calls", "period", "burst", "mode", "max_wait", "key", "policy",
+    "calls", "period", "burst", "mode", "max_wait", "key", "cost", "policy",
 ];
 
 /// Keys of `#[bulkhead(...)]` and of a YAML policy's `bulkhead` section.
@@ -115,6 +116,37 @@ pub fn check_count(key: &str, value: u64) -> Result<u32, String> {
 /// A count that may be zero (`burst`).
 pub fn check_u32(key: &str, value: u64) -> Result<u32, String> {
     u32::try_from(value).map_err(|_| format!("`{key}` must be at most {}, found {value}", u32::MAX))
+}
+
+/// The most permits a rate limit can admit per period: `calls + burst`, both `u32`.
+pub const MAX_CAPACITY: u64 = 2 * u32::MAX as u64;
+
+/// A constant `cost` (a macro literal, a YAML value) takes at least one permit, and no more
+/// than any limit can admit per period.
+pub fn check_cost(value: u64) -> Result<u64, String> {
+    if value == 0 {
+        return Err(
+            "`cost` must be at least 1, found 0 (a call that takes no permit needs no rate limit)"
+                .to_string(),
+        );
+    }
+    if value > MAX_CAPACITY {
+        return Err(format!(
+            "`cost` must be at most {MAX_CAPACITY} (the most `calls + burst` can be), found {value}"
+        ));
+    }
+    Ok(value)
+}
+
+/// A constant `cost` fits what `calls` and `burst` admit per period.
+pub fn check_cost_fits(cost: u64, calls: u32, burst: u32) -> Result<u64, String> {
+    let capacity = u64::from(calls) + u64::from(burst);
+    if cost > capacity {
+        return Err(format!(
+            "a call costing {cost} permits can never be admitted: `calls + burst` is {capacity}, the most one `period` admits; lower `cost`, or raise `calls` or `burst`"
+        ));
+    }
+    Ok(cost)
 }
 
 /// A window length is longer than zero (`period`).

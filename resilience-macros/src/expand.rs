@@ -10,7 +10,7 @@ use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
 use crate::item::FnItem;
-use crate::rate_limited::RateLimitArgs;
+use crate::rate_limited::{Cost, RateLimitArgs};
 use crate::retry::{JitterArg, OnItem, RetryArgs};
 use crate::stack::Layer;
 
@@ -411,11 +411,20 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     },
                     None => quote!(::core::option::Option::None),
                 };
+                let cost = match &args.cost {
+                    Some(Cost::Literal(cost)) => quote!(::core::option::Option::Some(#cost)),
+                    // On the expression's span: a value of a type that is not an unsigned
+                    // integer is one error, there, naming `cost`.
+                    Some(Cost::Expr(cost)) => quote::quote_spanned! {cost.span()=>
+                        ::resilience::__private::cost(&(#cost))
+                    },
+                    None => quote!(::core::option::Option::None),
+                };
                 let (entry, inner) =
                     wrapped(is_async, &inner, &body_future, &body_closure, &output);
                 let entry = quote::format_ident!("rate_limited_{}", entry);
                 let call = quote! {
-                    ::resilience::__private::#entry(&#site, #key, #hooks, #reject, #inner)
+                    ::resilience::__private::#entry(&#site, #key, #cost, #hooks, #reject, #inner)
                 };
                 (
                     quote!(RateLimitSite),

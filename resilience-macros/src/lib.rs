@@ -39,8 +39,9 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Retry, args.into(), item.into()).into()
 }
 
-/// Limits the rate of calls to a function (GCRA). Use it as `resilience::rate_limited`,
-/// whose documentation has the arguments, examples and errors.
+/// Limits the rate of calls to a function (GCRA), each call taking one permit or its `cost`
+/// (an expression over the arguments). Use it as `resilience::rate_limited`, whose
+/// documentation has the arguments, examples and errors.
 #[proc_macro_attribute]
 pub fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::RateLimited, args.into(), item.into()).into()

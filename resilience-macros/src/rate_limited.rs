@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
-use syn::{Expr, Ident, LitStr};
+use syn::{Expr, ExprLit, Ident, Lit, LitStr};
 
 use crate::args::{self, Arg, Args};
 use crate::diag::Errors;
@@ -17,7 +17,15 @@ pub(crate) struct RateLimitArgs {
     pub(crate) reject: Option<bool>,
     pub(crate) max_wait: Option<Duration>,
     pub(crate) key: Option<Expr>,
+    pub(crate) cost: Option<Cost>,
     pub(crate) policy: Option<LitStr>,
+}
+
+/// `cost = ...`: a literal, checked here, or an expression over the arguments, converted at
+/// run time (an unsigned integer type, else an error on the expression).
+pub(crate) enum Cost {
+    Literal(u64),
+    Expr(Expr),
 }
 
 impl RateLimitArgs {
@@ -31,8 +39,10 @@ impl RateLimitArgs {
             reject: None,
             max_wait: None,
             key: None,
+            cost: None,
             policy: None,
         };
+        let mut cost_value: Option<Expr> = None;
         let mut calls_key: Option<Ident> = None;
         let mut period_key: Option<Ident> = None;
         let mut max_wait_key: Option<Ident> = None;
@@ -59,6 +69,10 @@ impl RateLimitArgs {
                 }
                 "mode" => out.reject = errors.take(mode(&key, &value)),
                 "key" => out.key = Some(value),
+                "cost" => {
+                    out.cost = errors.take(cost(&value));
+                    cost_value = Some(value);
+                }
                 "policy" => {
                     out.policy = errors.take(args::policy(&key, &value));
                     policy_given = true;
@@ -84,6 +98,16 @@ impl RateLimitArgs {
             ),
             _ => {}
         }
+        // A constant cost above what the inline limit admits per period, when no policy can
+        // change the limit.
+        if let (Some(Cost::Literal(cost)), Some(calls), Some(value), false) =
+            (&out.cost, out.calls, &cost_value, policy_given)
+        {
+            let fits = rules::check_cost_fits(*cost, calls, out.burst.unwrap_or(0));
+            if let Err(message) = fits {
+                errors.error(value, message);
+            }
+        }
         if let (Some(true), Some(max_wait)) = (out.reject, &max_wait_key) {
             errors.error(
                 max_wait,
@@ -101,6 +125,54 @@ fn count(
 ) -> syn::Result<u32> {
     let number = args::integer(key, value)?;
     check(&key.to_string(), number).map_err(|msg| syn::Error::new_spanned(value, msg))
+}
+
+/// A literal cost is checked now (at least 1, no float, no sign); any other expression is
+/// left to the type checker.
+fn cost(value: &Expr) -> syn::Result<Cost> {
+    let negated = match value {
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => Some(&**expr),
+        _ => None,
+    };
+    match literal(negated.unwrap_or(value)) {
+        Some(Lit::Int(int)) if negated.is_some() => Err(syn::Error::new_spanned(
+            value,
+            format!("`cost` must be at least 1, found -{int}"),
+        )),
+        Some(Lit::Int(int)) => {
+            let number = int.base10_parse::<u64>().map_err(|_| {
+                syn::Error::new_spanned(value, format!("`cost` is too large, found {int}"))
+            })?;
+            rules::check_cost(number)
+                .map(Cost::Literal)
+                .map_err(|msg| syn::Error::new_spanned(value, msg))
+        }
+        Some(Lit::Float(float)) => Err(syn::Error::new_spanned(
+            value,
+            format!("`cost` must be a whole number of permits, found {float}"),
+        )),
+        Some(other) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`cost` must be an unsigned integer: a literal such as `3`, or an expression over the arguments such as `prompt.len()`, found `{}`",
+                quote::ToTokens::to_token_stream(other)
+            ),
+        )),
+        None => Ok(Cost::Expr(value.clone())),
+    }
+}
+
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        Expr::Group(group) => literal(&group.expr),
+        Expr::Paren(paren) => literal(&paren.expr),
+        _ => None,
+    }
 }
 
 /// `true` for reject mode.

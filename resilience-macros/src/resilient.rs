@@ -216,6 +216,7 @@ fn off(name: &str, policy: Option<LitStr>) -> Layer {
             reject: None,
             max_wait: None,
             key: None,
+            cost: None,
             policy,
         }),
         "retry" => Layer::Retry(RetryArgs {

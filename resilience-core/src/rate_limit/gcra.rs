@@ -8,6 +8,15 @@
 //!
 //! An admission is one compare-and-swap: a reservation in wait mode is the same CAS, which
 //! also makes waiters fair (admitted in the order their reservations succeeded).
+//!
+//! A call that takes `n` permits ([`acquire_n`](Gcra::acquire_n), GCRA for variable-size
+//! cells) is admitted when a unit call would be, and moves the TAT by `n * T`: the calls after
+//! it wait for its permits. The long-run rate stays `calls` per `period`; a half-open window of
+//! length `period` whose last admission took `n` permits holds at most `calls + burst - 1 + n`
+//! (unit calls: `calls + burst`). The `n - 1` beyond `calls + burst` is inherent to one word
+//! of state: holding every window to `calls + burst` would need a log of recent admissions,
+//! or would halve the pace of a stream of large calls. A cost above `calls + burst` never
+//! fits a period: the limiter refuses it before asking the cell.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -86,6 +95,40 @@ impl Gcra {
                 Err(current) => tat = current,
             }
         }
+    }
+
+    /// [`acquire`](Self::acquire) for a call that takes `cost` permits: admitted when a unit
+    /// call would be, it moves the TAT by `cost * interval` (saturating). A cost of 0 takes
+    /// nothing and is admitted at once. The caller keeps `cost` within what one period admits
+    /// (`calls + burst`); the cell does not know `calls`.
+    #[inline]
+    pub fn acquire_n(
+        &self,
+        now: u64,
+        interval: u64,
+        tolerance: u64,
+        max_wait: Option<u64>,
+        cost: u64,
+    ) -> Admission {
+        self.acquire_n_within(now, interval, tolerance, max_wait.unwrap_or(u64::MAX), cost)
+    }
+
+    /// [`acquire_n`](Self::acquire_n) with `max_wait = u64::MAX` for "as long as needed".
+    #[inline]
+    pub(crate) fn acquire_n_within(
+        &self,
+        now: u64,
+        interval: u64,
+        tolerance: u64,
+        max_wait: u64,
+        cost: u64,
+    ) -> Admission {
+        if cost == 0 {
+            return Admission::After(0);
+        }
+        // The unit admission, with a step of `cost` intervals: the interval is only the TAT's
+        // step there (and 0, no limit, stays 0).
+        self.acquire_within(now, interval.saturating_mul(cost), tolerance, max_wait)
     }
 
     /// Admits nothing before `until` (a server's Retry-After): the TAT moves to at least
@@ -213,6 +256,35 @@ mod tests {
     }
 
     #[test]
+    fn a_call_of_cost_n_is_admitted_with_a_unit_call_and_moves_the_tat_by_n() {
+        let cell = Gcra::new();
+        assert_eq!(cell.acquire_n(0, S, 0, None, 3), Admission::After(0));
+        // the next call waits for the three permits
+        assert_eq!(cell.acquire_n(0, S, 0, None, 2), Admission::After(3 * S));
+        assert_eq!(cell.acquire(0, S, 0, Some(0)), Admission::Refused(5 * S));
+        // nothing to take: at once, and nothing reserved
+        assert_eq!(cell.acquire_n(0, S, 0, Some(0), 0), Admission::After(0));
+        assert_eq!(
+            cell.acquire_n(0, S, 0, Some(0), 1),
+            Admission::Refused(5 * S)
+        );
+        // with a burst of 2, a call of 3 after idle time is at once, the next waits 1 s
+        let cell = Gcra::new();
+        assert_eq!(cell.acquire_n(0, S, 2 * S, Some(0), 3), Admission::After(0));
+        assert_eq!(
+            cell.acquire_n(0, S, 2 * S, Some(0), 1),
+            Admission::Refused(S)
+        );
+        // the step saturates
+        let cell = Gcra::new();
+        assert_eq!(cell.acquire_n(0, S, 0, None, u64::MAX), Admission::After(0));
+        assert!(matches!(
+            cell.acquire_n(0, S, 0, Some(0), 1),
+            Admission::Refused(_)
+        ));
+    }
+
+    #[test]
     fn no_limit_admits_any_clock_read_and_still_pauses() {
         let cell = Gcra::new();
         assert_eq!(cell.acquire(100, 0, 0, Some(0)), Admission::After(0));
@@ -267,6 +339,65 @@ mod tests {
             for (i, start) in admitted.iter().enumerate() {
                 let in_window = admitted[i..].iter().take_while(|t| **t < start + period).count();
                 prop_assert!(in_window <= limit, "{in_window} admissions in [{start}, {start}+{period})");
+            }
+        }
+
+        /// Weighted arrivals (costs up to `calls + burst`, zero included): a window of length
+        /// `period` holds at most `calls + burst - 1` permits besides those of its last
+        /// admission, so at most `calls + burst` when that one is a unit call, and the
+        /// long-run pace is kept (the permits of the calls up to any admission fit in the
+        /// time since the first, plus `calls + burst`).
+        #[test]
+        fn weighted_windows_hold_calls_plus_burst_besides_the_last_call(
+            calls in 1u64..20,
+            period_ms in 1u64..5_000,
+            burst in 0u64..5,
+            wait_mode in any::<bool>(),
+            arrivals in proptest::collection::vec((0u64..2_000, 0u64..=24), 1..300),
+        ) {
+            let period = period_ms * 1_000_000;
+            let interval = period.div_ceil(calls);
+            let tolerance = burst * interval;
+            let capacity = calls + burst;
+            let cell = Gcra::new();
+            let mut now = 0u64;
+            // (admitted at, permits), in admission order (which is time order)
+            let mut admitted: Vec<(u64, u64)> = Vec::new();
+            for (gap, cost) in arrivals {
+                now += gap * 1_000_000 / 10;
+                let cost = cost % (capacity + 1);
+                let max_wait = if wait_mode { None } else { Some(0) };
+                if let Admission::After(wait) =
+                    cell.acquire_n(now, interval, tolerance, max_wait, cost)
+                {
+                    if cost > 0 {
+                        admitted.push((now + wait, cost));
+                    }
+                }
+            }
+            prop_assert!(admitted.windows(2).all(|pair| pair[0].0 <= pair[1].0));
+            for (i, (start, _)) in admitted.iter().enumerate() {
+                let window: Vec<&(u64, u64)> = admitted[i..]
+                    .iter()
+                    .take_while(|(at, _)| *at < start + period)
+                    .collect();
+                let permits: u64 = window.iter().map(|(_, cost)| cost).sum();
+                let last = window.last().map_or(0, |(_, cost)| *cost);
+                prop_assert!(
+                    permits - last < capacity,
+                    "{permits} permits in [{start}, {start}+{period}), the last call taking {last}"
+                );
+            }
+            let mut spent = 0u64;
+            for (at, cost) in &admitted {
+                // Every permit before this call was paced: `at - first >= (spent - burst - 1)
+                // intervals`, as for unit calls.
+                let first = admitted[0].0;
+                prop_assert!(
+                    (at - first) >= spent.saturating_sub(burst + 1) * interval,
+                    "{spent} permits spent by {at}, first at {first}"
+                );
+                spent += cost;
             }
         }
 

@@ -12,6 +12,7 @@ use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
 use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
+use crate::rejected::Rejected;
 
 /// Keys are already 64-bit hashes of the user's key values, so the map need not hash again.
 #[derive(Default)]
@@ -71,6 +72,11 @@ pub struct RateLimiter {
     tolerance: AtomicU64,
     /// `u64::MAX`: wait as long as needed; 0: reject mode.
     max_wait: AtomicU64,
+    /// `calls` in the high half, `burst` in the low half: what a costly call is measured
+    /// against (see [`capacity`](Self::capacity)).
+    limits: AtomicU64,
+    /// The permits every call takes (a policy's `cost`); 0: none, each site's own.
+    cost: AtomicU64,
     spec: Mutex<RateLimitSpec>,
     clock: Clock,
     /// The unkeyed cell, alone on its cache line: every check writes it, so the values read
@@ -99,6 +105,8 @@ impl RateLimiter {
             interval: AtomicU64::new(0),
             tolerance: AtomicU64::new(0),
             max_wait: AtomicU64::new(u64::MAX),
+            limits: AtomicU64::new(0),
+            cost: AtomicU64::new(0),
             spec: Mutex::new(spec),
             clock: Clock::new(),
             direct: CacheLine(Gcra::new()),
@@ -126,6 +134,11 @@ impl RateLimiter {
         self.interval.store(interval, Ordering::Relaxed);
         self.tolerance.store(tolerance, Ordering::Relaxed);
         self.max_wait.store(max_wait, Ordering::Relaxed);
+        self.limits.store(
+            u64::from(spec.calls) << 32 | u64::from(spec.burst),
+            Ordering::Relaxed,
+        );
+        self.cost.store(spec.cost.unwrap_or(0), Ordering::Relaxed);
         *self
             .spec
             .lock()
@@ -161,6 +174,42 @@ impl RateLimiter {
             window => window,
         };
         interval.max(window / u64::from(advertised))
+    }
+
+    /// The most permits one call can take: `calls + burst`, with `calls` lowered to the limit a
+    /// server advertised when that is lower, as the pace in force is. `None` without a limit
+    /// ([`RateLimitSpec::UNLIMITED`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(RateLimitSpec::new(90_000, Duration::from_secs(60)).burst(10));
+    /// assert_eq!(limiter.capacity(), Some(90_010));
+    /// assert_eq!(RateLimiter::new(RateLimitSpec::UNLIMITED).capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<u64> {
+        let limits = self.limits.load(Ordering::Relaxed);
+        let (calls, burst) = ((limits >> 32) as u32, limits as u32);
+        if calls == u32::MAX {
+            return None;
+        }
+        let advertised = self.advertised.load(Ordering::Relaxed);
+        let calls = match advertised {
+            0 => calls,
+            advertised => calls.min(advertised),
+        };
+        Some(u64::from(calls.max(1)) + u64::from(burst))
+    }
+
+    /// The permits every call takes whatever its site computes: a policy's `cost`, if it sets
+    /// one.
+    #[inline]
+    pub fn fixed_cost(&self) -> Option<u64> {
+        match self.cost.load(Ordering::Relaxed) {
+            0 => None,
+            cost => Some(cost),
+        }
     }
 
     /// The current values.
@@ -215,6 +264,53 @@ impl RateLimiter {
         }
     }
 
+    /// [`check_verdict`](Self::check_verdict) for a call that takes `cost` permits (tokens,
+    /// bytes): it is admitted when a unit call would be, and the calls after it wait for its
+    /// permits (see [`Gcra::acquire_n`]). A cost of 0 is admitted at once and takes nothing.
+    /// A cost above [`capacity`](Self::capacity) could never be admitted: it is
+    /// `Err(Rejected::CostTooHigh)` at once, whatever the mode, and nothing is reserved.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::Rejected;
+    /// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let limiter = RateLimiter::new(RateLimitSpec::new(90_000, Duration::from_secs(60)));
+    /// assert!(limiter.check_verdict_n(None, 45_000).unwrap().is_immediate());
+    /// // 45,000 permits at 1,500 a second: the next call waits 30 s
+    /// let next = limiter.check_verdict_n(None, 100).unwrap();
+    /// assert_eq!(next.wait().as_secs(), 30);
+    /// assert!(matches!(
+    ///     limiter.check_verdict_n(None, 120_000),
+    ///     Err(Rejected::CostTooHigh { cost: 120_000, capacity: 90_000, .. })
+    /// ));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn check_verdict_n(&self, key: Option<u64>, cost: u64) -> Result<Verdict, Rejected> {
+        self.within_capacity(cost)?;
+        let admission =
+            self.acquire_n_at(key, cost, self.now(), self.max_wait.load(Ordering::Relaxed));
+        Ok(match admission {
+            Admission::After(wait) => Verdict(wait.min(Verdict::REFUSED - 1)),
+            Admission::Refused(wait) => Verdict(wait.min(Verdict::REFUSED - 1) | Verdict::REFUSED),
+        })
+    }
+
+    /// `Err(Rejected::CostTooHigh)` when `cost` exceeds the capacity in force.
+    fn within_capacity(&self, cost: u64) -> Result<(), Rejected> {
+        match self.capacity() {
+            Some(capacity) if cost > capacity => Err(Rejected::CostTooHigh {
+                cost,
+                capacity,
+                period: self.spec().period,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// One admission attempt now, with the current values.
     #[inline]
     fn acquire(&self, key: Option<u64>) -> Admission {
@@ -232,6 +328,21 @@ impl RateLimiter {
                 .0
                 .acquire_within(now, interval, tolerance, max_wait),
             Some(key) => self.keyed_acquire(key, now, interval, tolerance, max_wait),
+        }
+    }
+
+    /// [`acquire_at`](Self::acquire_at) for a call taking `cost` permits: the TAT steps by
+    /// `cost` intervals (the capacity is the caller's to check).
+    #[inline]
+    fn acquire_n_at(&self, key: Option<u64>, cost: u64, now: u64, max_wait: u64) -> Admission {
+        if cost == 0 {
+            return Admission::After(0);
+        }
+        let step = self.interval.load(Ordering::Relaxed).saturating_mul(cost);
+        let tolerance = self.tolerance.load(Ordering::Relaxed);
+        match key {
+            None => self.direct.0.acquire_within(now, step, tolerance, max_wait),
+            Some(key) => self.keyed_acquire(key, now, step, tolerance, max_wait),
         }
     }
 
@@ -279,7 +390,40 @@ impl RateLimiter {
         let generation = self.generation();
         let wait = self.check(key)?;
         if !wait.is_zero() {
-            self.sleep_reserved(key, generation, wait).await;
+            self.sleep_reserved(key, 1, generation, wait).await;
+        }
+        Ok(())
+    }
+
+    /// [`until_ready`](Self::until_ready) for a call that takes `cost` permits (see
+    /// [`check_verdict_n`](Self::check_verdict_n)): a refusal is
+    /// `Rejected::RateLimited { retry_after }`, and a cost above the capacity
+    /// `Rejected::CostTooHigh`, at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+    /// let start = tokio::time::Instant::now();
+    /// limiter.until_ready_n(None, 5).await.unwrap();
+    /// limiter.until_ready_n(None, 1).await.unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_millis(500)); // after the first call's 5
+    /// # }
+    /// ```
+    pub async fn until_ready_n(&self, key: Option<u64>, cost: u64) -> Result<(), Rejected> {
+        let generation = self.generation();
+        let verdict = self.check_verdict_n(key, cost)?;
+        if !verdict.is_admitted() {
+            return Err(Rejected::RateLimited {
+                retry_after: verdict.wait(),
+            });
+        }
+        if !verdict.is_immediate() {
+            self.sleep_reserved(key, cost, generation, verdict.wait())
+                .await;
         }
         Ok(())
     }
@@ -291,14 +435,21 @@ impl RateLimiter {
         self.changes.generation()
     }
 
-    /// Sleeps until the slot reserved `wait` from now (for `key`, at `generation`), and on
-    /// until wherever a pause or a lower limit learned meanwhile has moved it.
-    pub(crate) async fn sleep_reserved(&self, key: Option<u64>, generation: u64, wait: Duration) {
+    /// Sleeps until the slot reserved `wait` from now (for `key`, at `generation`, by a call
+    /// taking `cost` permits), and on until wherever a pause or a lower limit learned
+    /// meanwhile has moved it.
+    pub(crate) async fn sleep_reserved(
+        &self,
+        key: Option<u64>,
+        cost: u64,
+        generation: u64,
+        wait: Duration,
+    ) {
         let mut slot = self.now().saturating_add(nanos(wait));
         let (mut generation, mut wait) = (generation, wait);
         loop {
             tokio::time::sleep(wait).await;
-            match self.next_wait(key, &mut generation, &mut slot) {
+            match self.next_wait(key, cost, &mut generation, &mut slot) {
                 Some(next) => wait = next,
                 None => return,
             }
@@ -309,6 +460,7 @@ impl RateLimiter {
     pub(crate) fn sleep_reserved_blocking(
         &self,
         key: Option<u64>,
+        cost: u64,
         generation: u64,
         wait: Duration,
     ) {
@@ -316,7 +468,7 @@ impl RateLimiter {
         let (mut generation, mut wait) = (generation, wait);
         loop {
             std::thread::sleep(wait);
-            match self.next_wait(key, &mut generation, &mut slot) {
+            match self.next_wait(key, cost, &mut generation, &mut slot) {
                 Some(next) => wait = next,
                 None => return,
             }
@@ -328,6 +480,7 @@ impl RateLimiter {
     fn next_wait(
         &self,
         key: Option<u64>,
+        cost: u64,
         generation: &mut u64,
         slot: &mut u64,
     ) -> Option<Duration> {
@@ -345,7 +498,7 @@ impl RateLimiter {
                 // Too many changes since this slot was reserved to know where it went: queue
                 // again, behind everyone (the old slot goes unused, on the strict side).
                 *generation = self.generation();
-                match self.acquire_at(key, now, u64::MAX) {
+                match self.acquire_n_at(key, cost, now, u64::MAX) {
                     Admission::After(0) | Admission::Refused(_) => None,
                     Admission::After(wait) => {
                         *slot = now.saturating_add(wait);
@@ -1088,6 +1241,110 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(limiter.check(None), Ok(Duration::ZERO));
         assert_eq!(limiter.check(None), Err(Duration::from_millis(100)));
+    }
+
+    fn too_costly(cost: u64, capacity: u64) -> Rejected {
+        Rejected::CostTooHigh {
+            cost,
+            capacity,
+            period: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cost_above_calls_plus_burst_is_refused_at_once_in_both_modes() {
+        for mode in [LimitMode::Wait, LimitMode::Reject] {
+            let limiter = RateLimiter::new(
+                RateLimitSpec::new(10, Duration::from_secs(1))
+                    .burst(2)
+                    .mode(mode),
+            );
+            assert_eq!(limiter.check_verdict_n(None, 13), Err(too_costly(13, 12)));
+            assert_eq!(
+                limiter.until_ready_n(Some(7), 13).await,
+                Err(too_costly(13, 12))
+            );
+            // nothing was reserved: the whole capacity is still there
+            assert_eq!(
+                limiter.check_verdict_n(None, 12).map(Verdict::wait),
+                Ok(Duration::ZERO)
+            );
+        }
+        // no limit, no capacity
+        let unlimited = RateLimiter::new(RateLimitSpec::UNLIMITED);
+        assert!(
+            unlimited
+                .check_verdict_n(None, u64::MAX)
+                .is_ok_and(Verdict::is_immediate)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn weighted_calls_in_reject_mode_and_per_key() {
+        let limiter = RateLimiter::new(
+            RateLimitSpec::new(10, Duration::from_secs(1)).mode(LimitMode::Reject),
+        );
+        let (a, b) = (key_hash("a"), key_hash("b"));
+        assert!(
+            limiter
+                .check_verdict_n(Some(a), 4)
+                .is_ok_and(Verdict::is_immediate)
+        );
+        // the next call of `a`, whatever its cost, is free in 400 ms
+        let refused = limiter
+            .check_verdict_n(Some(a), 1)
+            .expect("within capacity");
+        assert_eq!(
+            (refused.is_admitted(), refused.wait()),
+            (false, Duration::from_millis(400))
+        );
+        assert!(
+            limiter
+                .check_verdict_n(Some(b), 10)
+                .is_ok_and(Verdict::is_immediate)
+        );
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert!(
+            limiter
+                .check_verdict_n(Some(a), 6)
+                .is_ok_and(Verdict::is_immediate)
+        );
+        // a cost of 0 takes nothing, even when the key is out of permits
+        assert!(
+            limiter
+                .check_verdict_n(Some(b), 0)
+                .is_ok_and(Verdict::is_immediate)
+        );
+        assert!(
+            limiter
+                .check_verdict_n(None, 0)
+                .is_ok_and(Verdict::is_immediate)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_capacity_follows_a_reload_and_a_learned_limit() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)).burst(2));
+        assert_eq!(limiter.capacity(), Some(12));
+        limiter.configure(RateLimitSpec::new(6, Duration::from_secs(1)));
+        assert_eq!(limiter.capacity(), Some(6));
+        assert_eq!(limiter.check_verdict_n(None, 7), Err(too_costly(7, 6)));
+        limiter.configure(RateLimitSpec::new(10, Duration::from_secs(1)).burst(2));
+        // the server says 5 per period: 5 + the burst of 2
+        assert_eq!(limiter.learn(None, &quota(Some(5), 5, 1)).limit, Some(5));
+        assert_eq!(limiter.capacity(), Some(7));
+        assert_eq!(limiter.check_verdict_n(None, 8), Err(too_costly(8, 7)));
+        // and back up, never above `calls`
+        limiter.learn(None, &quota(Some(50), 50, 1));
+        assert_eq!(limiter.capacity(), Some(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_policy_cost_is_every_calls_cost() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        assert_eq!(limiter.fixed_cost(), None);
+        limiter.configure(RateLimitSpec::new(10, Duration::from_secs(1)).cost(Some(3)));
+        assert_eq!(limiter.fixed_cost(), Some(3));
     }
 
     #[tokio::test(start_paused = true)]

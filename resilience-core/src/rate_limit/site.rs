@@ -44,11 +44,27 @@ impl RateLimitSite {
         })
     }
 
-    /// The wait before the reserved slot (zero on the happy path), or the refusal. Uses the
-    /// one-word [`Verdict`](super::Verdict) check, the one the benchmarks measure.
+    /// The permits a call takes: the policy's `cost` if it sets one, else the site's `cost`
+    /// expression's value (`expression`); `None` for a unit call.
     #[inline]
-    fn admit(&self, key: Option<u64>) -> Result<Duration, Rejected> {
-        let verdict = self.limiter().check_verdict(key);
+    fn cost(&self, expression: Option<u64>) -> Option<u64> {
+        self.limiter().fixed_cost().or(expression)
+    }
+
+    /// The wait before the reserved slot (zero on the happy path), or the refusal, for a call
+    /// taking `cost` permits (`None`: one). Uses the one-word [`Verdict`](super::Verdict)
+    /// check, the one the benchmarks measure.
+    #[inline]
+    fn admit(&self, key: Option<u64>, cost: Option<u64>) -> Result<Duration, Rejected> {
+        let verdict = match cost {
+            None => self.limiter().check_verdict(key),
+            Some(cost) => self
+                .limiter()
+                .check_verdict_n(key, cost)
+                .inspect_err(|rejected| {
+                    observe::rate_limit_too_costly(self.name, self.policy, rejected)
+                })?,
+        };
         if verdict.is_immediate() {
             return Ok(Duration::ZERO);
         }
@@ -84,12 +100,15 @@ impl RateLimitSite {
 }
 
 /// Runs the future `call` makes once admitted by `site`'s limiter (for `key`, a
-/// [`key_hash`](super::key_hash) of the key value, or the whole site). A refusal is
-/// `Err(reject(Rejected::RateLimited))`; `reject` is usually `E::from`. `call` makes the future
-/// for the reason [`timeout_async`](crate::timeout::timeout_async) gives.
+/// [`key_hash`](super::key_hash) of the key value, or the whole site), taking `cost` permits
+/// (the site's `cost` expression's value; `None`: one, unless the policy sets a cost). A
+/// refusal is `Err(reject(Rejected::RateLimited))`, and a cost above what the limiter admits
+/// per period `Err(reject(Rejected::CostTooHigh))`; `reject` is usually `E::from`. `call`
+/// makes the future for the reason [`timeout_async`](crate::timeout::timeout_async) gives.
 pub async fn rate_limited_async<T, E, F, Fut>(
     site: &'static RateLimitSite,
     key: Option<u64>,
+    cost: Option<u64>,
     hooks: ErrorHooks<E>,
     reject: fn(Rejected) -> E,
     call: F,
@@ -110,6 +129,7 @@ where
                 policy,
                 &backend,
                 key,
+                cost,
                 hooks,
                 reject,
                 call(),
@@ -117,18 +137,25 @@ where
             .await;
         }
     }
+    let cost = site.cost(cost);
     let generation = site.limiter().generation();
-    let wait = site.admit(key).map_err(reject)?;
+    let wait = site.admit(key, cost).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
-        site.limiter().sleep_reserved(key, generation, wait).await;
+        site.limiter()
+            .sleep_reserved(key, cost.unwrap_or(1), generation, wait)
+            .await;
     }
     let sent_at = site.limiter().now_nanos();
     // A named limiter also learns the quota headers of the responses the call reads (only
     // `http::error_for_status`, feature `reqwest`, reads them).
     #[cfg(feature = "reqwest")]
     let result = match site.policy {
-        Some(_) => SERVING.scope(site.serving(key), call()).await,
+        Some(_) => {
+            SERVING
+                .scope(site.serving(key, cost.is_some()), call())
+                .await
+        }
         None => call().await,
     };
     #[cfg(not(feature = "reqwest"))]
@@ -145,6 +172,10 @@ struct Serving {
     key: Option<u64>,
     site: &'static str,
     policy: Option<&'static str>,
+    /// The call takes a cost (its site has a `cost` expression, or its policy sets one): its
+    /// limiter meters tokens rather than requests, so its feedback is the servers' tokens
+    /// headers (`x-ratelimit-*-tokens`).
+    weighted: bool,
     /// The shared schedule a pause must reach too (a Redis backend): its spec and key.
     #[cfg(feature = "redis")]
     shared: Option<(Arc<crate::backend::BackendSpec>, String)>,
@@ -156,7 +187,7 @@ tokio::task_local! {
 
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 impl RateLimitSite {
-    fn serving(&'static self, key: Option<u64>) -> Serving {
+    fn serving(&'static self, key: Option<u64>, weighted: bool) -> Serving {
         self.limiter();
         let limiter = match self.limiter.get() {
             Some(limiter) => Arc::clone(limiter),
@@ -167,6 +198,7 @@ impl RateLimitSite {
             key,
             site: self.name,
             policy: self.policy,
+            weighted,
             #[cfg(feature = "redis")]
             shared: None,
         }
@@ -175,8 +207,19 @@ impl RateLimitSite {
 
 /// Hands a response's quota headers to the named limiter of the `#[rate_limited]` call in
 /// progress on this task, if any (`http::error_for_status` calls it for every response).
+///
+/// A limiter whose calls take a `cost` meters tokens, not requests: it learns from the
+/// tokens allowance (`x-ratelimit-*-tokens`, `anthropic-ratelimit-tokens-*`) and ignores the
+/// request counts, which a second `#[rate_limited]` (one permit a call) can follow.
 pub fn learn_from_server(quota: &crate::http::Quota) {
     let _ = SERVING.try_with(|serving| {
+        let tokens;
+        let quota = if serving.weighted {
+            tokens = tokens_view(quota);
+            &tokens
+        } else {
+            quota
+        };
         let learned = serving.limiter.learn(serving.key, quota);
         observe::rate_limit_learned(serving.site, serving.policy, learned);
         // With a Redis backend the pause goes to the shared schedule, for every instance.
@@ -201,10 +244,24 @@ pub fn learn_from_server(quota: &crate::http::Quota) {
     });
 }
 
+/// The tokens allowance of `quota` in its request fields, for a weighted limiter.
+fn tokens_view(quota: &crate::http::Quota) -> crate::http::Quota {
+    let saturate = |units: u64| u32::try_from(units).unwrap_or(u32::MAX);
+    crate::http::Quota {
+        limit: quota.tokens.limit.map(saturate),
+        remaining: quota.tokens.remaining.map(saturate),
+        reset: quota.tokens.reset,
+        window: None,
+        retry_after: quota.retry_after,
+        tokens: crate::http::Allowance::default(),
+    }
+}
+
 /// [`rate_limited_async`] for a blocking function: sleeps the thread until admitted.
 pub fn rate_limited_blocking<T, E, F>(
     site: &'static RateLimitSite,
     key: Option<u64>,
+    cost: Option<u64>,
     hooks: ErrorHooks<E>,
     reject: fn(Rejected) -> E,
     call: F,
@@ -212,12 +269,13 @@ pub fn rate_limited_blocking<T, E, F>(
 where
     F: FnOnce() -> Result<T, E>,
 {
+    let cost = site.cost(cost);
     let generation = site.limiter().generation();
-    let wait = site.admit(key).map_err(reject)?;
+    let wait = site.admit(key, cost).map_err(reject)?;
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
         site.limiter()
-            .sleep_reserved_blocking(key, generation, wait);
+            .sleep_reserved_blocking(key, cost.unwrap_or(1), generation, wait);
     }
     let sent_at = site.limiter().now_nanos();
     let result = call();
@@ -229,11 +287,14 @@ where
 /// instance, kept by a Lua script on the Redis server's clock. When Redis fails (or takes
 /// longer than `backend_timeout`), `on_backend_error` decides.
 #[cfg(feature = "redis")]
+// `rate_limited_async`'s arguments, with the policy and backend it found: a private step.
+#[allow(clippy::too_many_arguments)]
 async fn redis_limited<T, E, Fut>(
     site: &'static RateLimitSite,
     policy: &'static str,
     backend: &crate::backend::BackendSpec,
     key: Option<u64>,
+    cost: Option<u64>,
     hooks: ErrorHooks<E>,
     reject: fn(Rejected) -> E,
     call: Fut,
@@ -244,6 +305,20 @@ where
     use crate::backend::OnBackendError;
     use crate::redis::{connection, limiter};
 
+    let cost = site.cost(cost);
+    let permits = cost.unwrap_or(1);
+    if let Some(capacity) = site.limiter().capacity() {
+        // Refused here, before a round trip: the shared schedule has the same capacity.
+        if permits > capacity {
+            let rejected = Rejected::CostTooHigh {
+                cost: permits,
+                capacity,
+                period: site.limiter().spec().period,
+            };
+            observe::rate_limit_too_costly(site.name, site.policy, &rejected);
+            return Err(reject(rejected));
+        }
+    }
     let (interval, tolerance, max_wait) = site.limiter().params();
     let redis_key = match key {
         Some(key) => format!("{}rl:{policy}:{key:016x}", backend.key_prefix),
@@ -257,6 +332,7 @@ where
         interval,
         tolerance,
         max_wait,
+        permits,
     )
     .await;
     // Set when the wait is a slot of the in-memory limiter (`on_backend_error: local`), which
@@ -280,7 +356,7 @@ where
                 }
                 OnBackendError::Local => {
                     local = Some(site.limiter().generation());
-                    site.admit(key).map_err(reject)?
+                    site.admit(key, cost).map_err(reject)?
                 }
             }
         }
@@ -288,14 +364,18 @@ where
     if !wait.is_zero() {
         observe::rate_limit_waited(site.name, site.policy, wait);
         match local {
-            Some(generation) => site.limiter().sleep_reserved(key, generation, wait).await,
+            Some(generation) => {
+                site.limiter()
+                    .sleep_reserved(key, permits, generation, wait)
+                    .await
+            }
             None => tokio::time::sleep(wait).await,
         }
     }
     let sent_at = site.limiter().now_nanos();
     #[cfg(feature = "reqwest")]
     let result = {
-        let mut serving = site.serving(key);
+        let mut serving = site.serving(key, cost.is_some());
         serving.shared = Some((Arc::new(backend.clone()), redis_key.clone()));
         SERVING.scope(serving, call).await
     };
@@ -321,4 +401,45 @@ where
     }
     site.limiter().tick();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_weighted_limiter_reads_the_tokens_headers_and_not_the_request_counts() {
+        let headers = [
+            ("x-ratelimit-limit-requests", "60"),
+            ("x-ratelimit-remaining-requests", "59"),
+            ("x-ratelimit-reset-requests", "1s"),
+            ("x-ratelimit-limit-tokens", "150000"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", "6m0s"),
+            ("retry-after", "7"),
+        ];
+        let quota = crate::http::Quota::parse(
+            |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+            UNIX_EPOCH,
+        );
+        let tokens = tokens_view(&quota);
+        assert_eq!(tokens.limit, Some(150_000));
+        assert_eq!(tokens.remaining, Some(0));
+        assert_eq!(tokens.reset, Some(Duration::from_secs(360)));
+        assert_eq!(tokens.retry_after, Some(Duration::from_secs(7)));
+        // and a limiter of 150,000 tokens a minute holds new calls until the tokens reset
+        let limiter =
+            RateLimiter::new(RateLimitSpec::new(150_000, Duration::from_secs(60)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let learned = limiter.learn(None, &tokens);
+            assert_eq!(learned.pause, Some(Duration::from_secs(360)));
+            assert_eq!(limiter.check(None), Ok(Duration::from_secs(360)));
+        });
+    }
 }

@@ -48,6 +48,9 @@ pub struct RateLimitSpec {
     pub mode: LimitMode,
     /// In wait mode, reject at once when the wait would be longer than this. Default none.
     pub max_wait: Option<Duration>,
+    /// The permits every call takes, whatever its site computes (a policy's `cost`). Default
+    /// none: the site's `cost` expression, or 1.
+    pub cost: Option<u64>,
 }
 
 impl RateLimitSpec {
@@ -64,6 +67,7 @@ impl RateLimitSpec {
             burst: 0,
             mode: LimitMode::Wait,
             max_wait: None,
+            cost: None,
         }
     }
 
@@ -82,6 +86,12 @@ impl RateLimitSpec {
     /// Sets `max_wait`.
     pub const fn max_wait(mut self, max_wait: Option<Duration>) -> Self {
         self.max_wait = max_wait;
+        self
+    }
+
+    /// Sets `cost`: the permits every call takes.
+    pub const fn cost(mut self, cost: Option<u64>) -> Self {
+        self.cost = cost;
         self
     }
 
@@ -131,6 +141,8 @@ pub struct RateLimitPatch {
     pub mode: Option<LimitMode>,
     /// Overrides `max_wait` (`Some(None)` removes an inline limit).
     pub max_wait: Option<Option<Duration>>,
+    /// Overrides `cost`: every call takes this many permits, whatever its site computes.
+    pub cost: Option<u64>,
 }
 
 impl RateLimitPatch {
@@ -150,6 +162,9 @@ impl RateLimitPatch {
         }
         if let Some(v) = self.max_wait {
             spec.max_wait = v;
+        }
+        if let Some(v) = self.cost {
+            spec.cost = Some(v);
         }
         spec
     }

@@ -1,4 +1,6 @@
-local interval = tonumber(ARGV[1])
+-- ARGV[1]: the step, the interval times the call's cost: one call takes all its permits here,
+-- atomically (0: no limit).
+local step = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
 local pause = tonumber(ARGV[4])
@@ -14,6 +16,6 @@ end
 local wait = tat - now - tolerance
 if wait < 0 then wait = 0 end
 if max_wait >= 0 and wait > max_wait then return {0, wait} end
-tat = tat + interval
+tat = tat + step
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
 return {1, wait}

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::connection::{Backend, BackendError};
 
-/// KEYS[1]: the TAT. ARGV: interval, tolerance, max wait (-1: none), pause (0: an admission),
-/// all in microseconds. Returns {admitted (1/0), wait}.
+/// KEYS[1]: the TAT. ARGV: step (the interval times the call's cost: the TAT moves by it, so
+/// the script takes the call's permits in one atomic step), tolerance, max wait (-1: none),
+/// pause (0: an admission), all in microseconds. Returns {admitted (1/0), wait}.
 const GCRA: &str = include_str!("gcra.lua");
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
@@ -19,8 +20,9 @@ fn micros(nanos: u64) -> i64 {
     i64::try_from(nanos.div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
-/// An admission: `Ok(wait)` admitted after `wait` (its slot reserved), `Err(wait)` refused,
-/// a slot free after `wait`.
+/// An admission of a call taking `cost` permits: `Ok(wait)` admitted after `wait` (its
+/// permits reserved), `Err(wait)` refused, a slot free after `wait`. A cost of 0 takes nothing
+/// and is admitted at once, without a round trip. The capacity is the caller's to check.
 pub(crate) async fn acquire(
     backend: &Backend,
     timeout: Duration,
@@ -28,7 +30,14 @@ pub(crate) async fn acquire(
     interval: u64,
     tolerance: u64,
     max_wait: u64,
+    cost: u64,
 ) -> Result<Result<Duration, Duration>, BackendError> {
+    if cost == 0 {
+        return Ok(Ok(Duration::ZERO));
+    }
+    // Rounded to microseconds once, for the whole cost: `ceil(n * interval)`, never less
+    // than the permits' exact time.
+    let step = interval.saturating_mul(cost);
     let max_wait = if max_wait == u64::MAX {
         -1
     } else {
@@ -38,7 +47,7 @@ pub(crate) async fn acquire(
         .run(timeout, |mut connection| async move {
             SCRIPT
                 .key(key)
-                .arg(micros(interval))
+                .arg(micros(step))
                 .arg(micros(tolerance))
                 .arg(max_wait)
                 .arg(0)
