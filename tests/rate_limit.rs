@@ -791,7 +791,6 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     })
     .await;
     outputs.into_iter().flatten().collect()
-
 }
 
 #[rate_limited(calls = 10, period = "1s", key = org, cost = units)]

@@ -147,8 +147,15 @@ impl Control {
         } else {
             ran.min(1.0)
         };
-        let w_max = self.rate(now, period, ceiling) * ran;
-        let rate = (w_max * BETA).max(ceiling * MIN_FRACTION);
+        let pace = self.rate(now, period, ceiling) * ran;
+        let mut w_max = pace;
+        if let (Some(recovery), 1) = (self.recovery, strikes) {
+            // A lone 429 long after the last cut, on the plateau or the probe: a request a few
+            // milliseconds early (nginx's clock, a late timer), not a lower quota. The pace
+            // that was refused last time is still the one to stay under, not 2% less again.
+            w_max = w_max.max(recovery.w_max.min(ceiling));
+        }
+        let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
         self.recovery = Some(Recovery {
             at: now,
             from: rate,
@@ -291,6 +298,20 @@ mod tests {
             .throttled(60 * S, 60 * S, S, 50.0, true)
             .map(|cut| cut.strikes);
         assert_eq!(later, Some(1));
+    }
+
+    #[test]
+    fn a_lone_429_long_after_the_last_cut_keeps_the_same_target() {
+        let mut control = Control::default();
+        control.throttled(0, 0, S, 50.0, false);
+        // on the plateau at 49/s, 5 periods later: a request a few ms early, not a lower quota
+        let cut = control.throttled(5 * S, 5 * S, S, 50.0, true);
+        assert_eq!(
+            cut.map(|cut| (round(cut.rate), cut.strikes)),
+            Some((34.3, 1))
+        );
+        // back to 49/s, not 48.02
+        assert_eq!(round(control.rate(6 * S, S, 50.0)), 49.0);
     }
 
     #[test]

@@ -96,6 +96,9 @@ pub struct RateLimiter {
     recovering: AtomicBool,
     /// When the pace was last recomputed (at most once an interval).
     ticked_at: AtomicU64,
+    /// The slot and the release time of the last caller woken from a reserved slot of the
+    /// unkeyed cell; see [`release_gap`](Self::release_gap).
+    released: Mutex<Option<(u64, u64)>>,
 }
 
 impl RateLimiter {
@@ -118,6 +121,7 @@ impl RateLimiter {
             control: Mutex::new(Control::default()),
             recovering: AtomicBool::new(false),
             ticked_at: AtomicU64::new(0),
+            released: Mutex::new(None),
         };
         limiter.configure(spec);
         limiter
@@ -451,9 +455,45 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
             match self.next_wait(key, cost, &mut generation, &mut slot) {
                 Some(next) => wait = next,
+                None if key.is_none() => match self.release_gap(slot) {
+                    Some(gap) => wait = gap,
+                    None => return,
+                },
                 None => return,
             }
         }
+    }
+
+    /// After a sleep to the reserved `slot`, for the unkeyed cell: `None` to go now (and the
+    /// release is recorded), or how much longer to wait so that this release is no closer to
+    /// the last one than their slots are, less a millisecond.
+    ///
+    /// tokio's timer fires on whole milliseconds, a little late, and never early: a slot
+    /// whose timer fired 2 ms late followed by one fired on time would leave 18 ms between two
+    /// sends at 50/s, which a strict leaky bucket (nginx `limit_req` without `burst`)
+    /// refuses. A millisecond of slack keeps the releases on the slots' own millisecond grid,
+    /// so the pace does not drift (keeping the whole spacing would round every gap up to the
+    /// next millisecond: 21 ms at 49/s, 2.5% of the quota lost).
+    fn release_gap(&self, slot: u64) -> Option<Duration> {
+        const SLACK: u64 = 1_000_000;
+        let now = self.now();
+        let mut last = self
+            .released
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((last_slot, last_release)) = *last {
+            let earliest = last_release
+                .saturating_add(slot.saturating_sub(last_slot))
+                .saturating_sub(SLACK);
+            if now < earliest {
+                return Some(Duration::from_nanos(earliest - now));
+            }
+            if slot < last_slot {
+                return None;
+            }
+        }
+        *last = Some((slot, now));
+        None
     }
 
     /// [`sleep_reserved`](Self::sleep_reserved), sleeping the thread.
@@ -938,6 +978,27 @@ mod tests {
     }
 
     const MS: u64 = 1_000_000;
+
+    /// A caller woken 2 ms late from its slot does not let the next one, woken on time, go
+    /// 18 ms after it at 50/s: the next waits until 1 ms short of the slots' own 20 ms.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_wake_up_does_not_bunch_the_next_release() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_millis(102)).await;
+        assert_eq!(limiter.release_gap(100 * MS), None);
+        tokio::time::advance(Duration::from_millis(18)).await;
+        assert_eq!(
+            limiter.release_gap(120 * MS),
+            Some(Duration::from_millis(1))
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(limiter.release_gap(120 * MS), None);
+        // on time again one slot later: the lag shrinks by up to 1 ms a release
+        tokio::time::advance(Duration::from_millis(19)).await;
+        assert_eq!(limiter.release_gap(140 * MS), None);
+        // an older slot woken late never waits
+        assert_eq!(limiter.release_gap(60 * MS), None);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_429_cuts_the_pace_and_spreads_the_waiting_callers() {

@@ -429,8 +429,7 @@ mod tests {
         assert_eq!(tokens.reset, Some(Duration::from_secs(360)));
         assert_eq!(tokens.retry_after, Some(Duration::from_secs(7)));
         // and a limiter of 150,000 tokens a minute holds new calls until the tokens reset
-        let limiter =
-            RateLimiter::new(RateLimitSpec::new(150_000, Duration::from_secs(60)));
+        let limiter = RateLimiter::new(RateLimitSpec::new(150_000, Duration::from_secs(60)));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
