@@ -37,7 +37,7 @@
 /// The multiplicative decrease on a 429.
 pub(crate) const BETA: f64 = 0.7;
 /// How far below the refused pace the recovery stops.
-pub(crate) const HEADROOM: f64 = 0.02;
+pub(crate) const HEADROOM: f64 = 0.01;
 /// How much a lone 429 (long after the last cut) slows the pace, with no dip.
 pub(crate) const NUDGE: f64 = 0.01;
 /// Periods spent on the plateau before probing upwards.
@@ -46,9 +46,9 @@ pub(crate) const PLATEAU_PERIODS: u64 = 10;
 pub(crate) const PROBE_PERIODS: u64 = 20;
 /// A 429 more than one period and at most this many periods after the last decrease is a
 /// strike.
-pub(crate) const STRIKE_PERIODS: u64 = 3;
+pub(crate) const STRIKE_PERIODS: u64 = 2;
 /// The strikes in a row after which a `Retry-After`, however short, holds every caller.
-pub(crate) const HOLD_STRIKES: u32 = 3;
+pub(crate) const HOLD_STRIKES: u32 = 4;
 /// The pace never drops below this fraction of the ceiling (after about 13 strikes in a row):
 /// a limiter must keep sending to learn that the server recovered.
 pub(crate) const MIN_FRACTION: f64 = 0.01;
@@ -115,9 +115,7 @@ impl Control {
         }
     }
 
-    /// A 429 on a request sent at `sent_at`, `now` being how long the limiter has been
-    /// running; `saturated` when callers are queued for slots (the pace, not the callers, sets
-    /// what was sent). `None` when it belongs to the event the last cut answered: the request was sent before
+    /// A 429 on a request sent at `sent_at`. `None` when it belongs to the event the last cut answered: the request was sent before
     /// the cut, or the cut was less than a period ago (a sliding or fixed window remembers
     /// the overshoot for up to one window, whatever the pace since).
     pub(crate) fn throttled(
@@ -126,7 +124,6 @@ impl Control {
         sent_at: u64,
         period: u64,
         ceiling: f64,
-        saturated: bool,
     ) -> Option<Cut> {
         let period = period.max(1);
         let strikes = match self.recovery {
@@ -138,25 +135,17 @@ impl Control {
             }
             _ => 1,
         };
-        // What the server let through in its last window, when the limiter has been busy: the
-        // pace in force, times the part of a window the limiter has been running (a batch
-        // that met a 40-per-second window 800 ms after starting at 50/s sent 40, and 40 is the
-        // estimate). Not before half a window: a 429 that early says someone else spent the
-        // quota, not what it is. Not when idle: the callers, not the pace, set what was sent.
-        let ran = now as f64 / period as f64;
-        let ran = if ran < 0.5 || !saturated {
-            1.0
-        } else {
-            ran.min(1.0)
-        };
-        let pace = self.rate(now, period, ceiling) * ran;
-        if let (Some(_), 1) = (self.recovery, strikes) {
-            // A lone 429 long after the last cut, on the plateau or the probe: a request a few
-            // milliseconds early (nginx's clock, a late timer), not a lower quota and no debt
-            // to drain. A nudge of 1% with no dip, instead of another cut: on a strict leaky
-            // bucket these come every few seconds near the limit, and each 30% cut cost the
-            // quota lab's nginx row 70 ms.
-            let rate = (pace * (1.0 - NUDGE)).max(ceiling * MIN_FRACTION);
+        let pace = self.rate(now, period, ceiling);
+        if self.recovery.is_some() {
+            // A 429 after the last cut's window: on the plateau or the probe, a request a few
+            // milliseconds early (nginx's clock, a late timer), not debt to drain. So a nudge
+            // with no dip, instead of another cut: on a strict leaky bucket these come every
+            // few seconds near the limit, and each 30% cut cost the quota lab's nginx row about
+            // 70 ms. 1% for a lone one; doubled for each strike in a row (429s that keep
+            // coming are a quota that really is lower), up to a cut's 30%.
+            let doublings = i32::try_from(strikes.saturating_sub(1).min(16)).unwrap_or(16);
+            let nudge = (NUDGE * 2f64.powi(doublings)).min(1.0 - BETA);
+            let rate = (pace * (1.0 - nudge)).max(ceiling * MIN_FRACTION);
             self.recovery = Some(Recovery {
                 at: now,
                 from: rate,
@@ -214,7 +203,7 @@ mod tests {
     fn a_429_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        let cut = control.throttled(10 * S, 10 * S, S, 50.0, true);
+        let cut = control.throttled(10 * S, 10 * S, S, 50.0);
         assert_eq!(
             cut,
             Some(Cut {
@@ -228,24 +217,24 @@ mod tests {
     #[test]
     fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0, false);
+        control.throttled(0, 0, S, 50.0);
         let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 11_000]
             .iter()
             .map(|ms| round(control.rate(ms * MS, S, 50.0)))
             .collect();
-        // 35 -> 49 (50 less 2%): steep first, flat at the end, then the plateau
-        assert_eq!(climb, [35.0, 43.09, 47.25, 48.78, 49.0, 49.0, 49.0]);
+        // 35 -> 49.5 (50 less 1%): steep first, flat at the end, then the plateau
+        assert_eq!(climb, [35.0, 43.38, 47.69, 49.27, 49.5, 49.5, 49.5]);
     }
 
     #[test]
     fn the_probe_returns_to_the_ceiling_and_never_above() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0, false);
+        control.throttled(0, 0, S, 50.0);
         let plateau_end = (1 + PLATEAU_PERIODS) * S;
-        assert_eq!(control.rate(plateau_end, S, 50.0), 49.0);
+        assert_eq!(control.rate(plateau_end, S, 50.0), 49.5);
         // convex: an eighth of the way up at half the probe
         let half = control.rate(plateau_end + PROBE_PERIODS * S / 2, S, 50.0);
-        assert_eq!(round(half), 49.13);
+        assert_eq!(round(half), 49.56);
         assert_eq!(control.rate(plateau_end + PROBE_PERIODS * S, S, 50.0), 50.0);
         control.settle(plateau_end + PROBE_PERIODS * S, S, 50.0);
         assert!(!control.recovering());
@@ -254,89 +243,63 @@ mod tests {
     #[test]
     fn a_429_within_a_period_of_the_cut_is_the_same_event() {
         let mut control = Control::default();
-        control.throttled(1_000 * MS, 990 * MS, S, 50.0, false);
+        control.throttled(1_000 * MS, 990 * MS, S, 50.0);
         // sent at 995 ms, answered after the cut: already answered
-        assert_eq!(control.throttled(1_010 * MS, 995 * MS, S, 50.0, true), None);
+        assert_eq!(control.throttled(1_010 * MS, 995 * MS, S, 50.0), None);
         // sent after the cut, but the server's window still remembers the overshoot
-        assert_eq!(
-            control.throttled(1_900 * MS, 1_880 * MS, S, 50.0, true),
-            None
-        );
-        assert_eq!(round(control.rate(1_010 * MS, S, 50.0)), 35.42);
-    }
-
-    #[test]
-    fn a_busy_limiter_takes_what_it_sent_in_the_first_window_as_the_limit() {
-        // 800 ms into a batch at 50/s, a 40-per-second window refuses: 40 were sent
-        let mut control = Control::default();
-        let cut = control.throttled(800 * MS, 790 * MS, S, 50.0, true);
-        assert_eq!(cut.map(|cut| round(cut.rate)), Some(28.0));
-        assert_eq!(round(control.rate(1_800 * MS, S, 50.0)), 39.2);
-        // idle, or before half a window: the pace in force is the estimate
-        let mut idle = Control::default();
-        assert_eq!(
-            idle.throttled(800 * MS, 790 * MS, S, 50.0, false)
-                .map(|cut| cut.rate),
-            Some(35.0)
-        );
-        let mut early = Control::default();
-        assert_eq!(
-            early
-                .throttled(300 * MS, 290 * MS, S, 50.0, true)
-                .map(|cut| cut.rate),
-            Some(35.0)
-        );
-    }
-
-    #[test]
-    fn refusals_that_keep_coming_are_strikes_and_cut_from_the_pace_in_force() {
-        let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0, false);
-        // on the plateau at 49/s, refused again after the first window: the quota is lower
-        let cut = control.throttled(1_500 * MS, 1_400 * MS, S, 50.0, true);
-        assert_eq!(
-            cut,
-            Some(Cut {
-                rate: 49.0 * BETA,
-                strikes: 2
-            })
-        );
-        // and the new target is 2% under 49
-        assert_eq!(round(control.rate(2_500 * MS, S, 50.0)), 48.02);
-        // a 429 long after is a new first event
-        let later = control
-            .throttled(60 * S, 60 * S, S, 50.0, true)
-            .map(|cut| cut.strikes);
-        assert_eq!(later, Some(1));
+        assert_eq!(control.throttled(1_900 * MS, 1_880 * MS, S, 50.0), None);
+        assert_eq!(round(control.rate(1_010 * MS, S, 50.0)), 35.43);
     }
 
     #[test]
     fn a_lone_429_long_after_the_last_cut_nudges_the_pace_down_one_percent() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0, false);
-        // on the plateau at 49/s, 5 periods later: a request a few ms early, not a lower quota
-        let cut = control.throttled(5 * S, 5 * S, S, 50.0, true);
+        control.throttled(0, 0, S, 50.0);
+        // on the plateau at 49.5/s, 5 periods later: a request a few ms early
+        let cut = control.throttled(5 * S, 5 * S, S, 50.0);
         assert_eq!(
             cut.map(|cut| (round(cut.rate), cut.strikes)),
-            Some((48.51, 1))
+            Some((49.01, 1))
         );
         // no dip, and a plateau there
-        assert_eq!(round(control.rate(5 * S + 500 * MS, S, 50.0)), 48.51);
-        assert_eq!(round(control.rate(15 * S, S, 50.0)), 48.51);
+        assert_eq!(round(control.rate(5 * S + 500 * MS, S, 50.0)), 49.01);
+        assert_eq!(round(control.rate(15 * S, S, 50.0)), 49.01);
+    }
+
+    #[test]
+    fn refusals_that_keep_coming_are_strikes_and_double_the_nudge() {
+        let mut control = Control::default();
+        control.throttled(0, 0, S, 50.0);
+        // each a little over a period after the one before: 1%, 2%, 4%, 8% ...
+        let mut paces = Vec::new();
+        let mut strikes = Vec::new();
+        for i in 1..=6 {
+            let cut = control.throttled(i * 1_100 * MS, i * 1_100 * MS, S, 50.0);
+            let cut = cut.expect("not the same event");
+            paces.push(round(cut.rate));
+            strikes.push(cut.strikes);
+        }
+        assert_eq!(strikes, [2, 3, 4, 5, 6, 7]);
+        assert_eq!(paces, [48.51, 46.57, 42.84, 35.99, 25.19, 17.63]);
+        // a 429 long after is a new first event: a lone nudge
+        let later = control
+            .throttled(60 * S, 60 * S, S, 50.0)
+            .map(|cut| cut.strikes);
+        assert_eq!(later, Some(1));
     }
 
     #[test]
     fn the_pace_has_a_floor_and_follows_a_lower_ceiling() {
         let mut control = Control::default();
         let mut now = 0;
-        for _ in 0..300 {
+        for _ in 0..40 {
             now += S + MS;
-            control.throttled(now, now, S, 50.0, true);
+            control.throttled(now, now, S, 50.0);
         }
-        // 2% lower a strike, but never under 1% of the ceiling
+        // never under 1% of the ceiling
         assert_eq!(control.rate(now, S, 50.0), 0.5);
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0, false);
+        control.throttled(0, 0, S, 50.0);
         // a server advertising 20/s caps the recovery
         assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
     }
