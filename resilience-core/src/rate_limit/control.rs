@@ -8,29 +8,39 @@
 //! per 429 (`benches/quota_lab.rs`). So, as TCP CUBIC and the AWS SDK's adaptive retry mode
 //! do, the limiter slows down at once and recovers gradually:
 //!
-//! 1. **Decrease.** A 429 sets `w_max` to the pace in force and the pace to `BETA * w_max`
-//!    (0.7, CUBIC's and the AWS SDK's factor). When the limiter is busy (callers queued for
-//!    slots) and younger than a window, `w_max` is scaled to what it sent in that time: a
-//!    batch that started at 50/s and met a 40-per-second window after 800 ms sent 40.
+//! 1. **Cut.** The first 429 (or the first after the probe got back to the ceiling) sets
+//!    `w_max` to the pace in force and the pace to `BETA * w_max` (0.7, CUBIC's and the AWS
+//!    SDK's factor): deep enough that a sliding or fixed window drains the overshoot while
+//!    the queue re-forms.
 //! 2. **Same event.** 429s on requests sent before the cut, or answered within one `period`
-//!    after it, belong to the event the cut answered and are ignored: a sliding or fixed
-//!    window remembers the overshoot for up to a window, whatever the pace since (TCP cuts
-//!    once per window, for a like reason).
+//!    after it, belong to the event the cut answered and are ignored: a window remembers the
+//!    overshoot for up to a window, whatever the pace since (TCP cuts once per window, for a
+//!    like reason).
 //! 3. **Recovery.** The pace climbs back along a cubic, steep first and flat at the end, to
 //!    `target = w_max * (1 - HEADROOM)` in one `period` (the server's window is the natural
-//!    time constant). `HEADROOM` is 2%: on a sliding window of 50/s, 49/s leaves one request
-//!    of slack in every window, which absorbs the scheduling jitter that made the 429.
+//!    time constant). `HEADROOM` is 1%: on a sliding window of 50/s, 49.5/s leaves half a
+//!    request of slack in every window, and the quota lab measured 2% as 0.4 s lost over a
+//!    21 s batch with no fewer 429s.
 //! 4. **Plateau, then probe.** The pace stays at `target` for `PLATEAU_PERIODS` (10) periods,
 //!    then creeps back up to the ceiling along a convex cubic over `PROBE_PERIODS` (20)
 //!    periods (the quota may have been shared with a client that went away; slow at first,
 //!    so a quota that really is lower is met close to the plateau). It never goes above
 //!    `calls`, nor above a limit the server advertised.
+//! 5. **Lone 429s and strikes.** A 429 after the cut's window, on the plateau or the probe,
+//!    is most often a request a few milliseconds early (nginx stamps requests with a clock
+//!    cached per event-loop turn; tokio's timers fire on whole milliseconds), not debt to
+//!    drain: a lone one changes nothing. One that comes within `STRIKE_PERIODS` (2) periods
+//!    of the last is a *strike*: a nudge of `NUDGE` (1%) with no dip, doubled for each strike
+//!    in a row (2%, 4%, ... up to a cut's 30%), so a quota that really is lower is found
+//!    geometrically. Cutting 30% on every 429 instead cost the quota lab's strict-nginx row
+//!    about 70 ms per 429 and ratcheted its pace down to 46/s; nudging on every lone one
+//!    still ratcheted it to 47/s, for no fewer 429s.
 //!
-//! A 429 more than a period and at most `STRIKE_PERIODS` (3) periods after the last cut is a
-//! *strike*: the quota is lower than the pace the limiter went back to. Strikes cut again from
-//! the pace in force, so the limiter converges geometrically on the server's real limit; the
-//! third in a row is also what turns a short `Retry-After` into a hold of every caller (see
-//! [`RateLimiter::throttled`](super::RateLimiter::throttled)).
+//! The fourth strike in a row also turns a short `Retry-After` into a hold of every caller
+//! (see [`RateLimiter::throttled`](super::RateLimiter::throttled)). An earlier version
+//! estimated the quota from what a young limiter had sent in its first window; on a leaky
+//! bucket (nginx) that read a 429 at 700 ms as "the quota is 35/s" and held the pace there for
+//! eleven seconds, so it is gone.
 //!
 //! Rates are in admissions per second (`f64`); time in nanoseconds on the limiter's clock.
 
@@ -38,16 +48,17 @@
 pub(crate) const BETA: f64 = 0.7;
 /// How far below the refused pace the recovery stops.
 pub(crate) const HEADROOM: f64 = 0.01;
-/// How much a lone 429 (long after the last cut) slows the pace, with no dip.
+/// How much the first strike slows the pace, with no dip (doubled for each strike after it).
 pub(crate) const NUDGE: f64 = 0.01;
 /// Periods spent on the plateau before probing upwards.
 pub(crate) const PLATEAU_PERIODS: u64 = 10;
 /// Periods the probe takes to get from the plateau back to `calls`.
 pub(crate) const PROBE_PERIODS: u64 = 20;
-/// A 429 more than one period and at most this many periods after the last decrease is a
+/// A 429 more than one period and at most this many periods after the last change is a
 /// strike.
 pub(crate) const STRIKE_PERIODS: u64 = 2;
-/// The strikes in a row after which a `Retry-After`, however short, holds every caller.
+/// The strikes in a row after which a `Retry-After`, however short, holds every caller (the
+/// nudges of 1%, 2% and 4% did not stop the 429s).
 pub(crate) const HOLD_STRIKES: u32 = 4;
 /// The pace never drops below this fraction of the ceiling (after about 13 strikes in a row):
 /// a limiter must keep sending to learn that the server recovered.
@@ -61,8 +72,10 @@ pub(crate) struct Control {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Recovery {
-    /// When the pace was cut.
+    /// When the pace was last cut or nudged (the curve starts there).
     at: u64,
+    /// When the last 429 that was not the same event came (strikes count from it).
+    last: u64,
     /// The pace right after the cut.
     from: f64,
     /// The pace the cut was made from (refused).
@@ -99,7 +112,9 @@ impl Control {
     /// The strikes of the last cut, if it was within `STRIKE_PERIODS` of `now`; else 0.
     pub(crate) fn strikes(&self, now: u64, period: u64) -> u32 {
         match self.recovery {
-            Some(recovery) if now.saturating_sub(recovery.at) <= STRIKE_PERIODS * period.max(1) => {
+            Some(recovery)
+                if now.saturating_sub(recovery.last) <= STRIKE_PERIODS * period.max(1) =>
+            {
                 recovery.strikes
             }
             _ => 0,
@@ -115,7 +130,8 @@ impl Control {
         }
     }
 
-    /// A 429 on a request sent at `sent_at`. `None` when it belongs to the event the last cut answered: the request was sent before
+    /// A 429 on a request sent at `sent_at`: the new pace, or `None` when it changes nothing
+    /// (a lone 429 on the plateau, counted for strikes) or when it belongs to the event the last cut answered: the request was sent before
     /// the cut, or the cut was less than a period ago (a sliding or fixed window remembers
     /// the overshoot for up to one window, whatever the pace since).
     pub(crate) fn throttled(
@@ -130,24 +146,41 @@ impl Control {
             Some(recovery) if sent_at < recovery.at || now - recovery.at.min(now) < period => {
                 return None;
             }
-            Some(recovery) if now.saturating_sub(recovery.at) <= STRIKE_PERIODS * period => {
+            Some(recovery) if now.saturating_sub(recovery.last) <= STRIKE_PERIODS * period => {
                 recovery.strikes.saturating_add(1)
             }
             _ => 1,
         };
         let pace = self.rate(now, period, ceiling);
-        if self.recovery.is_some() {
-            // A 429 after the last cut's window: on the plateau or the probe, a request a few
-            // milliseconds early (nginx's clock, a late timer), not debt to drain. So a nudge
-            // with no dip, instead of another cut: on a strict leaky bucket these come every
-            // few seconds near the limit, and each 30% cut cost the quota lab's nginx row about
-            // 70 ms. 1% for a lone one; doubled for each strike in a row (429s that keep
-            // coming are a quota that really is lower), up to a cut's 30%.
-            let doublings = i32::try_from(strikes.saturating_sub(1).min(16)).unwrap_or(16);
-            let nudge = (NUDGE * 2f64.powi(doublings)).min(1.0 - BETA);
+        if let Some(recovery) = self.recovery {
+            // A 429 after the cut's window, on the plateau or the probe: a request a few
+            // milliseconds early (nginx stamps requests with a clock cached per event-loop
+            // turn; tokio's timers fire on whole milliseconds), not debt to drain. A lone one
+            // changes nothing: near its limit a strict leaky bucket refuses one request every
+            // few seconds from jitter alone, at 50/s as at 46/s, and slowing down for each
+            // cost the quota lab's nginx row 1.5 s over 21 s. One within `STRIKE_PERIODS` of
+            // the last is a strike: a nudge of 1% with no dip, doubled for each strike in a
+            // row (2%, 4%, ... up to a cut's 30%), so a quota that really is lower is found
+            // geometrically.
+            let nudge = match strikes {
+                0 | 1 => 0.0,
+                strikes => {
+                    let doublings = i32::try_from(strikes.saturating_sub(2).min(16)).unwrap_or(16);
+                    (NUDGE * 2f64.powi(doublings)).min(1.0 - BETA)
+                }
+            };
+            if nudge == 0.0 {
+                self.recovery = Some(Recovery {
+                    strikes,
+                    last: now,
+                    ..recovery
+                });
+                return None;
+            }
             let rate = (pace * (1.0 - nudge)).max(ceiling * MIN_FRACTION);
             self.recovery = Some(Recovery {
                 at: now,
+                last: now,
                 from: rate,
                 w_max: rate / (1.0 - HEADROOM),
                 strikes,
@@ -157,6 +190,7 @@ impl Control {
         let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
         self.recovery = Some(Recovery {
             at: now,
+            last: now,
             from: rate,
             w_max: pace.max(rate),
             strikes,
@@ -252,17 +286,19 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_429_long_after_the_last_cut_nudges_the_pace_down_one_percent() {
+    fn a_lone_429_long_after_the_last_cut_changes_nothing() {
         let mut control = Control::default();
         control.throttled(0, 0, S, 50.0);
         // on the plateau at 49.5/s, 5 periods later: a request a few ms early
-        let cut = control.throttled(5 * S, 5 * S, S, 50.0);
+        assert_eq!(control.throttled(5 * S, 5 * S, S, 50.0), None);
+        assert_eq!(control.rate(5 * S + 500 * MS, S, 50.0), 49.5);
+        // but it counts: another within two periods is a strike, a nudge of 1%, no dip
+        let cut = control.throttled(6_500 * MS, 6_500 * MS, S, 50.0);
         assert_eq!(
             cut.map(|cut| (round(cut.rate), cut.strikes)),
-            Some((49.01, 1))
+            Some((49.01, 2))
         );
-        // no dip, and a plateau there
-        assert_eq!(round(control.rate(5 * S + 500 * MS, S, 50.0)), 49.01);
+        assert_eq!(round(control.rate(7 * S, S, 50.0)), 49.01);
         assert_eq!(round(control.rate(15 * S, S, 50.0)), 49.01);
     }
 
@@ -275,17 +311,15 @@ mod tests {
         let mut strikes = Vec::new();
         for i in 1..=6 {
             let cut = control.throttled(i * 1_100 * MS, i * 1_100 * MS, S, 50.0);
-            let cut = cut.expect("not the same event");
+            let cut = cut.expect("a strike changes the pace");
             paces.push(round(cut.rate));
             strikes.push(cut.strikes);
         }
         assert_eq!(strikes, [2, 3, 4, 5, 6, 7]);
-        assert_eq!(paces, [48.51, 46.57, 42.84, 35.99, 25.19, 17.63]);
-        // a 429 long after is a new first event: a lone nudge
-        let later = control
-            .throttled(60 * S, 60 * S, S, 50.0)
-            .map(|cut| cut.strikes);
-        assert_eq!(later, Some(1));
+        assert_eq!(paces, [49.01, 48.02, 46.1, 42.42, 35.63, 24.94]);
+        // a 429 long after is a lone one again: nothing changes
+        assert_eq!(control.throttled(60 * S, 60 * S, S, 50.0), None);
+        assert_eq!(control.strikes(60 * S, S), 1);
     }
 
     #[test]

@@ -466,25 +466,24 @@ impl RateLimiter {
 
     /// After a sleep to the reserved `slot`, for the unkeyed cell: `None` to go now (and the
     /// release is recorded), or how much longer to wait so that this release is no closer to
-    /// the last one than their slots are, less a millisecond.
+    /// the last one than their slots are, rounded down to a whole millisecond.
     ///
-    /// tokio's timer fires on whole milliseconds, a little late, and never early: a slot
-    /// whose timer fired 2 ms late followed by one fired on time would leave 18 ms between two
-    /// sends at 50/s, which a strict leaky bucket (nginx `limit_req` without `burst`)
-    /// refuses. A millisecond of slack keeps the releases on the slots' own millisecond grid,
-    /// so the pace does not drift (keeping the whole spacing would round every gap up to the
-    /// next millisecond: 21 ms at 49/s, 2.5% of the quota lost).
+    /// tokio's timer fires on whole milliseconds, a little late, and never early: a caller
+    /// woken 2 ms late followed by one woken on time would leave 18 ms between two sends at
+    /// 50/s, which a strict leaky bucket (nginx `limit_req` without `burst`, whose clock is in
+    /// milliseconds) refuses. Rounding the spacing down to the millisecond keeps the releases
+    /// on the timer's grid, so the pace does not drift (keeping the exact spacing would round
+    /// every gap up to the next millisecond: 21 ms at 49.5/s, 4% of the quota lost).
     fn release_gap(&self, slot: u64) -> Option<Duration> {
-        const SLACK: u64 = 1_000_000;
+        const MILLISECOND: u64 = 1_000_000;
         let now = self.now();
         let mut last = self
             .released
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((last_slot, last_release)) = *last {
-            let earliest = last_release
-                .saturating_add(slot.saturating_sub(last_slot))
-                .saturating_sub(SLACK);
+            let spacing = slot.saturating_sub(last_slot);
+            let earliest = last_release.saturating_add(spacing - spacing % MILLISECOND);
             if now < earliest {
                 return Some(Duration::from_nanos(earliest - now));
             }
@@ -976,7 +975,8 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     /// A caller woken 2 ms late from its slot does not let the next one, woken on time, go
-    /// 18 ms after it at 50/s: the next waits until 1 ms short of the slots' own 20 ms.
+    /// 18 ms after it at 50/s: the next waits for the slots' own 20 ms (rounded down to the
+    /// millisecond: 20.2 ms slots may go 20 ms apart, on the timer's grid).
     #[tokio::test(start_paused = true)]
     async fn a_late_wake_up_does_not_bunch_the_next_release() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
@@ -985,13 +985,13 @@ mod tests {
         tokio::time::advance(Duration::from_millis(18)).await;
         assert_eq!(
             limiter.release_gap(120 * MS),
-            Some(Duration::from_millis(1))
+            Some(Duration::from_millis(2))
         );
-        tokio::time::advance(Duration::from_millis(1)).await;
+        tokio::time::advance(Duration::from_millis(2)).await;
         assert_eq!(limiter.release_gap(120 * MS), None);
-        // on time again one slot later: the lag shrinks by up to 1 ms a release
-        tokio::time::advance(Duration::from_millis(19)).await;
-        assert_eq!(limiter.release_gap(140 * MS), None);
+        // 20.2 ms slots: 20 ms after the last release is enough
+        tokio::time::advance(Duration::from_millis(20)).await;
+        assert_eq!(limiter.release_gap(140_200_000), None);
         // an older slot woken late never waits
         assert_eq!(limiter.release_gap(60 * MS), None);
     }
@@ -1072,8 +1072,8 @@ mod tests {
             pauses.push(limiter.throttled(None, at * MS, one).pause);
         }
         assert_eq!(pauses, [None, None, None, one]);
-        // 10 -> 7/s, recovered to 9.9 by the second 429, then nudged 2%, 4%, 8%: 8.57/s
-        assert_eq!(limiter.interval(), Duration::from_nanos(116_702_369));
+        // 10 -> 7/s, recovered to 9.9 by the second 429, then nudged 1%, 2%, 4%: 9.22/s
+        assert_eq!(limiter.interval(), Duration::from_nanos(108_450_686));
         assert_eq!(limiter.check(None), Ok(Duration::from_secs(1)));
     }
 
