@@ -60,7 +60,7 @@ pub(crate) const STRIKE_PERIODS: u64 = 2;
 /// The strikes in a row after which a `Retry-After`, however short, holds every caller (the
 /// nudges of 1%, 2% and 4% did not stop the 429s).
 pub(crate) const HOLD_STRIKES: u32 = 4;
-/// The pace never drops below this fraction of the ceiling (after about 13 strikes in a row):
+/// The pace never drops below this fraction of the ceiling (after about 18 strikes in a row):
 /// a limiter must keep sending to learn that the server recovered.
 pub(crate) const MIN_FRACTION: f64 = 0.01;
 
@@ -80,11 +80,22 @@ struct Recovery {
     from: f64,
     /// The pace the cut was made from (refused).
     w_max: f64,
-    /// The decreases in a row, each within `STRIKE_PERIODS` of the one before.
+    /// The 429s in a row (not the same event), each within `STRIKE_PERIODS` of the one before.
     strikes: u32,
 }
 
 /// What a 429 did to the controller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Reaction {
+    /// The same event as the last one counted.
+    Ignored,
+    /// Counted (for strikes), but the pace stays.
+    Counted,
+    /// The pace changed.
+    Paced(Cut),
+}
+
+/// A change of pace a 429 made.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Cut {
     /// The pace from now on.
@@ -113,7 +124,8 @@ impl Control {
     pub(crate) fn strikes(&self, now: u64, period: u64) -> u32 {
         match self.recovery {
             Some(recovery)
-                if now.saturating_sub(recovery.last) <= STRIKE_PERIODS * period.max(1) =>
+                if now.saturating_sub(recovery.last)
+                    <= STRIKE_PERIODS.saturating_mul(period.max(1)) =>
             {
                 recovery.strikes
             }
@@ -130,23 +142,27 @@ impl Control {
         }
     }
 
-    /// A 429 on a request sent at `sent_at`: the new pace, or `None` when it changes nothing
-    /// (a lone 429 on the plateau, counted for strikes) or when it belongs to the event the last cut answered: the request was sent before
-    /// the cut, or the cut was less than a period ago (a sliding or fixed window remembers
-    /// the overshoot for up to one window, whatever the pace since).
+    /// A 429; `stale` when the request was already on its way when the last 429 that counted
+    /// was answered. Ignored when it is the same event as that one (a stale request, or one
+    /// within a period of the last change of pace: a sliding or fixed window remembers an
+    /// overshoot for up to a window, whatever the pace since); counted but changing nothing
+    /// when it is a lone 429 on the plateau; else the new pace.
     pub(crate) fn throttled(
         &mut self,
         now: u64,
-        sent_at: u64,
+        stale: bool,
         period: u64,
         ceiling: f64,
-    ) -> Option<Cut> {
+    ) -> Reaction {
         let period = period.max(1);
+        self.settle(now, period, ceiling);
         let strikes = match self.recovery {
-            Some(recovery) if sent_at < recovery.at || now - recovery.at.min(now) < period => {
-                return None;
+            Some(recovery) if stale || now.saturating_sub(recovery.at) < period => {
+                return Reaction::Ignored;
             }
-            Some(recovery) if now.saturating_sub(recovery.last) <= STRIKE_PERIODS * period => {
+            Some(recovery)
+                if now.saturating_sub(recovery.last) <= STRIKE_PERIODS.saturating_mul(period) =>
+            {
                 recovery.strikes.saturating_add(1)
             }
             _ => 1,
@@ -175,7 +191,7 @@ impl Control {
                     last: now,
                     ..recovery
                 });
-                return None;
+                return Reaction::Counted;
             }
             let rate = (pace * (1.0 - nudge)).max(ceiling * MIN_FRACTION);
             self.recovery = Some(Recovery {
@@ -185,7 +201,7 @@ impl Control {
                 w_max: rate / (1.0 - HEADROOM),
                 strikes,
             });
-            return Some(Cut { rate, strikes });
+            return Reaction::Paced(Cut { rate, strikes });
         }
         let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
         self.recovery = Some(Recovery {
@@ -195,7 +211,7 @@ impl Control {
             w_max: pace.max(rate),
             strikes,
         });
-        Some(Cut { rate, strikes })
+        Reaction::Paced(Cut { rate, strikes })
     }
 }
 
@@ -229,6 +245,13 @@ mod tests {
     const MS: u64 = 1_000_000;
     const S: u64 = 1_000 * MS;
 
+    fn paced(reaction: Reaction) -> Option<Cut> {
+        match reaction {
+            Reaction::Paced(cut) => Some(cut),
+            _ => None,
+        }
+    }
+
     fn round(rate: f64) -> f64 {
         (rate * 100.0).round() / 100.0
     }
@@ -237,10 +260,10 @@ mod tests {
     fn a_429_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        let cut = control.throttled(10 * S, 10 * S, S, 50.0);
+        let cut = control.throttled(10 * S, false, S, 50.0);
         assert_eq!(
             cut,
-            Some(Cut {
+            Reaction::Paced(Cut {
                 rate: 35.0,
                 strikes: 1
             })
@@ -251,7 +274,7 @@ mod tests {
     #[test]
     fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, false, S, 50.0);
         let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 11_000]
             .iter()
             .map(|ms| round(control.rate(ms * MS, S, 50.0)))
@@ -263,7 +286,7 @@ mod tests {
     #[test]
     fn the_probe_returns_to_the_ceiling_and_never_above() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, false, S, 50.0);
         let plateau_end = (1 + PLATEAU_PERIODS) * S;
         assert_eq!(control.rate(plateau_end, S, 50.0), 49.5);
         // convex: an eighth of the way up at half the probe
@@ -277,25 +300,31 @@ mod tests {
     #[test]
     fn a_429_within_a_period_of_the_cut_is_the_same_event() {
         let mut control = Control::default();
-        control.throttled(1_000 * MS, 990 * MS, S, 50.0);
-        // sent at 995 ms, answered after the cut: already answered
-        assert_eq!(control.throttled(1_010 * MS, 995 * MS, S, 50.0), None);
+        control.throttled(1_000 * MS, false, S, 50.0);
+        // sent before the cut, answered after it: already answered
+        assert_eq!(
+            control.throttled(1_010 * MS, true, S, 50.0),
+            Reaction::Ignored
+        );
         // sent after the cut, but the server's window still remembers the overshoot
-        assert_eq!(control.throttled(1_900 * MS, 1_880 * MS, S, 50.0), None);
+        assert_eq!(
+            control.throttled(1_900 * MS, false, S, 50.0),
+            Reaction::Ignored
+        );
         assert_eq!(round(control.rate(1_010 * MS, S, 50.0)), 35.43);
     }
 
     #[test]
     fn a_lone_429_long_after_the_last_cut_changes_nothing() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, false, S, 50.0);
         // on the plateau at 49.5/s, 5 periods later: a request a few ms early
-        assert_eq!(control.throttled(5 * S, 5 * S, S, 50.0), None);
+        assert_eq!(control.throttled(5 * S, false, S, 50.0), Reaction::Counted);
         assert_eq!(control.rate(5 * S + 500 * MS, S, 50.0), 49.5);
         // but it counts: another within two periods is a strike, a nudge of 1%, no dip
-        let cut = control.throttled(6_500 * MS, 6_500 * MS, S, 50.0);
+        let cut = control.throttled(6_500 * MS, false, S, 50.0);
         assert_eq!(
-            cut.map(|cut| (round(cut.rate), cut.strikes)),
+            paced(cut).map(|cut| (round(cut.rate), cut.strikes)),
             Some((49.01, 2))
         );
         assert_eq!(round(control.rate(7 * S, S, 50.0)), 49.01);
@@ -305,21 +334,27 @@ mod tests {
     #[test]
     fn refusals_that_keep_coming_are_strikes_and_double_the_nudge() {
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, false, S, 50.0);
         // each a little over a period after the one before: 1%, 2%, 4%, 8% ...
         let mut paces = Vec::new();
         let mut strikes = Vec::new();
         for i in 1..=6 {
-            let cut = control.throttled(i * 1_100 * MS, i * 1_100 * MS, S, 50.0);
-            let cut = cut.expect("a strike changes the pace");
+            let cut = control.throttled(i * 1_100 * MS, false, S, 50.0);
+            let cut = paced(cut).expect("a strike changes the pace");
             paces.push(round(cut.rate));
             strikes.push(cut.strikes);
         }
         assert_eq!(strikes, [2, 3, 4, 5, 6, 7]);
         assert_eq!(paces, [49.01, 48.02, 46.1, 42.42, 35.63, 24.94]);
-        // a 429 long after is a lone one again: nothing changes
-        assert_eq!(control.throttled(60 * S, 60 * S, S, 50.0), None);
-        assert_eq!(control.strikes(60 * S, S), 1);
+        // a 429 after the probe got back to the ceiling is a first one again: a cut
+        let again = control.throttled(60 * S, false, S, 50.0);
+        assert_eq!(
+            again,
+            Reaction::Paced(Cut {
+                rate: 35.0,
+                strikes: 1
+            })
+        );
     }
 
     #[test]
@@ -328,12 +363,12 @@ mod tests {
         let mut now = 0;
         for _ in 0..40 {
             now += S + MS;
-            control.throttled(now, now, S, 50.0);
+            control.throttled(now, false, S, 50.0);
         }
         // never under 1% of the ceiling
         assert_eq!(control.rate(now, S, 50.0), 0.5);
         let mut control = Control::default();
-        control.throttled(0, 0, S, 50.0);
+        control.throttled(0, false, S, 50.0);
         // a server advertising 20/s caps the recovery
         assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
     }

@@ -96,6 +96,8 @@ pub struct RateLimiter {
     recovering: AtomicBool,
     /// When the pace was last recomputed (at most once an interval).
     ticked_at: AtomicU64,
+    /// Pace changes made by 429s so far (see [`epoch`](Self::epoch)).
+    epoch: AtomicU64,
     /// The slot and the release time of the last caller woken from a reserved slot of the
     /// unkeyed cell; see [`release_gap`](Self::release_gap).
     released: Mutex<Option<(u64, u64)>>,
@@ -121,6 +123,7 @@ impl RateLimiter {
             control: Mutex::new(Control::default()),
             recovering: AtomicBool::new(false),
             ticked_at: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             released: Mutex::new(None),
         };
         limiter.configure(spec);
@@ -129,6 +132,9 @@ impl RateLimiter {
 
     /// Replaces the values; recorded admissions are kept.
     pub fn configure(&self, spec: RateLimitSpec) {
+        // Under the log's lock: a 429 or a tick computing a pace from the old values must not
+        // store it over the new ones.
+        let _log = self.changes.lock();
         let (interval, tolerance) = self.pace_of(spec);
         let max_wait = match (spec.mode, spec.max_wait) {
             (LimitMode::Reject, _) => 0,
@@ -391,6 +397,7 @@ impl RateLimiter {
     /// lower limit learned from the server while it sleeps moves its slot (see
     /// [`learn`](Self::learn)).
     pub async fn until_ready(&self, key: Option<u64>) -> Result<(), Duration> {
+        self.tick();
         let generation = self.generation();
         let wait = self.check(key)?;
         if !wait.is_zero() {
@@ -418,6 +425,7 @@ impl RateLimiter {
     /// # }
     /// ```
     pub async fn until_ready_n(&self, key: Option<u64>, cost: u64) -> Result<(), Rejected> {
+        self.tick();
         let generation = self.generation();
         let verdict = self.check_verdict_n(key, cost)?;
         if !verdict.is_admitted() {
@@ -483,6 +491,12 @@ impl RateLimiter {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((last_slot, last_release)) = *last {
             let spacing = slot.saturating_sub(last_slot);
+            let interval = self.interval.load(Ordering::Relaxed);
+            if now.saturating_sub(last_release) > interval.saturating_mul(2) {
+                // Released long ago: its lateness is not this one's business.
+                *last = Some((slot, now));
+                return None;
+            }
             let earliest = last_release.saturating_add(spacing - spacing % MILLISECOND);
             if now < earliest {
                 return Some(Duration::from_nanos(earliest - now));
@@ -532,7 +546,10 @@ impl RateLimiter {
                 *slot = moved;
                 Some(Duration::from_nanos(moved - now))
             }
-            Remap::Moved(_) => None,
+            Remap::Moved(moved) => {
+                *slot = moved;
+                None
+            }
             Remap::Lost => {
                 // Too many changes since this slot was reserved to know where it went: queue
                 // again, behind everyone (the old slot goes unused, on the strict side).
@@ -586,7 +603,9 @@ impl RateLimiter {
             let spec = self.spec();
             let window = quota.window.unwrap_or(spec.period);
             if reset > self.hold_threshold().max(window) {
-                self.hold_for(key, reset);
+                // Spent for longer than a window: the callers already waiting would only be
+                // refused, so they wait too.
+                self.pause_for(key, reset);
                 learned.pause = Some(reset);
             }
         }
@@ -603,11 +622,11 @@ impl RateLimiter {
         if before == limit && window_before == window {
             return None;
         }
-        let spec = self.spec();
         // Under the log's lock, the cells moved before the new pace is stored: a caller
         // arriving in between must not be admitted at the new tolerance ahead of the queue,
         // and two responses learning at once stretch it once.
         let log = self.changes.lock();
+        let spec = self.spec();
         let (old, new) = (self.pace(), self.pace_of(spec));
         // Every waiting slot follows the new pace, however many `Remaining` says fit: on a
         // token bucket those could go at once, but on a sliding window `Remaining` is room in
@@ -655,46 +674,64 @@ impl RateLimiter {
         Duration::from_nanos(four_slots).max(Duration::from_secs(1))
     }
 
-    /// A server answered 429 to a request sent at `sent_at` (see [`sent_at`](Self::now_nanos)),
-    /// with its `Retry-After` if any. The control loop (see [the module docs](super))
-    /// cuts the pace to 70% and spreads the callers already waiting out to it, unless the
-    /// request was on its way before the last cut (the same event). The `Retry-After` is the
+    /// A server answered 429 to a request sent at `epoch` (read by [`epoch`](Self::epoch)
+    /// just before it was sent), with its `Retry-After` if any. For the unkeyed cell, the
+    /// control loop (see [the module docs](super)) cuts the pace to 70% and spreads the
+    /// callers already waiting out to it, or nudges it on a strike, or does nothing (the same
+    /// event as the last change, or a lone 429 on the plateau). The `Retry-After` is the
     /// request's own to wait out, except when it is longer than
-    /// [`hold_threshold`](Self::hold_threshold), or 429s keep coming at the reduced pace (a
-    /// third cut within two periods of each other): then the quota is spent, and every caller (of `key`, or all) waits until then, the
-    /// ones already waiting included, and is released at the pace.
+    /// [`hold_threshold`](Self::hold_threshold), or when 429s keep coming at the reduced pace
+    /// (the fourth strike in a row): then the quota is spent, and every caller (of `key`, or
+    /// all) waits until then, the ones already waiting included, and is released at the pace.
+    /// A key's quota is its own: a 429 for one key never changes the pace of the others, and
+    /// holds only that key.
     pub fn throttled(
         &self,
         key: Option<u64>,
-        sent_at: u64,
+        epoch: u64,
         retry_after: Option<Duration>,
     ) -> Learned {
         let mut learned = Learned::default();
+        let log = self.changes.lock();
         let spec = self.spec();
         let period = nanos(spec.period);
         let now = self.now();
-        let log = self.changes.lock();
         let ceiling = self.ceiling_of(spec);
-        let (cut, strikes) = {
-            let mut control = self
-                .control
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let cut = control.throttled(now, sent_at, period, per_second(ceiling));
-            (cut, control.strikes(now, period))
-        };
-        match cut {
-            Some(cut) if ceiling > 0 => {
-                self.recovering.store(true, Ordering::Relaxed);
-                self.ticked_at.store(now, Ordering::Relaxed);
-                let old = self.pace();
-                let interval = ceiling.max(interval_of(cut.rate));
-                let new = (interval, interval.saturating_mul(u64::from(spec.burst)));
-                self.repace(log, now, old, new);
-                learned.pace = Some(Duration::from_nanos(interval));
+        let strikes = match key {
+            // A key's quota is its own: a 429 for one key does not slow the others.
+            Some(_) => {
+                drop(log);
+                0
             }
-            _ => drop(log),
-        }
+            None => {
+                let stale = epoch != self.epoch.load(Ordering::Relaxed);
+                let (cut, strikes) = {
+                    let mut control = self
+                        .control
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let cut = control.throttled(now, stale, period, per_second(ceiling));
+                    (cut, control.strikes(now, period))
+                };
+                if cut != control::Reaction::Ignored {
+                    // Requests already on their way belong to this event.
+                    self.epoch.fetch_add(1, Ordering::Relaxed);
+                }
+                match cut {
+                    control::Reaction::Paced(cut) if ceiling > 0 => {
+                        self.recovering.store(true, Ordering::Relaxed);
+                        self.ticked_at.store(now, Ordering::Relaxed);
+                        let old = self.pace();
+                        let interval = ceiling.max(interval_of(cut.rate));
+                        let new = (interval, interval.saturating_mul(u64::from(spec.burst)));
+                        self.repace(log, now, old, new);
+                        learned.pace = Some(Duration::from_nanos(interval));
+                    }
+                    _ => drop(log),
+                }
+                strikes
+            }
+        };
         if let Some(retry_after) = retry_after {
             if retry_after > self.hold_threshold() || strikes >= control::HOLD_STRIKES {
                 self.pause_for(key, retry_after);
@@ -704,22 +741,28 @@ impl RateLimiter {
         learned
     }
 
+    /// The number of 429s the control loop counted so far: read before a call is sent and
+    /// handed to [`throttled`](Self::throttled) if it comes back 429, so that a 429 on a
+    /// request already on its way when the last one was counted is the same event. (A counter
+    /// rather than the send time: no clock read on the happy path.)
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
     /// The spacing of admissions in force: `period / calls`, or slower while a server's
     /// advertised limit or its 429s hold the pace down.
     pub fn interval(&self) -> Duration {
         Duration::from_nanos(self.interval.load(Ordering::Relaxed))
     }
 
-    /// The limiter's clock now, in nanoseconds: what [`throttled`](Self::throttled) takes as
-    /// the time a request was sent.
-    pub fn now_nanos(&self) -> u64 {
-        self.now()
-    }
-
-    /// Brings the pace up to date while the controller recovers from a 429 (at most once an
-    /// interval; nothing to do otherwise). Called after each completed call.
+    /// Brings the pace up to date while the control loop recovers from a 429 (at most once
+    /// an interval; one relaxed load otherwise). The `#[rate_limited]` executors call it after
+    /// each completed call, and [`until_ready`](Self::until_ready) before each; code that
+    /// drives the limiter through [`check`](Self::check) and [`throttled`](Self::throttled)
+    /// calls it after each call.
     #[inline]
-    pub(crate) fn tick(&self) {
+    pub fn tick(&self) {
         if self.recovering.load(Ordering::Relaxed) {
             self.tick_slow();
         }
@@ -733,8 +776,8 @@ impl RateLimiter {
             return;
         }
         self.ticked_at.store(now, Ordering::Relaxed);
-        let spec = self.spec();
         let log = self.changes.lock();
+        let spec = self.spec();
         let new = self.pace_of(spec);
         let ceiling = self.ceiling_of(spec);
         {
@@ -751,28 +794,6 @@ impl RateLimiter {
         // Recovery only ever speeds up; a slower pace here is a reload's, which keeps slots.
         if new.0 < old.0 {
             self.repace(log, now, old, new);
-        }
-    }
-
-    /// Reserves nothing (for `key`, or at all) for `pause` from now, leaving the slots already
-    /// reserved where they are.
-    fn hold_for(&self, key: Option<u64>, pause: Duration) {
-        let scope = match key {
-            None => Scope::Unkeyed,
-            Some(key) => Scope::Key(key),
-        };
-        let mut log = self.changes.lock();
-        let now = self.now();
-        let until = now.saturating_add(nanos(pause));
-        log.set_hold_end(scope, until, now);
-        let tolerance = self.tolerance.load(Ordering::Relaxed);
-        match key {
-            None => self.direct.0.pause_until(until, tolerance),
-            Some(key) => self
-                .keyed
-                .entry(key)
-                .or_default()
-                .pause_until(until, tolerance),
         }
     }
 
@@ -997,6 +1018,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_release_long_after_the_last_ignores_its_lateness() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_millis(400)).await;
+        // 300 ms late
+        assert_eq!(limiter.release_gap(100 * MS), None);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        // an hour of slots later, on time: no wait
+        assert_eq!(limiter.release_gap(3_600_400 * MS), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_for_one_key_leaves_the_others_alone() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
+        let (a, b) = (key_hash("a"), key_hash("b"));
+        let learned = limiter.throttled(Some(a), limiter.epoch(), Some(Duration::from_secs(1)));
+        assert_eq!((learned.pace, learned.pause), (None, None));
+        assert_eq!(limiter.check(Some(b)), Ok(Duration::ZERO));
+        assert_eq!(limiter.check(Some(b)), Ok(Duration::from_millis(100)));
+        // a spent quota (a long Retry-After) holds that key only
+        let learned = limiter.throttled(Some(a), limiter.epoch(), Some(Duration::from_secs(5)));
+        assert_eq!(learned.pause, Some(Duration::from_secs(5)));
+        assert_eq!(limiter.check(Some(a)), Ok(Duration::from_secs(5)));
+        assert_eq!(limiter.check(Some(b)), Ok(Duration::from_millis(200)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_recovers_through_until_ready_alone() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
+        limiter.throttled(None, limiter.epoch(), None);
+        assert_eq!(limiter.interval(), Duration::from_nanos(28_571_429));
+        for _ in 0..100 {
+            limiter.until_ready(None).await.expect("wait mode admits");
+        }
+        // back to 49.5/s within the period, without any `tick` from a site
+        assert_eq!(limiter.interval(), Duration::from_nanos(20_202_021));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_429_cuts_the_pace_and_spreads_the_waiting_callers() {
         let limiter = Arc::new(RateLimiter::new(RateLimitSpec::new(
             10,
@@ -1039,10 +1098,11 @@ mod tests {
     async fn a_429_on_a_request_sent_before_the_cut_is_the_same_event() {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
         tokio::time::advance(Duration::from_millis(500)).await;
-        let first = limiter.throttled(None, 400 * MS, None);
+        let sent = limiter.epoch();
+        let first = limiter.throttled(None, sent, None);
         assert_eq!(first.pace, Some(Duration::from_nanos(142_857_143)));
-        // sent at 450 ms, before the cut at 500: already answered by it
-        assert_eq!(limiter.throttled(None, 450 * MS, None).pace, None);
+        // sent before the cut, answered after it: already answered by it
+        assert_eq!(limiter.throttled(None, sent, None).pace, None);
         assert_eq!(limiter.interval(), Duration::from_nanos(142_857_143));
     }
 
@@ -1067,9 +1127,9 @@ mod tests {
         let one = Some(Duration::from_secs(1));
         let mut pauses = Vec::new();
         // each a little over a period after the one before: no longer the same event
-        for at in [0, 1_100, 2_200, 3_300] {
+        for at in [0, 1_100, 2_200, 3_300u64] {
             tokio::time::advance(Duration::from_millis(if at == 0 { 0 } else { 1_100 })).await;
-            pauses.push(limiter.throttled(None, at * MS, one).pause);
+            pauses.push(limiter.throttled(None, limiter.epoch(), one).pause);
         }
         assert_eq!(pauses, [None, None, None, one]);
         // 10 -> 7/s, recovered to 9.9 by the second 429, then nudged 1%, 2%, 4%: 9.22/s

@@ -21,7 +21,11 @@
 //! | hold | every caller waits (the ones already waiting too) for a `Retry-After` longer than [`RateLimiter::hold_threshold`] (a second, and four slots), for `Remaining: 0` with a `Reset` longer than the window, or on the fourth strike in a row; then they are released at the pace, one slot at a time | servers round `Retry-After` up to whole seconds, so `1` is the shortest wait they can say: a short wait belongs to the request that got it |
 //!
 //! A limit the server advertises ([`RateLimiter::learn`], every dialect [`Quota`] reads) below
-//! `calls` is the ceiling the loop works under. A 503 is not a rate-limit signal.
+//! `calls` is the ceiling the loop works under. A 503 is not a rate-limit signal. The loop runs
+//! for the unkeyed cell; a keyed limiter's keys are separate quotas, so a 429 for one key never
+//! slows the others and holds only that key, for a long `Retry-After`. Slots reserved before a
+//! cut keep the cut's spacing as the pace recovers (a sleeper is never woken earlier): the
+//! queue of waiting callers, at most the callers in flight, drains at 70% of the old pace.
 //!
 //! [`Quota`]: crate::http::Quota
 

@@ -1,11 +1,10 @@
 //! Moving reserved slots when a server says to slow down.
 //!
 //! In wait mode an admission reserves a slot in the future and the caller sleeps until it. A
-//! server's Retry-After or a lower advertised limit moves the schedule's end (the TAT) for
-//! later callers, but callers already asleep hold slots computed at the old pace: with 30 of
-//! them queued, a 429 with `Retry-After: 5` would be followed by up to 30 more requests during
-//! the pause, each provoking its own 429. (A pause read from `Remaining`/`Reset` holds back
-//! only new reservations: see [`RateLimiter::learn`](super::RateLimiter::learn).)
+//! server's spent quota (a long Retry-After), a pace cut by a 429 or a lower advertised limit
+//! moves the schedule's end (the TAT) for later callers, but callers already asleep hold slots
+//! computed at the old pace: with 30 of them queued, a 429 with `Retry-After: 5` would be
+//! followed by up to 30 more requests during the pause, each provoking its own 429.
 //!
 //! So each such change is logged ([`Changes`]) with a generation number, and a caller that
 //! wakes on a reserved slot asks whether its slot moved ([`Changes::remap`]): a pause shifts
@@ -96,10 +95,8 @@ pub(crate) struct Log {
     entries: VecDeque<Change>,
     /// The generation of the newest entry dropped to keep [`REMEMBERED`].
     evicted_through: u64,
-    /// When the pause in force ends, per scope (a Retry-After).
+    /// When the pause in force ends, per scope (a long Retry-After, a spent quota).
     pause_ends: Vec<(Scope, u64)>,
-    /// When the hold in force ends, per scope (`Remaining: 0`: new reservations only).
-    hold_ends: Vec<(Scope, u64)>,
 }
 
 /// Where a slot is after the changes since its reservation.
@@ -133,22 +130,16 @@ impl Log {
         end_of(&self.pause_ends, scope)
     }
 
-    /// Until when `scope`'s schedule was raised by a pause or a hold rather than by
+    /// Until when `scope`'s schedule was raised by a pause rather than by
     /// reservations: a TAT at this end (plus the tolerance) holds no reserved slot.
     pub(crate) fn held_until(&self, scope: Scope) -> u64 {
-        end_of(&self.pause_ends, scope).max(end_of(&self.hold_ends, scope))
+        end_of(&self.pause_ends, scope)
     }
 
     /// Records a pause of `scope` ending at `end`, made at `now`.
     pub(crate) fn set_pause_end(&mut self, scope: Scope, end: u64, now: u64) {
         let end = end.max(self.pause_end(scope));
         set_end(&mut self.pause_ends, scope, end, now);
-    }
-
-    /// Records a hold of `scope` ending at `end`, made at `now`.
-    pub(crate) fn set_hold_end(&mut self, scope: Scope, end: u64, now: u64) {
-        let end = end.max(end_of(&self.hold_ends, scope));
-        set_end(&mut self.hold_ends, scope, end, now);
     }
 }
 
@@ -291,13 +282,13 @@ mod tests {
         let mut log = changes.lock();
         log.set_pause_end(Scope::Unkeyed, 1_000, 0);
         log.set_pause_end(Scope::Unkeyed, 500, 10);
-        log.set_hold_end(Scope::Key(1), 2_000, 10);
+        log.set_pause_end(Scope::Key(1), 2_000, 10);
         assert_eq!(log.pause_end(Scope::Unkeyed), 1_000);
-        assert_eq!(log.pause_end(Scope::Key(1)), 0);
+        assert_eq!(log.pause_end(Scope::Key(2)), 0);
         assert_eq!(log.held_until(Scope::Key(1)), 2_000);
         assert_eq!(log.held_until(Scope::Unkeyed), 1_000);
         // ends already past are dropped
-        log.set_hold_end(Scope::Key(2), 3_000, 2_500);
+        log.set_pause_end(Scope::Key(2), 3_000, 2_500);
         assert_eq!(log.held_until(Scope::Key(1)), 0);
     }
 

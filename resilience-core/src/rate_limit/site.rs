@@ -76,14 +76,14 @@ impl RateLimitSite {
         Err(Rejected::RateLimited { retry_after })
     }
 
-    /// After a call sent at `sent_at` (on the limiter's clock): a 429 from the server is
+    /// After a call sent at `epoch` (see [`RateLimiter::epoch`]): a 429 from the server is
     /// feedback to the control loop (see [`RateLimiter::throttled`]); any completed call
     /// moves a recovering pace along.
     #[inline]
     fn learn<T, E>(
         &self,
         key: Option<u64>,
-        sent_at: u64,
+        epoch: u64,
         hooks: &ErrorHooks<E>,
         result: &Result<T, E>,
     ) {
@@ -91,7 +91,7 @@ impl RateLimitSite {
         if let Err(error) = result {
             let classification = hooks.classify(error);
             if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
-                let learned = limiter.throttled(key, sent_at, classification.retry_after);
+                let learned = limiter.throttled(key, epoch, classification.retry_after);
                 observe::rate_limit_throttled(self.name, self.policy, learned);
             }
         }
@@ -146,7 +146,7 @@ where
             .sleep_reserved(key, cost.unwrap_or(1), generation, wait)
             .await;
     }
-    let sent_at = site.limiter().now_nanos();
+    let epoch = site.limiter().epoch();
     // A named limiter also learns the quota headers of the responses the call reads (only
     // `http::error_for_status`, feature `reqwest`, reads them).
     #[cfg(feature = "reqwest")]
@@ -160,7 +160,7 @@ where
     };
     #[cfg(not(feature = "reqwest"))]
     let result = call().await;
-    site.learn(key, sent_at, &hooks, &result);
+    site.learn(key, epoch, &hooks, &result);
     result
 }
 
@@ -209,8 +209,9 @@ impl RateLimitSite {
 /// progress on this task, if any (`http::error_for_status` calls it for every response).
 ///
 /// A limiter whose calls take a `cost` meters tokens, not requests: it learns from the
-/// tokens allowance (`x-ratelimit-*-tokens`, `anthropic-ratelimit-tokens-*`) and ignores the
-/// request counts, which a second `#[rate_limited]` (one permit a call) can follow.
+/// tokens allowance (`x-ratelimit-*-tokens`, `anthropic-ratelimit-tokens-*`), read against
+/// the configured `period` (those headers state no window), and ignores the request counts.
+/// Only the innermost `#[rate_limited]` of a stack learns from the headers.
 pub fn learn_from_server(quota: &crate::http::Quota) {
     let _ = SERVING.try_with(|serving| {
         let tokens;
@@ -277,9 +278,9 @@ where
         site.limiter()
             .sleep_reserved_blocking(key, cost.unwrap_or(1), generation, wait);
     }
-    let sent_at = site.limiter().now_nanos();
+    let epoch = site.limiter().epoch();
     let result = call();
-    site.learn(key, sent_at, &hooks, &result);
+    site.learn(key, epoch, &hooks, &result);
     result
 }
 
@@ -372,7 +373,7 @@ where
             None => tokio::time::sleep(wait).await,
         }
     }
-    let sent_at = site.limiter().now_nanos();
+    let epoch = site.limiter().epoch();
     #[cfg(feature = "reqwest")]
     let result = {
         let mut serving = site.serving(key, cost.is_some());
@@ -386,7 +387,7 @@ where
         if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
             let learned = site
                 .limiter()
-                .throttled(key, sent_at, classification.retry_after);
+                .throttled(key, epoch, classification.retry_after);
             observe::rate_limit_throttled(site.name, site.policy, learned);
             // A hold reaches every instance: it is written to the shared schedule. (A cut of
             // the pace is each instance's own: the pace is a parameter of each acquire.)
