@@ -181,17 +181,23 @@ pub(crate) fn rate_limit_throttled(
             .increment(1);
     }
     if let Some(pause) = learned.pause {
-        tracing::warn!(
-            target: "resilience::rate_limit",
-            site,
-            policy,
-            pause_ms = millis(pause),
-            "server's quota is spent; the limiter admits nothing for {}",
-            Rounded(pause),
-        );
-        metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
-            .increment(1);
+        quota_spent(site, policy, pause);
     }
+}
+
+/// A server said its quota is spent (a long Retry-After, repeated 429s, `Remaining: 0` with a
+/// `Reset` past the window): every caller sharing the limiter waits.
+fn quota_spent(site: &str, policy: Option<&str>, pause: Duration) {
+    tracing::warn!(
+        target: "resilience::rate_limit",
+        site,
+        policy,
+        pause_ms = millis(pause),
+        "the server's quota is spent; the limiter admits nothing for {}",
+        Rounded(pause),
+    );
+    metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
+        .increment(1);
 }
 
 pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
@@ -362,16 +368,7 @@ pub(crate) fn rate_limit_learned(
             .increment(1);
     }
     if let Some(pause) = learned.pause {
-        tracing::debug!(
-            target: "resilience::rate_limit",
-            site,
-            policy,
-            pause_ms = millis(pause),
-            "the server's quota headers say it is spent: no new slot for {}",
-            Rounded(pause),
-        );
-        metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
-            .increment(1);
+        quota_spent(site, policy, pause);
     }
 }
 
