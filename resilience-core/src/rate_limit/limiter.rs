@@ -1016,7 +1016,10 @@ mod tests {
         // one slot later, 19.5 ms after the last release is enough: half a millisecond of the
         // lateness is forgiven at each release
         tokio::time::advance(Duration::from_micros(19_000)).await;
-        assert_eq!(limiter.release_gap(140 * MS), Some(Duration::from_micros(500)));
+        assert_eq!(
+            limiter.release_gap(140 * MS),
+            Some(Duration::from_micros(500))
+        );
         tokio::time::advance(Duration::from_micros(500)).await;
         assert_eq!(limiter.release_gap(140 * MS), None);
         // an older slot woken late never waits
