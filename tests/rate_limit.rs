@@ -715,10 +715,15 @@ async fn knife_edge(log: &Log<u32>, id: u32, refused: &Mutex<bool>) -> Result<()
 async fn a_knife_edge_429_delays_only_the_request_that_got_it() {
     let log = Log::new();
     let refused = Mutex::new(false);
-    let calls: Vec<_> = (0..6).map(|id| knife_edge(&log, id, &refused)).collect();
-    for result in futures_join_all(calls).await {
-        assert_eq!(result, Ok(()));
-    }
+    let results = tokio::join!(
+        knife_edge(&log, 0, &refused),
+        knife_edge(&log, 1, &refused),
+        knife_edge(&log, 2, &refused),
+        knife_edge(&log, 3, &refused),
+        knife_edge(&log, 4, &refused),
+        knife_edge(&log, 5, &refused),
+    );
+    assert_eq!(results, (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())));
     assert_eq!(
         log.entries(),
         vec![
@@ -767,30 +772,6 @@ async fn calls_costing_tokens_are_admitted_when_the_tokens_before_them_are_paid(
             (10_000, ms(70_001)),
         ]
     );
-}
-
-/// `join_all` without a futures dependency: polls every future to completion, in order.
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 #[rate_limited(calls = 10, period = "1s", key = org, cost = units)]

@@ -113,7 +113,8 @@ impl Gcra {
         self.acquire_n_within(now, interval, tolerance, max_wait.unwrap_or(u64::MAX), cost)
     }
 
-    /// [`acquire_n`](Self::acquire_n) with `max_wait = u64::MAX` for "as long as needed".
+    /// [`acquire_n`](Self::acquire_n) with `max_wait = u64::MAX` for "as long as needed" (a
+    /// cost of 1 is [`acquire_within`](Self::acquire_within), once inlined).
     #[inline]
     pub(crate) fn acquire_n_within(
         &self,

@@ -310,7 +310,7 @@ impl RateLimiter {
     }
 
     /// `Err(Rejected::CostTooHigh)` when `cost` exceeds the capacity in force.
-    fn within_capacity(&self, cost: u64) -> Result<(), Rejected> {
+    pub(crate) fn within_capacity(&self, cost: u64) -> Result<(), Rejected> {
         match self.capacity() {
             Some(capacity) if cost > capacity => Err(Rejected::CostTooHigh {
                 cost,
@@ -330,29 +330,21 @@ impl RateLimiter {
     /// [`acquire`](Self::acquire) at `now`, waiting at most `max_wait`.
     #[inline]
     fn acquire_at(&self, key: Option<u64>, now: u64, max_wait: u64) -> Admission {
+        self.acquire_n_at(key, 1, now, max_wait)
+    }
+
+    /// [`acquire_at`](Self::acquire_at) for a call taking `cost` permits (see
+    /// [`Gcra::acquire_n`]; the capacity is the caller's to check).
+    #[inline]
+    fn acquire_n_at(&self, key: Option<u64>, cost: u64, now: u64, max_wait: u64) -> Admission {
         let interval = self.interval.load(Ordering::Relaxed);
         let tolerance = self.tolerance.load(Ordering::Relaxed);
         match key {
             None => self
                 .direct
                 .0
-                .acquire_within(now, interval, tolerance, max_wait),
-            Some(key) => self.keyed_acquire(key, now, interval, tolerance, max_wait),
-        }
-    }
-
-    /// [`acquire_at`](Self::acquire_at) for a call taking `cost` permits: the TAT steps by
-    /// `cost` intervals (the capacity is the caller's to check).
-    #[inline]
-    fn acquire_n_at(&self, key: Option<u64>, cost: u64, now: u64, max_wait: u64) -> Admission {
-        if cost == 0 {
-            return Admission::After(0);
-        }
-        let step = self.interval.load(Ordering::Relaxed).saturating_mul(cost);
-        let tolerance = self.tolerance.load(Ordering::Relaxed);
-        match key {
-            None => self.direct.0.acquire_within(now, step, tolerance, max_wait),
-            Some(key) => self.keyed_acquire(key, now, step, tolerance, max_wait),
+                .acquire_n_within(now, interval, tolerance, max_wait, cost),
+            Some(key) => self.keyed_acquire(key, now, interval, tolerance, max_wait, cost),
         }
     }
 
@@ -363,15 +355,16 @@ impl RateLimiter {
         interval: u64,
         tolerance: u64,
         max_wait: u64,
+        cost: u64,
     ) -> Admission {
         if let Some(cell) = self.keyed.get(&key) {
-            return cell.acquire_within(now, interval, tolerance, max_wait);
+            return cell.acquire_n_within(now, interval, tolerance, max_wait, cost);
         }
         let admission = self
             .keyed
             .entry(key)
             .or_default()
-            .acquire_within(now, interval, tolerance, max_wait);
+            .acquire_n_within(now, interval, tolerance, max_wait, cost);
         self.sweep_if_grown(now);
         admission
     }
@@ -584,11 +577,10 @@ impl RateLimiter {
     /// - a limit (`X-RateLimit-Limit` and its twins) below the configured `calls`: admits at
     ///   most that many per window (the one the server states, else the configured `period`)
     ///   from now on, and spreads the slots already reserved out to that pace; a limit raised
-    ///   again lets
-    ///   the pace back up towards `calls`, never above it;
+    ///   again lets the pace back up towards `calls`, never above it;
     /// - `Remaining: 0` with a `Reset` longer than a window (and than [`hold_threshold`]):
-    ///   the quota is exhausted until then, so no new slot is reserved before the reset (the
-    ///   slots already reserved are kept, and the release is at the pace, not all at once).
+    ///   the quota is spent until then, so nothing is admitted before the reset, the callers
+    ///   already waiting included, and the release is at the pace, not all at once.
     ///   A shorter `Reset` is normal window mechanics (a bucket refilling to full, a window
     ///   sliding or about to roll over), left to the control loop;
     /// - `Retry-After` is not read here: it belongs to the request that got it (a `#[retry]`
@@ -721,14 +713,12 @@ impl RateLimiter {
                     self.epoch.fetch_add(1, Ordering::Relaxed);
                 }
                 match cut {
-                    control::Reaction::Paced(cut) if ceiling > 0 => {
+                    control::Reaction::Paced(_) if ceiling > 0 => {
                         self.recovering.store(true, Ordering::Relaxed);
                         self.ticked_at.store(now, Ordering::Relaxed);
-                        let old = self.pace();
-                        let interval = ceiling.max(interval_of(cut.rate));
-                        let new = (interval, interval.saturating_mul(u64::from(spec.burst)));
+                        let (old, new) = (self.pace(), self.pace_of(spec));
                         self.repace(log, now, old, new);
-                        learned.pace = Some(Duration::from_nanos(interval));
+                        learned.pace = Some(Duration::from_nanos(new.0));
                     }
                     _ => drop(log),
                 }

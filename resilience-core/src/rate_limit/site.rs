@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::{RateLimitSpec, RateLimiter, named};
+use super::{Learned, RateLimitSpec, RateLimiter, named};
 use crate::classify::ErrorClass;
 use crate::observe;
 use crate::rejected::Rejected;
@@ -78,7 +78,7 @@ impl RateLimitSite {
 
     /// After a call sent at `epoch` (see [`RateLimiter::epoch`]): a 429 from the server is
     /// feedback to the control loop (see [`RateLimiter::throttled`]); any completed call
-    /// moves a recovering pace along.
+    /// moves a recovering pace along. Returns what the 429 changed, for a backend to share.
     #[inline]
     fn learn<T, E>(
         &self,
@@ -86,16 +86,18 @@ impl RateLimitSite {
         epoch: u64,
         hooks: &ErrorHooks<E>,
         result: &Result<T, E>,
-    ) {
+    ) -> Learned {
         let limiter = self.limiter();
+        let mut learned = Learned::default();
         if let Err(error) = result {
             let classification = hooks.classify(error);
             if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
-                let learned = limiter.throttled(key, epoch, classification.retry_after);
+                learned = limiter.throttled(key, epoch, classification.retry_after);
                 observe::rate_limit_throttled(self.name, self.policy, learned);
             }
         }
         limiter.tick();
+        learned
     }
 }
 
@@ -308,17 +310,10 @@ where
 
     let cost = site.cost(cost);
     let permits = cost.unwrap_or(1);
-    if let Some(capacity) = site.limiter().capacity() {
-        // Refused here, before a round trip: the shared schedule has the same capacity.
-        if permits > capacity {
-            let rejected = Rejected::CostTooHigh {
-                cost: permits,
-                capacity,
-                period: site.limiter().spec().period,
-            };
-            observe::rate_limit_too_costly(site.name, site.policy, &rejected);
-            return Err(reject(rejected));
-        }
+    // Refused here, before a round trip: the shared schedule has the same capacity.
+    if let Err(rejected) = site.limiter().within_capacity(permits) {
+        observe::rate_limit_too_costly(site.name, site.policy, &rejected);
+        return Err(reject(rejected));
     }
     let (interval, tolerance, max_wait) = site.limiter().params();
     let redis_key = match key {
@@ -382,25 +377,15 @@ where
     };
     #[cfg(not(feature = "reqwest"))]
     let result = call.await;
-    if let Err(error) = &result {
-        let classification = hooks.classify(error);
-        if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
-            let learned = site
-                .limiter()
-                .throttled(key, epoch, classification.retry_after);
-            observe::rate_limit_throttled(site.name, site.policy, learned);
-            // A hold reaches every instance: it is written to the shared schedule. (A cut of
-            // the pace is each instance's own: the pace is a parameter of each acquire.)
-            if let Some(pause) = learned.pause {
-                if let Err(error) =
-                    limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
-                {
-                    observe::backend_failed(site.name, policy, &error, backend.on_error);
-                }
-            }
+    // A hold reaches every instance: it is written to the shared schedule. (A cut of the pace
+    // is each instance's own: the pace is a parameter of each acquire.)
+    if let Some(pause) = site.learn(key, epoch, &hooks, &result).pause {
+        if let Err(error) =
+            limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
+        {
+            observe::backend_failed(site.name, policy, &error, backend.on_error);
         }
     }
-    site.limiter().tick();
     result
 }
 
