@@ -708,9 +708,9 @@ async fn knife_edge(log: &Log<u32>, id: u32, refused: &Mutex<bool>) -> Result<()
 }
 
 /// Six calls at once at 10/s; the third is refused with `Retry-After: 1`. Nobody else waits
-/// out that second: the calls queued behind it keep going, spread from 100 ms to 143 ms apart
-/// (the pace cut to 7/s), and the refused one waits its own second, then queues again at the
-/// pace, which has recovered towards 9.8/s by then.
+/// out that second: the calls queued behind it keep going, spread from 100 ms apart to 133,
+/// 120 and 112 ms (the pace cut to 7/s and climbing back towards 9.9/s), and the refused one
+/// waits its own second, then queues again at the pace, which has recovered by then.
 #[tokio::test(start_paused = true)]
 async fn a_knife_edge_429_delays_only_the_request_that_got_it() {
     let log = Log::new();
@@ -730,9 +730,9 @@ async fn a_knife_edge_429_delays_only_the_request_that_got_it() {
             (0, ms(0)),
             (1, ms(100)),
             (2, ms(200)),
-            (3, ms(343)),
-            (4, ms(486)),
-            (5, ms(629)),
+            (3, ms(333)),
+            (4, ms(453)),
+            (5, ms(565)),
             (2, ms(1200)),
         ]
     );

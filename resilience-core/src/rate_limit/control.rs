@@ -11,7 +11,9 @@
 //! 1. **Cut.** The first 429 (or the first after the probe got back to the ceiling) sets
 //!    `w_max` to the pace in force and the pace to `BETA * w_max` (0.7, CUBIC's and the AWS
 //!    SDK's factor): deep enough that a sliding or fixed window drains the overshoot while
-//!    the queue re-forms.
+//!    the queue re-forms. The callers already waiting are spread out along the recovery's
+//!    curve ([`Curve`]), not at the cut pace, which would hold the cut for as long as their
+//!    slots span.
 //! 2. **Same event.** 429s on requests sent before the cut, or answered within one `period`
 //!    after it, belong to the event the cut answered and are ignored: a window remembers the
 //!    overshoot for up to a window, whatever the pace since (TCP cuts once per window, for a
@@ -35,6 +37,15 @@
 //!    geometrically. Cutting 30% on every 429 instead cost the quota lab's strict-nginx row
 //!    about 70 ms per 429 and ratcheted its pace down to 46/s; nudging on every lone one
 //!    still ratcheted it to 47/s, for no fewer 429s.
+//!
+//! 6. **A stated limit.** When the server states its limit (`X-RateLimit-Limit` or any twin
+//!    [`Quota`](crate::http::Quota) reads) and the pace is within it, even the first 429 is
+//!    lone, counted and no cut: the overshoot a cut drains cannot be there, and what is left
+//!    is a request on the edge (a sliding window of exactly `calls` sees every request on
+//!    its edge, and a timer tick of jitter puts one over it now and then). A second within
+//!    `STRIKE_PERIODS` is a strike, as above. Cutting for it cost the quota lab's sliding
+//!    row 0.15 s, and its `learned` row (whose first window overshoots by one while the
+//!    limit is learned) as much again.
 //!
 //! The fourth strike in a row also turns a short `Retry-After` into a hold of every caller
 //! (see [`RateLimiter::throttled`](super::RateLimiter::throttled)). An earlier version
@@ -68,6 +79,9 @@ pub(crate) const MIN_FRACTION: f64 = 0.01;
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Control {
     recovery: Option<Recovery>,
+    /// When the last lone 429 at the ceiling came (see `advertised` in
+    /// [`throttled`](Self::throttled)): a second within `STRIKE_PERIODS` is a strike.
+    lone: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +118,62 @@ pub(crate) struct Cut {
     pub(crate) strikes: u32,
 }
 
+/// The pace right after a cut, as a function of the time since it: the recovery's cubic for
+/// one period, then its plateau. The callers already waiting when the pace is cut are spread
+/// out along it ([`Move::Recover`](super::reschedule::Move::Recover)) rather than at the cut
+/// pace: at the cut pace, the 30 callers a batch keeps queued at 50/s held 35/s for the 0.86 s
+/// their slots spanned, whatever the recovery said meanwhile (0.3 s lost per cut in the quota
+/// lab's sliding row).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Curve {
+    /// Admissions per second right after the cut.
+    start: f64,
+    /// Admissions per second from one period after it.
+    target: f64,
+    /// The period, in nanoseconds.
+    period: u64,
+}
+
+impl Curve {
+    /// How many admissions the curve makes in the first `elapsed` nanoseconds.
+    fn admitted(&self, elapsed: f64) -> f64 {
+        let period = self.period as f64;
+        let climb = self.target - self.start;
+        if elapsed >= period {
+            let in_period = (self.target * period - climb * period / 4.0) / 1e9;
+            return in_period + self.target * (elapsed - period) / 1e9;
+        }
+        // the integral of `target - climb * (1 - t / period)^3`
+        let left = 1.0 - elapsed / period;
+        (self.target * elapsed - climb * period / 4.0 * (1.0 - left.powi(4))) / 1e9
+    }
+
+    /// Nanoseconds after the cut by which the curve has made `admissions` admissions.
+    pub(crate) fn time_for(&self, admissions: f64) -> f64 {
+        // NaN and non-positive counts or paces: no time (a NaN compares false both ways).
+        let positive = |value: f64| value.partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
+        if !positive(admissions) || !positive(self.start) || !positive(self.target) {
+            return 0.0;
+        }
+        let period = self.period as f64;
+        let in_period = self.admitted(period);
+        if admissions >= in_period {
+            return period + (admissions - in_period) * 1e9 / self.target;
+        }
+        // The count is increasing in time: bisection to well under a nanosecond.
+        let (mut low, mut high) = (0.0, period);
+        for _ in 0..64 {
+            let middle = (low + high) / 2.0;
+            if self.admitted(middle) < admissions {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        high
+    }
+}
+
 impl Control {
     /// Whether the pace is below the ceiling (so the limiter must keep [`rate`](Self::rate)
     /// up to date).
@@ -122,6 +192,14 @@ impl Control {
 
     /// The strikes of the last cut, if it was within `STRIKE_PERIODS` of `now`; else 0.
     pub(crate) fn strikes(&self, now: u64, period: u64) -> u32 {
+        let window = STRIKE_PERIODS.saturating_mul(period.max(1));
+        if self.recovery.is_none()
+            && self
+                .lone
+                .is_some_and(|lone| now.saturating_sub(lone) <= window)
+        {
+            return 1;
+        }
         match self.recovery {
             Some(recovery)
                 if now.saturating_sub(recovery.last)
@@ -131,6 +209,20 @@ impl Control {
             }
             _ => 0,
         }
+    }
+
+    /// The curve the pace follows from the last change on, capped at `ceiling`.
+    pub(crate) fn curve(&self, period: u64, ceiling: f64) -> Option<Curve> {
+        let recovery = self.recovery?;
+        let start = recovery.from.min(ceiling);
+        let target = (recovery.w_max * (1.0 - HEADROOM))
+            .max(recovery.from)
+            .min(ceiling);
+        Some(Curve {
+            start,
+            target,
+            period: period.max(1),
+        })
     }
 
     /// Drops the recovery once the probe is back at `ceiling`.
@@ -143,57 +235,66 @@ impl Control {
     }
 
     /// A 429; `stale` when the request was already on its way when the last 429 that counted
-    /// was answered. Ignored when it is the same event as that one (a stale request, or one
-    /// within a period of the last change of pace: a sliding or fixed window remembers an
-    /// overshoot for up to a window, whatever the pace since); counted but changing nothing
-    /// when it is a lone 429 on the plateau; else the new pace.
+    /// was answered; `advertised` when the server states its limit and the pace in force is
+    /// within it. Ignored when it is the same event as the last one counted (a stale request,
+    /// or one within a period of the last change of pace: a sliding or fixed window remembers
+    /// an overshoot for up to a window, whatever the pace since); counted but changing nothing
+    /// when it is a lone 429 (on the plateau, or at a pace the server says it allows); else
+    /// the new pace.
     pub(crate) fn throttled(
         &mut self,
         now: u64,
         stale: bool,
+        advertised: bool,
         period: u64,
         ceiling: f64,
     ) -> Reaction {
         let period = period.max(1);
         self.settle(now, period, ceiling);
+        let strike_window = STRIKE_PERIODS.saturating_mul(period);
         let strikes = match self.recovery {
             Some(recovery) if stale || now.saturating_sub(recovery.at) < period => {
                 return Reaction::Ignored;
             }
-            Some(recovery)
-                if now.saturating_sub(recovery.last) <= STRIKE_PERIODS.saturating_mul(period) =>
-            {
+            Some(recovery) if now.saturating_sub(recovery.last) <= strike_window => {
                 recovery.strikes.saturating_add(1)
+            }
+            None if self
+                .lone
+                .is_some_and(|lone| now.saturating_sub(lone) <= strike_window) =>
+            {
+                2
             }
             _ => 1,
         };
         let pace = self.rate(now, period, ceiling);
-        if let Some(recovery) = self.recovery {
-            // A 429 after the cut's window, on the plateau or the probe: a request a few
-            // milliseconds early (nginx stamps requests with a clock cached per event-loop
-            // turn; tokio's timers fire on whole milliseconds), not debt to drain. A lone one
-            // changes nothing: near its limit a strict leaky bucket refuses one request every
-            // few seconds from jitter alone, at 50/s as at 46/s, and slowing down for each
-            // cost the quota lab's nginx row 1.5 s over 21 s. One within `STRIKE_PERIODS` of
-            // the last is a strike: a nudge of 1% with no dip, doubled for each strike in a
-            // row (2%, 4%, ... up to a cut's 30%), so a quota that really is lower is found
-            // geometrically.
-            let nudge = match strikes {
-                0 | 1 => 0.0,
-                strikes => {
-                    let doublings = i32::try_from(strikes.saturating_sub(2).min(16)).unwrap_or(16);
-                    (NUDGE * 2f64.powi(doublings)).min(1.0 - BETA)
+        if strikes == 1 && (self.recovery.is_some() || advertised) {
+            // A 429 after the cut's window, on the plateau or the probe, or at a pace within
+            // the limit the server states: a request a few milliseconds early (nginx stamps
+            // requests with a clock cached per event-loop turn; tokio's timers fire on whole
+            // milliseconds; a sliding window of exactly `calls` sees every request on the
+            // edge), not debt to drain. A lone one changes nothing: near its limit a strict
+            // leaky bucket refuses one request every few seconds from jitter alone, at 50/s
+            // as at 46/s, and slowing down for each cost the quota lab's nginx row 1.5 s over
+            // 21 s; cutting by 30% for the knife-edge 429 a sliding window of 50 gives a pace
+            // of exactly 50/s cost its row 0.15 s.
+            match &mut self.recovery {
+                Some(recovery) => {
+                    recovery.strikes = 1;
+                    recovery.last = now;
                 }
-            };
-            if nudge == 0.0 {
-                self.recovery = Some(Recovery {
-                    strikes,
-                    last: now,
-                    ..recovery
-                });
-                return Reaction::Counted;
+                None => self.lone = Some(now),
             }
+            return Reaction::Counted;
+        }
+        if strikes >= 2 {
+            // One within `STRIKE_PERIODS` of the last is a strike: a nudge of 1% with no dip,
+            // doubled for each strike in a row (2%, 4%, ... up to a cut's 30%), so a quota
+            // that really is lower is found geometrically.
+            let doublings = i32::try_from(strikes.saturating_sub(2).min(16)).unwrap_or(16);
+            let nudge = (NUDGE * 2f64.powi(doublings)).min(1.0 - BETA);
             let rate = (pace * (1.0 - nudge)).max(ceiling * MIN_FRACTION);
+            self.lone = None;
             self.recovery = Some(Recovery {
                 at: now,
                 last: now,
@@ -204,6 +305,7 @@ impl Control {
             return Reaction::Paced(Cut { rate, strikes });
         }
         let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
+        self.lone = None;
         self.recovery = Some(Recovery {
             at: now,
             last: now,
@@ -260,7 +362,7 @@ mod tests {
     fn a_429_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        let cut = control.throttled(10 * S, false, S, 50.0);
+        let cut = control.throttled(10 * S, false, false, S, 50.0);
         assert_eq!(
             cut,
             Reaction::Paced(Cut {
@@ -274,7 +376,7 @@ mod tests {
     #[test]
     fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
         let mut control = Control::default();
-        control.throttled(0, false, S, 50.0);
+        control.throttled(0, false, false, S, 50.0);
         let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 11_000]
             .iter()
             .map(|ms| round(control.rate(ms * MS, S, 50.0)))
@@ -286,7 +388,7 @@ mod tests {
     #[test]
     fn the_probe_returns_to_the_ceiling_and_never_above() {
         let mut control = Control::default();
-        control.throttled(0, false, S, 50.0);
+        control.throttled(0, false, false, S, 50.0);
         let plateau_end = (1 + PLATEAU_PERIODS) * S;
         assert_eq!(control.rate(plateau_end, S, 50.0), 49.5);
         // convex: an eighth of the way up at half the probe
@@ -300,15 +402,15 @@ mod tests {
     #[test]
     fn a_429_within_a_period_of_the_cut_is_the_same_event() {
         let mut control = Control::default();
-        control.throttled(1_000 * MS, false, S, 50.0);
+        control.throttled(1_000 * MS, false, false, S, 50.0);
         // sent before the cut, answered after it: already answered
         assert_eq!(
-            control.throttled(1_010 * MS, true, S, 50.0),
+            control.throttled(1_010 * MS, true, false, S, 50.0),
             Reaction::Ignored
         );
         // sent after the cut, but the server's window still remembers the overshoot
         assert_eq!(
-            control.throttled(1_900 * MS, false, S, 50.0),
+            control.throttled(1_900 * MS, false, false, S, 50.0),
             Reaction::Ignored
         );
         assert_eq!(round(control.rate(1_010 * MS, S, 50.0)), 35.43);
@@ -317,12 +419,15 @@ mod tests {
     #[test]
     fn a_lone_429_long_after_the_last_cut_changes_nothing() {
         let mut control = Control::default();
-        control.throttled(0, false, S, 50.0);
+        control.throttled(0, false, false, S, 50.0);
         // on the plateau at 49.5/s, 5 periods later: a request a few ms early
-        assert_eq!(control.throttled(5 * S, false, S, 50.0), Reaction::Counted);
+        assert_eq!(
+            control.throttled(5 * S, false, false, S, 50.0),
+            Reaction::Counted
+        );
         assert_eq!(control.rate(5 * S + 500 * MS, S, 50.0), 49.5);
         // but it counts: another within two periods is a strike, a nudge of 1%, no dip
-        let cut = control.throttled(6_500 * MS, false, S, 50.0);
+        let cut = control.throttled(6_500 * MS, false, false, S, 50.0);
         assert_eq!(
             paced(cut).map(|cut| (round(cut.rate), cut.strikes)),
             Some((49.01, 2))
@@ -334,12 +439,12 @@ mod tests {
     #[test]
     fn refusals_that_keep_coming_are_strikes_and_double_the_nudge() {
         let mut control = Control::default();
-        control.throttled(0, false, S, 50.0);
+        control.throttled(0, false, false, S, 50.0);
         // each a little over a period after the one before: 1%, 2%, 4%, 8% ...
         let mut paces = Vec::new();
         let mut strikes = Vec::new();
         for i in 1..=6 {
-            let cut = control.throttled(i * 1_100 * MS, false, S, 50.0);
+            let cut = control.throttled(i * 1_100 * MS, false, false, S, 50.0);
             let cut = paced(cut).expect("a strike changes the pace");
             paces.push(round(cut.rate));
             strikes.push(cut.strikes);
@@ -347,7 +452,7 @@ mod tests {
         assert_eq!(strikes, [2, 3, 4, 5, 6, 7]);
         assert_eq!(paces, [49.01, 48.02, 46.1, 42.42, 35.63, 24.94]);
         // a 429 after the probe got back to the ceiling is a first one again: a cut
-        let again = control.throttled(60 * S, false, S, 50.0);
+        let again = control.throttled(60 * S, false, false, S, 50.0);
         assert_eq!(
             again,
             Reaction::Paced(Cut {
@@ -358,17 +463,62 @@ mod tests {
     }
 
     #[test]
+    fn a_429_within_the_advertised_limit_is_counted_and_a_second_is_a_strike() {
+        let mut control = Control::default();
+        // the server states its limit, and the pace is within it: a request on the edge
+        assert_eq!(
+            control.throttled(S, false, true, S, 50.0),
+            Reaction::Counted
+        );
+        assert_eq!(control.rate(S, S, 50.0), 50.0);
+        assert_eq!(control.strikes(S, S), 1);
+        // another within two periods: a strike, a nudge of 1% with no dip
+        let cut = control.throttled(2_500 * MS, false, true, S, 50.0);
+        assert_eq!(
+            paced(cut).map(|cut| (round(cut.rate), cut.strikes)),
+            Some((49.5, 2))
+        );
+        // more than two periods apart, each is lone again
+        let mut control = Control::default();
+        control.throttled(S, false, true, S, 50.0);
+        assert_eq!(
+            control.throttled(3_100 * MS, false, true, S, 50.0),
+            Reaction::Counted
+        );
+        // without a stated limit the first 429 is a cut
+        let mut control = Control::default();
+        assert_eq!(
+            paced(control.throttled(S, false, false, S, 50.0)).map(|cut| cut.rate),
+            Some(35.0)
+        );
+    }
+
+    #[test]
+    fn a_cut_spreads_the_queue_along_the_recovery() {
+        let mut control = Control::default();
+        control.throttled(0, false, false, S, 50.0);
+        let curve = control.curve(S, 50.0).expect("recovering");
+        let at = |admissions: f64| (curve.time_for(admissions) / 1e5).round() / 10.0;
+        // 30 callers queued 20 ms apart at 50/s: the first at 35/s, the 30th after 678.5 ms
+        // of the climb to 49.5/s (857 ms at the cut pace alone)
+        assert_eq!([at(1.0), at(10.0), at(30.0)], [28.1, 252.4, 678.5]);
+        // the period makes 45.875, then the plateau's 49.5/s
+        assert_eq!(at(45.875 + 49.5), 2_000.0);
+        assert_eq!(at(0.0), 0.0);
+    }
+
+    #[test]
     fn the_pace_has_a_floor_and_follows_a_lower_ceiling() {
         let mut control = Control::default();
         let mut now = 0;
         for _ in 0..40 {
             now += S + MS;
-            control.throttled(now, false, S, 50.0);
+            control.throttled(now, false, false, S, 50.0);
         }
         // never under 1% of the ceiling
         assert_eq!(control.rate(now, S, 50.0), 0.5);
         let mut control = Control::default();
-        control.throttled(0, false, S, 50.0);
+        control.throttled(0, false, false, S, 50.0);
         // a server advertising 20/s caps the recovery
         assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
     }

@@ -439,7 +439,7 @@ mod tests {
             };
             let floor = match change {
                 Move::Shift(by) => at + by + tolerance,
-                Move::Stretch { .. } => 0,
+                Move::Stretch { .. } | Move::Recover { .. } => 0,
             };
             cell.reschedule(at, change, (interval, tolerance), new, floor, 0);
             for slot in &mut slots {

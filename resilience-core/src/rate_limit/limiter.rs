@@ -101,6 +101,10 @@ pub struct RateLimiter {
     /// The slot and the release time of the last caller woken from a reserved slot of the
     /// unkeyed cell; see [`release_gap`](Self::release_gap).
     released: Mutex<Option<(u64, u64)>>,
+    /// Whether a server that states no limit answered 429: it may be a strict leaky bucket,
+    /// whose millisecond clock refuses any two sends closer than the interval, so the release
+    /// spacing no longer gives way to lateness; see [`release_gap`](Self::release_gap).
+    strict_spacing: AtomicBool,
 }
 
 impl RateLimiter {
@@ -125,6 +129,7 @@ impl RateLimiter {
             ticked_at: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             released: Mutex::new(None),
+            strict_spacing: AtomicBool::new(false),
         };
         limiter.configure(spec);
         limiter
@@ -467,19 +472,26 @@ impl RateLimiter {
 
     /// After a sleep to the reserved `slot`, for the unkeyed cell: `None` to go now (and the
     /// release is recorded), or how much longer to wait so that this release is no closer to
-    /// the last one than their slots are, less half a millisecond.
+    /// the last one than their slots are, less half a millisecond; and, until a server that
+    /// states no limit has answered 429, no later than a timer tick past its own slot.
     ///
     /// tokio's timer fires on whole milliseconds, a little late, and never early: a caller
     /// woken 2 ms late followed by one woken on time would leave 18 ms between two sends at
     /// 50/s, which a strict leaky bucket (nginx `limit_req` without `burst`, whose clock is in
-    /// milliseconds) refuses. The slack is a trade measured in the quota lab: none, and a wait
-    /// shorter than a timer tick rounds up to a whole one, so every late wake-up added a
-    /// millisecond for good (the bucket, fixed-window and nginx-burst rows went from 1.055 to
-    /// 1.08 of N/qps); a whole millisecond, and gaps of 19 ms got through (5 to 9 429s from
-    /// strict nginx in 300 requests, against 3 with half of one). A release long after the
-    /// last (more than two intervals) owes it nothing.
+    /// milliseconds) refuses. The slack and the cap are trades measured in the quota lab and
+    /// `tests/nginx_pacing.rs`: no slack, and a wait shorter than a timer tick rounds up to a
+    /// whole one, so every late wake-up added a millisecond for good (the bucket,
+    /// fixed-window and nginx-burst rows went from 1.055 to 1.08 of N/qps); a whole
+    /// millisecond, and gaps of 19 ms got through (5 to 9 429s from strict nginx in 300
+    /// requests, against 3 with half of one). Even so, each wake-up's rounding was passed on
+    /// down a busy queue (1.067 of N/qps on the token bucket): the cap stops that (1.050),
+    /// but lets a 19 ms gap through after a late wake-up (7 429s from strict nginx in 300
+    /// instead of 3 or 4). So the cap holds until a server refuses a request without stating
+    /// its limit, the one kind of server that may be counting milliseconds between sends. A
+    /// release long after the last (more than two intervals) owes it nothing.
     fn release_gap(&self, slot: u64) -> Option<Duration> {
         const SLACK: u64 = 500_000;
+        const TICK: u64 = 1_000_000;
         let now = self.now();
         let mut last = self
             .released
@@ -493,7 +505,16 @@ impl RateLimiter {
                 *last = Some((slot, now));
                 return None;
             }
-            let earliest = last_release.saturating_add(spacing).saturating_sub(SLACK);
+            // Capped: the lateness of one wake-up is not passed down the whole queue.
+            let cap = if self.strict_spacing.load(Ordering::Relaxed) {
+                u64::MAX
+            } else {
+                TICK
+            };
+            let earliest = last_release
+                .saturating_add(spacing)
+                .saturating_sub(SLACK)
+                .min(slot.saturating_add(cap));
             if now < earliest {
                 return Some(Duration::from_nanos(earliest - now));
             }
@@ -628,24 +649,29 @@ impl RateLimiter {
         // the whole window, spent by sending them early (keeping them made the first window
         // of the quota lab's `learned` server overshoot 40 by a few, and each overshoot is a
         // 429).
-        self.repace(log, self.now(), old, new);
+        self.repace(log, self.now(), old, new, None);
         (self.ceiling_of(spec) > nanos(spec.interval())).then_some(limit)
     }
 
     /// Stores the pace `new` (interval, tolerance) in place of `old`, under the log's lock.
-    /// Slower: the slots reserved after `at` at the old pace are spread out at the new one.
-    /// Faster: they are kept (the sleepers cannot wake earlier anyway).
+    /// Slower: the slots reserved after `at` at the old pace are spread out at the new one, or
+    /// along `curve` (a cut's recovery) when given. Faster: they are kept (the sleepers cannot
+    /// wake earlier anyway).
     fn repace(
         &self,
         mut log: std::sync::MutexGuard<'_, super::reschedule::Log>,
         at: u64,
         old: (u64, u64),
         new: (u64, u64),
+        curve: Option<control::Curve>,
     ) {
         if new.0 > old.0 {
-            let stretch = Move::Stretch {
-                from: old.0,
-                to: new.0,
+            let stretch = match curve {
+                Some(curve) => Move::Recover { from: old.0, curve },
+                None => Move::Stretch {
+                    from: old.0,
+                    to: new.0,
+                },
             };
             self.move_cells(&log, Scope::All, at, stretch, (old, new), 0);
             self.store_pace(new);
@@ -700,13 +726,21 @@ impl RateLimiter {
             }
             None => {
                 let stale = epoch != self.epoch.load(Ordering::Relaxed);
-                let (cut, strikes) = {
+                let (cut, strikes, curve) = {
                     let mut control = self
                         .control
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    let cut = control.throttled(now, stale, period, per_second(ceiling));
-                    (cut, control.strikes(now, period))
+                    // A server that states its limit, with the pace within it: the 429 is a
+                    // request on the edge, not an overshoot to drain.
+                    let advertised = self.advertised.load(Ordering::Relaxed) > 0;
+                    if !advertised {
+                        self.strict_spacing.store(true, Ordering::Relaxed);
+                    }
+                    let cut =
+                        control.throttled(now, stale, advertised, period, per_second(ceiling));
+                    let curve = control.curve(period, per_second(ceiling));
+                    (cut, control.strikes(now, period), curve)
                 };
                 if cut != control::Reaction::Ignored {
                     // Requests already on their way belong to this event.
@@ -717,7 +751,7 @@ impl RateLimiter {
                         self.recovering.store(true, Ordering::Relaxed);
                         self.ticked_at.store(now, Ordering::Relaxed);
                         let (old, new) = (self.pace(), self.pace_of(spec));
-                        self.repace(log, now, old, new);
+                        self.repace(log, now, old, new, curve);
                         learned.pace = Some(Duration::from_nanos(new.0));
                     }
                     _ => drop(log),
@@ -786,7 +820,7 @@ impl RateLimiter {
         let old = self.pace();
         // Recovery only ever speeds up; a slower pace here is a reload's, which keeps slots.
         if new.0 < old.0 {
-            self.repace(log, now, old, new);
+            self.repace(log, now, old, new, None);
         }
     }
 
@@ -990,22 +1024,23 @@ mod tests {
 
     /// A caller woken 2 ms late from its slot does not let the next one, woken on time, go
     /// 18 ms after it at 50/s: the next waits until half a millisecond short of the slots'
-    /// own 20 ms.
+    /// own 20 ms, but never more than a tick past its own slot.
     #[tokio::test(start_paused = true)]
     async fn a_late_wake_up_does_not_bunch_the_next_release() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
         tokio::time::advance(Duration::from_millis(102)).await;
         assert_eq!(limiter.release_gap(100 * MS), None);
         tokio::time::advance(Duration::from_millis(18)).await;
+        // 19.5 ms after the last would be 121.5: capped at a tick past its slot, 121
         assert_eq!(
             limiter.release_gap(120 * MS),
-            Some(Duration::from_micros(1_500))
+            Some(Duration::from_millis(1))
         );
-        tokio::time::advance(Duration::from_micros(1_500)).await;
+        tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(limiter.release_gap(120 * MS), None);
         // one slot later, 19.5 ms after the last release is enough: half a millisecond of the
         // lateness is forgiven at each release
-        tokio::time::advance(Duration::from_micros(19_000)).await;
+        tokio::time::advance(Duration::from_millis(19)).await;
         assert_eq!(
             limiter.release_gap(140 * MS),
             Some(Duration::from_micros(500))
@@ -1014,6 +1049,21 @@ mod tests {
         assert_eq!(limiter.release_gap(140 * MS), None);
         // an older slot woken late never waits
         assert_eq!(limiter.release_gap(60 * MS), None);
+    }
+
+    /// After a 429 from a server that states no limit (it may count the milliseconds between
+    /// sends), the spacing no longer gives way to lateness.
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_with_no_stated_limit_the_spacing_is_kept_in_full() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
+        limiter.throttled(None, limiter.epoch(), None);
+        tokio::time::advance(Duration::from_millis(102)).await;
+        assert_eq!(limiter.release_gap(100 * MS), None);
+        tokio::time::advance(Duration::from_millis(18)).await;
+        assert_eq!(
+            limiter.release_gap(120 * MS),
+            Some(Duration::from_micros(1_500))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1067,8 +1117,29 @@ mod tests {
             assert_eq!(learned.pace, Some(Duration::from_nanos(142_857_143)));
         })
         .await;
-        // reserved 100 ms apart, now 1/0.7 as far: 7 per second
-        assert_eq!(admitted, [0, 143, 286, 429, 572]);
+        // reserved 100 ms apart, now along the recovery: 7/s at first, climbing to 9.9/s
+        // within the period (at the cut pace alone: 143, 286, 429, 572)
+        assert_eq!(admitted, [0, 133, 253, 365, 472]);
+    }
+
+    /// A server that states its limit (here on the 429 itself, as a sliding window's gateway
+    /// does) and a pace within it: the 429 is a request on the edge. It is counted; a second
+    /// within two periods is a strike, a nudge of 1%.
+    #[tokio::test(start_paused = true)]
+    async fn a_429_within_the_advertised_limit_is_counted_not_cut() {
+        let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            limiter.learn(None, &quota(Some(50), 0, 1)),
+            Learned::default()
+        );
+        let edge = limiter.throttled(None, limiter.epoch(), Some(Duration::from_secs(1)));
+        assert_eq!(edge, Learned::default());
+        assert_eq!(limiter.interval(), Duration::from_millis(20));
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        let strike = limiter.throttled(None, limiter.epoch(), Some(Duration::from_secs(1)));
+        assert_eq!(strike.pace, Some(Duration::from_nanos(20_202_021))); // 49.5/s
+        assert_eq!(strike.pause, None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1116,8 +1187,8 @@ mod tests {
             assert_eq!(learned.pause, Some(Duration::from_secs(5)));
         })
         .await;
-        // the waiting ones move past the hold and keep the (cut) spacing between them
-        assert_eq!(admitted, [0, 5143, 5286, 5429]);
+        // the waiting ones move past the hold, spaced as the cut's recovery spreads them
+        assert_eq!(admitted, [0, 5133, 5253, 5365]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,19 +17,24 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::control::Curve;
+
 /// How many changes are remembered; a caller asleep through more than this many applies the
 /// ones still remembered.
 const REMEMBERED: usize = 32;
 
 /// What a change does to a slot reserved after it (times in nanoseconds on the limiter's
 /// clock).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Move {
     /// A pause: every later slot is shifted by this much.
     Shift(u64),
     /// A new interval: the reserved slots after the change are spaced by `to` instead of
     /// `from`.
     Stretch { from: u64, to: u64 },
+    /// A cut: the reserved slots after the change, `from` apart, are spread out along the
+    /// recovery's pace.
+    Recover { from: u64, curve: Curve },
 }
 
 impl Move {
@@ -45,6 +50,12 @@ impl Move {
                 at.saturating_add(u64::try_from(stretched).unwrap_or(u64::MAX))
             }
             Move::Stretch { .. } => slot,
+            Move::Recover { from, curve } => {
+                let admissions = (slot - at) as f64 / from.max(1) as f64;
+                // `as` saturates a float too large for u64; a slot never moves earlier.
+                let moved = at.saturating_add(curve.time_for(admissions).ceil() as u64);
+                moved.max(slot)
+            }
         }
     }
 }
@@ -270,7 +281,7 @@ mod tests {
     fn record(changes: &Changes, at: u64, scope: Scope, change: Move) {
         let until = match change {
             Move::Shift(by) => Some(at + by),
-            Move::Stretch { .. } => None,
+            Move::Stretch { .. } | Move::Recover { .. } => None,
         };
         let mut log = changes.lock();
         changes.publish(&mut log, at, scope, change, until);
