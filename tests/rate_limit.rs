@@ -196,6 +196,30 @@ async fn burst_after_idle_then_spacing_then_refill() {
 // Reject mode and max_wait
 // ---------------------------------------------------------------------------------------------
 
+#[rate_limited(calls = 4294967295, period = "100000h", mode = "reject")]
+async fn largest_calls(log: &Log<()>) -> Result<(), ApiError> {
+    log.admit(());
+    Ok(())
+}
+
+/// The largest `calls` a user can write is a limit like any other (11.9/s here), not "no
+/// limit": it once admitted 1000 calls in 1000.
+#[tokio::test(start_paused = true)]
+async fn the_largest_calls_is_a_limit() {
+    let log = Log::new();
+    let mut refused = 0;
+    for _ in 0..1000 {
+        if largest_calls(&log).await.is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 999);
+    assert_eq!(
+        largest_calls(&log).await,
+        Err(limited(Duration::from_nanos(83_819_032)))
+    );
+}
+
 #[rate_limited(calls = 2, period = "1s", mode = "reject")]
 async fn rejecting(log: &Log<()>) -> Result<(), ApiError> {
     log.admit(());

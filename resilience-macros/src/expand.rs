@@ -81,12 +81,16 @@ fn retry_spec(args: &RetryArgs) -> TokenStream {
     tokens
 }
 
-/// The `RateLimitSpec` constant. Without `calls`/`period` (a `policy` gives them) the inline
-/// value is unlimited: `u32::MAX` calls per second, until the policy says otherwise.
+/// The `RateLimitSpec` constant. Without `calls` (a `policy` gives it) the inline value is
+/// `RateLimitSpec::UNLIMITED` until the policy says otherwise.
 fn rate_limit_spec(args: &RateLimitArgs) -> TokenStream {
-    let calls = args.calls.unwrap_or(u32::MAX);
-    let period = duration(args.period.unwrap_or(Duration::from_secs(1)));
-    let mut tokens = quote!(::resilience::__private::RateLimitSpec::new(#calls, #period));
+    let mut tokens = match args.calls {
+        Some(calls) => {
+            let period = duration(args.period.unwrap_or(Duration::from_secs(1)));
+            quote!(::resilience::__private::RateLimitSpec::new(#calls, #period))
+        }
+        None => quote!(::resilience::__private::RateLimitSpec::UNLIMITED),
+    };
     if let Some(burst) = args.burst {
         tokens.extend(quote!(.burst(#burst)));
     }

@@ -1,47 +1,22 @@
 //! [`RateLimiter`]: a GCRA limiter whose values can change while it runs, direct or keyed.
 
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-
-use dashmap::DashMap;
 
 use super::clock::{Clock, nanos};
 use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
+use super::keyed::Keyed;
 use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
 use crate::rejected::Rejected;
-
-/// Keys are already 64-bit hashes of the user's key values, so the map need not hash again.
-#[derive(Default)]
-pub(crate) struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-type KeyMap = DashMap<u64, Gcra, BuildHasherDefault<PreHashed>>;
 
 /// A value alone on its cache line (128 bytes: two 64-byte lines, as adjacent-line
 /// prefetchers fetch pairs).
 #[derive(Debug)]
 #[repr(align(128))]
 struct CacheLine<T>(T);
-
-/// Below this many keys a keyed limiter never sweeps idle keys.
-const SWEEP_FLOOR: usize = 1024;
 
 /// A rate limiter: one GCRA cell for unkeyed calls and a map of cells for keyed ones, sharing
 /// one set of values. The values are atomics, so a named policy's limit can change while
@@ -82,8 +57,8 @@ pub struct RateLimiter {
     /// The unkeyed cell, alone on its cache line: every check writes it, so the values read
     /// next to it must not share the line (two threads would bounce it on each read).
     direct: CacheLine<Gcra>,
-    keyed: KeyMap,
-    swept_at_len: AtomicUsize,
+    /// The keys' cells, made on the first keyed call (an unkeyed limiter never pays for them).
+    keyed: OnceLock<Keyed>,
     /// The limit a server advertised (`X-RateLimit-Limit`) when lower than `calls`; 0: none.
     advertised: std::sync::atomic::AtomicU32,
     /// The window of the advertised limit in nanoseconds (0: the configured `period`).
@@ -119,8 +94,7 @@ impl RateLimiter {
             spec: Mutex::new(spec),
             clock: Clock::new(),
             direct: CacheLine(Gcra::new()),
-            keyed: KeyMap::default(),
-            swept_at_len: AtomicUsize::new(0),
+            keyed: OnceLock::new(),
             advertised: std::sync::atomic::AtomicU32::new(0),
             advertised_window: AtomicU64::new(0),
             changes: Changes::default(),
@@ -149,8 +123,15 @@ impl RateLimiter {
         self.interval.store(interval, Ordering::Relaxed);
         self.tolerance.store(tolerance, Ordering::Relaxed);
         self.max_wait.store(max_wait, Ordering::Relaxed);
+        // `calls` 0 in this word is the unlimited state (`calls` 0 itself reads as 1, as in
+        // `RateLimitSpec::interval`).
+        let calls = if spec.is_unlimited() {
+            0
+        } else {
+            spec.calls.max(1)
+        };
         self.limits.store(
-            u64::from(spec.calls) << 32 | u64::from(spec.burst),
+            u64::from(calls) << 32 | u64::from(spec.burst),
             Ordering::Relaxed,
         );
         self.cost.store(spec.cost.unwrap_or(0), Ordering::Relaxed);
@@ -206,7 +187,7 @@ impl RateLimiter {
     pub fn capacity(&self) -> Option<u64> {
         let limits = self.limits.load(Ordering::Relaxed);
         let (calls, burst) = ((limits >> 32) as u32, limits as u32);
-        if calls == u32::MAX {
+        if calls == 0 {
             return None;
         }
         let advertised = self.advertised.load(Ordering::Relaxed);
@@ -362,33 +343,19 @@ impl RateLimiter {
         max_wait: u64,
         cost: u64,
     ) -> Admission {
-        if let Some(cell) = self.keyed.get(&key) {
-            return cell.acquire_n_within(now, interval, tolerance, max_wait, cost);
-        }
-        let admission = self
-            .keyed
-            .entry(key)
-            .or_default()
-            .acquire_n_within(now, interval, tolerance, max_wait, cost);
-        self.sweep_if_grown(now);
-        admission
+        self.keyed().with_cell(key, now, |cell| {
+            cell.acquire_n_within(now, interval, tolerance, max_wait, cost)
+        })
     }
 
-    /// Drops the keys that are back to full capacity once the map has doubled since the last
-    /// sweep: memory stays proportional to the keys active recently, however many were seen.
-    fn sweep_if_grown(&self, now: u64) {
-        let len = self.keyed.len();
-        let last = self.swept_at_len.load(Ordering::Relaxed);
-        if len <= SWEEP_FLOOR.max(last.saturating_mul(2)) {
-            return;
-        }
-        self.keyed.retain(|_, cell| !cell.is_idle(now));
-        self.swept_at_len.store(self.keyed.len(), Ordering::Relaxed);
+    fn keyed(&self) -> &Keyed {
+        self.keyed.get_or_init(Keyed::default)
     }
 
-    /// The number of keys currently tracked (idle ones may linger until the next sweep).
+    /// The number of keys currently tracked (idle ones linger until a sweep: see the module
+    /// `keyed`).
     pub fn tracked_keys(&self) -> usize {
-        self.keyed.len()
+        self.keyed.get().map_or(0, Keyed::len)
     }
 
     /// Waits until admitted (sleeping on tokio's clock) or returns the refusal. A pause or a
@@ -877,17 +844,18 @@ impl RateLimiter {
             }
             Scope::Key(key) => {
                 let held = log.held_until(scope);
-                self.keyed
-                    .entry(key)
-                    .or_default()
-                    .reschedule(at, change, old, new, floor, held);
+                self.keyed().with_cell(key, at, |cell| {
+                    cell.reschedule(at, change, old, new, floor, held);
+                });
             }
             Scope::All => {
                 let held = log.held_until(Scope::Unkeyed);
                 self.direct.0.reschedule(at, change, old, new, floor, held);
-                for cell in self.keyed.iter() {
-                    let held = log.held_until(Scope::Key(*cell.key()));
-                    cell.value().reschedule(at, change, old, new, floor, held);
+                if let Some(keyed) = self.keyed.get() {
+                    keyed.for_each(|key, cell| {
+                        let held = log.held_until(Scope::Key(key));
+                        cell.reschedule(at, change, old, new, floor, held);
+                    });
                 }
             }
         }
@@ -1411,7 +1379,7 @@ mod tests {
         }
         // a million distinct keys over time, but only about one round's worth is kept
         assert!(
-            limiter.tracked_keys() <= 2 * 10_000 + SWEEP_FLOOR,
+            limiter.tracked_keys() <= 2 * 10_000 + super::super::keyed::SWEEP_FLOOR,
             "{}",
             limiter.tracked_keys()
         );

@@ -26,6 +26,12 @@ impl LimitMode {
 /// A rate limit as plain data: at most `calls` admissions in any window of length `period`
 /// (plus `burst` after idle time), smoothly spaced by GCRA, one every `period / calls`.
 ///
+/// An admission is a slot, the instant a call may start. In wait mode the caller starts when
+/// tokio's timer wakes it, on a whole millisecond and never early, so the starts in a window
+/// can include the slots of up to a tick before it (at 1000/s, a few starts beyond `calls` in
+/// some one-second windows): leave a server that counts starts to the exact limit that tick of
+/// headroom.
+///
 /// ```
 /// use std::time::Duration;
 /// use resilience_core::rate_limit::{LimitMode, RateLimitSpec};
@@ -51,13 +57,20 @@ pub struct RateLimitSpec {
     /// The permits every call takes, whatever its site computes (a policy's `cost`). Default
     /// none: the site's `cost` expression, or 1.
     pub cost: Option<u64>,
+    /// No limit at all ([`UNLIMITED`](Self::UNLIMITED)): a state of its own rather than a
+    /// value of `calls`, since every `calls` a user can write is a limit (`u32::MAX` per
+    /// 100,000 h is 11.9/s).
+    unlimited: bool,
 }
 
 impl RateLimitSpec {
     /// No limit: what a site that names a policy without giving a rate has until the policy
     /// gives one. Every call is admitted at once (a server's 429 + Retry-After still pauses
     /// it).
-    pub const UNLIMITED: RateLimitSpec = RateLimitSpec::new(u32::MAX, Duration::from_secs(1));
+    pub const UNLIMITED: RateLimitSpec = RateLimitSpec {
+        unlimited: true,
+        ..RateLimitSpec::new(u32::MAX, Duration::from_secs(1))
+    };
 
     /// `calls` per `period`, no burst, wait mode, no `max_wait`.
     pub const fn new(calls: u32, period: Duration) -> Self {
@@ -68,7 +81,14 @@ impl RateLimitSpec {
             mode: LimitMode::Wait,
             max_wait: None,
             cost: None,
+            unlimited: false,
         }
+    }
+
+    /// Whether this is [`UNLIMITED`](Self::UNLIMITED): no limit until a policy gives
+    /// `calls` and `period`.
+    pub const fn is_unlimited(&self) -> bool {
+        self.unlimited
     }
 
     /// Sets `burst`.
@@ -96,10 +116,11 @@ impl RateLimitSpec {
     }
 
     /// The emission interval `period / calls`, rounded up to the nanosecond so that rounding can
-    /// never admit more than `calls` per `period`. `calls = 0` is read as 1, and
-    /// `calls = u32::MAX` ([`UNLIMITED`](Self::UNLIMITED)) as no limit: a zero interval.
+    /// never admit more than `calls` per `period`. `calls = 0` is read as 1, a zero `period`
+    /// as a nanosecond (both refused by [`validate`](Self::validate)), and
+    /// [`UNLIMITED`](Self::UNLIMITED) is a zero interval: no limit.
     pub const fn interval(&self) -> Duration {
-        if self.calls == u32::MAX {
+        if self.unlimited {
             return Duration::ZERO;
         }
         let calls = if self.calls == 0 {
@@ -108,7 +129,10 @@ impl RateLimitSpec {
             self.calls as u128
         };
         let nanos = self.period.as_nanos().div_ceil(calls);
-        let nanos = if nanos > u64::MAX as u128 {
+        // At least a nanosecond: a zero interval is the unlimited state only.
+        let nanos = if nanos == 0 {
+            1
+        } else if nanos > u64::MAX as u128 {
             u64::MAX
         } else {
             nanos as u64
@@ -146,8 +170,12 @@ pub struct RateLimitPatch {
 }
 
 impl RateLimitPatch {
-    /// `spec` with every field this patch sets replaced.
+    /// `spec` with every field this patch sets replaced. A patch that sets `calls` or
+    /// `period` makes an [`UNLIMITED`](RateLimitSpec::UNLIMITED) spec a limit.
     pub fn apply(&self, mut spec: RateLimitSpec) -> RateLimitSpec {
+        if self.calls.is_some() || self.period.is_some() {
+            spec.unlimited = false;
+        }
         if let Some(v) = self.calls {
             spec.calls = v;
         }
@@ -192,5 +220,34 @@ mod tests {
                 .is_err()
         );
         assert!(RateLimitSpec::new(1, Duration::ZERO).validate().is_err());
+        assert_eq!(
+            RateLimitSpec::new(1, Duration::ZERO).interval(),
+            Duration::from_nanos(1)
+        );
+    }
+
+    /// Every `calls` a user can write is a limit; only `UNLIMITED` is none, until a policy
+    /// gives a rate.
+    #[test]
+    fn the_largest_calls_is_a_limit_and_unlimited_is_a_state() {
+        let slow = RateLimitSpec::new(u32::MAX, Duration::from_secs(100_000 * 3600));
+        assert!(!slow.is_unlimited());
+        assert_eq!(slow.interval(), Duration::from_nanos(83_819_032)); // 11.9/s
+        assert!(RateLimitSpec::UNLIMITED.is_unlimited());
+        assert_eq!(RateLimitSpec::UNLIMITED.interval(), Duration::ZERO);
+        let given = RateLimitPatch {
+            calls: Some(10),
+            ..RateLimitPatch::default()
+        }
+        .apply(RateLimitSpec::UNLIMITED);
+        assert!(!given.is_unlimited());
+        assert_eq!(given.interval(), Duration::from_millis(100));
+        // a patch of other fields leaves it unlimited
+        let burst = RateLimitPatch {
+            burst: Some(3),
+            ..RateLimitPatch::default()
+        }
+        .apply(RateLimitSpec::UNLIMITED);
+        assert!(burst.is_unlimited());
     }
 }
