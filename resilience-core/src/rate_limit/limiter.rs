@@ -110,7 +110,29 @@ impl RateLimiter {
     }
 
     /// Replaces the values; recorded admissions are kept.
+    ///
+    /// Values the macro and YAML refuse (see [`RateLimitSpec::validate`]) are not refused here
+    /// (a limiter is made in code that cannot fail), but logged (`error` level, target
+    /// `resilience::rate_limit`) and read as the nearest allowed ones: `calls = 0` as 1, a
+    /// zero `period` as a nanosecond.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_core::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
+    ///
+    /// let spec = RateLimitSpec::new(0, Duration::from_secs(1)).mode(LimitMode::Reject);
+    /// assert_eq!(spec.validate(), Err("`calls` must be at least 1, found 0".to_string()));
+    /// let limiter = RateLimiter::new(spec); // logged, and one call per second
+    /// assert!(limiter.check(None).is_ok());
+    /// assert!(limiter.check(None).is_err());
+    /// ```
     pub fn configure(&self, spec: RateLimitSpec) {
+        if let Err(problem) = spec.validate() {
+            tracing::error!(
+                target: "resilience::rate_limit",
+                "a rate limit was made with a bad value: {problem}; using the nearest allowed value"
+            );
+        }
         // Under the log's lock: a 429 or a tick computing a pace from the old values must not
         // store it over the new ones.
         let _log = self.changes.lock();
