@@ -32,6 +32,7 @@
 pub(crate) mod clock;
 mod control;
 mod gcra;
+mod key;
 mod limiter;
 mod named;
 mod reschedule;
@@ -39,6 +40,7 @@ mod site;
 mod spec;
 
 pub use gcra::{Admission, Gcra};
+pub use key::{RateKey, stable_hash};
 pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub(crate) use named::reconfigure_all;
