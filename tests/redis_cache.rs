@@ -574,3 +574,50 @@ async fn a_write_pause_costs_a_miss_one_backend_timeout() {
     assert_eq!(PAUSED.load(std::sync::atomic::Ordering::SeqCst), 3);
     install("policies: {}\n");
 }
+
+static KILLED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-killed")]
+async fn killed(id: u32) -> Result<String, ApiError> {
+    KILLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(format!("killed {id}"))
+}
+
+/// Redis killed mid-run: each miss falls back (`allow`: loaded uncached) within one
+/// `backend_timeout` (200 ms), and once restarted (and the one-second skip over) Redis keeps
+/// the entries again.
+#[tokio::test]
+async fn a_killed_redis_falls_back_within_the_bound_and_a_restarted_one_is_used_again() {
+    let _policies = POLICIES.lock().await;
+    let mut redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-killed:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 200ms\n    key_prefix: \"t:\"\n",
+        redis.url()
+    ));
+    assert_eq!(killed(1).await.unwrap(), "killed 1");
+    redis.kill();
+    for _ in 0..4 {
+        let start = std::time::Instant::now();
+        assert_eq!(killed(2).await.unwrap(), "killed 2");
+        assert!(
+            start.elapsed() < Duration::from_millis(300),
+            "one backend_timeout at most: {:?}",
+            start.elapsed()
+        );
+    }
+    assert_eq!(
+        KILLED.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "uncached"
+    );
+    redis.resume();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(killed(3).await.unwrap(), "killed 3");
+    assert_eq!(killed(3).await.unwrap(), "killed 3");
+    assert_eq!(
+        KILLED.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "stored in Redis again"
+    );
+    install("policies: {}\n");
+}

@@ -370,3 +370,62 @@ async fn two_processes_share_the_quota_of_one_key_value() {
     assert!(keys.starts_with("*1"), "one Redis key for `org`: {keys}");
     install("policies: {}\n");
 }
+
+#[rate_limited(policy = "redis-frozen", calls = 1000, period = "1s", mode = "reject")]
+async fn during_freeze() -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// A call under `allow` while Redis cannot answer: let through after one `backend_timeout`
+/// (200 ms; 100 ms of margin for scheduling). Returns how long it took.
+async fn let_through_after_one_timeout() -> Duration {
+    let start = Instant::now();
+    assert!(
+        during_freeze().await.is_ok(),
+        "allow: the call goes through"
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(300),
+        "one backend_timeout: {elapsed:?}"
+    );
+    elapsed
+}
+
+/// Redis frozen (`SIGSTOP`, as a stalled host) and then paused (`CLIENT PAUSE`): each call
+/// costs one `backend_timeout`, and once Redis answers again the quota still holds (nothing
+/// over-admitted: the spent permit is still spent).
+#[tokio::test]
+async fn a_frozen_or_paused_redis_costs_one_timeout_and_the_quota_holds_after() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-frozen:\n    rate_limit: {{ calls: 1, period: 10s, mode: reject }}\n    backend: {}\n    backend_timeout: 200ms\n    on_backend_error: allow\n",
+        redis.url()
+    ));
+    assert!(during_freeze().await.is_ok());
+    assert!(during_freeze().await.is_err(), "Redis keeps the quota");
+
+    redis.freeze();
+    let frozen = let_through_after_one_timeout().await;
+    redis.thaw();
+    assert!(
+        during_freeze().await.is_err(),
+        "thawed: the quota still holds"
+    );
+
+    assert!(
+        redis
+            .command("CLIENT PAUSE 1000 ALL")
+            .unwrap()
+            .starts_with("+OK")
+    );
+    let paused = let_through_after_one_timeout().await;
+    assert!(redis.command("CLIENT UNPAUSE").unwrap().starts_with("+OK"));
+    assert!(
+        during_freeze().await.is_err(),
+        "unpaused: the quota still holds"
+    );
+    eprintln!("frozen: {frozen:?}, paused: {paused:?}");
+    install("policies: {}\n");
+}
