@@ -1,7 +1,10 @@
 //! Caches kept in Redis (feature `redis`): one copy of each entry for every instance, TTL and
 //! negative entries expiring in Redis, invalidation reaching Redis, the `enabled` switch, the
 //! format's version byte, and one load per key across instances (two processes: this test
-//! binary runs itself as the second instance). Against a real `redis-server` on 127.0.0.1.
+//! binary runs itself as the second instance), the load lock released on every ending and
+//! renewed while its load runs, and faults (a frozen server, `CLIENT PAUSE`) each costing a
+//! miss one `backend_timeout`. Against a real `redis-server` on 127.0.0.1; the latency bounds
+//! leave 100 ms of margin over the expected time for scheduling on a busy machine.
 #![cfg(feature = "redis")]
 
 #[path = "support/redis_server.rs"]
@@ -274,6 +277,349 @@ async fn two_instances_with_a_hundred_misses_each_load_once() {
         loads(&redis, "loads:hot"),
         1,
         "one load for 200 misses in two processes"
+    );
+    install("policies: {}\n");
+}
+
+static FROZEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-frozen")]
+async fn frozen(id: u32) -> Result<String, ApiError> {
+    FROZEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(format!("frozen {id}"))
+}
+
+/// Redis frozen (`SIGSTOP`) when a miss comes: the miss pays one `backend_timeout` (200 ms)
+/// before it falls back (`allow`: the function runs uncached), not one per round trip.
+#[tokio::test]
+async fn a_miss_on_a_frozen_redis_costs_one_backend_timeout() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-frozen:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 200ms\n    key_prefix: \"t:\"\n",
+        redis.url()
+    ));
+    // Connected and warm: the freeze, not the first connection, is what is measured.
+    assert_eq!(frozen(1).await.unwrap(), "frozen 1");
+    redis.freeze();
+    let start = std::time::Instant::now();
+    let result = frozen(2).await;
+    let elapsed = start.elapsed();
+    redis.thaw();
+    assert_eq!(result.unwrap(), "frozen 2", "allow: loaded uncached");
+    eprintln!("a miss on a frozen Redis took {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(300),
+        "one backend_timeout (200 ms) and a 100 ms margin for the load and scheduling: {elapsed:?}"
+    );
+    install("policies: {}\n");
+}
+
+/// Whether the lock of `entry` is in Redis (`EXISTS`).
+fn locked(redis: &RedisServer, entry: &str) -> bool {
+    redis
+        .command(&format!("EXISTS {entry}:lock"))
+        .unwrap_or_default()
+        .trim()
+        == ":1"
+}
+
+/// Waits (20 ms polls, at most 1 s) for the lock of `entry` to go: a cancelled or panicking
+/// load releases it from a spawned task. Returns how long that took.
+async fn released(redis: &RedisServer, entry: &str) -> Duration {
+    let start = std::time::Instant::now();
+    for _ in 0..50 {
+        if !locked(redis, entry) {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the lock of {entry} was not released within 1 s");
+}
+
+/// A miss whose load runs at once: its latency is a few round trips on loopback, where a
+/// leftover lock made it poll until the lock expired (5,019 ms measured).
+const AT_ONCE: Duration = Duration::from_millis(150);
+
+static FAILING: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-failing")]
+async fn failing(id: u32) -> Result<City, ApiError> {
+    let _ = id;
+    FAILING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Err(ApiError::NotFound)
+}
+
+/// An `Err` without `negative_ttl` is not stored, and its load releases the lock: the next
+/// caller (of any instance) takes it and loads at once.
+#[tokio::test]
+async fn a_failed_load_that_is_not_stored_releases_the_lock() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy("redis-failing", &redis, "{ ttl: 60s }"));
+    let entry = "t:cache:redis_cache::failing:[1]";
+    assert_eq!(failing(1).await, Err(ApiError::NotFound));
+    assert!(!locked(&redis, entry), "released with the result");
+    assert_eq!(
+        redis.command(&format!("EXISTS {entry}")).unwrap().trim(),
+        ":0",
+        "and nothing stored"
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(failing(1).await, Err(ApiError::NotFound));
+    let elapsed = start.elapsed();
+    eprintln!("the next caller after a failed load took {elapsed:?}");
+    assert!(elapsed < AT_ONCE, "loaded at once: {elapsed:?}");
+    assert_eq!(FAILING.load(std::sync::atomic::Ordering::SeqCst), 2);
+    install("policies: {}\n");
+}
+
+static STALLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[cached(ttl = "60s", policy = "redis-cancelled")]
+async fn stalling(id: u32) -> Result<String, ApiError> {
+    if STALLING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    Ok(format!("loaded {id}"))
+}
+
+/// A caller cancelled mid-load (its future dropped, as a `#[timeout]` does) releases the lock.
+#[tokio::test]
+async fn a_cancelled_load_releases_the_lock() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy("redis-cancelled", &redis, "{ ttl: 60s }"));
+    let entry = "t:cache:redis_cache::stalling:[1]";
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), stalling(1))
+            .await
+            .is_err()
+    );
+    let release = released(&redis, entry).await;
+    eprintln!("a cancelled load's lock was gone {release:?} after the cancel");
+    STALLING.store(false, std::sync::atomic::Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    assert_eq!(stalling(1).await.unwrap(), "loaded 1");
+    let elapsed = start.elapsed();
+    eprintln!("the next caller after a cancelled load took {elapsed:?}");
+    assert!(elapsed < AT_ONCE, "loaded at once: {elapsed:?}");
+    install("policies: {}\n");
+}
+
+static PANICKING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[cached(ttl = "60s", policy = "redis-panicking")]
+async fn panicking(id: u32) -> Result<String, ApiError> {
+    tokio::task::yield_now().await;
+    if PANICKING.load(std::sync::atomic::Ordering::SeqCst) {
+        panic!("the load panicked");
+    }
+    Ok(format!("loaded {id}"))
+}
+
+/// A load that panics releases the lock as its future unwinds.
+#[tokio::test]
+async fn a_panicking_load_releases_the_lock() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy("redis-panicking", &redis, "{ ttl: 60s }"));
+    let entry = "t:cache:redis_cache::panicking:[1]";
+    let outcome = tokio::spawn(panicking(1)).await;
+    assert!(outcome.unwrap_err().is_panic());
+    let release = released(&redis, entry).await;
+    eprintln!("a panicking load's lock was gone {release:?} after the panic");
+    PANICKING.store(false, std::sync::atomic::Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    assert_eq!(panicking(1).await.unwrap(), "loaded 1");
+    let elapsed = start.elapsed();
+    eprintln!("the next caller after a panicking load took {elapsed:?}");
+    assert!(elapsed < AT_ONCE, "loaded at once: {elapsed:?}");
+    install("policies: {}\n");
+}
+
+static SLOW: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-slow")]
+async fn slow(id: u32) -> Result<String, ApiError> {
+    SLOW.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    Ok(format!("slow {id}"))
+}
+
+/// The lock lives as long as its load: a load of 1 s under a lease of 300 ms
+/// (`backend_timeout: 100ms`) keeps it by renewing, and a lock left by a holder that stopped
+/// renewing (a crashed instance, written here by hand) holds a caller back for what is left
+/// of its lease, not more.
+#[tokio::test]
+async fn the_lock_lives_as_long_as_its_load_and_a_dead_holder_s_lease_bounds_the_wait() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-slow:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 100ms\n    key_prefix: \"t:\"\n",
+        redis.url()
+    ));
+    let entry = "t:cache:redis_cache::slow:[1]";
+    let load = tokio::spawn(slow(1));
+    // Three lease lengths into the load, the lock is still there (renewed), and it is the
+    // load's own: its lifetime is at most one lease.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(locked(&redis, entry), "renewed while the load runs");
+    let ttl = redis.command(&format!("PTTL {entry}:lock")).unwrap();
+    let ttl: i64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+    assert!((1..=300).contains(&ttl), "a lease of 300 ms: {ttl}");
+    assert_eq!(load.await.unwrap().unwrap(), "slow 1");
+    assert!(!locked(&redis, entry), "released with the stored value");
+
+    // Another instance's lock, 300 ms from its end, never renewed: this one waits for it to
+    // lapse, then loads.
+    assert!(
+        redis
+            .command(&format!(
+                "SET {entry_2}:lock someone-else PX 300",
+                entry_2 = "t:cache:redis_cache::slow:[2]"
+            ))
+            .unwrap()
+            .starts_with("+OK")
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(slow(2).await.unwrap(), "slow 2");
+    let waited = start.elapsed() - Duration::from_millis(1000);
+    eprintln!("a dead holder's lock held the next caller {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(450),
+        "what was left of the lease (300 ms), then the load: {waited:?}"
+    );
+    assert_eq!(SLOW.load(std::sync::atomic::Ordering::SeqCst), 2);
+    install("policies: {}\n");
+}
+
+static FREEZING: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static LOADED_AT: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+#[cached(ttl = "60s", policy = "redis-freezing")]
+async fn freezing(id: u32) -> Result<String, ApiError> {
+    // Redis freezes while the load runs (the server's PID, set by the test).
+    let pid = FREEZING.swap(0, std::sync::atomic::Ordering::SeqCst);
+    if pid != 0 {
+        redis_server::signal_pid(pid, "-STOP");
+    }
+    *LOADED_AT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+    Ok(format!("freezing {id}"))
+}
+
+/// Redis freezes during a miss's load: storing the value (and releasing the lock) costs one
+/// `backend_timeout` (200 ms), not one per round trip.
+#[tokio::test]
+async fn a_redis_that_freezes_during_a_load_costs_one_backend_timeout() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-freezing:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 200ms\n    key_prefix: \"t:\"\n",
+        redis.url()
+    ));
+    assert_eq!(freezing(1).await.unwrap(), "freezing 1");
+    FREEZING.store(redis.pid(), std::sync::atomic::Ordering::SeqCst);
+    let result = freezing(2).await;
+    let after_load = LOADED_AT.lock().unwrap().take().unwrap().elapsed();
+    redis.thaw();
+    assert_eq!(result.unwrap(), "freezing 2");
+    eprintln!("a freeze during the load added {after_load:?}");
+    assert!(
+        after_load >= Duration::from_millis(200) && after_load < Duration::from_millis(300),
+        "one backend_timeout (200 ms) and a 100 ms margin: {after_load:?}"
+    );
+    install("policies: {}\n");
+}
+
+static PAUSED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-paused")]
+async fn paused(id: u32) -> Result<String, ApiError> {
+    PAUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(format!("paused {id}"))
+}
+
+/// `CLIENT PAUSE ... WRITE`: reads are answered, writes (the lock) wait. A miss's `GET` and
+/// lock share one `backend_timeout` (200 ms), then `allow` loads uncached; once the pause
+/// ends the entry is loaded and stored again, once.
+#[tokio::test]
+async fn a_write_pause_costs_a_miss_one_backend_timeout() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-paused:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 200ms\n    key_prefix: \"t:\"\n",
+        redis.url()
+    ));
+    assert_eq!(paused(1).await.unwrap(), "paused 1");
+    assert!(
+        redis
+            .command("CLIENT PAUSE 1000 WRITE")
+            .unwrap()
+            .starts_with("+OK")
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(paused(2).await.unwrap(), "paused 2");
+    let elapsed = start.elapsed();
+    eprintln!("a miss under CLIENT PAUSE WRITE took {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(300),
+        "one backend_timeout (200 ms) and a 100 ms margin: {elapsed:?}"
+    );
+    assert!(redis.command("CLIENT UNPAUSE").unwrap().starts_with("+OK"));
+    // A hit on the entry stored before the pause, and the paused miss stored once now.
+    assert_eq!(paused(1).await.unwrap(), "paused 1");
+    assert_eq!(paused(2).await.unwrap(), "paused 2");
+    assert_eq!(paused(2).await.unwrap(), "paused 2");
+    assert_eq!(PAUSED.load(std::sync::atomic::Ordering::SeqCst), 3);
+    install("policies: {}\n");
+}
+
+static KILLED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-killed")]
+async fn killed(id: u32) -> Result<String, ApiError> {
+    KILLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(format!("killed {id}"))
+}
+
+/// Redis killed mid-run: each miss falls back (`allow`: loaded uncached) within one
+/// `backend_timeout` (200 ms), and once restarted (and the one-second skip over) Redis keeps
+/// the entries again.
+#[tokio::test]
+async fn a_killed_redis_falls_back_within_the_bound_and_a_restarted_one_is_used_again() {
+    let _policies = POLICIES.lock().await;
+    let mut redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-killed:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 200ms\n    key_prefix: \"t:\"\n",
+        redis.url()
+    ));
+    assert_eq!(killed(1).await.unwrap(), "killed 1");
+    redis.kill();
+    for _ in 0..4 {
+        let start = std::time::Instant::now();
+        assert_eq!(killed(2).await.unwrap(), "killed 2");
+        assert!(
+            start.elapsed() < Duration::from_millis(300),
+            "one backend_timeout at most: {:?}",
+            start.elapsed()
+        );
+    }
+    assert_eq!(
+        KILLED.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "uncached"
+    );
+    redis.resume();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(killed(3).await.unwrap(), "killed 3");
+    assert_eq!(killed(3).await.unwrap(), "killed 3");
+    assert_eq!(
+        KILLED.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "stored in Redis again"
     );
     install("policies: {}\n");
 }

@@ -1,4 +1,5 @@
-//! Rate limits kept in Redis (feature `redis`): one quota across instances, keyed limits, the
+//! Rate limits kept in Redis (feature `redis`): one quota across instances (threads, and two
+//! processes for a keyed limit: this test binary runs itself as the second), keyed limits, the
 //! script surviving `SCRIPT FLUSH`, and what an outage does under `on_backend_error`. Against
 //! a real `redis-server` on 127.0.0.1; real time (Redis keeps its own clock), so the asserts
 //! are on counts, with time only as a generous bound.
@@ -13,6 +14,7 @@ use redis_server::RedisServer;
 
 use std::time::{Duration, Instant};
 
+use resilience::rate_limit::stable_hash;
 use resilience::{Rejected, rate_limited};
 
 /// Held by every test: installing policies replaces them all.
@@ -121,6 +123,14 @@ async fn each_key_value_has_its_own_quota_and_key_in_redis() {
     assert!(keyed("b").await.is_ok(), "another key value, another quota");
     let keys = redis.command("KEYS test:rl:redis-keyed:*").unwrap();
     assert!(keys.starts_with("*2"), "two keys, one per value: {keys}");
+    // Named by the stable hash of the value (FNV-1a), the same in every process.
+    for value in ["a", "b"] {
+        let key = format!("test:rl:redis-keyed:{:016x}", stable_hash(value));
+        assert_eq!(
+            redis.command(&format!("EXISTS {key}")).unwrap().trim(),
+            ":1"
+        );
+    }
     let ttl = redis
         .command("PTTL test:rl:redis-keyed:")
         .unwrap_or_default();
@@ -252,5 +262,170 @@ async fn a_weighted_call_takes_its_permits_in_redis_at_once() {
     );
     // Nothing to take: at once, without asking Redis.
     assert!(weighted(0).await.is_ok());
+    install("policies: {}\n");
+}
+
+/// Sends one inline command to the Redis on `port` and returns its reply ("" if none).
+fn redis_at(port: u16, command: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.write_all(format!("{command}\r\n").as_bytes());
+    let mut buffer = [0u8; 256];
+    let read = stream.read(&mut buffer).unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// The integer value of `counter` on the Redis on `port` (0 when absent).
+fn counter_at(port: u16, counter: &str) -> u64 {
+    // `$1\r\n3\r\n`, or `$-1` when never set.
+    redis_at(port, &format!("GET {counter}"))
+        .lines()
+        .nth(1)
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[rate_limited(policy = "redis-org", calls = 1000, period = "1s", mode = "reject", key = org)]
+async fn per_org(org: &str) -> Result<(), ApiError> {
+    let _ = org;
+    Ok(())
+}
+
+fn org_policy(url: &str) -> String {
+    // 10 at once (a burst of 9), then one per 10 s: the test runs within one interval.
+    format!(
+        "policies:\n  redis-org:\n    rate_limit: {{ calls: 10, period: 100s, burst: 9, mode: reject }}\n    backend: {url}\n    backend_timeout: 1s\n    key_prefix: \"test:\"\n"
+    )
+}
+
+/// Ten calls for the key value `org`: how many were admitted.
+async fn ten_for_org() -> u64 {
+    let mut admitted = 0;
+    for _ in 0..10 {
+        if per_org("org").await.is_ok() {
+            admitted += 1;
+        }
+    }
+    admitted
+}
+
+/// Two processes (this test binary runs itself as the second) admit calls for one key value
+/// of a keyed limiter in Redis: one quota between them, 10, not 10 in each. The Redis key was
+/// named by an in-process hash with a random seed, so each process kept its own (10 + 10).
+#[tokio::test]
+async fn two_processes_share_the_quota_of_one_key_value() {
+    if let Ok(port) = std::env::var("RESILIENCE_TEST_ORG_PORT") {
+        // The second process: this same test, run by the first one.
+        let port: u16 = port.parse().unwrap();
+        install(&org_policy(&format!("redis://127.0.0.1:{port}/0")));
+        redis_at(port, "INCR ready");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counter_at(port, "go") == 0 {
+            assert!(Instant::now() < deadline, "the first process never said go");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let admitted = ten_for_org().await;
+        redis_at(port, &format!("INCRBY admitted:b {admitted}"));
+        return;
+    }
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&org_policy(&redis.url()));
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "two_processes_share_the_quota_of_one_key_value",
+            "--test-threads",
+            "1",
+        ])
+        .env("RESILIENCE_TEST_ORG_PORT", redis.port().to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = tokio::task::spawn_blocking(move || child.wait_with_output());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while counter_at(redis.port(), "ready") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the second process never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let start = Instant::now();
+    redis.command("SET go 1").unwrap();
+    let here = ten_for_org().await;
+    let output = child.await.unwrap().unwrap();
+    assert!(output.status.success(), "the second process failed");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "within one interval (10 s)"
+    );
+    let there = counter_at(redis.port(), "admitted:b");
+    eprintln!("admitted for `org`: {here} here, {there} in the other process");
+    assert_eq!(here + there, 10, "one quota for `org`: {here} + {there}");
+    let keys = redis.command("KEYS test:rl:redis-org:*").unwrap();
+    assert!(keys.starts_with("*1"), "one Redis key for `org`: {keys}");
+    install("policies: {}\n");
+}
+
+#[rate_limited(policy = "redis-frozen", calls = 1000, period = "1s", mode = "reject")]
+async fn during_freeze() -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// A call under `allow` while Redis cannot answer: let through after one `backend_timeout`
+/// (200 ms; 100 ms of margin for scheduling). Returns how long it took.
+async fn let_through_after_one_timeout() -> Duration {
+    let start = Instant::now();
+    assert!(
+        during_freeze().await.is_ok(),
+        "allow: the call goes through"
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(300),
+        "one backend_timeout: {elapsed:?}"
+    );
+    elapsed
+}
+
+/// Redis frozen (`SIGSTOP`, as a stalled host) and then paused (`CLIENT PAUSE`): each call
+/// costs one `backend_timeout`, and once Redis answers again the quota still holds (nothing
+/// over-admitted: the spent permit is still spent).
+#[tokio::test]
+async fn a_frozen_or_paused_redis_costs_one_timeout_and_the_quota_holds_after() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&format!(
+        "policies:\n  redis-frozen:\n    rate_limit: {{ calls: 1, period: 10s, mode: reject }}\n    backend: {}\n    backend_timeout: 200ms\n    on_backend_error: allow\n",
+        redis.url()
+    ));
+    assert!(during_freeze().await.is_ok());
+    assert!(during_freeze().await.is_err(), "Redis keeps the quota");
+
+    redis.freeze();
+    let frozen = let_through_after_one_timeout().await;
+    redis.thaw();
+    assert!(
+        during_freeze().await.is_err(),
+        "thawed: the quota still holds"
+    );
+
+    assert!(
+        redis
+            .command("CLIENT PAUSE 1000 ALL")
+            .unwrap()
+            .starts_with("+OK")
+    );
+    let paused = let_through_after_one_timeout().await;
+    assert!(redis.command("CLIENT UNPAUSE").unwrap().starts_with("+OK"));
+    assert!(
+        during_freeze().await.is_err(),
+        "unpaused: the quota still holds"
+    );
+    eprintln!("frozen: {frozen:?}, paused: {paused:?}");
     install("policies: {}\n");
 }

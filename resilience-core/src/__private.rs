@@ -133,7 +133,7 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
     key
 }
 
-pub use crate::rate_limit::{LimitMode, RateLimitSite, RateLimitSpec, key_hash};
+pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSite, RateLimitSpec, key_hash};
 pub use crate::retry::{
     ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_blocking,
 };

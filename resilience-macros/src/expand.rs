@@ -409,9 +409,17 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 let spec = rate_limit_spec(args);
                 let policy = policy(args.policy.as_ref());
                 let hooks = hooks(quote!(::core::option::Option::None));
+                // A site naming a policy may have its schedule in Redis: its key also gets the
+                // hash every instance agrees on.
+                let hashed = match &args.policy {
+                    Some(_) => quote!(shared),
+                    None => quote!(local),
+                };
                 let key = match &args.key {
                     Some(key) => quote! {
-                        ::core::option::Option::Some(::resilience::__private::key_hash(&(#key)))
+                        ::core::option::Option::Some(
+                            ::resilience::__private::RateKey::#hashed(&(#key)),
+                        )
                     },
                     None => quote!(::core::option::Option::None),
                 };

@@ -128,6 +128,27 @@ impl RedisServer {
         Some(String::from_utf8_lossy(&buffer[..read]).into_owned())
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing is answered, as a
+    /// server stalled by the OS or a long `DEBUG SLEEP` would behave. [`thaw`](Self::thaw)
+    /// resumes it; dropping a frozen server kills it all the same.
+    pub(crate) fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a [`freeze`](Self::freeze)d server (`SIGCONT`).
+    pub(crate) fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        signal_pid(self.pid(), signal);
+    }
+
+    /// The server's process id, for a test that signals it from elsewhere ([`signal_pid`]).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// The port it listens on.
     pub(crate) fn port(&self) -> u16 {
         self.port
@@ -142,6 +163,15 @@ impl RedisServer {
         let read = stream.read(&mut buffer).ok()?;
         Some(String::from_utf8_lossy(&buffer[..read]).into_owned())
     }
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the process `pid` (a server of this test's own).
+pub(crate) fn signal_pid(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("`kill` runs");
+    assert!(status.success(), "kill {signal} {pid}");
 }
 
 impl Drop for RedisServer {

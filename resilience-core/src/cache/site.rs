@@ -13,8 +13,6 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::{LazyLock, Mutex, OnceLock};
 
-#[cfg(feature = "redis")]
-use super::Freshness;
 use super::{Cache, CacheCounts, CacheSpec, Cacheable};
 use crate::registry::{NamedPolicy, Policies};
 #[cfg(feature = "redis")]
@@ -408,7 +406,9 @@ where
     Fut: Future<Output = R>,
 {
     use crate::backend::OnBackendError;
+    use crate::redis::connection::BackendError;
     use crate::redis::{cache as shared, connection};
+    use std::sync::Arc;
 
     if !cache.is_enabled() {
         return load().await;
@@ -425,47 +425,40 @@ where
         let (_, json) = shared::unframe(bytes)?;
         (codec.decode)(json)
     };
-    // Stores the caller's result when it should be, and says what to share with waiters.
-    let store = |split: (R, Option<(R::Stored, Freshness)>)| async {
-        let (result, stored) = split;
-        let Some((value, freshness)) = stored else {
-            return (result, None);
-        };
-        let ttl = cache.entry_ttl(freshness);
-        if ttl > 0 {
-            if let Some(json) = (codec.encode)(&value) {
-                let frame = shared::frame(freshness, &json);
-                let ttl = Duration::from_nanos(ttl);
-                if let Err(error) = shared::set(&redis, timeout, &entry, &frame, ttl).await {
-                    crate::observe::backend_failed(
-                        site.name,
-                        site.policy.unwrap_or_default(),
-                        &error,
-                        backend.on_error,
-                    );
-                }
-            }
-        }
-        let _ = shared::delete(&redis, timeout, vec![format!("{entry}:lock")]).await;
-        (result, Some(value))
+    let failed = |error: &BackendError| {
+        crate::observe::backend_failed(
+            site.name,
+            site.policy.unwrap_or_default(),
+            error,
+            backend.on_error,
+        );
     };
     cache
         .deduplicated(&key, R::restore, || async {
-            match shared::get(&redis, timeout, &entry).await {
-                Ok(Some(bytes)) => {
-                    if let Some(value) = decode(&bytes) {
+            // The round trips before the load share one `backend_timeout`: a Redis that
+            // freezes during a miss costs it once, then `on_backend_error` decides.
+            let deadline = tokio::time::Instant::now() + timeout;
+            let plan = match shared::get(&redis, timeout, &entry).await {
+                Ok(Some(bytes)) => match decode(&bytes) {
+                    Some(value) => {
                         cache.count_lookup(true);
                         return (R::restore(value.clone()), Some(value));
                     }
+                    None => Plan::Load(None),
+                },
+                Ok(None) => {
+                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    lock_or_wait(&redis, timeout, remaining, &entry, &decode).await
                 }
-                Ok(None) => {}
-                Err(error) => {
-                    crate::observe::backend_failed(
-                        site.name,
-                        site.policy.unwrap_or_default(),
-                        &error,
-                        backend.on_error,
-                    );
+                Err(error) => Plan::Fallback(error),
+            };
+            if !matches!(plan, Plan::Fallback(_)) {
+                cache.count_lookup(false);
+            }
+            let mut guard = match plan {
+                Plan::Served(value) => return (R::restore(value.clone()), Some(value)),
+                Plan::Fallback(error) => {
+                    failed(&error);
                     return match backend.on_error {
                         OnBackendError::Local => {
                             if let super::Lookup::Fresh(value) = cache.lookup(&key) {
@@ -483,31 +476,100 @@ where
                         OnBackendError::Allow | OnBackendError::Deny => (load().await, None),
                     };
                 }
-            }
-            cache.count_lookup(false);
-            // A miss: one instance loads, the others wait for its value.
-            if let Ok(false) = shared::lock(&redis, timeout, &entry).await {
-                let deadline = tokio::time::Instant::now() + shared::LOCK;
-                while tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(shared::POLL).await;
-                    match shared::get(&redis, timeout, &entry).await {
-                        Ok(Some(bytes)) => {
-                            if let Some(value) = decode(&bytes) {
-                                return (R::restore(value.clone()), Some(value));
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(_) => break,
-                    }
-                }
-            }
+                Plan::Load(lock) => lock
+                    .map(|lock| shared::LockGuard::new(Arc::clone(&redis), timeout, &entry, lock)),
+            };
             cache
                 .stats()
                 .loads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            store(load().await.split()).await
+            let (result, stored) = match guard.as_ref().and_then(shared::LockGuard::lock) {
+                Some(lock) => {
+                    let lease = shared::lease(timeout);
+                    shared::renewing(&redis, timeout, lock, lease, load()).await
+                }
+                None => load().await,
+            }
+            .split();
+            // The value (when it is to be stored) and the release of the lock, in one round
+            // trip; a load without the lock has none to release.
+            let frame = stored.as_ref().and_then(|(value, freshness)| {
+                let ttl = cache.entry_ttl(*freshness);
+                let json = (codec.encode)(value).filter(|_| ttl > 0)?;
+                Some((shared::frame(*freshness, &json), Duration::from_nanos(ttl)))
+            });
+            let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
+                Some(lock) => Some(lock.clone()),
+                None => frame.as_ref().map(|_| shared::Lock::new(&entry)),
+            };
+            if let Some(lock) = lock {
+                let value = frame.as_ref().map(|(frame, ttl)| (frame.as_slice(), *ttl));
+                if let Err(error) =
+                    shared::store_and_unlock(&redis, timeout, &entry, &lock, value).await
+                {
+                    failed(&error);
+                }
+            }
+            // Released, or tried: a lock whose release failed ends with its lease.
+            if let Some(guard) = guard.as_mut() {
+                guard.disarm();
+            }
+            (result, stored.map(|(value, _)| value))
         })
         .await
+}
+
+/// What a miss does next, once Redis has answered (or not).
+#[cfg(feature = "redis")]
+enum Plan<V> {
+    /// Another instance's load stored this.
+    Served(V),
+    /// Load, holding the lock (or without it: the wait ended, or the entry is of another
+    /// format version).
+    Load(Option<crate::redis::cache::Lock>),
+    /// Redis failed: `on_backend_error` decides.
+    Fallback(crate::redis::connection::BackendError),
+}
+
+/// After a missed `GET`: takes the lock of `entry`, or waits for the instance that holds it
+/// until it stores the value (served) or lets go of the lock (taken in turn). The first round
+/// trip has `first` (what is left of the miss's `backend_timeout`), the polls `timeout` each;
+/// the wait is bounded by [`WAIT_LIMIT`](crate::redis::cache::WAIT_LIMIT).
+#[cfg(feature = "redis")]
+async fn lock_or_wait<V>(
+    redis: &crate::redis::connection::Backend,
+    timeout: Duration,
+    first: Duration,
+    entry: &str,
+    decode: &impl Fn(&[u8]) -> Option<V>,
+) -> Plan<V> {
+    use crate::redis::cache::{self as shared, Fetched};
+
+    let lock = shared::Lock::new(entry);
+    let lease = shared::lease(timeout);
+    let waited = tokio::time::Instant::now() + shared::WAIT_LIMIT;
+    let mut budget = first;
+    // Bounded in count as well as in time: one poll per `POLL` until `WAIT_LIMIT`.
+    let polls = shared::WAIT_LIMIT.as_millis() / shared::POLL.as_millis();
+    for _ in 0..=polls {
+        match shared::get_or_lock(redis, budget, entry, &lock, lease).await {
+            Ok(Fetched::Entry(bytes)) => {
+                return match decode(&bytes) {
+                    Some(value) => Plan::Served(value),
+                    None => Plan::Load(None),
+                };
+            }
+            Ok(Fetched::Locked) => return Plan::Load(Some(lock)),
+            Ok(Fetched::Held) => {}
+            Err(error) => return Plan::Fallback(error),
+        }
+        if tokio::time::Instant::now() >= waited {
+            break;
+        }
+        tokio::time::sleep(shared::POLL).await;
+        budget = timeout;
+    }
+    Plan::Load(None)
 }
 
 /// [`cached_async`] for a function whose attribute sets `stale_while_revalidate` and whose

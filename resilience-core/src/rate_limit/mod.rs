@@ -34,6 +34,7 @@
 pub(crate) mod clock;
 mod control;
 mod gcra;
+mod key;
 mod keyed;
 mod limiter;
 mod named;
@@ -42,6 +43,7 @@ mod site;
 mod spec;
 
 pub use gcra::{Admission, Gcra};
+pub use key::{RateKey, stable_hash};
 pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub(crate) use named::reconfigure_all;

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::{Learned, RateLimitSpec, RateLimiter, named};
+use super::{Learned, RateKey, RateLimitSpec, RateLimiter, named};
 use crate::classify::ErrorClass;
 use crate::observe;
 use crate::rejected::Rejected;
@@ -101,15 +101,15 @@ impl RateLimitSite {
     }
 }
 
-/// Runs the future `call` makes once admitted by `site`'s limiter (for `key`, a
-/// [`key_hash`](super::key_hash) of the key value, or the whole site), taking `cost` permits
+/// Runs the future `call` makes once admitted by `site`'s limiter (for `key`, the hashes of
+/// the key value (see [`RateKey`]), or the whole site), taking `cost` permits
 /// (the site's `cost` expression's value; `None`: one, unless the policy sets a cost). A
 /// refusal is `Err(reject(Rejected::RateLimited))`, and a cost above what the limiter admits
 /// per period `Err(reject(Rejected::CostTooHigh))`; `reject` is usually `E::from`. `call`
 /// makes the future for the reason [`timeout_async`](crate::timeout::timeout_async) gives.
 pub async fn rate_limited_async<T, E, F, Fut>(
     site: &'static RateLimitSite,
-    key: Option<u64>,
+    key: Option<RateKey>,
     cost: Option<u64>,
     hooks: ErrorHooks<E>,
     reject: fn(Rejected) -> E,
@@ -139,6 +139,7 @@ where
             .await;
         }
     }
+    let key = key.map(RateKey::hash);
     let cost = site.cost(cost);
     let generation = site.limiter().generation();
     let wait = site.admit(key, cost).map_err(reject)?;
@@ -263,7 +264,7 @@ fn tokens_view(quota: &crate::http::Quota) -> crate::http::Quota {
 /// [`rate_limited_async`] for a blocking function: sleeps the thread until admitted.
 pub fn rate_limited_blocking<T, E, F>(
     site: &'static RateLimitSite,
-    key: Option<u64>,
+    key: Option<RateKey>,
     cost: Option<u64>,
     hooks: ErrorHooks<E>,
     reject: fn(Rejected) -> E,
@@ -272,6 +273,7 @@ pub fn rate_limited_blocking<T, E, F>(
 where
     F: FnOnce() -> Result<T, E>,
 {
+    let key = key.map(RateKey::hash);
     let cost = site.cost(cost);
     let generation = site.limiter().generation();
     let wait = site.admit(key, cost).map_err(reject)?;
@@ -296,7 +298,7 @@ async fn redis_limited<T, E, Fut>(
     site: &'static RateLimitSite,
     policy: &'static str,
     backend: &crate::backend::BackendSpec,
-    key: Option<u64>,
+    key: Option<RateKey>,
     cost: Option<u64>,
     hooks: ErrorHooks<E>,
     reject: fn(Rejected) -> E,
@@ -316,10 +318,13 @@ where
         return Err(reject(rejected));
     }
     let (interval, tolerance, max_wait) = site.limiter().params();
+    // One Redis key per key value, the same in every instance: the stable hash, never the
+    // in-process one (its seed is random per process).
     let redis_key = match key {
-        Some(key) => format!("{}rl:{policy}:{key:016x}", backend.key_prefix),
+        Some(key) => format!("{}rl:{policy}:{:016x}", backend.key_prefix, key.stable()),
         None => format!("{}rl:{policy}", backend.key_prefix),
     };
+    let key = key.map(RateKey::hash);
     let redis = connection::backend(&backend.url);
     let acquired = limiter::acquire(
         &redis,
