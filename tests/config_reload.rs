@@ -390,3 +390,101 @@ fn concurrent_calls_during_100_reloads_never_see_a_torn_policy() {
     // The last of the 100 reloads installed A.
     assert_eq!(TORN.spec().attempts, A.0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Panics and empty files
+// ---------------------------------------------------------------------------------------------
+
+/// Was: a panic in a reload (a parser bug) killed the watch thread silently: `failed_reloads`
+/// stayed 0 and no later edit applied. The panic is injected by a hidden test hook where a
+/// parser bug would raise it, so the test does not depend on any real bug.
+#[test]
+fn a_panic_in_a_reload_is_counted_and_watching_goes_on() {
+    let _serial = serial();
+    let name = "reload.panic";
+    let (_dir, path) = policy_file(&retry_attempts(name, 2));
+    let watch = start(&path);
+    resilience_config::__panic_in_reloads_holding(Some("# panic here"));
+
+    write_atomically(&path, &format!("{}# panic here\n", retry_attempts(name, 3)));
+    assert!(
+        within_a_second(|| watch.failed_reloads() == 1),
+        "the panic was not counted as a failed reload within 1 s"
+    );
+    assert_eq!(
+        installed_attempts(name),
+        Some(2),
+        "the last good policy stays"
+    );
+    let error = watch.last_error().unwrap().first().cloned().unwrap();
+    assert!(
+        error
+            .message
+            .starts_with("the reload panicked: test hook: a reload of a content holding"),
+        "{error}"
+    );
+
+    write_atomically(&path, &retry_attempts(name, 4));
+    assert!(
+        within_a_second(|| installed_attempts(name) == Some(4)),
+        "the watcher stopped after the panic"
+    );
+    assert_eq!((watch.reloads(), watch.failed_reloads()), (1, 1));
+    resilience_config::__panic_in_reloads_holding(None);
+
+    // A duration that overflowed the parser (issue 15, item 3): a panic or a refusal, counted
+    // either way, and the watcher goes on.
+    write_atomically(
+        &path,
+        &format!(
+            "policies:\n  {name}:\n    retry: {{ base: 340282366920938463463374607431.9s }}\n"
+        ),
+    );
+    assert!(within_a_second(|| watch.failed_reloads() == 2));
+    assert_eq!(installed_attempts(name), Some(4));
+    write_atomically(&path, &retry_attempts(name, 5));
+    assert!(within_a_second(|| installed_attempts(name) == Some(5)));
+    assert_eq!((watch.reloads(), watch.failed_reloads()), (2, 2));
+}
+
+/// Was: `policies:` or `policies: {}` dropped every policy.
+#[test]
+fn a_reload_that_removes_every_policy_is_refused_unless_allowed() {
+    let _serial = serial();
+    let name = "reload.empty";
+    let (dir, path) = policy_file(&retry_attempts(name, 2));
+    let watch = start(&path);
+
+    for (refused, empty) in [(1, "policies:\n"), (2, "policies: {}\n")] {
+        write_atomically(&path, empty);
+        assert!(
+            within_a_second(|| watch.failed_reloads() == refused),
+            "`{empty}` was not refused within 1 s"
+        );
+        assert_eq!(
+            installed_attempts(name),
+            Some(2),
+            "the last good policy stays"
+        );
+    }
+    assert_eq!(watch.reloads(), 0);
+    assert_eq!(
+        watch.last_error().unwrap().to_string(),
+        format!(
+            "{}: the file has no policies; reloading it would remove all 1 policies in force; keep at least one policy (an unused name with no sections will do), or watch with `WatchOptions::allow_empty(true)`",
+            path.display()
+        )
+    );
+    drop(watch);
+
+    let path = dir.path().join("allowed.yaml");
+    std::fs::write(&path, retry_attempts(name, 3)).unwrap();
+    let watch = config::watch_with(&path, config::WatchOptions::new().allow_empty(true)).unwrap();
+    assert_eq!(installed_attempts(name), Some(3));
+    write_atomically(&path, "policies: {}\n");
+    assert!(
+        within_a_second(|| watch.reloads() == 1),
+        "an allowed empty file was not applied within 1 s"
+    );
+    assert_eq!(installed_attempts(name), None);
+}

@@ -25,11 +25,11 @@ mod duration;
 mod rules;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load, load_str};
+pub use load::{MAX_FILE_BYTES, load, load_str};
 pub use schema::{
     ALERT_KEYS, AlertDoc, BULKHEAD_KEYS, BackendName, BackoffName, BulkheadDoc, CACHE_KEYS,
     CIRCUIT_BREAKER_KEYS, CacheDoc, CircuitBreakerDoc, JitterValue, ModeName,
     ON_BACKEND_ERROR_NAMES, OnBackendError, OnItem, PolicyDoc, PolicyFile, RATE_LIMIT_KEYS,
     RETRY_KEYS, RateLimitDoc, RetryDoc, SECTION_KEYS,
 };
-pub use watch::{Reload, Watcher, watch};
+pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

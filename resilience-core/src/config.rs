@@ -35,7 +35,8 @@ use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
     AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc, RetryDoc,
+    JitterValue, MAX_FILE_BYTES, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc, RetryDoc,
+    WatchOptions,
 };
 
 use crate::bulkhead::BulkheadPatch;
@@ -93,7 +94,8 @@ pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
 ///
 /// A reload that fails validation keeps the last good policies; it is logged at `error` level
 /// with each problem's location, counted (`resilience_config_reloads_total{outcome="error"}`
-/// and [`Watch::failed_reloads`]) and kept in [`Watch::last_error`].
+/// and [`Watch::failed_reloads`]) and kept in [`Watch::last_error`]. So is a reload that would
+/// remove every policy, one that panicked, and a file that cannot be read (see [`watch_with`]).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -103,6 +105,28 @@ pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
 /// # }
 /// ```
 pub fn watch(path: impl AsRef<Path>) -> Result<Watch, ConfigErrors> {
+    watch_with(path, WatchOptions::default())
+}
+
+/// [`watch`] with options: [`WatchOptions::allow_empty`] lets a reload remove every policy.
+///
+/// When a content is applied: after its writer closes the file (an in-place write) and the
+/// file's size and modification time hold still for 25 ms; a content that removes policies
+/// only once the file has not changed for 300 ms (a half-written file is not applied); a
+/// file with no policies while some are in force is refused unless allowed. A panic while
+/// reloading is a failed reload, and watching goes on. Only a regular file of at most
+/// [`MAX_FILE_BYTES`] is read: a FIFO or a device in its place is refused without blocking.
+/// Dropping the [`Watch`] waits at most 250 ms for the watching thread.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use resilience_core::config::{self, WatchOptions};
+/// // An empty `policies:` returns every site to its inline values instead of being refused.
+/// let _watch = config::watch_with("policies.yaml", WatchOptions::new().allow_empty(true))?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch, ConfigErrors> {
     let path = path.as_ref().to_path_buf();
     let state = Arc::new(WatchState::default());
     let on_reload = {
@@ -122,7 +146,7 @@ pub fn watch(path: impl AsRef<Path>) -> Result<Watch, ConfigErrors> {
             }
         }
     };
-    let (file, watcher) = resilience_config::watch(&path, on_reload)
+    let (file, watcher) = resilience_config::watch_with(&path, options, on_reload)
         .inspect_err(|errors| crate::observe::config_failed(Some(&path), errors))?;
     apply(&file, Some(&path));
     Ok(Watch {
