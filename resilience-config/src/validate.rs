@@ -66,9 +66,7 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
             // A character the reader refuses is placed by serde_yaml at the document's start,
             // with its real place in the message ("at position N").
             let (line, column) = match error.location() {
-                Some(place) if !message.contains("at position ") => {
-                    (place.line(), place.column())
-                }
+                Some(place) if !message.contains("at position ") => (place.line(), place.column()),
                 _ => place_of(text, &message),
             };
             let failure = pass.failure.take().unwrap_or_else(|| Failure {
@@ -86,10 +84,16 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
     }
     let errors = found
         .into_iter()
-        .map(|Found { line, column, failure }| {
-            let hint = failure.hint.or_else(|| tab_hint(text, line));
-            located(line, column, failure.path, failure.message, hint)
-        })
+        .map(
+            |Found {
+                 line,
+                 column,
+                 failure,
+             }| {
+                let hint = failure.hint.or_else(|| tab_hint(text, line));
+                located(line, column, failure.path, failure.message, hint)
+            },
+        )
         .collect();
     Err(ConfigErrors::new(errors))
 }
@@ -824,13 +828,8 @@ impl Section for CacheDoc {
                 self.negative_ttl = leaf(pass, map, path, "negative_ttl", optional_duration)?;
             }
             "stale_while_revalidate" => {
-                self.stale_while_revalidate = leaf(
-                    pass,
-                    map,
-                    path,
-                    "stale_while_revalidate",
-                    optional_duration,
-                )?;
+                self.stale_while_revalidate =
+                    leaf(pass, map, path, "stale_while_revalidate", optional_duration)?;
             }
             _ => {}
         }

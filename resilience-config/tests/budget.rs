@@ -101,7 +101,12 @@ fn aliases_that_fan_out_are_refused_at_the_limit() {
     // Read through the alias, the place is in the anchored list, where the count passed.
     assert_eq!(error.line, 2, "{error}");
     assert!(error.path.starts_with("policies.9.retry.on["), "{error}");
-    assert!(error.hint.as_deref().is_some_and(|hint| hint.contains("alias")));
+    assert!(
+        error
+            .hint
+            .as_deref()
+            .is_some_and(|hint| hint.contains("alias"))
+    );
 }
 
 /// 43 KB with a mistake in every policy: each further error used to be found by reading the
@@ -171,7 +176,10 @@ fn a_huge_key_is_refused_cheaply() {
     let yaml = format!("policies:\n  p:\n    retry: {{ {key}: 5 }}\n");
     let error = refused_within_budget(&yaml);
     assert_eq!((error.line, error.column), (3, 14));
-    assert!(error.message.starts_with("unknown `retry` key `kkkk"), "{error}");
+    assert!(
+        error.message.starts_with("unknown `retry` key `kkkk"),
+        "{error}"
+    );
     assert!(error.to_string().len() < 1_000, "{error}");
     assert_eq!(
         error.hint.as_deref(),

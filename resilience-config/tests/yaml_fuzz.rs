@@ -155,7 +155,12 @@ fn mutate(rng: &mut StdRng, text: &str) -> String {
                 return joined;
             }
             let (start, end) = spans[rng.random_range(0..spans.len())];
-            return format!("{}{}{}", &joined[..start], pick(rng, EXTREMES), &joined[end..]);
+            return format!(
+                "{}{}{}",
+                &joined[..start],
+                pick(rng, EXTREMES),
+                &joined[end..]
+            );
         }
         5 => {
             // An anchor on one value, an alias in place of another.
@@ -184,7 +189,9 @@ fn mutate(rng: &mut StdRng, text: &str) -> String {
         }
         7 => {
             // A character dropped in.
-            let chars = [":", "-", "[", "{", "]", "}", ",", "#", "'", "\"", "|", ">", "&a", "*a", "\t", "? "];
+            let chars = [
+                ":", "-", "[", "{", "]", "}", ",", "#", "'", "\"", "|", ">", "&a", "*a", "\t", "? ",
+            ];
             let at = rng.random_range(0..=lines[line].len());
             if lines[line].is_char_boundary(at) {
                 lines[line].insert_str(at, pick(rng, &chars));
@@ -193,17 +200,12 @@ fn mutate(rng: &mut StdRng, text: &str) -> String {
         _ => {
             // A key renamed to a near miss or a long name.
             let joined = lines.join("\n");
-            let keys: Vec<usize> = joined
-                .match_indices(": ")
-                .map(|(at, _)| at)
-                .collect();
+            let keys: Vec<usize> = joined.match_indices(": ").map(|(at, _)| at).collect();
             if keys.is_empty() {
                 return joined;
             }
             let end = keys[rng.random_range(0..keys.len())];
-            let start = joined[..end]
-                .rfind([' ', '{', ','])
-                .map_or(0, |at| at + 1);
+            let start = joined[..end].rfind([' ', '{', ',']).map_or(0, |at| at + 1);
             let name = match rng.random_range(0..3) {
                 0 => "attemps".to_string(),
                 1 => "k".repeat(rng.random_range(60..1_100)),
@@ -242,9 +244,16 @@ fn hostile(rng: &mut StdRng) -> String {
             let mut text = String::from("x: &l0 [503, 503]\n");
             let levels = rng.random_range(2..40);
             for level in 1..levels {
-                text.push_str(&format!("y{level}: &l{level} [*l{}, *l{}]\n", level - 1, level - 1));
+                text.push_str(&format!(
+                    "y{level}: &l{level} [*l{}, *l{}]\n",
+                    level - 1,
+                    level - 1
+                ));
             }
-            text.push_str(&format!("policies:\n  a:\n    retry: {{ on: *l{} }}\n", levels - 1));
+            text.push_str(&format!(
+                "policies:\n  a:\n    retry: {{ on: *l{} }}\n",
+                levels - 1
+            ));
             text
         }
         3 => {
@@ -256,14 +265,18 @@ fn hostile(rng: &mut StdRng) -> String {
             let mut text = String::from("policies:\n");
             for n in 0..rng.random_range(1..2_000) {
                 let value = pick(rng, EXTREMES);
-                text.push_str(&format!("  p{n}:\n    retry: {{ base: {value}, attempts: {value} }}\n"));
+                text.push_str(&format!(
+                    "  p{n}:\n    retry: {{ base: {value}, attempts: {value} }}\n"
+                ));
             }
             text
         }
         _ => {
             let digits = "9".repeat(rng.random_range(1..200_000));
             let unit = pick(rng, &["ns", "us", "ms", "s", "m", "h"]);
-            format!("policies:\n  p:\n    timeout: 1.{digits}{unit}\n    cache: {{ ttl: {digits}.9{unit} }}\n")
+            format!(
+                "policies:\n  p:\n    timeout: 1.{digits}{unit}\n    cache: {{ ttl: {digits}.9{unit} }}\n"
+            )
         }
     }
 }
@@ -294,7 +307,11 @@ fn check(text: &str) {
 #[test]
 fn mutated_and_hostile_documents_load_or_are_refused_within_budget() {
     let file = load_str(VALID).unwrap_or_else(|errors| panic!("{errors}"));
-    assert_eq!(file.policies.len(), 2, "the file every document is mutated from is valid");
+    assert_eq!(
+        file.policies.len(),
+        2,
+        "the file every document is mutated from is valid"
+    );
     let mut rng = StdRng::seed_from_u64(0x5eed_1e55);
     let started = Instant::now();
     let (mut slowest, mut biggest) = (Duration::ZERO, 0);

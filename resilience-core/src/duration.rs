@@ -41,7 +41,10 @@ impl fmt::Display for DurationError {
                 "unknown unit `{unit}` (expected `ns`, `us`, `ms`, `s`, `m` or `h`)"
             ),
             DurationError::Overflow => {
-                write!(f, "the duration is too large: at most `{MAX_DURATION_TEXT}`")
+                write!(
+                    f,
+                    "the duration is too large: at most `{MAX_DURATION_TEXT}`"
+                )
             }
         }
     }
@@ -212,7 +215,11 @@ mod tests {
             };
             // The largest whole number whose product with the unit fits, then a fraction.
             let text = format!("{}.9{unit}", u128::MAX / per_unit);
-            assert_eq!(parse_duration(&text), Err(DurationError::Overflow), "{text}");
+            assert_eq!(
+                parse_duration(&text),
+                Err(DurationError::Overflow),
+                "{text}"
+            );
         }
         assert_eq!(
             parse_duration("340282366920938463463374607431.9s"),
