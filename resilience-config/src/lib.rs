@@ -12,6 +12,7 @@
 //! refused here at load time with the same words.
 
 mod error;
+mod limits;
 mod load;
 mod schema;
 mod validate;
@@ -25,7 +26,8 @@ mod duration;
 mod rules;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{MAX_FILE_BYTES, load, load_str};
+pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
+pub use load::{load, load_str};
 pub use schema::{
     ALERT_KEYS, AlertDoc, BULKHEAD_KEYS, BackendName, BackoffName, BulkheadDoc, CACHE_KEYS,
     CIRCUIT_BREAKER_KEYS, CacheDoc, CircuitBreakerDoc, JitterValue, ModeName,

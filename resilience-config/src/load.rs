@@ -6,15 +6,16 @@ use std::path::Path;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::schema::PolicyFile;
 
-/// The largest policy file read, in bytes. A real file is a few kilobytes; the limit keeps a
-/// path pointing at something endless (`/dev/zero`, a growing log) from being read without
-/// bound.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The largest policy file read, in bytes: the document limit
+/// ([`MAX_DOCUMENT_BYTES`](crate::MAX_DOCUMENT_BYTES)), which also keeps a path pointing at
+/// something endless (`/dev/zero`, a growing log) from being read without bound.
+const MAX_FILE_BYTES: u64 = crate::limits::MAX_DOCUMENT_BYTES as u64;
 
 /// Reads and checks the policy file at `path`. Every problem is reported, each with the file,
 /// line, column and dotted path of the key.
 ///
-/// Only a regular file (through any symlinks) of at most [`MAX_FILE_BYTES`] is read: a FIFO,
+/// Only a regular file (through any symlinks) of at most
+/// [`MAX_DOCUMENT_BYTES`](crate::MAX_DOCUMENT_BYTES) is read: a FIFO,
 /// a device or a directory is refused without blocking.
 pub fn load(path: impl AsRef<Path>) -> Result<PolicyFile, ConfigErrors> {
     let path = path.as_ref();

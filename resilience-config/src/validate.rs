@@ -2,11 +2,17 @@
 //!
 //! serde_yaml attaches a line and column (and its own path) to any error raised while a
 //! value is being deserialized, so every check here runs inside a serde visitor, on the token
-//! it is about. serde stops at the first error, so to report several at once the document is
-//! read again with each reported path skipped, until a read gets through: a policy file is a
-//! few kilobytes, and a handful of readings costs microseconds.
+//! it is about. serde stops at the first error, so to report several problems from one
+//! reading, an error raised on a scalar (a bad value, an unknown or duplicate key) is caught by
+//! the mapping or list that holds it, recorded with its place, and the reading goes on past
+//! it: the scalar is consumed, so the parser is where it would have been. A problem that
+//! leaves the parser inside a list or mapping (a list where a number goes) ends the reading:
+//! what was found up to it is reported.
+//!
+//! Before any of that, [`limits::check`] bounds the text's size and nesting, and
+//! [`Pass::count`] bounds the values the document expands to through aliases.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -14,8 +20,9 @@ use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::duration::parse_duration;
+use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
 use crate::error::{ConfigError, ConfigErrors};
+use crate::limits::{self, MAX_VALUES};
 use crate::rules;
 use crate::schema::*;
 
@@ -24,51 +31,83 @@ const MAX_ERRORS: usize = 20;
 
 /// Reads `text` (from `file`, for the messages).
 pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, ConfigErrors> {
-    let mut skip = HashSet::new();
-    let mut errors = Vec::new();
-    while errors.len() < MAX_ERRORS {
-        let pass = Pass {
-            skip: &skip,
-            failure: RefCell::new(None),
-        };
-        let read = FileSeed(&pass).deserialize(serde_yaml::Deserializer::from_str(text));
-        let error = match read {
-            Ok(policies) if errors.is_empty() => return Ok(policies),
-            Ok(_) => break,
-            Err(error) => error,
-        };
-        let message = error.to_string();
-        // A character the reader refuses is placed by serde_yaml at the document's start,
-        // with its real place in the message ("at position N").
-        let (line, column) = match error.location() {
-            Some(place) if !message.contains("at position ") => (place.line(), place.column()),
-            _ => place_of(text, &message),
-        };
-        let failure = pass.failure.into_inner();
-        let (path, message, hint) = match &failure {
-            Some(failure) => (
-                failure.path.clone(),
-                failure.message.clone(),
-                failure.hint.clone(),
-            ),
-            None => (String::new(), clean(&error.to_string()), None),
-        };
-        let hint = hint.or_else(|| tab_hint(text, line));
-        errors.push(ConfigError {
-            file: file.map(Path::to_path_buf),
-            line,
-            column,
-            path: path.clone(),
-            message,
-            hint,
-        });
-        // A problem with no path (the YAML itself is broken), or one that would repeat: the
-        // document cannot be read past it.
-        if failure.is_none() || !skip.insert(path) {
-            break;
+    let located = |line, column, path: String, message, hint| ConfigError {
+        file: file.map(Path::to_path_buf),
+        line,
+        column,
+        path,
+        message,
+        hint,
+    };
+    if let Err(exceeded) = limits::check(text) {
+        return Err(ConfigErrors::new(vec![located(
+            exceeded.line,
+            exceeded.column,
+            String::new(),
+            exceeded.message,
+            Some(exceeded.hint),
+        )]));
+    }
+    let pass = Pass {
+        failure: RefCell::new(None),
+        found: RefCell::new(Vec::new()),
+        stopped: Cell::new(false),
+        values: Cell::new(0),
+    };
+    let read = FileSeed(&pass).deserialize(serde_yaml::Deserializer::from_str(text));
+    let mut found = pass.found.take();
+    match read {
+        Ok(policies) if found.is_empty() => return Ok(policies),
+        Ok(_) => {}
+        // The last problem recorded stopped the reading: it is in `found` already.
+        Err(_) if pass.stopped.get() => {}
+        Err(error) => {
+            let message = error.to_string();
+            // A character the reader refuses is placed by serde_yaml at the document's start,
+            // with its real place in the message ("at position N").
+            let (line, column) = match error.location() {
+                Some(place) if !message.contains("at position ") => (place.line(), place.column()),
+                _ => place_of(text, &message),
+            };
+            let failure = pass.failure.take().unwrap_or_else(|| Failure {
+                path: String::new(),
+                message: clean(&message),
+                hint: None,
+                recoverable: false,
+            });
+            found.push(Found {
+                line,
+                column,
+                failure,
+            });
         }
     }
+    let errors = found
+        .into_iter()
+        .map(
+            |Found {
+                 line,
+                 column,
+                 failure,
+             }| {
+                let hint = failure.hint.or_else(|| tab_hint(text, line));
+                located(line, column, failure.path, failure.message, hint)
+            },
+        )
+        .collect();
     Err(ConfigErrors::new(errors))
+}
+
+/// The place serde_yaml appends to an error's message (`... at line 4 column 17`); the
+/// document's start when it has none (serde_yaml omits the place of the very first byte).
+fn mark_of(message: &str) -> (usize, usize) {
+    message
+        .rfind(" at line ")
+        .and_then(|at| {
+            let (line, column) = message[at + " at line ".len()..].split_once(" column ")?;
+            Some((line.parse().ok()?, column.parse().ok()?))
+        })
+        .unwrap_or((1, 1))
 }
 
 /// serde_yaml's message without the place and path it prints around it (we print our own).
@@ -130,17 +169,30 @@ fn tab_hint(text: &str, line: usize) -> Option<String> {
 }
 
 /// One reading of the document.
-struct Pass<'s> {
-    /// Paths already reported: read past them.
-    skip: &'s HashSet<String>,
-    /// The first problem this reading met, where serde_yaml's error cannot say it our way.
+struct Pass {
+    /// The problem being raised, where serde_yaml's error cannot say it our way: taken by
+    /// [`Pass::recover`] when it is caught, left for [`parse`] when it ends the reading.
     failure: RefCell<Option<Failure>>,
+    /// The problems recorded so far, with their places.
+    found: RefCell<Vec<Found>>,
+    /// Whether the reading was stopped (at [`MAX_ERRORS`], or at a limit).
+    stopped: Cell<bool>,
+    /// Values read so far, aliases expanded.
+    values: Cell<usize>,
 }
 
 struct Failure {
     path: String,
     message: String,
     hint: Option<String>,
+    /// Whether the parser is past the offending value (a scalar), so reading can go on.
+    recoverable: bool,
+}
+
+struct Found {
+    line: usize,
+    column: usize,
+    failure: Failure,
 }
 
 /// A check's verdict on a bad value: the message and an optional hint.
@@ -157,18 +209,30 @@ impl Problem {
     }
 }
 
-impl Pass<'_> {
+impl Pass {
     /// Records the problem at `path` (the first of this reading wins) and returns the error
-    /// that makes serde_yaml attach the place of the token being read.
-    fn fail<E: de::Error>(&self, path: &str, problem: Problem) -> E {
+    /// that makes serde_yaml attach the place of the token being read. `recoverable` says the
+    /// offending token is a scalar, consumed by the time the error is caught.
+    fn raise<E: de::Error>(&self, path: &str, problem: Problem, recoverable: bool) -> E {
         let Problem(message, hint) = problem;
         let error = E::custom(&message);
         self.failure.borrow_mut().get_or_insert(Failure {
             path: path.to_string(),
             message,
             hint,
+            recoverable,
         });
         error
+    }
+
+    /// A problem with a scalar: reading goes on past it.
+    fn fail<E: de::Error>(&self, path: &str, problem: Problem) -> E {
+        self.raise(path, problem, true)
+    }
+
+    /// A problem with a list or mapping, or with the whole document: it ends the reading.
+    fn halt<E: de::Error>(&self, path: &str, problem: Problem) -> E {
+        self.raise(path, problem, false)
     }
 
     /// Records an error serde raised itself (a mapping where a value was expected) at `path`,
@@ -181,15 +245,73 @@ impl Pass<'_> {
         if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
             return;
         }
+        // serde_yaml consumed the offending event only when it was a plain scalar: a list or
+        // a mapping is left open, and a tagged value (`!tag 5`) is put back to be read as an
+        // enum.
+        let recoverable = [
+            "boolean",
+            "integer",
+            "floating point",
+            "character",
+            "string",
+            "unit value",
+        ]
+        .iter()
+        .any(|kind| message.starts_with(&format!("invalid type: {kind}")));
         self.failure.borrow_mut().get_or_insert_with(|| Failure {
             path: path.to_string(),
             message,
             hint: None,
+            recoverable,
         });
     }
 
-    fn skips(&self, path: &str) -> bool {
-        self.skip.contains(path)
+    /// Catches `error`, raised while reading the value at `path`: when the parser is past the
+    /// offending scalar, the problem is recorded and reading goes on (`Ok`); otherwise the
+    /// error goes on up and ends the reading.
+    fn recover<E: fmt::Display>(&self, error: E, path: &str) -> Result<(), E> {
+        if self.stopped.get() {
+            return Err(error);
+        }
+        self.note(path, &error);
+        let failure = match self.failure.take() {
+            Some(failure) if failure.recoverable => failure,
+            other => {
+                self.failure.replace(other);
+                return Err(error);
+            }
+        };
+        let (line, column) = mark_of(&error.to_string());
+        let mut found = self.found.borrow_mut();
+        found.push(Found {
+            line,
+            column,
+            failure,
+        });
+        if found.len() >= MAX_ERRORS {
+            self.stopped.set(true);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Counts one value read; past [`MAX_VALUES`] (aliases repeat what their anchor names)
+    /// the reading stops with a located error.
+    fn count<E: de::Error>(&self, path: impl FnOnce() -> String) -> Result<(), E> {
+        let values = self.values.get() + 1;
+        self.values.set(values);
+        if values > MAX_VALUES {
+            return Err(self.halt(
+                &path(),
+                Problem::new(format!(
+                    "the file expands to more than {MAX_VALUES} values, the limit of a policy file"
+                ))
+                .hint(Some(
+                    "an alias (`*name`) repeats every value its anchor names: use fewer aliases of large values".to_string(),
+                )),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -201,15 +323,28 @@ fn join(parent: &str, key: &str) -> String {
     }
 }
 
-/// Reads the next value of `map` with `seed`, recording serde's own errors at `path`.
+/// Reads the next value of `map` with `seed`: `None` when the value was refused and the
+/// reading goes on past it (the problem is recorded).
 fn value<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
-    pass: &Pass<'_>,
+    pass: &Pass,
     map: &mut A,
     path: &str,
     seed: S,
-) -> Result<S::Value, A::Error> {
-    map.next_value_seed(seed)
-        .inspect_err(|error| pass.note(path, error))
+) -> Result<Option<S::Value>, A::Error> {
+    match map.next_value_seed(seed) {
+        Ok(value) => Ok(Some(value)),
+        Err(error) => pass.recover(error, path).map(|()| None),
+    }
+}
+
+/// Text a user wrote, shortened for a message: a key or value of a megabyte would otherwise
+/// be copied into every message and path that names it.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX_SHOWN: usize = 64;
+    match text.char_indices().nth(MAX_SHOWN) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()).into(),
+        None => text.into(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,8 +352,8 @@ fn value<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
 // ---------------------------------------------------------------------------------------------
 
 /// A key of a mapping: `None` accepts any name (policy names).
-struct KeySeed<'p, 's> {
-    pass: &'p Pass<'s>,
+struct KeySeed<'p> {
+    pass: &'p Pass,
     parent: &'p str,
     known: Option<&'static [&'static str]>,
     /// What the mapping's keys are, for messages ("key of `retry`").
@@ -226,39 +361,28 @@ struct KeySeed<'p, 's> {
     seen: &'p mut HashSet<String>,
 }
 
-/// A key read: its name, and whether an earlier reading reported it (skip its value).
-struct Key {
-    name: String,
-    skip: bool,
-}
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = String;
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
-    type Value = Key;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed<'_, '_> {
-    type Value = Key;
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a {} (a name)", self.what)
     }
 
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
-        let path = join(self.parent, name);
-        if self.pass.skips(&path) {
-            return Ok(Key {
-                name: name.to_string(),
-                skip: true,
-            });
-        }
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<String, E> {
+        let path = join(self.parent, &shown(name));
+        self.pass.count(|| path.clone())?;
         if !self.seen.insert(name.to_string()) {
             return Err(self.pass.fail(
                 &path,
-                Problem::new(format!("duplicate {} `{name}`", self.what)),
+                Problem::new(format!("duplicate {} `{}`", self.what, shown(name))),
             ));
         }
         let Some(known) = self.known else {
@@ -267,16 +391,10 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
                     .pass
                     .fail(&path, Problem::new("a policy name cannot be empty")));
             }
-            return Ok(Key {
-                name: name.to_string(),
-                skip: false,
-            });
+            return Ok(name.to_string());
         };
         if known.contains(&name) {
-            return Ok(Key {
-                name: name.to_string(),
-                skip: false,
-            });
+            return Ok(name.to_string());
         }
         let problem = if ATTRIBUTE_ONLY_KEYS.contains(&name) {
             Problem::new(format!(
@@ -287,20 +405,20 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
                 Some(meant) => format!("did you mean `{meant}`?"),
                 None => format!("expected one of {}", list(known)),
             };
-            Problem::new(format!("unknown {} `{name}`", self.what)).hint(Some(hint))
+            Problem::new(format!("unknown {} `{}`", self.what, shown(name))).hint(Some(hint))
         };
         Err(self.pass.fail(&path, problem))
     }
 
-    fn visit_u64<E: de::Error>(self, name: u64) -> Result<Key, E> {
+    fn visit_u64<E: de::Error>(self, name: u64) -> Result<String, E> {
         self.visit_str(&name.to_string())
     }
 
-    fn visit_i64<E: de::Error>(self, name: i64) -> Result<Key, E> {
+    fn visit_i64<E: de::Error>(self, name: i64) -> Result<String, E> {
         self.visit_str(&name.to_string())
     }
 
-    fn visit_bool<E: de::Error>(self, name: bool) -> Result<Key, E> {
+    fn visit_bool<E: de::Error>(self, name: bool) -> Result<String, E> {
         self.visit_str(&name.to_string())
     }
 }
@@ -313,10 +431,28 @@ fn list(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// Reads the next key of `map`: `Ok(Some(None))` when the key was refused (the problem is
+/// recorded and its value read past), `Ok(None)` at the mapping's end.
+fn next_key<'de, A: MapAccess<'de>>(
+    pass: &Pass,
+    map: &mut A,
+    seed: KeySeed<'_>,
+) -> Result<Option<Option<String>>, A::Error> {
+    let parent = seed.parent;
+    match map.next_key_seed(seed) {
+        Ok(key) => Ok(key.map(Some)),
+        Err(error) => {
+            pass.recover(error, parent)?;
+            map.next_value::<IgnoredAny>()?;
+            Ok(Some(None))
+        }
+    }
+}
+
 /// Reads every entry of a mapping whose keys are `known`, handing each known key's value to
-/// `read` (skipped keys are read past).
+/// `read` (a refused key's value is read past).
 fn entries<'de, A: MapAccess<'de>>(
-    pass: &Pass<'_>,
+    pass: &Pass,
     map: &mut A,
     parent: &str,
     known: &'static [&'static str],
@@ -332,14 +468,10 @@ fn entries<'de, A: MapAccess<'de>>(
             what,
             seen: &mut seen,
         };
-        let Some(key) = map.next_key_seed(seed)? else {
-            return Ok(());
-        };
-        let path = join(parent, &key.name);
-        if key.skip || pass.skips(&path) {
-            map.next_value::<IgnoredAny>()?;
-        } else {
-            read(map, &key.name, &path)?;
+        match next_key(pass, map, seed)? {
+            None => return Ok(()),
+            Some(None) => {}
+            Some(Some(key)) => read(map, &key, &join(parent, &key))?,
         }
     }
 }
@@ -348,9 +480,9 @@ fn entries<'de, A: MapAccess<'de>>(
 // The document, `policies`, one policy
 // ---------------------------------------------------------------------------------------------
 
-struct FileSeed<'p, 's>(&'p Pass<'s>);
+struct FileSeed<'p>(&'p Pass);
 
-impl<'de> DeserializeSeed<'de> for FileSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for FileSeed<'_> {
     type Value = PolicyFile;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PolicyFile, D::Error> {
@@ -358,7 +490,7 @@ impl<'de> DeserializeSeed<'de> for FileSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for FileSeed<'_, '_> {
+impl<'de> Visitor<'de> for FileSeed<'_> {
     type Value = PolicyFile;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -366,10 +498,7 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<PolicyFile, E> {
-        if self.0.skips("") {
-            return Ok(PolicyFile::default());
-        }
-        Err(self.0.fail(
+        Err(self.0.halt(
             "",
             Problem::new("the file is empty").hint(Some(
                 "expected `policies:` with the named policies under it".to_string(),
@@ -385,7 +514,7 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyFile, A::Error> {
         let pass = self.0;
         let mut policies = None;
-        let mut unknown = false;
+        let mut refused = false;
         let mut seen = HashSet::new();
         loop {
             let seed = KeySeed {
@@ -395,22 +524,21 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
                 what: "top-level key",
                 seen: &mut seen,
             };
-            let Some(key) = map.next_key_seed(seed)? else {
-                break;
-            };
-            if key.skip {
-                // A `policies` reported already (a bad value) is present all the same.
-                unknown = true;
-                map.next_value::<IgnoredAny>()?;
-            } else {
-                policies = Some(value(pass, &mut map, "policies", PoliciesSeed(pass))?);
+            match next_key(pass, &mut map, seed)? {
+                None => break,
+                Some(None) => refused = true,
+                Some(Some(_)) => match value(pass, &mut map, "policies", PoliciesSeed(pass))? {
+                    Some(read) => policies = Some(read),
+                    None => refused = true,
+                },
             }
         }
         match policies {
             Some(policies) => Ok(PolicyFile { policies }),
-            // A misspelt `polices:` was reported already; do not report its absence too.
-            None if unknown || pass.skips("") => Ok(PolicyFile::default()),
-            None => Err(pass.fail(
+            // A misspelt `polices:` (or a bad `policies:`) was reported already; do not report
+            // its absence too.
+            None if refused => Ok(PolicyFile::default()),
+            None => Err(pass.halt(
                 "",
                 Problem::new("missing `policies`").hint(Some(
                     "expected `policies:` with the named policies under it".to_string(),
@@ -420,9 +548,9 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
     }
 }
 
-struct PoliciesSeed<'p, 's>(&'p Pass<'s>);
+struct PoliciesSeed<'p>(&'p Pass);
 
-impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_> {
     type Value = BTreeMap<String, PolicyDoc>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -430,7 +558,7 @@ impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for PoliciesSeed<'_, '_> {
+impl<'de> Visitor<'de> for PoliciesSeed<'_> {
     type Value = BTreeMap<String, PolicyDoc>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -459,26 +587,25 @@ impl<'de> Visitor<'de> for PoliciesSeed<'_, '_> {
                 what: "policy",
                 seen: &mut seen,
             };
-            let Some(key) = map.next_key_seed(seed)? else {
-                return Ok(policies);
+            let name = match next_key(pass, &mut map, seed)? {
+                None => return Ok(policies),
+                Some(None) => continue,
+                Some(Some(name)) => name,
             };
-            let path = join("policies", &key.name);
-            if key.skip || pass.skips(&path) {
-                map.next_value::<IgnoredAny>()?;
-                continue;
+            let path = join("policies", &shown(&name));
+            if let Some(policy) = value(pass, &mut map, &path, PolicySeed { pass, path: &path })? {
+                policies.insert(name, policy);
             }
-            let policy = value(pass, &mut map, &path, PolicySeed { pass, path: &path })?;
-            policies.insert(key.name, policy);
         }
     }
 }
 
-struct PolicySeed<'p, 's> {
-    pass: &'p Pass<'s>,
+struct PolicySeed<'p> {
+    pass: &'p Pass,
     path: &'p str,
 }
 
-impl<'de> DeserializeSeed<'de> for PolicySeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for PolicySeed<'_> {
     type Value = PolicyDoc;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PolicyDoc, D::Error> {
@@ -486,7 +613,7 @@ impl<'de> DeserializeSeed<'de> for PolicySeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for PolicySeed<'_, '_> {
+impl<'de> Visitor<'de> for PolicySeed<'_> {
     type Value = PolicyDoc;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -505,6 +632,7 @@ impl<'de> Visitor<'de> for PolicySeed<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyDoc, A::Error> {
         let pass = self.pass;
+        pass.count(|| self.path.to_string())?;
         let mut doc = PolicyDoc::default();
         entries(
             pass,
@@ -514,24 +642,23 @@ impl<'de> Visitor<'de> for PolicySeed<'_, '_> {
             "section",
             |map, key, path| {
                 match key {
-                    "retry" => doc.retry = Some(section(pass, map, path)?),
-                    "rate_limit" => doc.rate_limit = Some(section(pass, map, path)?),
-                    "cache" => doc.cache = Some(section(pass, map, path)?),
-                    "circuit_breaker" => doc.circuit_breaker = Some(section(pass, map, path)?),
-                    "bulkhead" => doc.bulkhead = Some(section(pass, map, path)?),
-                    "alert" => doc.alert = Some(section(pass, map, path)?),
-                    "timeout" => doc.timeout = Some(leaf(pass, map, path, "timeout", positive)?),
-                    "backend" => doc.backend = Some(leaf(pass, map, path, "backend", backend)?),
+                    "retry" => doc.retry = section(pass, map, path)?,
+                    "rate_limit" => doc.rate_limit = section(pass, map, path)?,
+                    "cache" => doc.cache = section(pass, map, path)?,
+                    "circuit_breaker" => doc.circuit_breaker = section(pass, map, path)?,
+                    "bulkhead" => doc.bulkhead = section(pass, map, path)?,
+                    "alert" => doc.alert = section(pass, map, path)?,
+                    "timeout" => doc.timeout = leaf(pass, map, path, "timeout", positive)?,
+                    "backend" => doc.backend = leaf(pass, map, path, "backend", backend)?,
                     "backend_timeout" => {
-                        doc.backend_timeout =
-                            Some(leaf(pass, map, path, "backend_timeout", positive)?);
+                        doc.backend_timeout = leaf(pass, map, path, "backend_timeout", positive)?;
                     }
                     "on_backend_error" => {
                         doc.on_backend_error =
-                            Some(leaf(pass, map, path, "on_backend_error", on_backend_error)?);
+                            leaf(pass, map, path, "on_backend_error", on_backend_error)?;
                     }
                     "key_prefix" => {
-                        doc.key_prefix = Some(leaf(pass, map, path, "key_prefix", text)?);
+                        doc.key_prefix = leaf(pass, map, path, "key_prefix", text)?;
                     }
                     _ => {}
                 }
@@ -554,7 +681,7 @@ trait Section: Default {
     /// Reads the value of `key` (a known key) into `self`.
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
@@ -563,10 +690,10 @@ trait Section: Default {
 
 /// Reads the next value of `map` as the section `T`.
 fn section<'de, A: MapAccess<'de>, T: Section>(
-    pass: &Pass<'_>,
+    pass: &Pass,
     map: &mut A,
     path: &str,
-) -> Result<T, A::Error> {
+) -> Result<Option<T>, A::Error> {
     let seed = SectionSeed {
         pass,
         path,
@@ -575,13 +702,13 @@ fn section<'de, A: MapAccess<'de>, T: Section>(
     value(pass, map, path, seed)
 }
 
-struct SectionSeed<'p, 's, T> {
-    pass: &'p Pass<'s>,
+struct SectionSeed<'p, T> {
+    pass: &'p Pass,
     path: &'p str,
     section: std::marker::PhantomData<T>,
 }
 
-impl<'de, T: Section> DeserializeSeed<'de> for SectionSeed<'_, '_, T> {
+impl<'de, T: Section> DeserializeSeed<'de> for SectionSeed<'_, T> {
     type Value = T;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
@@ -589,7 +716,7 @@ impl<'de, T: Section> DeserializeSeed<'de> for SectionSeed<'_, '_, T> {
     }
 }
 
-impl<'de, T: Section> Visitor<'de> for SectionSeed<'_, '_, T> {
+impl<'de, T: Section> Visitor<'de> for SectionSeed<'_, T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -607,6 +734,7 @@ impl<'de, T: Section> Visitor<'de> for SectionSeed<'_, '_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        self.pass.count(|| self.path.to_string())?;
         let mut doc = T::default();
         let what = format!("`{}` key", T::NAME);
         entries(
@@ -627,24 +755,24 @@ impl Section for RetryDoc {
 
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
     ) -> Result<(), A::Error> {
         match key {
-            "attempts" => self.attempts = Some(leaf(pass, map, path, "attempts", attempts)?),
-            "backoff" => self.backoff = Some(leaf(pass, map, path, "backoff", backoff)?),
-            "base" => self.base = Some(leaf(pass, map, path, "base", duration)?),
-            "factor" => self.factor = Some(leaf(pass, map, path, "factor", factor)?),
-            "max_delay" => self.max_delay = Some(leaf(pass, map, path, "max_delay", duration)?),
+            "attempts" => self.attempts = leaf(pass, map, path, "attempts", attempts)?,
+            "backoff" => self.backoff = leaf(pass, map, path, "backoff", backoff)?,
+            "base" => self.base = leaf(pass, map, path, "base", duration)?,
+            "factor" => self.factor = leaf(pass, map, path, "factor", factor)?,
+            "max_delay" => self.max_delay = leaf(pass, map, path, "max_delay", duration)?,
             "max_elapsed" => {
-                self.max_elapsed = Some(leaf(pass, map, path, "max_elapsed", optional_duration)?);
+                self.max_elapsed = leaf(pass, map, path, "max_elapsed", optional_duration)?;
             }
-            "jitter" => self.jitter = Some(leaf(pass, map, path, "jitter", jitter)?),
-            "on" => self.on = Some(value(pass, map, path, OnSeed { pass, path })?),
+            "jitter" => self.jitter = leaf(pass, map, path, "jitter", jitter)?,
+            "on" => self.on = value(pass, map, path, OnSeed { pass, path })?,
             "retry_after" => {
-                self.retry_after = Some(leaf(pass, map, path, "retry_after", boolean)?);
+                self.retry_after = leaf(pass, map, path, "retry_after", boolean)?;
             }
             _ => {}
         }
@@ -658,20 +786,20 @@ impl Section for RateLimitDoc {
 
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
     ) -> Result<(), A::Error> {
         match key {
-            "calls" => self.calls = Some(leaf(pass, map, path, "calls", count)?),
-            "period" => self.period = Some(leaf(pass, map, path, "period", positive)?),
-            "burst" => self.burst = Some(leaf(pass, map, path, "burst", any_count)?),
-            "mode" => self.mode = Some(leaf(pass, map, path, "mode", mode)?),
+            "calls" => self.calls = leaf(pass, map, path, "calls", count)?,
+            "period" => self.period = leaf(pass, map, path, "period", positive)?,
+            "burst" => self.burst = leaf(pass, map, path, "burst", any_count)?,
+            "mode" => self.mode = leaf(pass, map, path, "mode", mode)?,
             "max_wait" => {
-                self.max_wait = Some(leaf(pass, map, path, "max_wait", optional_duration)?);
+                self.max_wait = leaf(pass, map, path, "max_wait", optional_duration)?;
             }
-            "cost" => self.cost = Some(leaf(pass, map, path, "cost", cost)?),
+            "cost" => self.cost = leaf(pass, map, path, "cost", cost)?,
             _ => {}
         }
         Ok(())
@@ -684,29 +812,24 @@ impl Section for CacheDoc {
 
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
     ) -> Result<(), A::Error> {
         match key {
-            "enabled" => self.enabled = Some(leaf(pass, map, path, "enabled", boolean)?),
-            "ttl" => self.ttl = Some(leaf(pass, map, path, "ttl", duration)?),
+            "enabled" => self.enabled = leaf(pass, map, path, "enabled", boolean)?,
+            "ttl" => self.ttl = leaf(pass, map, path, "ttl", duration)?,
             "max_entries" => {
-                self.max_entries = Some(u64::from(leaf(pass, map, path, "max_entries", count)?));
+                self.max_entries = leaf(pass, map, path, "max_entries", count)?.map(u64::from);
             }
-            "ttl_jitter" => self.ttl_jitter = Some(leaf(pass, map, path, "ttl_jitter", fraction)?),
+            "ttl_jitter" => self.ttl_jitter = leaf(pass, map, path, "ttl_jitter", fraction)?,
             "negative_ttl" => {
-                self.negative_ttl = Some(leaf(pass, map, path, "negative_ttl", optional_duration)?);
+                self.negative_ttl = leaf(pass, map, path, "negative_ttl", optional_duration)?;
             }
             "stale_while_revalidate" => {
-                self.stale_while_revalidate = Some(leaf(
-                    pass,
-                    map,
-                    path,
-                    "stale_while_revalidate",
-                    optional_duration,
-                )?);
+                self.stale_while_revalidate =
+                    leaf(pass, map, path, "stale_while_revalidate", optional_duration)?;
             }
             _ => {}
         }
@@ -720,20 +843,20 @@ impl Section for CircuitBreakerDoc {
 
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
     ) -> Result<(), A::Error> {
         match key {
             "failure_rate" => {
-                self.failure_rate = Some(leaf(pass, map, path, "failure_rate", fraction)?);
+                self.failure_rate = leaf(pass, map, path, "failure_rate", fraction)?;
             }
-            "min_calls" => self.min_calls = Some(leaf(pass, map, path, "min_calls", count)?),
-            "window" => self.window = Some(leaf(pass, map, path, "window", count)?),
-            "open_for" => self.open_for = Some(leaf(pass, map, path, "open_for", positive)?),
+            "min_calls" => self.min_calls = leaf(pass, map, path, "min_calls", count)?,
+            "window" => self.window = leaf(pass, map, path, "window", count)?,
+            "open_for" => self.open_for = leaf(pass, map, path, "open_for", positive)?,
             "half_open_calls" => {
-                self.half_open_calls = Some(leaf(pass, map, path, "half_open_calls", count)?);
+                self.half_open_calls = leaf(pass, map, path, "half_open_calls", count)?;
             }
             _ => {}
         }
@@ -747,16 +870,16 @@ impl Section for BulkheadDoc {
 
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
     ) -> Result<(), A::Error> {
         match key {
             "max_concurrent" => {
-                self.max_concurrent = Some(leaf(pass, map, path, "max_concurrent", count)?);
+                self.max_concurrent = leaf(pass, map, path, "max_concurrent", count)?;
             }
-            "max_wait" => self.max_wait = Some(leaf(pass, map, path, "max_wait", duration)?),
+            "max_wait" => self.max_wait = leaf(pass, map, path, "max_wait", duration)?,
             _ => {}
         }
         Ok(())
@@ -769,14 +892,14 @@ impl Section for AlertDoc {
 
     fn read<'de, A: MapAccess<'de>>(
         &mut self,
-        pass: &Pass<'_>,
+        pass: &Pass,
         map: &mut A,
         key: &str,
         path: &str,
     ) -> Result<(), A::Error> {
         match key {
-            "retry_rate" => self.retry_rate = Some(leaf(pass, map, path, "retry_rate", fraction)?),
-            "window" => self.window = Some(leaf(pass, map, path, "window", positive)?),
+            "retry_rate" => self.retry_rate = leaf(pass, map, path, "retry_rate", fraction)?,
+            "window" => self.window = leaf(pass, map, path, "window", positive)?,
             _ => {}
         }
         Ok(())
@@ -787,12 +910,12 @@ impl Section for AlertDoc {
 // `on`: a list of error kinds, status codes and classes
 // ---------------------------------------------------------------------------------------------
 
-struct OnSeed<'p, 's> {
-    pass: &'p Pass<'s>,
+struct OnSeed<'p> {
+    pass: &'p Pass,
     path: &'p str,
 }
 
-impl<'de> DeserializeSeed<'de> for OnSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for OnSeed<'_> {
     type Value = Vec<OnItem>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -800,7 +923,7 @@ impl<'de> DeserializeSeed<'de> for OnSeed<'_, '_> {
     }
 }
 
-impl OnSeed<'_, '_> {
+impl OnSeed<'_> {
     /// A single item written without brackets (`on: 503`): a list of one.
     fn one<E: de::Error>(self, item: Scalar) -> Result<Vec<OnItem>, E> {
         on_item("on", item)
@@ -809,7 +932,7 @@ impl OnSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for OnSeed<'_, '_> {
+impl<'de> Visitor<'de> for OnSeed<'_> {
     type Value = Vec<OnItem>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -829,27 +952,22 @@ impl<'de> Visitor<'de> for OnSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.pass.count(|| self.path.to_string())?;
         let mut items = Vec::new();
         for index in 0.. {
-            let path = format!("{}[{index}]", self.path);
-            if self.pass.skips(&path) {
-                match seq.next_element::<IgnoredAny>()? {
-                    Some(_) => continue,
-                    None => break,
-                }
-            }
             let seed = LeafSeed {
                 pass: self.pass,
-                path: &path,
+                path: self.path,
+                index: Some(index),
                 key: "on",
                 check: on_item,
             };
-            match seq
-                .next_element_seed(seed)
-                .inspect_err(|error| self.pass.note(&path, error))?
-            {
-                Some(item) => items.push(item),
-                None => break,
+            match seq.next_element_seed(seed) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => break,
+                Err(error) => self
+                    .pass
+                    .recover(error, &item_path(self.path, Some(index)))?,
             }
         }
         Ok(items)
@@ -877,7 +995,7 @@ impl fmt::Display for Scalar<'_> {
             Scalar::Bool(b) => write!(f, "`{b}`"),
             Scalar::Int(n) => write!(f, "`{n}`"),
             Scalar::Float(x) => write!(f, "`{x}`"),
-            Scalar::Str(s) => write!(f, "`{s}`"),
+            Scalar::Str(s) => write!(f, "`{}`", shown(s)),
         }
     }
 }
@@ -886,29 +1004,33 @@ type Check<T> = fn(&str, Scalar<'_>) -> Result<T, Problem>;
 
 /// Reads the next value of `map` as one scalar checked by `check`.
 fn leaf<'de, A: MapAccess<'de>, T>(
-    pass: &Pass<'_>,
+    pass: &Pass,
     map: &mut A,
     path: &str,
     key: &'static str,
     check: Check<T>,
-) -> Result<T, A::Error> {
+) -> Result<Option<T>, A::Error> {
     let seed = LeafSeed {
         pass,
         path,
+        index: None,
         key,
         check,
     };
     value(pass, map, path, seed)
 }
 
-struct LeafSeed<'p, 's, T> {
-    pass: &'p Pass<'s>,
+struct LeafSeed<'p, T> {
+    pass: &'p Pass,
     path: &'p str,
+    /// The item's index, for an item of a list (`on[3]`): its path is only written out for
+    /// a message.
+    index: Option<usize>,
     key: &'static str,
     check: Check<T>,
 }
 
-impl<'de, T> DeserializeSeed<'de> for LeafSeed<'_, '_, T> {
+impl<'de, T> DeserializeSeed<'de> for LeafSeed<'_, T> {
     type Value = T;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
@@ -916,13 +1038,26 @@ impl<'de, T> DeserializeSeed<'de> for LeafSeed<'_, '_, T> {
     }
 }
 
-impl<T> LeafSeed<'_, '_, T> {
+impl<T> LeafSeed<'_, T> {
+    fn path(&self) -> String {
+        item_path(self.path, self.index)
+    }
+
     fn checked<E: de::Error>(self, scalar: Scalar<'_>) -> Result<T, E> {
-        (self.check)(self.key, scalar).map_err(|problem| self.pass.fail(self.path, problem))
+        self.pass.count(|| self.path())?;
+        (self.check)(self.key, scalar).map_err(|problem| self.pass.fail(&self.path(), problem))
     }
 }
 
-impl<'de, T> Visitor<'de> for LeafSeed<'_, '_, T> {
+/// `path`, or the path of its item `index`.
+fn item_path(path: &str, index: Option<usize>) -> String {
+    match index {
+        Some(index) => format!("{path}[{index}]"),
+        None => path.to_string(),
+    }
+}
+
+impl<'de, T> Visitor<'de> for LeafSeed<'_, T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -968,16 +1103,16 @@ impl<'de, T> Visitor<'de> for LeafSeed<'_, '_, T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
         let key = self.key;
-        Err(self.pass.fail(
-            self.path,
+        Err(self.pass.halt(
+            &self.path(),
             Problem::new(format!("`{key}` takes one value, found a list")),
         ))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<T, A::Error> {
         let key = self.key;
-        Err(self.pass.fail(
-            self.path,
+        Err(self.pass.halt(
+            &self.path(),
             Problem::new(format!("`{key}` takes one value, found a mapping")),
         ))
     }
@@ -1069,9 +1204,16 @@ fn boolean(key: &str, scalar: Scalar<'_>) -> Result<bool, Problem> {
 
 fn duration(key: &str, scalar: Scalar<'_>) -> Result<Duration, Problem> {
     match scalar {
-        Scalar::Str(text) => parse_duration(text).map_err(|error| {
-            Problem::new(format!("invalid duration `{text}` for `{key}`: {error}"))
-                .hint(Some("expected e.g. `250ms`, `30s`, `2m`, `1h`".to_string()))
+        Scalar::Str(text) => parse_duration(text).map_err(|error| match error {
+            DurationError::Overflow => Problem::new(format!(
+                "duration `{}` for `{key}` is too large: at most `{MAX_DURATION_TEXT}`",
+                shown(text)
+            )),
+            error => Problem::new(format!(
+                "invalid duration `{}` for `{key}`: {error}",
+                shown(text)
+            ))
+            .hint(Some("expected e.g. `250ms`, `30s`, `2m`, `1h`".to_string())),
         }),
         Scalar::Int(n) => Err(Problem::new(format!(
             "`{key}` needs a unit: `{n}` alone is ambiguous"
@@ -1207,6 +1349,7 @@ fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Problem> {
     match scalar {
         Scalar::Str("memory") => Ok(BackendName::Memory),
         Scalar::Str(url) if url.starts_with("redis://") || url.starts_with("redis+unix://") => {
+            check_redis_url(key, url)?;
             Ok(BackendName::Redis(url.to_string()))
         }
         Scalar::Str(url) if url.starts_with("rediss://") => Err(Problem::new(format!(
@@ -1219,6 +1362,37 @@ fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Problem> {
             "expected `memory` or a Redis URL such as `redis://127.0.0.1:6379/0`".to_string(),
         ))),
     }
+}
+
+/// A Redis URL the runtime can connect with: read by the redis crate's own parser, so that a
+/// URL it would refuse on every call (each call then falling back) is refused here, in place.
+#[cfg(feature = "redis")]
+fn check_redis_url(key: &str, text: &str) -> Result<(), Problem> {
+    let refused = |reason: &str| {
+        Problem::new(format!(
+            "`{key}` `{}` is not a valid Redis URL: {reason}",
+            shown(text)
+        ))
+        .hint(Some(
+            "expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"
+                .to_string(),
+        ))
+    };
+    let url = url::Url::parse(text).map_err(|error| refused(&error.to_string()))?;
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map(drop)
+        .map_err(|error| {
+            // "Missing hostname - InvalidClientConfig": the reason without the error's kind.
+            let reason = error.to_string();
+            let reason = reason.split(" - ").next().unwrap_or_default();
+            refused(&reason.to_ascii_lowercase())
+        })
+}
+
+/// Without the Redis backend compiled in, the URL is not read (the policy runs in memory).
+#[cfg(not(feature = "redis"))]
+fn check_redis_url(_: &str, _: &str) -> Result<(), Problem> {
+    Ok(())
 }
 
 fn on_backend_error(key: &str, scalar: Scalar<'_>) -> Result<OnBackendError, Problem> {

@@ -162,7 +162,7 @@ pub fn watch(
 /// - **Panics are contained.** A panic while reading, parsing or applying (in `on_reload`) is
 ///   reported to `on_reload` as a failed reload, and the thread keeps watching. A content
 ///   that panicked is not read again until it changes.
-/// - **Only regular files, up to [`MAX_FILE_BYTES`](crate::MAX_FILE_BYTES)**, opened
+/// - **Only regular files, up to [`MAX_DOCUMENT_BYTES`](crate::MAX_DOCUMENT_BYTES)**, opened
 ///   non-blocking: a FIFO or a device in the file's place is refused, never waited on.
 /// - **Dropping never hangs** (see [`Watcher`]).
 pub fn watch_with(

@@ -879,8 +879,46 @@ fn huge_numbers_are_refused_not_wrapped() {
         &only_error(&in_section("retry", "base: 99999999999999999999999s")),
         (4, 13),
         "policies.user-api.retry.base",
-        "invalid duration `99999999999999999999999s` for `base`: the duration is too large",
-        Some("expected e.g. `250ms`, `30s`, `2m`, `1h`"),
+        "duration `99999999999999999999999s` for `base` is too large: at most `18446744073709551615s`",
+        None,
+    );
+}
+
+/// The whole part times the unit fits in u128 and the fraction overflows it: this panicked
+/// in debug builds (and in the watcher's thread) and was 131.8 ms in release builds.
+#[test]
+fn a_duration_whose_fraction_overflows_is_refused_at_the_value() {
+    for unit in ["us", "ms", "s", "m", "h"] {
+        let per_unit: u128 = match unit {
+            "us" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            _ => 3_600_000_000_000,
+        };
+        let text = format!("{}.9{unit}", u128::MAX / per_unit);
+        let started = std::time::Instant::now();
+        assert_error(
+            &only_error(&in_section("retry", &format!("max_delay: {text}"))),
+            (4, 18),
+            "policies.user-api.retry.max_delay",
+            &format!(
+                "duration `{text}` for `max_delay` is too large: at most `18446744073709551615s`"
+            ),
+            None,
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    // A long number is shown shortened.
+    let long = format!("{}s", "9".repeat(100_000));
+    let error = only_error(&in_section("cache", &format!("ttl: {long}")));
+    assert_eq!((error.line, error.column), (4, 12), "{error}");
+    assert!(error.message.len() < 200, "{error}");
+    assert!(
+        error
+            .message
+            .ends_with("… (100001 bytes)` for `ttl` is too large: at most `18446744073709551615s`"),
+        "{error}"
     );
 }
 
@@ -1240,4 +1278,58 @@ fn a_control_character_is_refused_at_its_place() {
     // Today: `<yaml>:1:1: control characters are not allowed at position 43`.
     let error = only_error("policies:\n  a:\n    retry:\n      attempts: \"\0\"\n");
     assert_eq!((error.line, error.column), (4, 18), "{error}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------------
+
+/// A backend URL is read by the redis crate's parser at load time: a URL it refuses was
+/// accepted by its prefix, and then every call fell back (unlimited under `allow`).
+#[cfg(feature = "redis")]
+#[test]
+fn a_redis_url_that_does_not_parse_is_refused_at_its_place() {
+    let hint = Some("expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`");
+    let cases = [
+        ("redis://[::1", "invalid IPv6 address"),
+        ("redis://h:99999", "invalid port number"),
+        ("redis:///abc", "missing hostname"),
+        ("redis://", "missing hostname"),
+    ];
+    for (url, reason) in cases {
+        let yaml = format!("policies:\n  api:\n    backend: {url}\n");
+        assert_error(
+            &only_error(&yaml),
+            (3, 14),
+            "policies.api.backend",
+            &format!("`backend` `{url}` is not a valid Redis URL: {reason}"),
+            hint,
+        );
+    }
+    // Not a Redis URL at all.
+    assert_error(
+        &only_error("policies:\n  api:\n    backend: /abc\n"),
+        (3, 14),
+        "policies.api.backend",
+        "unknown `backend` `/abc`",
+        Some("expected `memory` or a Redis URL such as `redis://127.0.0.1:6379/0`"),
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn good_redis_urls_load() {
+    for url in [
+        "redis://127.0.0.1:6379/0",
+        "redis://[::1]:6380",
+        "redis://user:secret@cache.internal:6379/2",
+        "redis+unix:///run/redis.sock",
+    ] {
+        let yaml = format!("policies:\n  api:\n    backend: {url}\n");
+        let file = load_str(&yaml).unwrap_or_else(|errors| panic!("{url}: {errors}"));
+        assert_eq!(
+            file.policies["api"].backend,
+            Some(resilience_config::BackendName::Redis(url.to_string()))
+        );
+    }
 }

@@ -258,7 +258,7 @@ fn a_symlink_to_a_device_or_a_huge_file_is_refused() {
     // A regular file past the limit is refused by its size, before it is read.
     let big = dir.path().join("big.yaml");
     let mut text = policies(&[("a", 1)]);
-    text.push_str(&"#".repeat(resilience_config::MAX_FILE_BYTES as usize));
+    text.push_str(&"#".repeat(resilience_config::MAX_DOCUMENT_BYTES));
     std::fs::write(&big, text).unwrap();
     std::fs::rename(&big, &path).unwrap();
     assert!(
@@ -268,7 +268,7 @@ fn a_symlink_to_a_device_or_a_huge_file_is_refused() {
     let refused = record.last().unwrap().unwrap_err();
     assert!(
         refused.ends_with(
-            "policies.yaml: the file is 1048618 bytes, more than the 1048576 bytes a policy file may have"
+            "policies.yaml: the file is 131114 bytes, more than the 131072 bytes a policy file may have"
         ),
         "{refused}"
     );

@@ -35,8 +35,8 @@ use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
     AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, MAX_FILE_BYTES, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc, RetryDoc,
-    WatchOptions,
+    JitterValue, MAX_DOCUMENT_BYTES, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc,
+    RetryDoc, WatchOptions,
 };
 
 use crate::bulkhead::BulkheadPatch;
@@ -115,7 +115,7 @@ pub fn watch(path: impl AsRef<Path>) -> Result<Watch, ConfigErrors> {
 /// only once the file has not changed for 300 ms (a half-written file is not applied); a
 /// file with no policies while some are in force is refused unless allowed. A panic while
 /// reloading is a failed reload, and watching goes on. Only a regular file of at most
-/// [`MAX_FILE_BYTES`] is read: a FIFO or a device in its place is refused without blocking.
+/// [`MAX_DOCUMENT_BYTES`] is read: a FIFO or a device in its place is refused without blocking.
 /// Dropping the [`Watch`] waits at most 250 ms for the watching thread.
 ///
 /// ```no_run

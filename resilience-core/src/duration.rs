@@ -18,9 +18,17 @@ pub enum DurationError {
     MissingUnit,
     /// The unit is not one of `ns`, `us`, `ms`, `s`, `m`, `h`.
     UnknownUnit(String),
-    /// The value does not fit in a [`Duration`].
+    /// The value does not fit in a [`Duration`]: more than [`MAX_DURATION_TEXT`].
     Overflow,
 }
+
+/// The longest duration there is ([`Duration::MAX`], whole seconds), as the messages write it.
+pub const MAX_DURATION_TEXT: &str = "18446744073709551615s";
+
+/// Significant digits read before the number is known to be too large: `Duration::MAX` is
+/// under 2e28 ns, so 30 digits of any unit overflow. Bounding them keeps every step of the
+/// arithmetic in `u128` and the time spent on a hostile string in nanoseconds.
+const MAX_WHOLE_DIGITS: usize = 30;
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -32,7 +40,12 @@ impl fmt::Display for DurationError {
                 f,
                 "unknown unit `{unit}` (expected `ns`, `us`, `ms`, `s`, `m` or `h`)"
             ),
-            DurationError::Overflow => f.write_str("the duration is too large"),
+            DurationError::Overflow => {
+                write!(
+                    f,
+                    "the duration is too large: at most `{MAX_DURATION_TEXT}`"
+                )
+            }
         }
     }
 }
@@ -88,6 +101,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
         return Err(DurationError::BadNumber);
     }
+    // Leading zeros change nothing; past them, a long number is too large without reading it.
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > MAX_WHOLE_DIGITS {
+        return Err(DurationError::Overflow);
+    }
     let whole: u128 = if whole.is_empty() {
         0
     } else {
@@ -96,14 +114,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let mut nanos = whole
         .checked_mul(nanos_per_unit)
         .ok_or(DurationError::Overflow)?;
-    // The fraction is scaled digit by digit so "0.1s" is exactly 100ms, not 99.999..ms.
+    // The fraction is scaled digit by digit so "0.1s" is exactly 100ms, not 99.999..ms; past
+    // nanosecond precision the digits are dropped, so at most 13 of them are read.
     let mut scale = nanos_per_unit;
     for digit in fraction.bytes() {
         scale /= 10;
         if scale == 0 {
             break;
         }
-        nanos += u128::from(digit - b'0') * scale;
+        nanos = u128::from(digit - b'0')
+            .checked_mul(scale)
+            .and_then(|part| nanos.checked_add(part))
+            .ok_or(DurationError::Overflow)?;
     }
     let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| DurationError::Overflow)?;
     // The remainder is below 1e9 by construction, so it fits in a u32.
@@ -166,5 +188,75 @@ mod tests {
             Err(DurationError::Overflow)
         );
         assert!(parse_duration("18446744073709551615s").is_ok());
+        assert_eq!(
+            parse_duration("18446744073709551615.999999999s"),
+            Ok(Duration::MAX)
+        );
+        assert_eq!(
+            parse_duration("18446744073709551616s")
+                .unwrap_err()
+                .to_string(),
+            "the duration is too large: at most `18446744073709551615s`"
+        );
+    }
+
+    /// The whole part times the unit fits in u128 but adding the fraction does not: this
+    /// wrapped to 131.8 ms in release builds and panicked in debug builds.
+    #[test]
+    fn a_fraction_that_overflows_is_refused_in_every_unit() {
+        for unit in ["ns", "us", "µs", "ms", "s", "m", "h"] {
+            let per_unit: u128 = match unit {
+                "ns" => 1,
+                "us" | "µs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                _ => 3_600_000_000_000,
+            };
+            // The largest whole number whose product with the unit fits, then a fraction.
+            let text = format!("{}.9{unit}", u128::MAX / per_unit);
+            assert_eq!(
+                parse_duration(&text),
+                Err(DurationError::Overflow),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_duration("340282366920938463463374607431.9s"),
+            Err(DurationError::Overflow)
+        );
+        // Just past `Duration::MAX` in each unit.
+        for text in [
+            "18446744073709551616000000000ns",
+            "18446744073709551616000000us",
+            "18446744073709551616000ms",
+            "307445734561825861m",
+            "5124095576030432h",
+        ] {
+            assert_eq!(parse_duration(text), Err(DurationError::Overflow), "{text}");
+        }
+        assert!(parse_duration("307445734561825860m").is_ok());
+        assert!(parse_duration("5124095576030431h").is_ok());
+    }
+
+    #[test]
+    fn long_digit_strings_are_read_in_bounded_time() {
+        let long = "9".repeat(1_000_000);
+        let zeros = "0".repeat(1_000_000);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            parse_duration(&format!("{long}s")),
+            Err(DurationError::Overflow)
+        );
+        assert_eq!(
+            parse_duration(&format!("1.{long}s")),
+            Ok(Duration::from_nanos(1_999_999_999))
+        );
+        assert_eq!(
+            parse_duration(&format!("{zeros}1.5ms")),
+            Ok(Duration::from_micros(1_500))
+        );
+        // Three scans of a megabyte each: milliseconds even in a debug build.
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -215,6 +215,12 @@ pub fn status_class(name: &str) -> Option<u16> {
 /// Uses the optimal string alignment distance; a name counts as close when at most a third of
 /// its letters (and at least one) differ, or when one name contains the other, ignoring case.
 pub fn did_you_mean<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
+    // The distance table is the product of the two lengths: no key is this long, and an
+    // eight-megabyte one would cost gigabytes to compare.
+    const MAX_COMPARED: usize = 64;
+    if unknown.len() > MAX_COMPARED {
+        return None;
+    }
     let unknown_lower = unknown.to_ascii_lowercase();
     known
         .iter()
@@ -295,5 +301,7 @@ mod tests {
         assert_eq!(did_you_mean("Timeot", ERROR_KIND_NAMES), Some("Timeout"));
         assert_eq!(did_you_mean("timeout", ERROR_KIND_NAMES), Some("Timeout"));
         assert_eq!(did_you_mean("zzzzzz", RETRY_KEYS), None);
+        // Long names are not compared: the table would be their length times each name's.
+        assert_eq!(did_you_mean(&"attempts".repeat(100), RETRY_KEYS), None);
     }
 }

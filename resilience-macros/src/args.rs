@@ -220,15 +220,20 @@ pub(crate) fn duration(key: &Ident, value: &Expr) -> syn::Result<Duration> {
             ));
         }
     };
-    crate::duration::parse_duration(&text.value()).map_err(|_| {
-        syn::Error::new_spanned(
-            text,
-            format!(
+    crate::duration::parse_duration(&text.value()).map_err(|error| {
+        let message = match error {
+            crate::duration::DurationError::Overflow => format!(
+                "duration `{:?}` for `{key}` is too large: at most `{:?}`",
+                text.value(),
+                crate::duration::MAX_DURATION_TEXT
+            ),
+            _ => format!(
                 "invalid duration `{:?}` for `{key}`; {}",
                 text.value(),
                 crate::duration::DURATION_EXAMPLES
             ),
-        )
+        };
+        syn::Error::new_spanned(text, message)
     })
 }
 

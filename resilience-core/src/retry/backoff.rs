@@ -11,6 +11,10 @@ use std::time::Duration;
 /// | `Constant` (`"constant"`) | `base` |
 ///
 /// Every delay is capped at `max_delay`; overflow saturates to the cap instead of panicking.
+/// A `factor` the rules refuse (see [`RetrySpec::validate`](crate::RetrySpec::validate)) is
+/// read as the nearest allowed one: below 1.0 (negative included) as 1.0, above 1e6 (infinity
+/// included) as 1e6, and NaN as the default 2.0, so that a bad factor never turns every sleep
+/// into `max_delay`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -60,6 +64,7 @@ impl Backoff {
             Backoff::Constant => base,
             Backoff::Linear => base.checked_mul(retry).unwrap_or(Duration::MAX),
             Backoff::Exponential => {
+                let factor = allowed_factor(factor);
                 let exponent = i32::try_from(retry - 1).unwrap_or(i32::MAX);
                 let nanos = base.as_nanos() as f64 * factor.powi(exponent);
                 if nanos.is_finite() && nanos < max_delay.as_nanos() as f64 {
@@ -70,6 +75,16 @@ impl Backoff {
             }
         };
         raw.min(max_delay)
+    }
+}
+
+/// `factor` within the rule's range (`rules::check_factor`): the nearest bound, or the default
+/// for NaN.
+pub(crate) fn allowed_factor(factor: f64) -> f64 {
+    if factor.is_nan() {
+        crate::RetrySpec::DEFAULT.factor
+    } else {
+        factor.clamp(1.0, 1e6)
     }
 }
 
@@ -138,6 +153,22 @@ mod tests {
             Backoff::Exponential.delay(Duration::ZERO, 2.0, 40, cap),
             Duration::ZERO
         );
+    }
+
+    /// A NaN factor made every sleep `max_delay`; a negative one made every other sleep zero.
+    #[test]
+    fn a_factor_the_rules_refuse_is_read_as_the_nearest_allowed_one() {
+        let cap = Duration::from_secs(10);
+        let take = |factor| {
+            (1..=4)
+                .map(|n| Backoff::Exponential.delay(MS(100), factor, n, cap))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(take(f64::NAN), [MS(100), MS(200), MS(400), MS(800)]);
+        assert_eq!(take(-2.0), [MS(100); 4]);
+        assert_eq!(take(0.5), [MS(100); 4]);
+        assert_eq!(take(f64::NEG_INFINITY), [MS(100); 4]);
+        assert_eq!(take(f64::INFINITY), [MS(100), cap, cap, cap]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::executor::{ThreadClock, resolve, run_async, run_blocking};
@@ -13,9 +13,22 @@ use crate::classify::Classify;
 
 /// Retries a closure: the same executor as `#[retry]`, configured in code.
 ///
-/// Every setter has the macro key's name and default. Out-of-range values are not refused
-/// here (a builder cannot fail): `attempts(0)` behaves as 1 and a jitter fraction is
-/// clamped to `0.0..=1.0`; call [`RetrySpec::validate`] on [`Retry::spec`] to check them.
+/// Every setter has the macro key's name and default. A value the macro and YAML refuse is
+/// not refused by its setter (a chain of setters cannot fail); [`Retry::validate`] says what
+/// is wrong, and the first run logs it once (`error` level, target `resilience::retry`).
+/// Meanwhile each bad value is read as the nearest allowed one: `attempts(0)` as 1, a jitter
+/// fraction clamped to `0.0..=1.0` (NaN as 0.0), a `factor` clamped to `1.0..=1e6` (NaN as
+/// the default 2.0).
+///
+/// ```
+/// use resilience_core::Retry;
+///
+/// let retry = Retry::new().factor(f64::NAN);
+/// assert_eq!(
+///     retry.validate(),
+///     Err("`factor` must be between 1.0 and 1000000.0, found NaN".to_string())
+/// );
+/// ```
 ///
 /// ```
 /// use std::time::Duration;
@@ -46,6 +59,7 @@ pub struct Retry {
     policy: Option<&'static str>,
     spec: RetrySpec,
     reported_missing: Arc<AtomicBool>,
+    reported_invalid: Arc<AtomicBool>,
 }
 
 impl Default for Retry {
@@ -67,6 +81,7 @@ impl Retry {
             policy: None,
             spec,
             reported_missing: Arc::new(AtomicBool::new(false)),
+            reported_invalid: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -100,7 +115,7 @@ impl Retry {
         self
     }
 
-    /// Growth per retry of exponential backoff.
+    /// Growth per retry of exponential backoff: finite, in `1.0..=1e6` (see [`Retry::validate`]).
     pub fn factor(mut self, factor: f64) -> Self {
         self.spec.factor = factor;
         self
@@ -141,7 +156,26 @@ impl Retry {
         &self.spec
     }
 
+    /// Checks the values set against the rules of `#[retry]` and YAML (`attempts >= 1`,
+    /// `factor` finite in 1.0..=1e6, a jitter fraction in 0.0..=1.0): the first problem, in
+    /// their words.
+    pub fn validate(&self) -> Result<(), String> {
+        self.spec.validate()
+    }
+
     fn effective(&self) -> Cow<'_, RetrySpec> {
+        if !self.reported_invalid.load(Ordering::Relaxed) {
+            if let Err(problem) = self.spec.validate() {
+                if !self.reported_invalid.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        target: "resilience::retry",
+                        site = self.name,
+                        "retry `{}` was built with a bad value: {problem}; using the nearest allowed value",
+                        self.name,
+                    );
+                }
+            }
+        }
         resolve(self.policy, &self.spec, &self.reported_missing, self.name)
     }
 
@@ -204,5 +238,52 @@ impl Retry {
         let spec = self.effective();
         let mut clock = ThreadClock::start(&spec);
         run_blocking(self.name, self.policy, &spec, &hooks, op, &mut clock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HttpError;
+
+    /// `factor(NaN)` made every retry sleep `max_delay` (10 s, then 10 s); it is reported by
+    /// `validate` and read as the default 2.0 (100 ms, then 200 ms).
+    #[tokio::test(start_paused = true)]
+    async fn a_bad_factor_is_reported_and_read_as_the_nearest_allowed_one() {
+        for (factor, found, slept) in [
+            (f64::NAN, "NaN", 300),
+            (-2.0, "-2.0", 200),
+            (f64::INFINITY, "inf", 10_100),
+        ] {
+            let retry = Retry::new().attempts(3).factor(factor);
+            assert_eq!(
+                retry.validate(),
+                Err(format!(
+                    "`factor` must be between 1.0 and 1000000.0, found {found}"
+                ))
+            );
+            let started = tokio::time::Instant::now();
+            let result: Result<(), HttpError> =
+                retry.run(|| async { Err(HttpError::new(503)) }).await;
+            assert_eq!(result, Err(HttpError::new(503)));
+            assert_eq!(started.elapsed(), Duration::from_millis(slept), "{factor}");
+        }
+    }
+
+    #[test]
+    fn the_other_float_arguments_are_checked_the_same_way() {
+        assert_eq!(
+            Retry::new().jitter(Jitter::Fraction(f64::NAN)).validate(),
+            Err("`jitter` must be between 0.0 and 1.0, found NaN".to_string())
+        );
+        assert_eq!(
+            Retry::new().jitter(Jitter::Fraction(-0.5)).validate(),
+            Err("`jitter` must be between 0.0 and 1.0, found -0.5".to_string())
+        );
+        assert_eq!(
+            Retry::new().attempts(0).validate(),
+            Err("`attempts` must be at least 1 (it counts the first try), found 0".to_string())
+        );
+        assert_eq!(Retry::new().factor(1.5).validate(), Ok(()));
     }
 }

@@ -8,9 +8,9 @@ use super::{Backoff, Jitter, RetryOn};
 /// policy's `retry` section overrides.
 ///
 /// Its setters are `const fn`, so a policy can live in a `static`. Values are kept as given;
-/// the executor reads `attempts` 0 as 1 and clamps a jitter fraction to `0.0..=1.0`, and the
-/// macro and YAML front ends refuse such values before they get here (see
-/// [`RetrySpec::validate`]).
+/// the executor reads `attempts` 0 as 1, clamps a jitter fraction to `0.0..=1.0` and a
+/// `factor` to `1.0..=1e6` (NaN as 2.0), and the macro and YAML front ends refuse such values
+/// before they get here (see [`RetrySpec::validate`]).
 ///
 /// ```
 /// use std::time::Duration;
