@@ -8,7 +8,7 @@
 //!   dependency at all), the YAML reader at load time and the runtime on a spec built in code,
 //!   so a value `#[retry]` refuses at compile time is refused at load time with the same words.
 //! - The schema types ([`PolicyFile`], [`PolicyDoc`], ...) are a policy file as plain data.
-//! - With `yaml`: [`load`], [`load_str`] and [`watch`] read and check; they do not apply.
+//! - With `yaml`: `load`, `load_str` and `watch` read and check; they do not apply.
 //!   `resilience::config::{load, load_str, watch}` (in `resilience-core`, re-exported by the
 //!   facade) call them and install what they return as the named policies. The runtime depends
 //!   on this crate, rather than the other way round, so that `RESILIENCE_CONFIG=path` can load
