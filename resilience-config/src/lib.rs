@@ -1,32 +1,39 @@
-//! YAML policies of [`resilience`](https://docs.rs/resilience): the schema, validation with
-//! `file:line:column` errors and "did you mean" hints, loading, and hot reload.
+//! Policy as data for [`resilience`](https://docs.rs/resilience): the value rules and the
+//! duration syntax every front end shares, the schema of a policy file, and (feature `yaml`,
+//! on by default) YAML loading with `file:line:column` errors and "did you mean" hints, and hot
+//! reload.
 //!
-//! This crate reads and checks; it does not apply. `resilience::config::{load, load_str,
-//! watch}` (in `resilience-core`, re-exported by the facade) call these functions and install
-//! what they return as the named policies. The runtime depends on this crate, rather than the
-//! other way round, so that `RESILIENCE_CONFIG=path` can load a file from inside the runtime
-//! on the first use of a named policy.
-//!
-//! The value rules (duration syntax, `jitter` in 0..=1, `attempts >= 1`, status codes) are
-//! the runtime's own files compiled here too, so a value `#[retry]` refuses at compile time is
-//! refused here at load time with the same words.
+//! - [`rules`] and [`duration`] are the checks of every policy value, written once. The macro
+//!   crate uses them at compile time (with `default-features = false`, so it builds with no
+//!   dependency at all), the YAML reader at load time and the runtime on a spec built in code,
+//!   so a value `#[retry]` refuses at compile time is refused at load time with the same words.
+//! - The schema types ([`PolicyFile`], [`PolicyDoc`], ...) are a policy file as plain data.
+//! - With `yaml`: `load`, `load_str` and `watch` read and check; they do not apply.
+//!   `resilience::config::{load, load_str, watch}` (in `resilience-core`, re-exported by the
+//!   facade) call them and install what they return as the named policies. The runtime depends
+//!   on this crate, rather than the other way round, so that `RESILIENCE_CONFIG=path` can load
+//!   a file from inside the runtime on the first use of a named policy.
 
-mod error;
-mod limits;
-mod load;
+pub mod duration;
+pub mod rules;
 mod schema;
+
+#[cfg(feature = "yaml")]
+mod error;
+#[cfg(feature = "yaml")]
+mod limits;
+#[cfg(feature = "yaml")]
+mod load;
+#[cfg(feature = "yaml")]
 mod validate;
+#[cfg(feature = "yaml")]
 mod watch;
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../resilience-core/src/duration.rs"]
-mod duration;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../resilience-core/src/rules.rs"]
-mod rules;
-
+#[cfg(feature = "yaml")]
 pub use error::{ConfigError, ConfigErrors};
+#[cfg(feature = "yaml")]
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
+#[cfg(feature = "yaml")]
 pub use load::{load, load_str};
 pub use schema::{
     ALERT_KEYS, AlertDoc, BULKHEAD_KEYS, BackendName, BackoffName, BulkheadDoc, CACHE_KEYS,
@@ -34,4 +41,5 @@ pub use schema::{
     ON_BACKEND_ERROR_NAMES, OnBackendError, OnItem, PolicyDoc, PolicyFile, RATE_LIMIT_KEYS,
     RETRY_KEYS, RateLimitDoc, RetryDoc, SECTION_KEYS,
 };
+#[cfg(feature = "yaml")]
 pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

@@ -266,4 +266,5 @@ pub const ON_BACKEND_ERROR_NAMES: &[&str] = &["allow", "deny", "local"];
 pub const ALERT_KEYS: &[&str] = &["retry_rate", "window"];
 
 /// Keys only an attribute can set (an expression or a function path, not a value).
+#[cfg(feature = "yaml")]
 pub(crate) const ATTRIBUTE_ONLY_KEYS: &[&str] = &["retry_if", "failure_if", "key", "policy"];

@@ -16,14 +16,11 @@ pub mod bulkhead;
 pub mod cache;
 pub mod classify;
 pub mod config;
-pub mod duration;
 pub mod http;
 pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
-#[allow(unreachable_pub)]
-pub mod rules;
 pub mod stats;
 pub mod timeout;
 
@@ -34,6 +31,10 @@ mod redis;
 
 #[doc(hidden)]
 pub mod __private;
+
+// The duration syntax and the value rules are the config crate's, shared with the macros and
+// YAML; they stay reachable here under their old paths.
+pub use resilience_config::{duration, rules};
 
 pub use batch::batch;
 pub use classify::{Classification, Classify, ErrorClass, classify_error};

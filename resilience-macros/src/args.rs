@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use proc_macro2::Span;
+use resilience_config::rules;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -11,7 +12,6 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
 use crate::diag::Errors;
-use crate::rules;
 
 /// One `key = value` argument.
 pub(crate) struct Arg {
@@ -220,17 +220,17 @@ pub(crate) fn duration(key: &Ident, value: &Expr) -> syn::Result<Duration> {
             ));
         }
     };
-    crate::duration::parse_duration(&text.value()).map_err(|error| {
+    resilience_config::duration::parse_duration(&text.value()).map_err(|error| {
         let message = match error {
-            crate::duration::DurationError::Overflow => format!(
+            resilience_config::duration::DurationError::Overflow => format!(
                 "duration `{:?}` for `{key}` is too large: at most `{:?}`",
                 text.value(),
-                crate::duration::MAX_DURATION_TEXT
+                resilience_config::duration::MAX_DURATION_TEXT
             ),
             _ => format!(
                 "invalid duration `{:?}` for `{key}`; {}",
                 text.value(),
-                crate::duration::DURATION_EXAMPLES
+                resilience_config::duration::DURATION_EXAMPLES
             ),
         };
         syn::Error::new_spanned(text, message)

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
+use resilience_config::rules;
 use syn::LitStr;
 
 use crate::args::{self, Arg, Args};
 use crate::diag::Errors;
-use crate::rules;
 
 /// Every key of `#[bulkhead]`.
 pub(crate) struct BulkheadArgs {

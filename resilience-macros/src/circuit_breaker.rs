@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use resilience_config::rules;
 use syn::LitStr;
 
 use crate::args::{self, Arg, Args};
 use crate::diag::Errors;
-use crate::rules;
 
 /// Every key of `#[circuit_breaker]`; all optional (the defaults are the runtime's).
 #[derive(Default)]

@@ -16,15 +16,6 @@ mod retry;
 mod stack;
 mod timeout;
 
-// The value rules and the duration syntax are the runtime's own files, compiled here too, so
-// a value is refused with the same words at compile time and at YAML load time.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../resilience-core/src/duration.rs"]
-mod duration;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../resilience-core/src/rules.rs"]
-mod rules;
-
 /// Caches a function's results by its arguments, with TTL and single-flight loads. Use it as
 /// `resilience::cached`, whose documentation has the arguments, examples and errors.
 #[proc_macro_attribute]

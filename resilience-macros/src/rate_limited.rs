@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
+use resilience_config::rules;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr};
 
 use crate::args::{self, Arg, Args};
 use crate::diag::Errors;
-use crate::rules;
 
 /// Every key of `#[rate_limited]`.
 pub(crate) struct RateLimitArgs {

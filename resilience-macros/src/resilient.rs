@@ -9,6 +9,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
+use resilience_config::rules;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -21,7 +22,6 @@ use crate::circuit_breaker::BreakerArgs;
 use crate::diag::Errors;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::RetryArgs;
-use crate::rules;
 use crate::stack::Layer;
 use crate::timeout::TimeoutArgs;
 

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use resilience_config::rules;
 use syn::{Expr, Ident, Lit, LitStr};
 
 use crate::args::{self, Arg, Args};
 use crate::diag::Errors;
-use crate::rules;
 
 /// A checked `on` item.
 pub(crate) enum OnItem {

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
+use resilience_config::rules;
 use syn::LitStr;
 
 use crate::args::{self, Arg, Args};
 use crate::diag::Errors;
-use crate::rules;
 
 /// The keys of `#[timeout]`.
 pub(crate) struct TimeoutArgs {
@@ -25,16 +25,17 @@ impl TimeoutArgs {
         errors: &mut Errors,
     ) -> Option<TimeoutArgs> {
         if let Ok(literal) = syn::parse2::<LitStr>(tokens.clone()) {
-            let duration = crate::duration::parse_duration(&literal.value()).map_err(|_| {
-                syn::Error::new(
-                    literal.span(),
-                    format!(
-                        "invalid duration `{:?}` for `#[timeout]`; {}",
-                        literal.value(),
-                        crate::duration::DURATION_EXAMPLES
-                    ),
-                )
-            });
+            let duration =
+                resilience_config::duration::parse_duration(&literal.value()).map_err(|_| {
+                    syn::Error::new(
+                        literal.span(),
+                        format!(
+                            "invalid duration `{:?}` for `#[timeout]`; {}",
+                            literal.value(),
+                            resilience_config::duration::DURATION_EXAMPLES
+                        ),
+                    )
+                });
             let duration = errors.take(duration.and_then(|d| positive(d, &literal)))?;
             return Some(TimeoutArgs {
                 duration: Some(duration),

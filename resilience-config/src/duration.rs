@@ -1,8 +1,9 @@
 //! The duration syntax shared by the macros and YAML policies: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`.
 //!
-//! This file has no dependencies on purpose: the macro crate compiles the very same file
-//! (`#[path]`), so a duration the macro accepts at compile time is exactly one the YAML loader
-//! accepts at run time, without making the proc-macro crate depend on tokio.
+//! The macro crate reads `#[retry(base = "250ms")]` with [`parse_duration`] at compile time and
+//! the YAML loader reads `base: 250ms` with it at load time, so a duration one accepts is
+//! exactly one the other accepts, refused with the same words. It needs nothing beyond `std`,
+//! so the proc-macro crate uses it without the `yaml` feature (and without tokio).
 
 use std::fmt;
 use std::time::Duration;
@@ -64,7 +65,7 @@ pub const DURATION_EXAMPLES: &str = "expected e.g. `\"250ms\"`, `\"30s\"`, `\"1h
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::parse_duration;
+/// use resilience_config::duration::parse_duration;
 ///
 /// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
 /// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));

@@ -1,8 +1,23 @@
-//! The value rules of every policy key, written once.
+//! The value rules of every policy key, written once: the keys each attribute accepts, the
+//! names accepted for a value, the range of each number, and the "did you mean" hint.
 //!
-//! Like `duration.rs`, this file has no dependencies: the macro crate compiles it too
-//! (`#[path]`), so `#[retry(jitter = 1.5)]` is refused at compile time with the same words
-//! that a YAML policy with `jitter: 1.5` is refused with at load time.
+//! The macro crate checks `#[retry(jitter = 1.5)]` with these functions at compile time, the
+//! YAML loader checks `jitter: 1.5` with them at load time, and the runtime checks a spec built
+//! in code with them, so a value is refused with the same words wherever it is written. Each
+//! check returns the value as its field stores it, or the message a user reads (lower-case,
+//! code in backticks, the value found). Like [`duration`](crate::duration), this module needs
+//! nothing beyond `std` and is there without the `yaml` feature.
+//!
+//! ```
+//! use resilience_config::rules;
+//!
+//! assert_eq!(rules::check_jitter(0.2), Ok(0.2));
+//! assert_eq!(
+//!     rules::check_jitter(1.5),
+//!     Err("`jitter` must be between 0.0 and 1.0, found 1.5".to_string())
+//! );
+//! assert_eq!(rules::did_you_mean("attemps", rules::RETRY_KEYS), Some("attempts"));
+//! ```
 
 /// Keys of `#[retry(...)]` and of a YAML policy's `retry` section.
 pub const RETRY_KEYS: &[&str] = &[
