@@ -1114,7 +1114,7 @@ mod tests {
 
     /// A server that states its limit (here on the 429 itself, as a sliding window's gateway
     /// does) and a pace within it: the 429 is a request on the edge. It is counted; a second
-    /// within two periods is a strike, a nudge of 1%.
+    /// within two periods is a strike, a nudge of two timer ticks per period (0.2% here).
     #[tokio::test(start_paused = true)]
     async fn a_429_within_the_advertised_limit_is_counted_not_cut() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
@@ -1128,7 +1128,7 @@ mod tests {
         assert_eq!(limiter.interval(), Duration::from_millis(20));
         tokio::time::advance(Duration::from_millis(1_500)).await;
         let strike = limiter.throttled(None, limiter.epoch(), Some(Duration::from_secs(1)));
-        assert_eq!(strike.pace, Some(Duration::from_nanos(20_202_021))); // 49.5/s
+        assert_eq!(strike.pace, Some(Duration::from_nanos(20_040_081))); // 49.9/s
         assert_eq!(strike.pause, None);
     }
 
