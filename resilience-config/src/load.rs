@@ -28,22 +28,25 @@ pub fn load_str(yaml: &str) -> Result<PolicyFile, ConfigErrors> {
     crate::validate::parse(yaml, None)
 }
 
+/// A problem with the file as a whole, placed by its path only (no line).
+pub(crate) fn file_problem(path: &Path, message: String, hint: Option<String>) -> ConfigErrors {
+    ConfigErrors::new(vec![ConfigError {
+        file: Some(path.to_path_buf()),
+        line: 0,
+        column: 0,
+        path: String::new(),
+        message,
+        hint,
+    }])
+}
+
 /// The file's text, or why it cannot be read, as a located error (with no line).
 ///
 /// The path's metadata (symlinks followed) is checked before opening, and the opened file's
 /// again after (the path may be swapped in between); the open is non-blocking, so a FIFO put
 /// in the file's place can neither block the open nor the read.
 pub(crate) fn read(path: &Path) -> Result<String, ConfigErrors> {
-    let refuse = |message: String| {
-        ConfigErrors::new(vec![ConfigError {
-            file: Some(path.to_path_buf()),
-            line: 0,
-            column: 0,
-            path: String::new(),
-            message,
-            hint: None,
-        }])
-    };
+    let refuse = |message: String| file_problem(path, message, None);
     let cannot_read = |error: std::io::Error| refuse(format!("cannot read the file: {error}"));
     regular_within_limit(&std::fs::metadata(path).map_err(cannot_read)?).map_err(&refuse)?;
     let file = open_nonblocking(path).map_err(cannot_read)?;

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::error::{ConfigError, ConfigErrors};
-use crate::load::read;
+use crate::error::ConfigErrors;
+use crate::load::{file_problem as problem, read};
 use crate::schema::{PolicyDoc, PolicyFile};
 
 /// How often the file is read without an event.
@@ -434,17 +434,6 @@ fn panicked(path: &Path, payload: &(dyn std::any::Any + Send)) -> ConfigErrors {
         format!("the reload panicked: {what}"),
         Some("the last good policies stay in force; please report this as a bug".to_string()),
     )
-}
-
-fn problem(path: &Path, message: String, hint: Option<String>) -> ConfigErrors {
-    ConfigErrors::new(vec![ConfigError {
-        file: Some(path.to_path_buf()),
-        line: 0,
-        column: 0,
-        path: String::new(),
-        message,
-        hint,
-    }])
 }
 
 /// What tells a changed file without reading it: size, modification time and inode, symlinks
