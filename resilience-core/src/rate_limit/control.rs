@@ -204,23 +204,14 @@ impl Control {
         recovery.rate(now, period.max(1), ceiling).min(ceiling)
     }
 
-    /// The strikes of the last cut, if it was within `STRIKE_PERIODS` of `now`; else 0.
+    /// The strikes in a row as of `now`: the last change's, or 1 for a lone 429 at the ceiling,
+    /// if the last 429 counted was within `STRIKE_PERIODS`; else 0.
     pub(crate) fn strikes(&self, now: u64, period: u64) -> u32 {
         let window = STRIKE_PERIODS.saturating_mul(period.max(1));
-        if self.recovery.is_none()
-            && self
-                .lone
-                .is_some_and(|lone| now.saturating_sub(lone) <= window)
-        {
-            return 1;
-        }
-        match self.recovery {
-            Some(recovery)
-                if now.saturating_sub(recovery.last)
-                    <= STRIKE_PERIODS.saturating_mul(period.max(1)) =>
-            {
-                recovery.strikes
-            }
+        let recent = |at: u64| now.saturating_sub(at) <= window;
+        match (self.recovery, self.lone) {
+            (Some(recovery), _) if recent(recovery.last) => recovery.strikes,
+            (None, Some(lone)) if recent(lone) => 1,
             _ => 0,
         }
     }
