@@ -1,5 +1,35 @@
 //! Attribute macros of [`resilience`](https://docs.rs/resilience). Depend on `resilience` and
 //! use them from there: the generated code calls `::resilience::__private`.
+//!
+//! Each attribute is parsed into checked arguments (`retry.rs`, `rate_limited.rs`, ...), the
+//! stack of attributes on one function is read once (`stack.rs`), and each layer expands to
+//! its `static` site and one call (`layer/`, one module per kind), nested by `expand.rs`. All
+//! logic (the retry's first try included) lives in the runtime.
+//!
+//! # Generated size
+//!
+//! Lines of the expanded function (signature and braces included), before and after code
+//! generation was split per layer and the retry's first try moved into the runtime:
+//!
+//! | function (`async fn f(x: u64) -> Result<u64, E>`) | before | after |
+//! |---|---|---|
+//! | `#[retry]` | 60 | RETRY |
+//! | `#[retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]` | 50 | RETRY_KEYS |
+//! | `#[retry(policy = "p")]` | 40 | RETRY_POLICY |
+//! | `#[retry]` on a blocking `fn` | 27 | RETRY_BLOCKING |
+//! | `#[rate_limited(calls = 10, period = "1s")]` | 39 | RATE |
+//! | `#[cached(ttl = "60s")]` (plus its `f_cache()` handle: 8, then 7) | 41 | CACHED |
+//! | `#[timeout("1s")]` | 24 | TIMEOUT |
+//! | `#[circuit_breaker]` | 37 | BREAKER |
+//! | `#[bulkhead(max_concurrent = 4)]` | 24 | BULKHEAD |
+//! | `#[retry] #[rate_limited(..)] #[circuit_breaker] #[timeout("1s")]` | 101 | STACK4 |
+//! | `#[resilient(policy = "p")]` (five layers) | 98 | RESILIENT |
+//!
+//! To measure, put such functions in a file under `examples/` (the ui pass cases in
+//! `tests/ui/pass` are good sources) and count the lines of each function in
+//! `RUSTC_BOOTSTRAP=1 cargo rustc --example NAME -- -Zunpretty=expanded`. The count is
+//! rustc's pretty-printing, so long paths and names add lines; the site name is the module
+//! path, here a short one.
 
 use proc_macro::TokenStream;
 
@@ -10,6 +40,7 @@ mod circuit_breaker;
 mod diag;
 mod expand;
 mod item;
+mod layer;
 mod rate_limited;
 mod resilient;
 mod retry;

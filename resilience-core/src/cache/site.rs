@@ -354,11 +354,12 @@ where
 
 /// Runs `load` through `site`'s cache for `key`: what `#[cached]` on an `async fn` calls.
 /// `Mode` says what the return type stores (see [`Cacheable`]). With a `codec`, a policy
-/// naming a Redis backend keeps the entries there (see [`crate::backend`]).
+/// naming a Redis backend keeps the entries there (see [`crate::backend`]). The codec comes
+/// first: generated code probes it from a borrow of the key before moving the key in.
 pub async fn cached_async<Mode, R, K, Fut>(
     site: &'static CacheSite,
-    key: K,
     codec: Option<Codec<K, R::Stored>>,
+    key: K,
     load: impl FnOnce() -> Fut,
 ) -> R
 where

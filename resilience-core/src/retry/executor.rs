@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -80,6 +79,12 @@ impl<E> ErrorHooks<E> {
     /// What the error is, by this hook's classifier.
     pub(crate) fn classify(&self, error: &E) -> Classification {
         (self.classify)(error)
+    }
+
+    /// The error as the logs show it, by this hook's describer.
+    #[cfg(test)]
+    pub(crate) fn describe(&self, error: &E, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.describe)(error, f)
     }
 
     fn verdict(&self, error: &E, spec: &RetrySpec) -> (bool, Classification) {
@@ -204,7 +209,14 @@ fn resolve_named<'a>(
     }
 }
 
-/// Runs `op` under `site`'s policy on tokio's clock. What `#[retry]` on an `async fn` calls.
+/// Runs `op` under `site`'s policy on tokio's clock. What `#[retry]` on an `async fn` calls;
+/// `hooks` is only called after a failure.
+///
+/// The happy path is one call and one match. A site that names no policy and sets no
+/// `max_elapsed` (most of them) has nothing to read or keep before its first try, so its
+/// first try is awaited on its own: the retry loop's state (the resolved values, the start
+/// time, the schedule) is built, boxed, only after a failure. Boxed because it would otherwise
+/// make every call's future several times larger, and a happy call pays for moving it around.
 pub async fn retry_async<T, E, F, Fut, H>(
     site: &'static RetrySite,
     hooks: H,
@@ -215,6 +227,12 @@ where
     Fut: Future<Output = Result<T, E>>,
     H: FnOnce() -> ErrorHooks<E>,
 {
+    if site.policy.is_none() && site.spec.max_elapsed.is_none() {
+        return match op().await {
+            Ok(value) => Ok(value),
+            Err(error) => Box::pin(retry_inline_after_failure(site, hooks(), op, error)).await,
+        };
+    }
     // `run_async` written out rather than awaited: one state machine instead of two nested
     // ones, so the happy path stores its arguments once.
     let spec = site.spec();
@@ -226,8 +244,6 @@ where
         }
         Err(error) => error,
     };
-    // Boxed: the retry loop's state (schedule, sleep, next try) would otherwise make every
-    // call's future several times larger, and a happy call pays for moving it around.
     let (result, retried) = Box::pin(retry_after_failure(
         site.name,
         site.policy,
@@ -258,28 +274,8 @@ fn counted_call(site: &RetrySite, retried: bool) {
     }
 }
 
-/// The retry loop after a failed first try, boxed: what `#[retry]` awaits when it runs the
-/// first try itself (a site that names no policy and sets no `max_elapsed`, known at compile
-/// time). The happy path then adds no future of its own around the try, and the loop's state
-/// is one pointer in the caller's future. `site` and `hooks` are only called here, after a
-/// failure.
-#[inline]
-pub fn retry_after_first_failure<T, E, F, Fut, H, W>(
-    site: W,
-    hooks: H,
-    op: F,
-    error: E,
-) -> Pin<Box<impl Future<Output = Result<T, E>>>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    H: FnOnce() -> ErrorHooks<E>,
-    W: FnOnce() -> &'static RetrySite,
-{
-    Box::pin(retry_inline_after_failure(site(), hooks(), op, error))
-}
-
-/// The retry loop after a failed first try, owning what it needs.
+/// The retry loop after a failed first try at a site with inline values and no
+/// `max_elapsed`, owning what it needs.
 async fn retry_inline_after_failure<T, E, F, Fut>(
     site: &'static RetrySite,
     hooks: ErrorHooks<E>,
