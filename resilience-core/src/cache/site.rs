@@ -623,7 +623,7 @@ mod tests {
         id: u32,
         calls: &AtomicUsize,
     ) -> Result<String, String> {
-        cached_async::<OkOnly, _, _, _>(site, (id,), None, || async move {
+        cached_async::<OkOnly, _, _, _>(site, None, (id,), || async move {
             calls.fetch_add(1, Ordering::SeqCst);
             if id == 0 {
                 Err("no user 0".to_string())
@@ -681,7 +681,7 @@ mod tests {
             Err::<String, String>("down".into())
         };
         for _ in 0..3 {
-            let result = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, 9u8, None, load).await;
+            let result = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, None, 9u8, load).await;
             assert_eq!(result, Err("down".into()));
         }
         assert_eq!(
@@ -690,7 +690,7 @@ mod tests {
             "Err cached for negative_ttl"
         );
         tokio::time::advance(Duration::from_secs(5)).await;
-        let _ = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, 9u8, None, load).await;
+        let _ = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, None, 9u8, load).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
