@@ -145,7 +145,7 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
 }
 
 pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSite, RateLimitSpec, key_hash};
-pub use crate::retry::{ErrorHooks, RetrySite, retry_async, retry_blocking};
+pub use crate::retry::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;

@@ -13,8 +13,8 @@
 //!
 //! | function (`async fn f(x: u64) -> Result<u64, E>`) | before | after |
 //! |---|---|---|
-//! | `#[retry]` | 60 | 16 |
-//! | `#[retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]` | 50 | 16 |
+//! | `#[retry]` | 60 | 15 |
+//! | `#[retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]` | 50 | 15 |
 //! | `#[retry(policy = "p")]` | 40 | 16 |
 //! | `#[retry]` on a blocking `fn` | 27 | 12 |
 //! | `#[rate_limited(calls = 10, period = "1s")]` | 39 | 20 |
@@ -22,7 +22,7 @@
 //! | `#[timeout("1s")]` | 24 | 18 |
 //! | `#[circuit_breaker]` | 37 | 19 |
 //! | `#[bulkhead(max_concurrent = 4)]` | 24 | 18 |
-//! | `#[retry] #[rate_limited(..)] #[circuit_breaker] #[timeout("1s")]` | 101 | 47 |
+//! | `#[retry] #[rate_limited(..)] #[circuit_breaker] #[timeout("1s")]` | 101 | 46 |
 //! | `#[resilient(policy = "p")]` (five layers) | 98 | 50 |
 //!
 //! To measure, put such functions in a file under `examples/` (the ui pass cases in

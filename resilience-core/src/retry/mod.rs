@@ -14,7 +14,7 @@ mod spec;
 
 pub use backoff::Backoff;
 pub use builder::Retry;
-pub use executor::{ErrorHooks, RetrySite, retry_async, retry_blocking};
+pub use executor::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
 pub use jitter::Jitter;
 pub use on::RetryOn;
 pub use schedule::{Decision, GiveUp, Schedule};

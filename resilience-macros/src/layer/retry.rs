@@ -11,7 +11,19 @@ use crate::retry::{BackoffArg, JitterArg, OnItem, RetryArgs};
 
 pub(super) fn expand(args: &RetryArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
-    let value = quote!(::resilience::__private::RetrySite::new(#name, #policy, #spec));
+    // Known now: a site of an `async fn` with no policy and no `max_elapsed` keeps nothing
+    // but the try in its call's future (see `InlineRetrySite::retry_async`).
+    let inline = cx.is_async && args.policy.is_none() && args.max_elapsed.is_none();
+    let (ty, value) = match inline {
+        true => (
+            "InlineRetrySite",
+            quote!(::resilience::__private::InlineRetrySite::new(#name, #spec)),
+        ),
+        false => (
+            "RetrySite",
+            quote!(::resilience::__private::RetrySite::new(#name, #policy, #spec)),
+        ),
+    };
     let hooks = match &args.retry_if {
         Some(path) => {
             let (hooks, retry_if) = (cx.hooks(), super::predicate(Some(path)));
@@ -23,7 +35,7 @@ pub(super) fn expand(args: &RetryArgs, cx: &Cx<'_>, site: &Ident, inner: TokenSt
     let call = if cx.is_async {
         // A closure: the runtime makes the hooks only after a failure.
         quote! {
-            ::resilience::__private::retry_async(&#site, move || #hooks, move || { #rebinds #inner })
+            #site.retry_async(move || #hooks, move || { #rebinds #inner })
         }
     } else {
         let output = cx.output;
@@ -35,7 +47,7 @@ pub(super) fn expand(args: &RetryArgs, cx: &Cx<'_>, site: &Ident, inner: TokenSt
         }
     };
     Part {
-        site: super::site(site, "RetrySite", value),
+        site: super::site(site, ty, value),
         call,
         cache: None,
     }
