@@ -30,7 +30,7 @@ use std::time::Duration;
 /// otherwise, and the return type tells which. The closure is never called: this is decided
 /// by the type checker. Should tokio ever offer `start_paused` without `test-util`, this
 /// reads `true`, the safe side (tokio's clock is read in runtime contexts, as before).
-const TOKIO_CAN_PAUSE: bool =
+pub(crate) const TOKIO_CAN_PAUSE: bool =
     can_pause(|builder: &'static mut tokio::runtime::Builder| builder.start_paused(false));
 
 /// The fallback `start_paused`, for a tokio without `test-util`.

@@ -447,7 +447,7 @@ impl RateLimiter {
         let mut slot = self.now().saturating_add(nanos(wait));
         let (mut generation, mut wait) = (generation, wait);
         loop {
-            tokio::time::sleep(wait).await;
+            super::wake::sleep(wait, self.interval()).await;
             match self.next_wait(key, cost, &mut generation, &mut slot) {
                 Some(next) => wait = next,
                 None if key.is_none() => match self.release_gap(slot) {
@@ -478,9 +478,17 @@ impl RateLimiter {
     /// instead of 3 or 4). So the cap holds until a server refuses a request without stating
     /// its limit, the one kind of server that may be counting milliseconds between sends. A
     /// release long after the last (more than two intervals) owes it nothing.
+    ///
+    /// Where the wake-up is precise (see the module `wake`: tokio's clock is the real one), a
+    /// release is late by tens of microseconds, not a tick, and there is nothing to give back:
+    /// the slack is then none, and a release keeps at least its slots' spacing after the last.
     fn release_gap(&self, slot: u64) -> Option<Duration> {
-        const SLACK: u64 = 500_000;
         const TICK: u64 = 1_000_000;
+        let slack: u64 = if super::wake::clock_is_real() {
+            0
+        } else {
+            500_000
+        };
         let now = self.now();
         let mut last = self
             .released
@@ -502,7 +510,7 @@ impl RateLimiter {
             };
             let earliest = last_release
                 .saturating_add(spacing)
-                .saturating_sub(SLACK)
+                .saturating_sub(slack)
                 .min(slot.saturating_add(cap));
             if now < earliest {
                 return Some(Duration::from_nanos(earliest - now));

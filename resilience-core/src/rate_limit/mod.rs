@@ -41,6 +41,7 @@ mod named;
 mod reschedule;
 mod site;
 mod spec;
+mod wake;
 
 pub use gcra::{Admission, Gcra};
 pub use key::{RateKey, stable_hash};

@@ -370,7 +370,7 @@ where
                     .sleep_reserved(key, permits, generation, wait)
                     .await
             }
-            None => tokio::time::sleep(wait).await,
+            None => super::wake::sleep(wait, site.limiter().interval()).await,
         }
     }
     let epoch = site.limiter().epoch();
