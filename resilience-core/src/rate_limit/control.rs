@@ -149,7 +149,19 @@ pub(crate) struct Curve {
 }
 
 impl Curve {
-    /// How many admissions the curve makes in the first `elapsed` nanoseconds.
+    /// The pace `elapsed` nanoseconds after the cut: concave, most of the way back in the
+    /// first half of the period, then `target`.
+    fn rate(&self, elapsed: f64) -> f64 {
+        let period = self.period as f64;
+        if elapsed >= period {
+            return self.target;
+        }
+        let left = 1.0 - elapsed / period;
+        self.target - (self.target - self.start) * left * left * left
+    }
+
+    /// How many admissions the curve makes in the first `elapsed` nanoseconds: the integral
+    /// of [`rate`](Self::rate).
     fn admitted(&self, elapsed: f64) -> f64 {
         let period = self.period as f64;
         let climb = self.target - self.start;
@@ -218,15 +230,11 @@ impl Control {
 
     /// The curve the pace follows from the last change on, capped at `ceiling`.
     pub(crate) fn curve(&self, period: u64, ceiling: f64) -> Option<Curve> {
-        let recovery = self.recovery?;
-        let start = recovery.from.min(ceiling);
-        let target = (recovery.w_max * (1.0 - HEADROOM))
-            .max(recovery.from)
-            .min(ceiling);
+        let curve = self.recovery?.curve(period.max(1));
         Some(Curve {
-            start,
-            target,
-            period: period.max(1),
+            start: curve.start.min(ceiling),
+            target: curve.target.min(ceiling),
+            ..curve
         })
     }
 
@@ -323,13 +331,22 @@ impl Control {
 }
 
 impl Recovery {
+    /// The recovery's first period: from the pace after the change up to `w_max` less the
+    /// headroom.
+    fn curve(&self, period: u64) -> Curve {
+        Curve {
+            start: self.from,
+            target: (self.w_max * (1.0 - HEADROOM)).max(self.from),
+            period,
+        }
+    }
+
     fn rate(&self, now: u64, period: u64, ceiling: f64) -> f64 {
         let elapsed = now.saturating_sub(self.at);
-        let target = (self.w_max * (1.0 - HEADROOM)).max(self.from);
+        let curve = self.curve(period);
+        let target = curve.target;
         if elapsed < period {
-            // concave: most of the way back in the first half of the period
-            let left = 1.0 - elapsed as f64 / period as f64;
-            return target - (target - self.from) * left * left * left;
+            return curve.rate(elapsed as f64);
         }
         let plateau_end = period.saturating_mul(1 + PLATEAU_PERIODS);
         if elapsed < plateau_end {
