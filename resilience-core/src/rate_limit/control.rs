@@ -281,7 +281,7 @@ impl Control {
             _ => 1,
         };
         let pace = self.rate(now, period, ceiling);
-        if strikes == 1 && (self.recovery.is_some() || advertised) {
+        if strikes == 1 {
             // A 429 after the cut's window, on the plateau or the probe, or at a pace within
             // the limit the server states: a request a few milliseconds early (nginx stamps
             // requests with a clock cached per event-loop turn; tokio's timers fire on whole
@@ -300,7 +300,7 @@ impl Control {
             }
             return Reaction::Counted;
         }
-        if strikes >= 2 {
+        if strikes >= 2 && (self.recovery.is_some() || advertised) {
             // One within `STRIKE_PERIODS` of the last is a strike: a nudge of 1% with no dip,
             // doubled for each strike in a row (2%, 4%, ... up to a cut's 30%), so a quota
             // that really is lower is found geometrically.
@@ -317,6 +317,9 @@ impl Control {
             });
             return Reaction::Paced(Cut { rate, strikes });
         }
+        // A second 429 within `STRIKE_PERIODS` of a lone one at the ceiling, from a server
+        // that does not state its limit: the pace is more than it allows. The cut, and the
+        // strikes count from it.
         let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
         self.lone = None;
         self.recovery = Some(Recovery {
@@ -324,9 +327,9 @@ impl Control {
             last: now,
             from: rate,
             w_max: pace.max(rate),
-            strikes,
+            strikes: 1,
         });
-        Reaction::Paced(Cut { rate, strikes })
+        Reaction::Paced(Cut { rate, strikes: 1 })
     }
 }
 
@@ -380,11 +383,25 @@ mod tests {
         (rate * 100.0).round() / 100.0
     }
 
+    /// Two 429s at `at` from a server that states no limit: a lone one, then the cut.
+    fn cut(control: &mut Control, at: u64) -> Reaction {
+        assert_eq!(control.throttled(at, false, false, S, 50.0), Reaction::Counted);
+        control.throttled(at, false, false, S, 50.0)
+    }
+
     #[test]
-    fn a_429_cuts_the_pace_to_seventy_percent() {
+    fn a_second_429_within_two_periods_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        let cut = control.throttled(10 * S, false, false, S, 50.0);
+        // the first is lone, even from a server that states no limit: a strict leaky bucket
+        // refuses a request a millisecond early now and then at a pace it allows
+        assert_eq!(
+            control.throttled(10 * S, false, false, S, 50.0),
+            Reaction::Counted
+        );
+        assert_eq!(control.rate(10 * S, S, 50.0), 50.0);
+        // a second within two periods: the pace is more than the server allows
+        let cut = control.throttled(11_500 * MS, false, false, S, 50.0);
         assert_eq!(
             cut,
             Reaction::Paced(Cut {
@@ -392,13 +409,20 @@ mod tests {
                 strikes: 1
             })
         );
-        assert_eq!(control.rate(10 * S, S, 50.0), 35.0);
+        assert_eq!(control.rate(11_500 * MS, S, 50.0), 35.0);
+        // more than two periods after a lone one, a 429 is lone again
+        let mut control = Control::default();
+        control.throttled(S, false, false, S, 50.0);
+        assert_eq!(
+            control.throttled(3_100 * MS, false, false, S, 50.0),
+            Reaction::Counted
+        );
     }
 
     #[test]
     fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 11_000]
             .iter()
             .map(|ms| round(control.rate(ms * MS, S, 50.0)))
@@ -410,7 +434,7 @@ mod tests {
     #[test]
     fn the_probe_returns_to_the_ceiling_and_never_above() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         let plateau_end = (1 + PLATEAU_PERIODS) * S;
         assert_eq!(control.rate(plateau_end, S, 50.0), 49.5);
         // convex: an eighth of the way up at half the probe
@@ -424,7 +448,7 @@ mod tests {
     #[test]
     fn a_429_within_a_period_of_the_cut_is_the_same_event() {
         let mut control = Control::default();
-        control.throttled(1_000 * MS, false, false, S, 50.0);
+        cut(&mut control, 1_000 * MS);
         // sent before the cut, answered after it: already answered
         assert_eq!(
             control.throttled(1_010 * MS, true, false, S, 50.0),
@@ -441,7 +465,7 @@ mod tests {
     #[test]
     fn a_lone_429_long_after_the_last_cut_changes_nothing() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         // on the plateau at 49.5/s, 5 periods later: a request a few ms early
         assert_eq!(
             control.throttled(5 * S, false, false, S, 50.0),
@@ -461,7 +485,7 @@ mod tests {
     #[test]
     fn refusals_that_keep_coming_are_strikes_and_double_the_nudge() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         // each a little over a period after the one before: 1%, 2%, 4%, 8% ...
         let mut paces = Vec::new();
         let mut strikes = Vec::new();
@@ -473,14 +497,10 @@ mod tests {
         }
         assert_eq!(strikes, [2, 3, 4, 5, 6, 7]);
         assert_eq!(paces, [49.01, 48.02, 46.1, 42.42, 35.63, 24.94]);
-        // a 429 after the probe got back to the ceiling is a first one again: a cut
-        let again = control.throttled(60 * S, false, false, S, 50.0);
+        // a 429 after the probe got back to the ceiling is a first one again: lone
         assert_eq!(
-            again,
-            Reaction::Paced(Cut {
-                rate: 35.0,
-                strikes: 1
-            })
+            control.throttled(60 * S, false, false, S, 50.0),
+            Reaction::Counted
         );
     }
 
@@ -514,10 +534,14 @@ mod tests {
             control.throttled(3_100 * MS, false, true, S, 50.0),
             Reaction::Counted
         );
-        // without a stated limit the first 429 is a cut
+        // without a stated limit the first 429 is lone too, but a second is a cut
         let mut control = Control::default();
         assert_eq!(
-            paced(control.throttled(S, false, false, S, 50.0)).map(|cut| cut.rate),
+            control.throttled(S, false, false, S, 50.0),
+            Reaction::Counted
+        );
+        assert_eq!(
+            paced(control.throttled(2_500 * MS, false, false, S, 50.0)).map(|cut| cut.rate),
             Some(35.0)
         );
     }
@@ -525,7 +549,7 @@ mod tests {
     #[test]
     fn a_cut_spreads_the_queue_along_the_recovery() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         let curve = control.curve(S, 50.0).expect("recovering");
         let at = |admissions: f64| (curve.time_for(admissions) / 1e5).round() / 10.0;
         // 30 callers queued 20 ms apart at 50/s: the first at 35/s, the 30th after 678.5 ms
@@ -547,7 +571,7 @@ mod tests {
         // never under 1% of the ceiling
         assert_eq!(control.rate(now, S, 50.0), 0.5);
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         // a server advertising 20/s caps the recovery
         assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
     }

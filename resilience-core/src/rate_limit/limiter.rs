@@ -1093,7 +1093,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_pace_recovers_through_until_ready_alone() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
-        limiter.throttled(None, limiter.epoch(), None);
+        cut(&limiter, limiter.epoch(), None);
         assert_eq!(limiter.interval(), Duration::from_nanos(28_571_429));
         for _ in 0..100 {
             limiter.until_ready(None).await.expect("wait mode admits");
@@ -1110,7 +1110,7 @@ mod tests {
         )));
         let admitted = admissions_around(Arc::clone(&limiter), None, 5, |limiter| {
             // `Retry-After: 1` is the request's own to wait: nobody else pauses
-            let learned = limiter.throttled(None, 0, Some(Duration::from_secs(1)));
+            let learned = cut(limiter, 0, Some(Duration::from_secs(1)));
             assert_eq!(learned.pause, None);
             assert_eq!(learned.pace, Some(Duration::from_nanos(142_857_143)));
         })
@@ -1143,7 +1143,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_pace_recovers_within_a_period_to_one_percent_under_the_refused_one() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
-        limiter.throttled(None, 0, None);
+        cut(&limiter, 0, None);
         assert_eq!(limiter.interval(), Duration::from_nanos(28_571_429)); // 35/s
         let mut paces = Vec::new();
         for _ in 0..4 {
@@ -1167,7 +1167,7 @@ mod tests {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
         tokio::time::advance(Duration::from_millis(500)).await;
         let sent = limiter.epoch();
-        let first = limiter.throttled(None, sent, None);
+        let first = cut(&limiter, sent, None);
         assert_eq!(first.pace, Some(Duration::from_nanos(142_857_143)));
         // sent before the cut, answered after it: already answered by it
         assert_eq!(limiter.throttled(None, sent, None).pace, None);
@@ -1185,8 +1185,9 @@ mod tests {
             assert_eq!(learned.pause, Some(Duration::from_secs(5)));
         })
         .await;
-        // the waiting ones move past the hold, spaced as the cut's recovery spreads them
-        assert_eq!(admitted, [0, 5133, 5253, 5365]);
+        // the waiting ones move past the hold and are released at the pace (one 429 is no
+        // cut: a second within two periods would be)
+        assert_eq!(admitted, [0, 5100, 5200, 5300]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1194,15 +1195,24 @@ mod tests {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
         let one = Some(Duration::from_secs(1));
         let mut pauses = Vec::new();
-        // each a little over a period after the one before: no longer the same event
-        for at in [0, 1_100, 2_200, 3_300u64] {
+        // each a little over a period after the one before: no longer the same event (the
+        // first is lone, the second the cut, the next three strikes)
+        for at in [0, 1_100, 2_200, 3_300, 4_400u64] {
             tokio::time::advance(Duration::from_millis(if at == 0 { 0 } else { 1_100 })).await;
             pauses.push(limiter.throttled(None, limiter.epoch(), one).pause);
         }
-        assert_eq!(pauses, [None, None, None, one]);
+        assert_eq!(pauses, [None, None, None, None, one]);
         // 10 -> 7/s, recovered to 9.9 by the second 429, then nudged 1%, 2%, 4%: 9.22/s
         assert_eq!(limiter.interval(), Duration::from_nanos(108_450_686));
         assert_eq!(limiter.check(None), Ok(Duration::from_secs(1)));
+    }
+
+    /// Two 429s from a server that states no limit, on a request sent at `sent`: a lone one,
+    /// then the cut, which this returns.
+    fn cut(limiter: &RateLimiter, sent: u64, retry_after: Option<Duration>) -> Learned {
+        let lone = limiter.throttled(None, sent, retry_after);
+        assert_eq!((lone.pace, lone.pause), (None, None));
+        limiter.throttled(None, sent, retry_after)
     }
 
     /// Starts `n` callers of `until_ready` at once, lets each reserve its slot, runs
