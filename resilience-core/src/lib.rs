@@ -25,6 +25,8 @@ pub mod stats;
 pub mod timeout;
 
 mod block_on;
+mod clock;
+mod hooks;
 mod observe;
 #[cfg(feature = "redis")]
 mod redis;
@@ -39,9 +41,10 @@ pub use resilience_config::{duration, rules};
 pub use batch::batch;
 pub use classify::{Classification, Classify, ErrorClass, classify_error};
 pub use duration::{DurationError, parse_duration};
+pub use hooks::ErrorHooks;
 pub use http::HttpError;
 pub use rejected::Rejected;
 pub use retry::{
-    Backoff, Decision, ErrorHooks, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
+    Backoff, Decision, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
 };
 pub use stats::stats;

@@ -139,9 +139,7 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// ```
 pub fn install(policies: Policies) {
     EXPLICIT.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _writer = WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _writer = lock(&WRITER);
     publish(policies);
 }
 
@@ -157,9 +155,7 @@ pub fn install(policies: Policies) {
 /// ```
 pub fn set(name: impl Into<String>, policy: NamedPolicy) {
     EXPLICIT.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _writer = WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _writer = lock(&WRITER);
     let mut policies = (*CURRENT.load_full()).clone();
     policies.insert(name, policy);
     publish(policies);
@@ -173,10 +169,12 @@ fn publish(policies: Policies) {
     let policies = Arc::new(policies);
     CURRENT.store(Arc::clone(&policies));
     // Stateful sections live in shared objects: change them in place, keeping their state.
-    crate::rate_limit::reconfigure_all(&policies);
-    crate::bulkhead::reconfigure_all(&policies);
-    crate::cache::reconfigure_all(&policies);
-    crate::breaker::reconfigure_all(&policies);
+    // A copy of the list, so one registering while this runs does not wait for it (it then
+    // reads the snapshot stored above itself).
+    let things = lock(&RECONFIGURABLE).clone();
+    for thing in things {
+        thing.reconfigure(&policies);
+    }
 }
 
 /// The current snapshot.
@@ -207,67 +205,111 @@ pub(crate) fn named_use() {
 /// Whether the program installed policies itself.
 static EXPLICIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// A stateful object that every site naming a policy shares (a limiter, a bulkhead): created
-/// on first use, and reconfigured in place, state kept, when the policies change.
-pub(crate) trait SharedState: Send + Sync + 'static {
-    /// What it is, for messages (`"rate limiter"`).
-    const KIND: &'static str;
-    /// Its values as plain data.
-    type Spec: Copy + Send + 'static;
-    /// A new object with these values.
-    fn create(spec: Self::Spec) -> Self;
-    /// Changes the values, keeping the state.
-    fn configure(&self, spec: Self::Spec);
-    /// The policy's section for this kind of object, applied over `inline`.
-    fn effective(policy: Option<&NamedPolicy>, inline: Self::Spec) -> Self::Spec;
+/// Something holding values that named policies set (the shared limiters, bulkheads and
+/// breakers, the caches of sites naming a policy): told of every newly installed snapshot.
+pub(crate) trait Reconfigurable: Send + Sync {
+    /// Applies `policies` to everything in use, keeping its state.
+    fn reconfigure(&self, policies: &Policies);
+}
+
+/// Everything [`publish`] reconfigures, in the order it registered.
+static RECONFIGURABLE: std::sync::Mutex<Vec<&'static dyn Reconfigurable>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Adds `thing` to what each install reconfigures; registering it again changes nothing.
+/// Call it before reading the snapshot that configures what `thing` creates: then an install
+/// running at the same time either reconfigures it or stored its snapshot before.
+pub(crate) fn register(thing: &'static dyn Reconfigurable) {
+    let mut things = lock(&RECONFIGURABLE);
+    if !things.iter().any(|known| std::ptr::addr_eq(*known, thing)) {
+        things.push(thing);
+    }
+}
+
+/// The snapshot a site naming `policy` starts from, reporting once that the policy is not
+/// loaded (`site` says who names it, for that message).
+pub(crate) fn snapshot_for(site: &str, policy: &str) -> Arc<Policies> {
+    named_use();
+    let snapshot = current();
+    if snapshot.get(policy).is_none() {
+        crate::observe::policy_missing(site, policy);
+    }
+    snapshot
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Each shared object with the inline values it was created from, by policy name.
-type ByName<T> = HashMap<String, (Arc<T>, <T as SharedState>::Spec)>;
+type ByName<T, S> = HashMap<String, (Arc<T>, S)>;
 
-/// One shared object per policy name.
-pub(crate) struct SharedByName<T: SharedState> {
+/// One stateful object (a limiter, a bulkhead, a breaker) per policy name, shared by every
+/// site naming it: created on first use, and reconfigured in place, state kept, when the
+/// policies change.
+pub(crate) struct SharedByName<T, S> {
+    /// What it is, for messages (`"a shared rate limiter"`).
+    kind: &'static str,
+    /// A new object with these values.
+    create: fn(S) -> T,
+    /// Changes the values, keeping the state.
+    configure: fn(&T, S),
+    /// The policy's section for this kind of object applied over the inline values, or
+    /// `None` when the policy has no such section.
+    patch: fn(&NamedPolicy, S) -> Option<S>,
     /// Each object with the inline values of the first site that named its policy: what
     /// remains when the loaded policies stop setting some field.
-    by_name: LazyLock<std::sync::Mutex<ByName<T>>>,
+    by_name: LazyLock<std::sync::Mutex<ByName<T, S>>>,
 }
 
-impl<T: SharedState> SharedByName<T> {
-    pub(crate) const fn new() -> Self {
+impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> SharedByName<T, S> {
+    pub(crate) const fn new(
+        kind: &'static str,
+        create: fn(S) -> T,
+        configure: fn(&T, S),
+        patch: fn(&NamedPolicy, S) -> Option<S>,
+    ) -> Self {
         SharedByName {
+            kind,
+            create,
+            configure,
+            patch,
             by_name: LazyLock::new(Default::default),
         }
+    }
+
+    fn effective(&self, policy: Option<&NamedPolicy>, inline: S) -> S {
+        policy
+            .and_then(|policy| (self.patch)(policy, inline))
+            .unwrap_or(inline)
     }
 
     /// The object shared by every site naming `policy`, created on first use with `inline`
     /// values overridden by the loaded policy. The first site to name a policy gives the
     /// inline values; the policy's own values are what make two sites agree.
-    pub(crate) fn get_or_create(&self, policy: &str, inline: T::Spec) -> Arc<T> {
+    pub(crate) fn get_or_create(&'static self, policy: &str, inline: S) -> Arc<T> {
         named_use();
-        let mut by_name = self
-            .by_name
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        register(self);
+        let mut by_name = lock(&self.by_name);
         if let Some((object, _)) = by_name.get(policy) {
             return Arc::clone(object);
         }
-        let snapshot = current();
-        if snapshot.get(policy).is_none() {
-            crate::observe::policy_missing(T::KIND, policy);
-        }
-        let object = Arc::new(T::create(T::effective(snapshot.get(policy), inline)));
+        let snapshot = snapshot_for(self.kind, policy);
+        let object = Arc::new((self.create)(self.effective(snapshot.get(policy), inline)));
         by_name.insert(policy.to_string(), (Arc::clone(&object), inline));
         object
     }
+}
 
-    /// Applies newly installed policies to every object in use.
-    pub(crate) fn reconfigure_all(&self, policies: &Policies) {
-        let by_name = self
-            .by_name
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> Reconfigurable
+    for SharedByName<T, S>
+{
+    fn reconfigure(&self, policies: &Policies) {
+        let by_name = lock(&self.by_name);
         for (name, (object, inline)) in by_name.iter() {
-            object.configure(T::effective(policies.get(name), *inline));
+            (self.configure)(object, self.effective(policies.get(name), *inline));
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::breaker::{Breaker, BreakerState};
 use crate::cache::CacheCounts;
 use crate::classify::ErrorClass;
-use crate::rate_limit::clock::{Clock, nanos};
+use crate::clock::{Clock, nanos};
 
 /// Everything counted so far.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -18,7 +18,6 @@ mod spec;
 mod state;
 mod window;
 
-pub(crate) use site::reconfigure_all;
 pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
 pub use spec::BreakerSpec;
 pub use state::{Breaker, BreakerState, Permit};

@@ -5,8 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::{Breaker, BreakerSpec, counts_as_failure};
 use crate::Rejected;
-use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
-use crate::retry::ErrorHooks;
+use crate::registry::SharedByName;
+use crate::hooks::ErrorHooks;
 
 /// One `#[circuit_breaker]` function: its name, policy, inline values and (once called) its
 /// breaker.
@@ -106,35 +106,15 @@ where
     result
 }
 
-impl SharedState for Breaker {
-    const KIND: &'static str = "a shared circuit breaker";
-    type Spec = BreakerSpec;
-
-    fn create(spec: BreakerSpec) -> Self {
-        Breaker::new(spec)
-    }
-
-    fn configure(&self, spec: BreakerSpec) {
-        Breaker::configure(self, spec);
-    }
-
-    fn effective(policy: Option<&NamedPolicy>, inline: BreakerSpec) -> BreakerSpec {
-        match policy.and_then(|policy| policy.circuit_breaker.as_ref()) {
-            Some(doc) => inline.patched(doc),
-            None => inline,
-        }
-    }
-}
-
-static NAMED: SharedByName<Breaker> = SharedByName::new();
+static NAMED: SharedByName<Breaker, BreakerSpec> = SharedByName::new(
+    "a shared circuit breaker",
+    Breaker::new,
+    Breaker::configure,
+    |policy, inline| policy.circuit_breaker.as_ref().map(|doc| inline.patched(doc)),
+);
 
 /// The breaker shared by every site naming `policy`, created on first use with `inline`
 /// values overridden by the loaded policy's `circuit_breaker` section.
 pub fn named(policy: &str, inline: BreakerSpec) -> Arc<Breaker> {
     NAMED.get_or_create(policy, inline)
-}
-
-/// Applies newly installed policies to every named breaker in use.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    NAMED.reconfigure_all(policies);
 }

@@ -16,7 +16,7 @@ pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
 pub use site::{
     AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
 };
-pub(crate) use site::{all_counts, reconfigure_all};
+pub(crate) use site::all_counts;
 pub use spec::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};
 pub use store::{Cache, Freshness, Lookup};

@@ -14,7 +14,7 @@ use std::hash::Hash;
 use std::sync::{LazyLock, Mutex, OnceLock};
 
 use super::{Cache, CacheCounts, CacheSpec, Cacheable};
-use crate::registry::{NamedPolicy, Policies};
+use crate::registry::{NamedPolicy, Policies, Reconfigurable};
 #[cfg(feature = "redis")]
 use std::time::Duration;
 
@@ -108,17 +108,21 @@ pub(crate) fn all_counts() -> Vec<(&'static str, Option<&'static str>, CacheCoun
         .collect()
 }
 
-/// Applies newly installed policies to every cache whose site names one: a policy name shares
-/// configuration only, each function keeps its own store.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    let sites = SITES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for registered in sites.values() {
-        if registered.policy.is_some() {
-            registered
-                .cache
-                .configure(effective(policies, registered.policy, registered.inline));
+/// The caches of the sites naming a policy, reconfigured when the policies change: a policy
+/// name shares configuration only, each function keeps its own store.
+struct PolicyCaches;
+
+impl Reconfigurable for PolicyCaches {
+    fn reconfigure(&self, policies: &Policies) {
+        let sites = SITES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for registered in sites.values() {
+            if registered.policy.is_some() {
+                registered
+                    .cache
+                    .configure(effective(policies, registered.policy, registered.inline));
+            }
         }
     }
 }
@@ -202,11 +206,9 @@ impl CacheSite {
         V: Clone + Send + Sync + 'static,
     {
         if let Some(policy) = self.policy {
+            crate::registry::register(&PolicyCaches);
             // Before `SITES` is locked: loading `RESILIENCE_CONFIG` reconfigures every site.
-            crate::registry::named_use();
-            if crate::registry::current().get(policy).is_none() {
-                crate::observe::policy_missing(self.name, policy);
-            }
+            crate::registry::snapshot_for(self.name, policy);
         }
         let mut sites = SITES
             .lock()

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use super::clock::{Clock, nanos};
+use crate::clock::{Clock, nanos};
 use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
 use super::keyed::Keyed;

@@ -8,7 +8,7 @@ use super::{Learned, RateKey, RateLimitSpec, RateLimiter, named};
 use crate::classify::ErrorClass;
 use crate::observe;
 use crate::rejected::Rejected;
-use crate::retry::ErrorHooks;
+use crate::hooks::ErrorHooks;
 
 /// One `#[rate_limited]` function: its name, the policy it names, its inline values, and
 /// (once first called) its limiter, private or shared through the policy.

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::executor::{ThreadClock, resolve, run_async, run_blocking};
-use super::{Backoff, ErrorHooks, Jitter, RetryOn, RetrySpec};
+use super::{Backoff, Jitter, RetryOn, RetrySpec};
+use crate::hooks::ErrorHooks;
 use crate::classify::Classify;
 
 /// Retries a closure: the same executor as `#[retry]`, configured in code.

@@ -14,7 +14,8 @@ mod spec;
 
 pub use backoff::Backoff;
 pub use builder::Retry;
-pub use executor::{ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_blocking};
+pub use crate::hooks::ErrorHooks;
+pub use executor::{RetrySite, retry_after_first_failure, retry_async, retry_blocking};
 pub use jitter::Jitter;
 pub use on::RetryOn;
 pub use schedule::{Decision, GiveUp, Schedule};
