@@ -81,4 +81,3 @@ impl<E: Classify + fmt::Display> ErrorHooks<E> {
         ErrorHooks::new(<E as Classify>::classification, <E as fmt::Display>::fmt)
     }
 }
-

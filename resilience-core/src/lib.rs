@@ -24,8 +24,10 @@ pub mod retry;
 pub mod stats;
 pub mod timeout;
 
+mod alert;
 mod block_on;
 mod clock;
+mod counters;
 mod hooks;
 mod observe;
 #[cfg(feature = "redis")]

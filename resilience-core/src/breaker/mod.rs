@@ -18,6 +18,7 @@ mod spec;
 mod state;
 mod window;
 
+pub(crate) use site::in_use;
 pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
 pub use spec::BreakerSpec;
 pub use state::{Breaker, BreakerState, Permit};

@@ -1,12 +1,12 @@
 //! [`BreakerSite`]: one `#[circuit_breaker]` function, and the executors it calls.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::{Breaker, BreakerSpec, counts_as_failure};
 use crate::Rejected;
-use crate::registry::SharedByName;
 use crate::hooks::ErrorHooks;
+use crate::registry::SharedByName;
 
 /// One `#[circuit_breaker]` function: its name, policy, inline values and (once called) its
 /// breaker.
@@ -36,7 +36,7 @@ impl BreakerSite {
                 Some(policy) => named(policy, self.spec),
                 None => Arc::new(Breaker::named(self.spec, self.name)),
             };
-            crate::stats::breaker_created(self.name, self.policy, &breaker);
+            created(self.name, self.policy, &breaker);
             breaker
         })
     }
@@ -110,11 +110,44 @@ static NAMED: SharedByName<Breaker, BreakerSpec> = SharedByName::new(
     "a shared circuit breaker",
     Breaker::new,
     Breaker::configure,
-    |policy, inline| policy.circuit_breaker.as_ref().map(|doc| inline.patched(doc)),
+    |policy, inline| {
+        policy
+            .circuit_breaker
+            .as_ref()
+            .map(|doc| inline.patched(doc))
+    },
 );
 
 /// The breaker shared by every site naming `policy`, created on first use with `inline`
 /// values overridden by the loaded policy's `circuit_breaker` section.
 pub fn named(policy: &str, inline: BreakerSpec) -> Arc<Breaker> {
     NAMED.get_or_create(policy, inline)
+}
+
+/// Breakers in use, for [`crate::stats()`]: (site, policy, breaker).
+type Created = Vec<(String, Option<String>, Weak<Breaker>)>;
+
+static CREATED: Mutex<Created> = Mutex::new(Vec::new());
+
+fn created(site: &str, policy: Option<&str>, breaker: &Arc<Breaker>) {
+    CREATED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push((
+            site.to_string(),
+            policy.map(str::to_string),
+            Arc::downgrade(breaker),
+        ));
+}
+
+/// Every breaker still in use: (site, policy, breaker).
+pub(crate) fn in_use() -> Vec<(String, Option<String>, Arc<Breaker>)> {
+    CREATED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .filter_map(|(site, policy, breaker)| {
+            Some((site.clone(), policy.clone(), breaker.upgrade()?))
+        })
+        .collect()
 }

@@ -119,9 +119,11 @@ impl Reconfigurable for PolicyCaches {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for registered in sites.values() {
             if registered.policy.is_some() {
-                registered
-                    .cache
-                    .configure(effective(policies, registered.policy, registered.inline));
+                registered.cache.configure(effective(
+                    policies,
+                    registered.policy,
+                    registered.inline,
+                ));
             }
         }
     }
@@ -272,12 +274,7 @@ impl CacheSite {
                 if let Err(error) =
                     crate::redis::cache::delete(&redis, backend.timeout, vec![entry, lock]).await
                 {
-                    crate::observe::backend_failed(
-                        self.name,
-                        self.policy.unwrap_or_default(),
-                        &error,
-                        backend.on_error,
-                    );
+                    error.report(self.name, self.policy.unwrap_or_default(), backend.on_error);
                 }
             }
         }
@@ -296,12 +293,7 @@ impl CacheSite {
                 Err(error) => Err(error),
             };
             if let Err(error) = deleted {
-                crate::observe::backend_failed(
-                    self.name,
-                    self.policy.unwrap_or_default(),
-                    &error,
-                    backend.on_error,
-                );
+                error.report(self.name, self.policy.unwrap_or_default(), backend.on_error);
             }
         }
     }
@@ -428,12 +420,7 @@ where
         (codec.decode)(json)
     };
     let failed = |error: &BackendError| {
-        crate::observe::backend_failed(
-            site.name,
-            site.policy.unwrap_or_default(),
-            error,
-            backend.on_error,
-        );
+        error.report(site.name, site.policy.unwrap_or_default(), backend.on_error);
     };
     cache
         .deduplicated(&key, R::restore, || async {

@@ -4,12 +4,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::clock::{Clock, nanos};
 use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
 use super::keyed::Keyed;
 use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
+use crate::clock::{Clock, nanos};
 use crate::rejected::Rejected;
 
 /// A value alone on its cache line (128 bytes: two 64-byte lines, as adjacent-line

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::{Learned, RateKey, RateLimitSpec, RateLimiter, named};
 use crate::classify::ErrorClass;
+use crate::hooks::ErrorHooks;
 use crate::observe;
 use crate::rejected::Rejected;
-use crate::hooks::ErrorHooks;
 
 /// One `#[rate_limited]` function: its name, the policy it names, its inline values, and
 /// (once first called) its limiter, private or shared through the policy.
@@ -93,7 +93,7 @@ impl RateLimitSite {
             let classification = hooks.classify(error);
             if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
                 learned = limiter.throttled(key, epoch, classification.retry_after);
-                observe::rate_limit_throttled(self.name, self.policy, learned);
+                observe::rate_limit_throttled(self.name, self.policy, learned.pace, learned.pause);
             }
         }
         limiter.tick();
@@ -225,7 +225,7 @@ pub fn learn_from_server(quota: &crate::http::Quota) {
             quota
         };
         let learned = serving.limiter.learn(serving.key, quota);
-        observe::rate_limit_learned(serving.site, serving.policy, learned);
+        observe::rate_limit_learned(serving.site, serving.policy, learned.limit, learned.pause);
         // With a Redis backend the pause goes to the shared schedule, for every instance.
         #[cfg(feature = "redis")]
         if let (Some(pause), Some((backend, redis_key))) = (learned.pause, &serving.shared) {
@@ -346,7 +346,7 @@ where
             return Err(reject(Rejected::RateLimited { retry_after }));
         }
         Err(error) => {
-            observe::backend_failed(site.name, policy, &error, backend.on_error);
+            error.report(site.name, policy, backend.on_error);
             match backend.on_error {
                 OnBackendError::Allow => Duration::ZERO,
                 OnBackendError::Deny => {
@@ -388,7 +388,7 @@ where
         if let Err(error) =
             limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
         {
-            observe::backend_failed(site.name, policy, &error, backend.on_error);
+            error.report(site.name, policy, backend.on_error);
         }
     }
     result

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Decision, RetrySpec, Schedule};
-use crate::hooks::ErrorHooks;
 use crate::classify::Classification;
+use crate::hooks::ErrorHooks;
 use crate::{observe, registry};
 
 impl<E> ErrorHooks<E> {
@@ -41,8 +41,8 @@ pub struct RetrySite {
 
 /// The site's and its policy's counters.
 type Counters = (
-    std::sync::Arc<crate::stats::SiteCounters>,
-    std::sync::Arc<crate::stats::PolicyCounters>,
+    std::sync::Arc<crate::counters::SiteCounters>,
+    std::sync::Arc<crate::counters::PolicyCounters>,
 );
 
 impl RetrySite {
@@ -62,8 +62,8 @@ impl RetrySite {
         let policy = self.policy?;
         Some(self.counters.get_or_init(|| {
             (
-                crate::stats::site(self.name, Some(policy)),
-                crate::stats::policy(policy),
+                crate::counters::site(self.name, Some(policy)),
+                crate::counters::policy(policy),
             )
         }))
     }
@@ -174,15 +174,15 @@ where
 #[inline]
 fn counted_first_try(site: &RetrySite) {
     if let Some((counters, policy)) = site.counters() {
-        crate::stats::count_at(counters, crate::stats::Event::OkFirstTry);
-        policy.call(false);
+        crate::counters::count_at(counters, crate::counters::Event::OkFirstTry);
+        crate::alert::count_call(policy, false);
     }
 }
 
 /// A call that failed at least once, at a site that counts every call.
 fn counted_call(site: &RetrySite, retried: bool) {
     if let Some((_, policy)) = site.counters() {
-        policy.call(retried);
+        crate::alert::count_call(policy, retried);
     }
 }
 
@@ -294,7 +294,7 @@ where
 {
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::stats::count(name, policy, crate::stats::Event::Failed);
+        crate::counters::count(name, policy, crate::counters::Event::Failed);
         return (Err(error), false);
     }
     let mut schedule = Schedule::new(*spec);
@@ -309,7 +309,7 @@ where
         tokio::time::sleep(delay).await;
         error = match op().await {
             Ok(value) => {
-                crate::stats::count(name, policy, crate::stats::Event::OkAfterRetry);
+                crate::counters::count(name, policy, crate::counters::Event::OkAfterRetry);
                 return (Ok(value), true);
             }
             Err(error) => error,
@@ -357,7 +357,7 @@ where
     };
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::stats::count(name, policy, crate::stats::Event::Failed);
+        crate::counters::count(name, policy, crate::counters::Event::Failed);
         return Err(error);
     }
     let mut schedule = Schedule::new(*spec);
@@ -369,7 +369,7 @@ where
         clock.sleep(delay);
         error = match op() {
             Ok(value) => {
-                crate::stats::count(name, policy, crate::stats::Event::OkAfterRetry);
+                crate::counters::count(name, policy, crate::counters::Event::OkAfterRetry);
                 return Ok(value);
             }
             Err(error) => error,
@@ -404,7 +404,7 @@ fn decide<E>(
     match decision {
         Decision::Retry(delay) => {
             event.retrying(delay);
-            crate::batch::count_retry();
+            super::observer::retrying();
             Some(delay)
         }
         Decision::Return => {
