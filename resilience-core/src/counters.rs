@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use crate::classify::ErrorClass;
 use crate::clock::{Clock, nanos};
+use crate::error_class::ErrorClass;
 
 /// The counters of one site.
 #[derive(Debug)]

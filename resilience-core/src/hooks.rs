@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::classify::{Classification, Classify};
+use crate::error_class::{Classification, Classify};
 
 /// How the executor looks at an error of type `E`: classify it, describe it in logs, and
 /// optionally a `retry_if` predicate that replaces the `on` set.

@@ -28,8 +28,10 @@ mod alert;
 mod block_on;
 mod clock;
 mod counters;
+mod error_class;
 mod hooks;
 mod observe;
+mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -41,8 +43,9 @@ pub mod __private;
 pub use resilience_config::{duration, rules};
 
 pub use batch::batch;
-pub use classify::{Classification, Classify, ErrorClass, classify_error};
+pub use classify::classify_error;
 pub use duration::{DurationError, parse_duration};
+pub use error_class::{Classification, Classify, ErrorClass};
 pub use hooks::ErrorHooks;
 pub use http::HttpError;
 pub use rejected::Rejected;

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::classify::ErrorClass;
 use crate::counters::{self, Event};
+use crate::error_class::ErrorClass;
 
 /// What most events share besides their log line: the site's counter in
 /// [`stats()`](crate::stats()), and the `metrics` counter `name` labelled with the site.

@@ -23,7 +23,7 @@ pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, nam
 pub use spec::BreakerSpec;
 pub use state::{Breaker, BreakerState, Permit};
 
-use crate::classify::{Classification, ErrorClass};
+use crate::error_class::{Classification, ErrorClass};
 
 /// Whether an error of this classification counts against the dependency.
 ///

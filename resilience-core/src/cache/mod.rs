@@ -7,6 +7,8 @@
 
 mod adapter;
 mod flight;
+#[cfg(feature = "redis")]
+mod frame;
 mod site;
 mod spec;
 mod stats;

@@ -416,7 +416,7 @@ where
     let redis = connection::backend(&backend.url);
     let timeout = backend.timeout;
     let decode = |bytes: &[u8]| {
-        let (_, json) = shared::unframe(bytes)?;
+        let (_, json) = super::frame::unframe(bytes)?;
         (codec.decode)(json)
     };
     let failed = |error: &BackendError| {
@@ -485,7 +485,10 @@ where
             let frame = stored.as_ref().and_then(|(value, freshness)| {
                 let ttl = cache.entry_ttl(*freshness);
                 let json = (codec.encode)(value).filter(|_| ttl > 0)?;
-                Some((shared::frame(*freshness, &json), Duration::from_nanos(ttl)))
+                Some((
+                    super::frame::frame(*freshness, &json),
+                    Duration::from_nanos(ttl),
+                ))
             });
             let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
                 Some(lock) => Some(lock.clone()),

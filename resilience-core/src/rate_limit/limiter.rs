@@ -599,7 +599,7 @@ impl RateLimiter {
     /// Returns what changed, for the caller to report.
     ///
     /// [`hold_threshold`]: Self::hold_threshold
-    pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
+    pub fn learn(&self, key: Option<u64>, quota: &crate::quota::Quota) -> Learned {
         let mut learned = Learned::default();
         if let Some(limit) = quota.limit.filter(|limit| *limit > 0) {
             learned.limit = self.advertise(limit, quota.window);
@@ -978,13 +978,13 @@ pub fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
 mod tests {
     use super::*;
 
-    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::http::Quota {
+    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::quota::Quota {
         let (limit, remaining, reset) = (
             limit.map(|limit| limit.to_string()),
             remaining.to_string(),
             reset.to_string(),
         );
-        crate::http::Quota::parse(
+        crate::quota::Quota::parse(
             |name| match name {
                 "x-ratelimit-limit" => limit.as_deref(),
                 "x-ratelimit-remaining" => Some(remaining.as_str()),

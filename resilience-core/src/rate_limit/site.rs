@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::{Learned, RateKey, RateLimitSpec, RateLimiter, named};
-use crate::classify::ErrorClass;
+use crate::error_class::ErrorClass;
 use crate::hooks::ErrorHooks;
 use crate::observe;
 use crate::rejected::Rejected;
@@ -215,7 +215,7 @@ impl RateLimitSite {
 /// tokens allowance (`x-ratelimit-*-tokens`, `anthropic-ratelimit-tokens-*`), read against
 /// the configured `period` (those headers state no window), and ignores the request counts.
 /// Only the innermost `#[rate_limited]` of a stack learns from the headers.
-pub fn learn_from_server(quota: &crate::http::Quota) {
+pub fn learn_from_server(quota: &crate::quota::Quota) {
     let _ = SERVING.try_with(|serving| {
         let tokens;
         let quota = if serving.weighted {
@@ -249,15 +249,15 @@ pub fn learn_from_server(quota: &crate::http::Quota) {
 }
 
 /// The tokens allowance of `quota` in its request fields, for a weighted limiter.
-fn tokens_view(quota: &crate::http::Quota) -> crate::http::Quota {
+fn tokens_view(quota: &crate::quota::Quota) -> crate::quota::Quota {
     let saturate = |units: u64| u32::try_from(units).unwrap_or(u32::MAX);
-    crate::http::Quota {
+    crate::quota::Quota {
         limit: quota.tokens.limit.map(saturate),
         remaining: quota.tokens.remaining.map(saturate),
         reset: quota.tokens.reset,
         window: None,
         retry_after: quota.retry_after,
-        tokens: crate::http::Allowance::default(),
+        tokens: crate::quota::Allowance::default(),
     }
 }
 
@@ -410,7 +410,7 @@ mod tests {
             ("x-ratelimit-reset-tokens", "6m0s"),
             ("retry-after", "7"),
         ];
-        let quota = crate::http::Quota::parse(
+        let quota = crate::quota::Quota::parse(
             |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
             UNIX_EPOCH,
         );

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Decision, RetrySpec, Schedule};
-use crate::classify::Classification;
+use crate::error_class::Classification;
 use crate::hooks::ErrorHooks;
 use crate::{observe, registry};
 
