@@ -11,6 +11,11 @@ use crate::error_class::ErrorClass;
 /// [`stats()`](crate::stats()), and the `metrics` counter `name` labelled with the site.
 fn counted(site: &str, policy: Option<&str>, event: Event, name: &'static str) {
     counters::count(site, policy, event);
+    site_counter(name, site);
+}
+
+/// Adds one to the `metrics` counter `name` of `site`.
+fn site_counter(name: &'static str, site: &str) {
     metrics::counter!(name, "site" => site.to_owned()).increment(1);
 }
 
@@ -183,8 +188,7 @@ pub(crate) fn rate_limit_throttled(
             per_second,
             "server answered 429; the limiter slows to {per_second:.2}/s and recovers from there",
         );
-        metrics::counter!("resilience_rate_limit_slowdowns_total", "site" => site.to_owned())
-            .increment(1);
+        site_counter("resilience_rate_limit_slowdowns_total", site);
     }
     if let Some(pause) = pause {
         quota_spent(site, policy, pause);
@@ -202,8 +206,7 @@ fn quota_spent(site: &str, policy: Option<&str>, pause: Duration) {
         "the server's quota is spent; the limiter admits nothing for {}",
         Rounded(pause),
     );
-    metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
-        .increment(1);
+    site_counter("resilience_rate_limit_server_pauses_total", site);
 }
 
 pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
@@ -235,8 +238,7 @@ pub(crate) fn config_loaded(path: Option<&std::path::Path>, policies: usize) {
         policies,
         "loaded {policies} named policies from {file}",
     );
-    metrics::counter!("resilience_config_reloads_total", "outcome" => "ok").increment(1);
-    counters::config_reloaded(true);
+    reloaded(true);
 }
 
 /// A policy file was refused; the policies in force stay.
@@ -255,8 +257,14 @@ pub(crate) fn config_failed(
             "policy file refused, the last good policies stay in force: {error}",
         );
     }
-    metrics::counter!("resilience_config_reloads_total", "outcome" => "error").increment(1);
-    counters::config_reloaded(false);
+    reloaded(false);
+}
+
+/// Counts a policy file applied (`ok`) or refused.
+fn reloaded(ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("resilience_config_reloads_total", "outcome" => outcome).increment(1);
+    counters::config_reloaded(ok);
 }
 
 /// A circuit breaker changed state.
@@ -314,9 +322,7 @@ pub(crate) fn alert_fired(policy: &str, rate: f64, threshold: f64, window: Durat
         span(window),
         percent(threshold),
     );
-    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "firing")
-        .increment(1);
-    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(1.0);
+    alert_state(policy, "firing", 1.0);
 }
 
 /// A policy's retry rate fell back below its `alert` (or the alert was removed: `None`).
@@ -339,9 +345,14 @@ pub(crate) fn alert_cleared(policy: &str, rate: Option<(f64, f64)>, window: Dura
             "policy `{policy}`: alert removed from the policy; cleared",
         ),
     }
-    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "cleared")
+    alert_state(policy, "cleared", 0.0);
+}
+
+/// Counts an alert's change to `state` and sets its `resilience_alert_firing` gauge.
+fn alert_state(policy: &str, state: &'static str, firing: f64) {
+    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => state)
         .increment(1);
-    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(0.0);
+    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(firing);
 }
 
 /// A window for people: `5m`, `1h`, `90s`.
@@ -380,8 +391,7 @@ pub(crate) fn rate_limit_learned(
             limit,
             "the server advertises a limit of {limit}; the limiter follows it down",
         );
-        metrics::counter!("resilience_rate_limit_server_limits_total", "site" => site.to_owned())
-            .increment(1);
+        site_counter("resilience_rate_limit_server_limits_total", site);
     }
     if let Some(pause) = pause {
         quota_spent(site, policy, pause);
