@@ -72,7 +72,7 @@ impl BackendSpec {
     }
 
     /// The backend a policy document selects (`None`: in memory).
-    pub(crate) fn from_doc(doc: &crate::config::PolicyDoc) -> Option<Self> {
+    pub(crate) fn from_doc(doc: &resilience_config::PolicyDoc) -> Option<Self> {
         let resilience_config::BackendName::Redis(url) = doc.backend.as_ref()? else {
             return None;
         };

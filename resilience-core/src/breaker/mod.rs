@@ -18,12 +18,12 @@ mod spec;
 mod state;
 mod window;
 
-pub(crate) use site::reconfigure_all;
+pub(crate) use site::in_use;
 pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
 pub use spec::BreakerSpec;
 pub use state::{Breaker, BreakerState, Permit};
 
-use crate::classify::{Classification, ErrorClass};
+use crate::error_class::{Classification, ErrorClass};
 
 /// Whether an error of this classification counts against the dependency.
 ///

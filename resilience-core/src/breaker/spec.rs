@@ -94,7 +94,7 @@ impl BreakerSpec {
 
     /// The values with each field `doc` sets replaced (a named policy over inline values); a
     /// section turns the breaker on.
-    pub fn patched(mut self, doc: &crate::config::CircuitBreakerDoc) -> Self {
+    pub fn patched(mut self, doc: &resilience_config::CircuitBreakerDoc) -> Self {
         self.enabled = true;
         if let Some(v) = doc.failure_rate {
             self.failure_rate = v;

@@ -4,12 +4,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use super::clock::{Clock, nanos};
 use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
 use super::keyed::Keyed;
 use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
+use crate::clock::{Clock, nanos};
 use crate::rejected::Rejected;
 
 /// A value alone on its cache line (128 bytes: two 64-byte lines, as adjacent-line
@@ -607,7 +607,7 @@ impl RateLimiter {
     /// Returns what changed, for the caller to report.
     ///
     /// [`hold_threshold`]: Self::hold_threshold
-    pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
+    pub fn learn(&self, key: Option<u64>, quota: &crate::quota::Quota) -> Learned {
         let mut learned = Learned::default();
         if let Some(limit) = quota.limit.filter(|limit| *limit > 0) {
             learned.limit = self.advertise(limit, quota.window);
@@ -986,13 +986,13 @@ pub fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
 mod tests {
     use super::*;
 
-    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::http::Quota {
+    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::quota::Quota {
         let (limit, remaining, reset) = (
             limit.map(|limit| limit.to_string()),
             remaining.to_string(),
             reset.to_string(),
         );
-        crate::http::Quota::parse(
+        crate::quota::Quota::parse(
             |name| match name {
                 "x-ratelimit-limit" => limit.as_deref(),
                 "x-ratelimit-remaining" => Some(remaining.as_str()),

@@ -1,6 +1,6 @@
 //! [`RetryOn`]: the set of error classes a retry policy retries.
 
-use crate::classify::ErrorClass;
+use crate::error_class::ErrorClass;
 
 const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 

@@ -1,4 +1,5 @@
-//! [`Clock`]: the limiter's time, tokio's clock where tests may pause it, a cheap counter clock
+//! [`Clock`]: the runtime's time (the rate limiter's, the caches', the breakers' and the
+//! retry-rate ring's), tokio's clock where tests may pause it, a cheap counter clock
 //! everywhere else.
 //!
 //! The clock read is most of the cost of an admitted check: `tokio::time::Instant::now()` is a
