@@ -58,7 +58,7 @@ pub(crate) async fn sleep(wait: Duration, interval: Duration) {
 /// unless a runtime has paused (or paused and resumed) it. A clock that reads real time lands
 /// between two real reads taken around it; a paused one holds a past or an advanced instant.
 pub(super) fn clock_is_real() -> bool {
-    if !super::clock::TOKIO_CAN_PAUSE {
+    if !crate::clock::TOKIO_CAN_PAUSE {
         return true;
     }
     let before = std::time::Instant::now();
