@@ -8,12 +8,12 @@
 //! per 429 (`benches/quota_lab.rs`). So, as TCP CUBIC and the AWS SDK's adaptive retry mode
 //! do, the limiter slows down at once and recovers gradually:
 //!
-//! 1. **Cut.** The first 429 (or the first after the probe got back to the ceiling) sets
-//!    `w_max` to the pace in force and the pace to `BETA * w_max` (0.7, CUBIC's and the AWS
-//!    SDK's factor): deep enough that a sliding or fixed window drains the overshoot while
-//!    the queue re-forms. The callers already waiting are spread out along the recovery's
-//!    curve ([`Curve`]), not at the cut pace, which would hold the cut for as long as their
-//!    slots span.
+//! 1. **Cut.** A second 429 within `STRIKE_PERIODS` of a lone one (5, below), from a server
+//!    that does not state its limit, sets `w_max` to the pace in force and the pace to
+//!    `BETA * w_max` (0.7, CUBIC's and the AWS SDK's factor): deep enough that a sliding or
+//!    fixed window drains the overshoot while the queue re-forms. The callers already
+//!    waiting are spread out along the recovery's curve ([`Curve`]), not at the cut pace,
+//!    which would hold the cut for as long as their slots span.
 //! 2. **Same event.** 429s on requests sent before the cut, or answered within one `period`
 //!    after it, belong to the event the cut answered and are ignored: a window remembers the
 //!    overshoot for up to a window, whatever the pace since (TCP cuts once per window, for a
@@ -28,21 +28,24 @@
 //!    periods (the quota may have been shared with a client that went away; slow at first,
 //!    so a quota that really is lower is met close to the plateau). It never goes above
 //!    `calls`, nor above a limit the server advertised.
-//! 5. **Lone 429s and strikes.** A 429 after the cut's window, on the plateau or the probe,
-//!    is most often a request a few milliseconds early (nginx stamps requests with a clock
-//!    cached per event-loop turn; tokio's timers fire on whole milliseconds), not debt to
-//!    drain: a lone one changes nothing. One that comes within `STRIKE_PERIODS` (2) periods
-//!    of the last is a *strike*: a nudge of `NUDGE` (1%) with no dip, doubled for each strike
-//!    in a row (2%, 4%, ... up to a cut's 30%), so a quota that really is lower is found
-//!    geometrically. Cutting 30% on every 429 instead cost the quota lab's strict-nginx row
-//!    about 70 ms per 429 and ratcheted its pace down to 46/s; nudging on every lone one
-//!    still ratcheted it to 47/s, for no fewer 429s.
-//!
+//! 5. **Lone 429s and strikes.** A first 429 (at the ceiling, or after the cut's window, on
+//!    the plateau or the probe) is most often a request a few milliseconds early (nginx
+//!    stamps requests with a clock cached per event-loop turn; a timer wakes a caller a
+//!    little late), not debt to drain: a lone one changes nothing. A second within
+//!    `STRIKE_PERIODS` (2) periods of it is the cut (1) at the ceiling, and a *strike* after
+//!    a cut: a nudge of `NUDGE` (1%) with no dip, doubled for each strike in a row (2%, 4%,
+//!    ... up to a cut's 30%), so a quota that really is lower is found geometrically. Cutting
+//!    30% on every 429 cost the quota lab's strict-nginx row about 70 ms per 429 and
+//!    ratcheted its pace down to 46/s; nudging on every lone one still ratcheted it to 47/s,
+//!    for no fewer 429s; cutting on the first 429 at the ceiling (a jitter 429 from a leaky
+//!    bucket as often as not) cost that row 1.082 against 1.071 of N/qps (means of six
+//!    runs each), where the price, on a server whose true limit is lower, is one 429 more
+//!    before the cut.
 //! 6. **A stated limit.** When the server states its limit (`X-RateLimit-Limit` or any twin
-//!    [`Quota`](crate::http::Quota) reads) and the pace is within it, even the first 429 is
-//!    lone, counted and no cut: the overshoot a cut drains cannot be there, and what is left
-//!    is a request on the edge (a sliding window of exactly `calls` sees every request on
-//!    its edge, and a timer tick of jitter puts one over it now and then). A second within
+//!    [`Quota`](crate::http::Quota) reads) and the pace is within it, no 429 is a cut: the
+//!    overshoot a cut drains cannot be there, and what is left is a request on the edge (a
+//!    sliding window of exactly `calls` sees every request on its edge, and a timer tick of
+//!    jitter puts one over it now and then). A second within
 //!    `STRIKE_PERIODS` is a strike, as above, but its nudge is two timer ticks per period
 //!    (0.2% of a 1 s window, at least 0.1%) rather than `NUDGE`, doubled per strike: 1% cost
 //!    the sliding row 0.06 s more, for 3 fewer 429s. Cutting for it cost the quota lab's sliding
@@ -385,7 +388,10 @@ mod tests {
 
     /// Two 429s at `at` from a server that states no limit: a lone one, then the cut.
     fn cut(control: &mut Control, at: u64) -> Reaction {
-        assert_eq!(control.throttled(at, false, false, S, 50.0), Reaction::Counted);
+        assert_eq!(
+            control.throttled(at, false, false, S, 50.0),
+            Reaction::Counted
+        );
         control.throttled(at, false, false, S, 50.0)
     }
 
