@@ -682,7 +682,7 @@ fn a_duration_with_an_unknown_unit_is_refused() {
         &only_error(&in_section("retry", "base: 10x")),
         (4, 13),
         "policies.user-api.retry.base",
-        "invalid duration `10x` for `base`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m` or `h`)",
+        "invalid duration `10x` for `base`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m`, `h` or `d`)",
         Some("expected e.g. `250ms`, `30s`, `2m`, `1h`"),
     );
 }
@@ -1094,7 +1094,7 @@ policies:
 <yaml>:4:7: policies.a.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?
 <yaml>:5:15: policies.a.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5
 <yaml>:8:14: policies.b.rate_limit.calls: `calls` must be at least 1, found 0
-<yaml>:10:12: policies.b.cache.ttl: invalid duration `10x` for `ttl`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m` or `h`); expected e.g. `250ms`, `30s`, `2m`, `1h`
+<yaml>:10:12: policies.b.cache.ttl: invalid duration `10x` for `ttl`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m`, `h` or `d`); expected e.g. `250ms`, `30s`, `2m`, `1h`
 <yaml>:11:5: policies.b.retri: unknown section `retri`; did you mean `retry`?"
     );
     assert_eq!(errors.first(), errors.errors().first());
