@@ -15,7 +15,9 @@
 //!   a file from inside the runtime on the first use of a named policy.
 
 pub mod duration;
+mod keys;
 pub mod rules;
+mod scalar;
 mod schema;
 
 #[cfg(feature = "yaml")]
@@ -36,10 +38,9 @@ pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str};
 pub use schema::{
-    ALERT_KEYS, AlertDoc, BULKHEAD_KEYS, BackendName, BackoffName, BulkheadDoc, CACHE_KEYS,
-    CIRCUIT_BREAKER_KEYS, CacheDoc, CircuitBreakerDoc, JitterValue, ModeName,
-    ON_BACKEND_ERROR_NAMES, OnBackendError, OnItem, PolicyDoc, PolicyFile, RATE_LIMIT_KEYS,
-    RETRY_KEYS, RateLimitDoc, RetryDoc, SECTION_KEYS,
+    AlertDoc, BackendName, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, JitterValue,
+    ModeName, ON_BACKEND_ERROR_NAMES, OnBackendError, OnItem, PolicyDoc, PolicyFile, RateLimitDoc,
+    RetryDoc,
 };
 #[cfg(feature = "yaml")]
 pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};
