@@ -9,6 +9,10 @@
 // Without `yaml` only the key lists are read from the tables: the readers are there, unused.
 #![cfg_attr(not(feature = "yaml"), allow(dead_code))]
 
+use crate::breaker::BreakerPatch;
+use crate::bulkhead::BulkheadPatch;
+use crate::cache::CachePatch;
+use crate::rate_limit::RateLimitPatch;
 use crate::scalar::{self, Problem, Scalar};
 use crate::schema::*;
 
@@ -24,13 +28,13 @@ pub(crate) enum Read<D> {
     /// A `retry` section.
     Retry(fn(&mut D) -> &mut Option<RetryDoc>),
     /// A `rate_limit` section.
-    RateLimit(fn(&mut D) -> &mut Option<RateLimitDoc>),
+    RateLimit(fn(&mut D) -> &mut Option<RateLimitPatch>),
     /// A `cache` section.
-    Cache(fn(&mut D) -> &mut Option<CacheDoc>),
+    Cache(fn(&mut D) -> &mut Option<CachePatch>),
     /// A `circuit_breaker` section.
-    CircuitBreaker(fn(&mut D) -> &mut Option<CircuitBreakerDoc>),
+    CircuitBreaker(fn(&mut D) -> &mut Option<BreakerPatch>),
     /// A `bulkhead` section.
-    Bulkhead(fn(&mut D) -> &mut Option<BulkheadDoc>),
+    Bulkhead(fn(&mut D) -> &mut Option<BulkheadPatch>),
     /// An `alert` section.
     Alert(fn(&mut D) -> &mut Option<AlertDoc>),
 }
@@ -168,7 +172,7 @@ pub(crate) const RETRY: &[Key<RetryDoc>] = &[
 
 /// `#[rate_limited(...)]` and a policy's `rate_limit` section (`key` is an expression over the
 /// arguments; `cost` is one in the attribute and a constant in YAML).
-pub(crate) const RATE_LIMIT: &[Key<RateLimitDoc>] = &[
+pub(crate) const RATE_LIMIT: &[Key<RateLimitPatch>] = &[
     key!(calls: scalar::count),
     key!(period: scalar::positive),
     key!(burst: scalar::any_count),
@@ -181,7 +185,7 @@ pub(crate) const RATE_LIMIT: &[Key<RateLimitDoc>] = &[
 
 /// `#[cached(...)]` and a policy's `cache` section (`key` is an expression over the arguments;
 /// `enabled` is a run-time switch).
-pub(crate) const CACHE: &[Key<CacheDoc>] = &[
+pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(yaml enabled: scalar::boolean),
     key!(ttl: scalar::duration),
     key!(max_entries: |key, value| scalar::count(key, value).map(u64::from)),
@@ -194,7 +198,7 @@ pub(crate) const CACHE: &[Key<CacheDoc>] = &[
 
 /// `#[circuit_breaker(...)]` and a policy's `circuit_breaker` section (`failure_if` is a
 /// function path).
-pub(crate) const CIRCUIT_BREAKER: &[Key<CircuitBreakerDoc>] = &[
+pub(crate) const CIRCUIT_BREAKER: &[Key<BreakerPatch>] = &[
     key!(failure_rate: scalar::fraction),
     key!(min_calls: scalar::count),
     key!(window: scalar::count),
@@ -205,7 +209,7 @@ pub(crate) const CIRCUIT_BREAKER: &[Key<CircuitBreakerDoc>] = &[
 ];
 
 /// `#[bulkhead(...)]` and a policy's `bulkhead` section.
-pub(crate) const BULKHEAD: &[Key<BulkheadDoc>] = &[
+pub(crate) const BULKHEAD: &[Key<BulkheadPatch>] = &[
     key!(max_concurrent: scalar::count),
     key!(max_wait: scalar::duration),
     key!(policy),
@@ -262,10 +266,10 @@ macro_rules! docs {
 
 docs! {
     RetryDoc: RETRY, "`retry` key", "`retry` keys";
-    RateLimitDoc: RATE_LIMIT, "`rate_limit` key", "`rate_limit` keys";
-    CacheDoc: CACHE, "`cache` key", "`cache` keys";
-    CircuitBreakerDoc: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";
-    BulkheadDoc: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
+    RateLimitPatch: RATE_LIMIT, "`rate_limit` key", "`rate_limit` keys";
+    CachePatch: CACHE, "`cache` key", "`cache` keys";
+    BreakerPatch: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";
+    BulkheadPatch: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
     AlertDoc: ALERT, "`alert` key", "`alert` keys";
     PolicyDoc: POLICY, "section", "sections";
 }
@@ -278,9 +282,9 @@ mod tests {
     #[test]
     fn lists_come_from_the_tables() {
         assert_eq!(<AlertDoc as Doc>::YAML, ["retry_rate", "window"]);
-        assert_eq!(<BulkheadDoc as Doc>::YAML, ["max_concurrent", "max_wait"]);
+        assert_eq!(<BulkheadPatch as Doc>::YAML, ["max_concurrent", "max_wait"]);
         assert_eq!(crate::rules::TIMEOUT_KEYS, ["duration", "policy"]);
-        assert_eq!(<CacheDoc as Doc>::YAML[0], "enabled");
+        assert_eq!(<CachePatch as Doc>::YAML[0], "enabled");
         assert!(!crate::rules::CACHE_KEYS.contains(&"enabled"));
         let only: Vec<&str> = ATTRIBUTE_ONLY
             .iter()

@@ -14,8 +14,13 @@
 //!   on this crate, rather than the other way round, so that `RESILIENCE_CONFIG=path` can load
 //!   a file from inside the runtime on the first use of a named policy.
 
+pub mod breaker;
+pub mod bulkhead;
+pub mod cache;
+mod declare;
 pub mod duration;
 mod keys;
+pub mod rate_limit;
 pub mod rules;
 mod scalar;
 mod schema;
@@ -38,9 +43,8 @@ pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str};
 pub use schema::{
-    AlertDoc, BackendName, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, JitterValue,
-    ModeName, ON_BACKEND_ERROR_NAMES, OnBackendError, OnItem, PolicyDoc, PolicyFile, RateLimitDoc,
-    RetryDoc,
+    AlertDoc, BackendName, BackoffName, JitterValue, ON_BACKEND_ERROR_NAMES, OnBackendError,
+    OnItem, PolicyDoc, PolicyFile, RetryDoc,
 };
 #[cfg(feature = "yaml")]
 pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

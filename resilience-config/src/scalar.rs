@@ -14,6 +14,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
+use crate::rate_limit::LimitMode;
 use crate::rules;
 use crate::schema::*;
 
@@ -232,11 +233,9 @@ pub(crate) fn backoff(key: &str, scalar: Scalar<'_>) -> Result<BackoffName, Prob
     })
 }
 
-pub(crate) fn mode(key: &str, scalar: Scalar<'_>) -> Result<ModeName, Problem> {
-    Ok(match name(key, "mode", rules::LIMIT_MODE_NAMES, scalar)? {
-        "reject" => ModeName::Reject,
-        _ => ModeName::Wait,
-    })
+pub(crate) fn mode(key: &str, scalar: Scalar<'_>) -> Result<LimitMode, Problem> {
+    let name = name(key, "mode", rules::LIMIT_MODE_NAMES, scalar)?;
+    Ok(LimitMode::from_name(name).unwrap_or_default())
 }
 
 pub(crate) fn jitter(key: &str, scalar: Scalar<'_>) -> Result<JitterValue, Problem> {

@@ -6,6 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::breaker::BreakerPatch;
+use crate::bulkhead::BulkheadPatch;
+use crate::cache::CachePatch;
+use crate::rate_limit::RateLimitPatch;
+
 /// A whole policy file: `policies:` and the named policies under it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyFile {
@@ -20,15 +25,15 @@ pub struct PolicyDoc {
     /// `retry`.
     pub retry: Option<RetryDoc>,
     /// `rate_limit`.
-    pub rate_limit: Option<RateLimitDoc>,
+    pub rate_limit: Option<RateLimitPatch>,
     /// `cache`.
-    pub cache: Option<CacheDoc>,
+    pub cache: Option<CachePatch>,
     /// `circuit_breaker`.
-    pub circuit_breaker: Option<CircuitBreakerDoc>,
+    pub circuit_breaker: Option<BreakerPatch>,
     /// `timeout`: a duration.
     pub timeout: Option<Duration>,
     /// `bulkhead`.
-    pub bulkhead: Option<BulkheadDoc>,
+    pub bulkhead: Option<BulkheadPatch>,
     /// `alert`.
     pub alert: Option<AlertDoc>,
     /// `backend`: where the stateful sections keep their state.
@@ -122,77 +127,6 @@ pub struct RetryDoc {
     pub on: Option<Vec<OnItem>>,
     /// `retry_after`.
     pub retry_after: Option<bool>,
-}
-
-/// `mode` of a rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeName {
-    /// `wait`.
-    Wait,
-    /// `reject`.
-    Reject,
-}
-
-/// The `rate_limit` section.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct RateLimitDoc {
-    /// `calls`.
-    pub calls: Option<u32>,
-    /// `period`.
-    pub period: Option<Duration>,
-    /// `burst`.
-    pub burst: Option<u32>,
-    /// `mode`.
-    pub mode: Option<ModeName>,
-    /// `max_wait`; `Some(None)` removes an inline limit.
-    pub max_wait: Option<Option<Duration>>,
-    /// `cost`: the permits every call takes, overriding the sites' `cost` expressions.
-    pub cost: Option<u64>,
-}
-
-/// The `cache` section.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct CacheDoc {
-    /// `enabled`: `false` bypasses and clears the cache.
-    pub enabled: Option<bool>,
-    /// `ttl`.
-    pub ttl: Option<Duration>,
-    /// `max_entries`.
-    pub max_entries: Option<u64>,
-    /// `ttl_jitter`.
-    pub ttl_jitter: Option<f64>,
-    /// `negative_ttl`; `Some(None)` turns it off.
-    pub negative_ttl: Option<Option<Duration>>,
-    /// `stale_while_revalidate`; `Some(None)` turns it off.
-    pub stale_while_revalidate: Option<Option<Duration>>,
-}
-
-/// The `circuit_breaker` section.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct CircuitBreakerDoc {
-    /// `failure_rate`.
-    pub failure_rate: Option<f64>,
-    /// `min_calls`.
-    pub min_calls: Option<u32>,
-    /// `window`.
-    pub window: Option<u32>,
-    /// `open_for`.
-    pub open_for: Option<Duration>,
-    /// `half_open_calls`.
-    pub half_open_calls: Option<u32>,
-}
-
-/// The `bulkhead` section.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct BulkheadDoc {
-    /// `max_concurrent`.
-    pub max_concurrent: Option<u32>,
-    /// `max_wait`.
-    pub max_wait: Option<Duration>,
 }
 
 /// The `alert` section: warn when a policy's retry rate crosses `retry_rate` over `window`.

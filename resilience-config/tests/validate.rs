@@ -5,11 +5,18 @@
 //! Tests marked `#[ignore = "bug: ..."]` state what the contract asks and fail today; they
 //! are kept so that the fix has a test waiting for it.
 
+// The expected values are built field by field, in the order the YAML lists them.
+#![allow(clippy::field_reassign_with_default)]
+
 use std::time::Duration;
 
+use resilience_config::breaker::BreakerPatch;
+use resilience_config::bulkhead::BulkheadPatch;
+use resilience_config::cache::CachePatch;
+use resilience_config::rate_limit::{LimitMode, RateLimitPatch};
 use resilience_config::{
-    AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc, RetryDoc, load, load_str,
+    AlertDoc, BackoffName, ConfigError, ConfigErrors, JitterValue, OnItem, PolicyDoc, PolicyFile,
+    RetryDoc, load, load_str,
 };
 
 /// The contract's example file (DESIGN.md, "YAML policies"), verbatim.
@@ -97,26 +104,26 @@ fn the_contract_example_parses_into_every_section() {
         OnItem::Status(504),
     ]);
 
-    let mut rate_limit = RateLimitDoc::default();
+    let mut rate_limit = RateLimitPatch::default();
     rate_limit.calls = Some(50);
     rate_limit.period = Some(secs(1));
-    rate_limit.mode = Some(ModeName::Wait);
+    rate_limit.mode = Some(LimitMode::Wait);
     rate_limit.max_wait = Some(Some(secs(5)));
 
-    let mut cache = CacheDoc::default();
+    let mut cache = CachePatch::default();
     cache.enabled = Some(true);
     cache.ttl = Some(secs(60));
     cache.ttl_jitter = Some(0.1);
     cache.max_entries = Some(10_000);
     cache.negative_ttl = Some(Some(secs(5)));
 
-    let mut circuit_breaker = CircuitBreakerDoc::default();
+    let mut circuit_breaker = BreakerPatch::default();
     circuit_breaker.failure_rate = Some(0.5);
     circuit_breaker.min_calls = Some(10);
     circuit_breaker.window = Some(20);
     circuit_breaker.open_for = Some(secs(30));
 
-    let mut bulkhead = BulkheadDoc::default();
+    let mut bulkhead = BulkheadPatch::default();
     bulkhead.max_concurrent = Some(20);
 
     let mut alert = AlertDoc::default();
@@ -204,16 +211,16 @@ policies:
     retry.retry_after = Some(false);
     assert_eq!(search.retry, Some(retry));
 
-    let mut rate_limit = RateLimitDoc::default();
+    let mut rate_limit = RateLimitPatch::default();
     rate_limit.calls = Some(20);
     rate_limit.period = Some(secs(10));
     rate_limit.burst = Some(0);
-    rate_limit.mode = Some(ModeName::Reject);
+    rate_limit.mode = Some(LimitMode::Reject);
     rate_limit.max_wait = Some(None);
     rate_limit.cost = Some(3);
     assert_eq!(search.rate_limit, Some(rate_limit));
 
-    let mut cache = CacheDoc::default();
+    let mut cache = CachePatch::default();
     cache.enabled = Some(false);
     cache.ttl = Some(ms(250));
     cache.max_entries = Some(1);
@@ -222,7 +229,7 @@ policies:
     cache.stale_while_revalidate = Some(Some(secs(30)));
     assert_eq!(search.cache, Some(cache));
 
-    let mut circuit_breaker = CircuitBreakerDoc::default();
+    let mut circuit_breaker = BreakerPatch::default();
     circuit_breaker.failure_rate = Some(1.0);
     circuit_breaker.min_calls = Some(1);
     circuit_breaker.window = Some(1);
@@ -230,7 +237,7 @@ policies:
     circuit_breaker.half_open_calls = Some(3);
     assert_eq!(search.circuit_breaker, Some(circuit_breaker));
 
-    let mut bulkhead = BulkheadDoc::default();
+    let mut bulkhead = BulkheadPatch::default();
     bulkhead.max_concurrent = Some(1);
     bulkhead.max_wait = Some(Duration::ZERO);
     assert_eq!(search.bulkhead, Some(bulkhead));
@@ -257,7 +264,7 @@ fn empty_policies_policies_and_sections_are_accepted() {
     assert_eq!(file.policies["b"], PolicyDoc::default());
     let c = &file.policies["c"];
     assert_eq!(c.retry, Some(RetryDoc::default()));
-    assert_eq!(c.cache, Some(CacheDoc::default()));
+    assert_eq!(c.cache, Some(CachePatch::default()));
     assert_eq!(c.rate_limit, None);
 }
 

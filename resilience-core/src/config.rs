@@ -34,14 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
-    AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, MAX_DOCUMENT_BYTES, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc,
-    RetryDoc, WatchOptions,
+    AlertDoc, BackoffName, ConfigError, ConfigErrors, JitterValue, MAX_DOCUMENT_BYTES, OnItem,
+    PolicyDoc, PolicyFile, RetryDoc, WatchOptions,
 };
 
-use crate::bulkhead::BulkheadPatch;
-use crate::cache::CachePatch;
-use crate::rate_limit::{LimitMode, RateLimitPatch};
 use crate::registry::{self, NamedPolicy, Policies};
 use crate::retry::{Backoff, Jitter, RetryOn, RetryPatch};
 
@@ -218,30 +214,10 @@ pub fn policies(file: &PolicyFile) -> Policies {
 fn policy(doc: &PolicyDoc) -> NamedPolicy {
     NamedPolicy {
         retry: doc.retry.as_ref().map(retry),
-        rate_limit: doc.rate_limit.as_ref().map(|doc| RateLimitPatch {
-            calls: doc.calls,
-            period: doc.period,
-            burst: doc.burst,
-            mode: doc.mode.map(|mode| match mode {
-                ModeName::Wait => LimitMode::Wait,
-                ModeName::Reject => LimitMode::Reject,
-            }),
-            max_wait: doc.max_wait,
-            cost: doc.cost,
-        }),
-        bulkhead: doc.bulkhead.as_ref().map(|doc| BulkheadPatch {
-            max_concurrent: doc.max_concurrent,
-            max_wait: doc.max_wait,
-        }),
-        cache: doc.cache.as_ref().map(|doc| CachePatch {
-            ttl: doc.ttl,
-            max_entries: doc.max_entries,
-            ttl_jitter: doc.ttl_jitter,
-            negative_ttl: doc.negative_ttl,
-            stale_while_revalidate: doc.stale_while_revalidate,
-            enabled: doc.enabled,
-        }),
-        circuit_breaker: doc.circuit_breaker.clone(),
+        rate_limit: doc.rate_limit,
+        bulkhead: doc.bulkhead,
+        cache: doc.cache,
+        circuit_breaker: doc.circuit_breaker,
         timeout: doc.timeout,
         alert: doc.alert.clone(),
         backend: crate::backend::BackendSpec::from_doc(doc).map(std::sync::Arc::new),

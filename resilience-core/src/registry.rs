@@ -27,7 +27,7 @@ pub struct NamedPolicy {
     /// Overrides of the `cache` section (each cached function keeps its own store).
     pub cache: Option<CachePatch>,
     /// Values of the shared circuit breaker.
-    pub circuit_breaker: Option<resilience_config::CircuitBreakerDoc>,
+    pub circuit_breaker: Option<crate::breaker::BreakerPatch>,
     /// The time limit of each call.
     pub timeout: Option<std::time::Duration>,
     /// The retry-rate alert of the policy.

@@ -120,7 +120,7 @@ impl SharedState for Breaker {
 
     fn effective(policy: Option<&NamedPolicy>, inline: BreakerSpec) -> BreakerSpec {
         match policy.and_then(|policy| policy.circuit_breaker.as_ref()) {
-            Some(doc) => inline.patched(doc),
+            Some(patch) => patch.apply(inline),
             None => inline,
         }
     }

@@ -8,7 +8,6 @@
 mod adapter;
 mod flight;
 mod site;
-mod spec;
 mod stats;
 mod store;
 
@@ -17,6 +16,7 @@ pub use site::{
     AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
 };
 pub(crate) use site::{all_counts, reconfigure_all};
-pub use spec::{CachePatch, CacheSpec};
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::cache::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};
 pub use store::{Cache, Freshness, Lookup};

@@ -40,7 +40,6 @@ mod limiter;
 mod named;
 mod reschedule;
 mod site;
-mod spec;
 
 pub use gcra::{Admission, Gcra};
 pub use key::{RateKey, stable_hash};
@@ -49,4 +48,5 @@ pub use named::named;
 pub(crate) use named::reconfigure_all;
 pub use site::learn_from_server;
 pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};
-pub use spec::{LimitMode, RateLimitPatch, RateLimitSpec};
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::rate_limit::{LimitMode, RateLimitPatch, RateLimitSpec};
