@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::declare::{patch, setters};
+use crate::declare::patch;
 use crate::rules;
 
 /// A circuit breaker's values: the keys of `#[circuit_breaker]` and of a policy's
@@ -73,20 +73,12 @@ impl Default for BreakerSpec {
     }
 }
 
-setters! {
-BreakerSpec {
-    failure_rate: f64,
-    min_calls: u32,
-    window: u32,
-    open_for: Duration,
-    half_open_calls: u32,
-}
-}
-
 patch! {
     /// A partial [`BreakerSpec`]: the fields a named policy sets (a policy's
     /// `circuit_breaker` section).
     BreakerPatch for BreakerSpec {
+    }
+    with setters {
         /// Overrides `failure_rate`.
         failure_rate: f64,
         /// Overrides `min_calls`.

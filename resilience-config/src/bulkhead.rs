@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::declare::{patch, setters};
+use crate::declare::patch;
 
 /// A bulkhead as plain data.
 ///
@@ -31,12 +31,6 @@ impl BulkheadSpec {
     }
 }
 
-setters! {
-BulkheadSpec {
-    max_wait: Duration,
-}
-}
-
 patch! {
     /// A partial [`BulkheadSpec`]: the fields a named policy sets (a policy's `bulkhead`
     /// section).
@@ -44,6 +38,8 @@ patch! {
     BulkheadPatch for BulkheadSpec {
         /// Overrides `max_concurrent`.
         max_concurrent: u32,
+    }
+    with setters {
         /// Overrides `max_wait`.
         max_wait: Duration,
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::declare::{patch, setters};
+use crate::declare::patch;
 
 /// A cache policy as plain data: what `#[cached(...)]` builds at compile time and what a YAML
 /// policy's `cache` section overrides.
@@ -49,21 +49,13 @@ impl CacheSpec {
     }
 }
 
-setters! {
-CacheSpec {
-    max_entries: u64,
-    ttl_jitter: f64,
-    negative_ttl: Option<Duration>,
-    stale_while_revalidate: Option<Duration>,
-    enabled: bool,
-}
-}
-
 patch! {
     /// A partial [`CacheSpec`]: the fields a named policy sets (a policy's `cache` section).
     CachePatch for CacheSpec {
         /// Overrides `ttl`.
         ttl: Duration,
+    }
+    with setters {
         /// Overrides `max_entries`.
         max_entries: u64,
         /// Overrides `ttl_jitter`.

@@ -13,6 +13,8 @@ use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
+use crate::retry::RetryPatch;
+use crate::scalar::OnItem;
 use crate::scalar::{self, Problem, Scalar};
 use crate::schema::*;
 
@@ -26,7 +28,7 @@ pub(crate) enum Read<D> {
     /// The `on` list: error kinds, status codes and classes.
     On(fn(&mut D, Vec<OnItem>)),
     /// A `retry` section.
-    Retry(fn(&mut D) -> &mut Option<RetryDoc>),
+    Retry(fn(&mut D) -> &mut Option<RetryPatch>),
     /// A `rate_limit` section.
     RateLimit(fn(&mut D) -> &mut Option<RateLimitPatch>),
     /// A `cache` section.
@@ -156,7 +158,7 @@ pub(crate) trait Doc: Default + Sized + 'static {
 }
 
 /// `#[retry(...)]` and a policy's `retry` section.
-pub(crate) const RETRY: &[Key<RetryDoc>] = &[
+pub(crate) const RETRY: &[Key<RetryPatch>] = &[
     key!(attempts: scalar::attempts),
     key!(backoff: scalar::backoff),
     key!(base: scalar::duration),
@@ -164,7 +166,7 @@ pub(crate) const RETRY: &[Key<RetryDoc>] = &[
     key!(max_delay: scalar::duration),
     key!(max_elapsed: scalar::optional_duration),
     key!(jitter: scalar::jitter),
-    key!(@ on, true, Read::On(|doc, items| doc.on = Some(items))),
+    key!(@ on, true, Read::On(|doc, items| doc.on = Some(OnItem::fold(&items)))),
     key!(retry_if),
     key!(retry_after: scalar::boolean),
     key!(policy),
@@ -265,7 +267,7 @@ macro_rules! docs {
 }
 
 docs! {
-    RetryDoc: RETRY, "`retry` key", "`retry` keys";
+    RetryPatch: RETRY, "`retry` key", "`retry` keys";
     RateLimitPatch: RATE_LIMIT, "`rate_limit` key", "`rate_limit` keys";
     CachePatch: CACHE, "`cache` key", "`cache` keys";
     BreakerPatch: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::declare::{patch, setters};
+use crate::declare::patch;
 
 /// What a rate-limited call does when no permit is free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -93,6 +93,12 @@ impl RateLimitSpec {
         self.unlimited
     }
 
+    /// Sets `cost`: the permits every call takes.
+    pub const fn cost(mut self, cost: Option<u64>) -> Self {
+        self.cost = cost;
+        self
+    }
+
     /// The emission interval `period / calls`, rounded up to the nanosecond so that rounding can
     /// never admit more than `calls` per `period`. `calls = 0` is read as 1, a zero `period`
     /// as a nanosecond (both refused by [`validate`](Self::validate)), and
@@ -130,15 +136,6 @@ impl RateLimitSpec {
     }
 }
 
-setters! {
-RateLimitSpec {
-    burst: u32,
-    mode: LimitMode,
-    max_wait: Option<Duration>,
-    cost: Option<u64>,
-}
-}
-
 patch! {
     /// A partial [`RateLimitSpec`]: the fields a named policy sets (a policy's `rate_limit`
     /// section).
@@ -148,14 +145,16 @@ patch! {
         calls: u32,
         /// Overrides `period`.
         period: Duration,
+        /// Overrides `cost`: every call takes this many permits, whatever its site computes.
+        cost: u64 => Some,
+    }
+    with setters {
         /// Overrides `burst`.
         burst: u32,
         /// Overrides `mode`.
         mode: LimitMode,
         /// Overrides `max_wait` (`Some(None)` removes an inline limit).
         max_wait: Option<Duration>,
-        /// Overrides `cost`: every call takes this many permits, whatever its site computes.
-        cost: u64 => Some,
     }
 }
 

@@ -15,8 +15,42 @@ use std::time::Duration;
 
 use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
 use crate::rate_limit::LimitMode;
+use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::rules;
 use crate::schema::*;
+
+/// One item of `on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnItem {
+    /// `Timeout`.
+    Timeout,
+    /// `Connect`.
+    Connect,
+    /// `Transient`: Timeout, Connect, 429, 502, 503, 504.
+    Transient,
+    /// A status code (`503`).
+    Status(u16),
+    /// A status class by its hundreds digit (`5xx` is 5).
+    Class(u16),
+}
+
+impl OnItem {
+    /// The set of `items`.
+    pub(crate) fn fold(items: &[OnItem]) -> RetryOn {
+        items.iter().fold(RetryOn::NONE, |on, item| item.add_to(on))
+    }
+
+    /// `on` with this item added.
+    pub(crate) const fn add_to(self, on: RetryOn) -> RetryOn {
+        match self {
+            OnItem::Timeout => on.timeout(),
+            OnItem::Connect => on.connect(),
+            OnItem::Transient => on.transient(),
+            OnItem::Status(code) => on.status(code),
+            OnItem::Class(hundreds) => on.class(hundreds),
+        }
+    }
+}
 
 /// A check's verdict on a bad value: the message and an optional hint.
 pub(crate) struct Problem(pub(crate) String, pub(crate) Option<String>);
@@ -225,12 +259,9 @@ fn name<'n>(
     Err(Problem::new(format!("unknown {what} `{text}`")).hint(Some(hint)))
 }
 
-pub(crate) fn backoff(key: &str, scalar: Scalar<'_>) -> Result<BackoffName, Problem> {
-    Ok(match name(key, "backoff", rules::BACKOFF_NAMES, scalar)? {
-        "linear" => BackoffName::Linear,
-        "constant" => BackoffName::Constant,
-        _ => BackoffName::Exp,
-    })
+pub(crate) fn backoff(key: &str, scalar: Scalar<'_>) -> Result<Backoff, Problem> {
+    let name = name(key, "backoff", rules::BACKOFF_NAMES, scalar)?;
+    Ok(Backoff::from_name(name).unwrap_or_default())
 }
 
 pub(crate) fn mode(key: &str, scalar: Scalar<'_>) -> Result<LimitMode, Problem> {
@@ -238,16 +269,15 @@ pub(crate) fn mode(key: &str, scalar: Scalar<'_>) -> Result<LimitMode, Problem> 
     Ok(LimitMode::from_name(name).unwrap_or_default())
 }
 
-pub(crate) fn jitter(key: &str, scalar: Scalar<'_>) -> Result<JitterValue, Problem> {
+pub(crate) fn jitter(key: &str, scalar: Scalar<'_>) -> Result<Jitter, Problem> {
     match scalar {
         Scalar::Int(_) | Scalar::Float(_) => rules::check_jitter(number(key, scalar)?)
-            .map(JitterValue::Fraction)
+            .map(Jitter::Fraction)
             .map_err(Problem::new),
-        _ => Ok(match name(key, "jitter", rules::JITTER_NAMES, scalar)? {
-            "full" => JitterValue::Full,
-            "equal" => JitterValue::Equal,
-            _ => JitterValue::Decorrelated,
-        }),
+        _ => {
+            let name = name(key, "jitter", rules::JITTER_NAMES, scalar)?;
+            Ok(Jitter::from_name(name).unwrap_or_default())
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
+use crate::retry::RetryPatch;
 
 /// A whole policy file: `policies:` and the named policies under it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,7 +24,7 @@ pub struct PolicyFile {
 #[non_exhaustive]
 pub struct PolicyDoc {
     /// `retry`.
-    pub retry: Option<RetryDoc>,
+    pub retry: Option<RetryPatch>,
     /// `rate_limit`.
     pub rate_limit: Option<RateLimitPatch>,
     /// `cache`.
@@ -64,69 +65,6 @@ pub enum OnBackendError {
     Deny,
     /// `local`: use this process's in-memory state instead.
     Local,
-}
-
-/// `backoff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackoffName {
-    /// `exp`.
-    Exp,
-    /// `linear`.
-    Linear,
-    /// `constant`.
-    Constant,
-}
-
-/// `jitter`: a fraction or a named strategy.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum JitterValue {
-    /// A fraction in 0.0..=1.0.
-    Fraction(f64),
-    /// `full`.
-    Full,
-    /// `equal`.
-    Equal,
-    /// `decorrelated`.
-    Decorrelated,
-}
-
-/// One item of `on`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnItem {
-    /// `Timeout`.
-    Timeout,
-    /// `Connect`.
-    Connect,
-    /// `Transient`: Timeout, Connect, 429, 502, 503, 504.
-    Transient,
-    /// A status code (`503`).
-    Status(u16),
-    /// A status class by its hundreds digit (`5xx` is 5).
-    Class(u16),
-}
-
-/// The `retry` section.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct RetryDoc {
-    /// `attempts`.
-    pub attempts: Option<u32>,
-    /// `backoff`.
-    pub backoff: Option<BackoffName>,
-    /// `base`.
-    pub base: Option<Duration>,
-    /// `factor`.
-    pub factor: Option<f64>,
-    /// `max_delay`.
-    pub max_delay: Option<Duration>,
-    /// `max_elapsed`; `Some(None)` (`max_elapsed: ~`) removes an inline limit.
-    pub max_elapsed: Option<Option<Duration>>,
-    /// `jitter`.
-    pub jitter: Option<JitterValue>,
-    /// `on`.
-    pub on: Option<Vec<OnItem>>,
-    /// `retry_after`.
-    pub retry_after: Option<bool>,
 }
 
 /// The `alert` section: warn when a policy's retry rate crosses `retry_rate` over `window`.

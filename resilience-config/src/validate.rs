@@ -23,8 +23,8 @@ use crate::error::{ConfigError, ConfigErrors};
 use crate::keys::{self, Doc, Read};
 use crate::limits::{self, MAX_VALUES};
 use crate::rules;
-use crate::scalar::{Problem, Scalar, list, on_item, shown};
-use crate::schema::{OnItem, PolicyDoc, PolicyFile};
+use crate::scalar::{OnItem, Problem, Scalar, list, on_item, shown};
+use crate::schema::{PolicyDoc, PolicyFile};
 
 /// At most this many problems are reported for one file; the rest wait for the next edit.
 const MAX_ERRORS: usize = 20;

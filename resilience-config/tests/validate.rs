@@ -14,9 +14,9 @@ use resilience_config::breaker::BreakerPatch;
 use resilience_config::bulkhead::BulkheadPatch;
 use resilience_config::cache::CachePatch;
 use resilience_config::rate_limit::{LimitMode, RateLimitPatch};
+use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch};
 use resilience_config::{
-    AlertDoc, BackoffName, ConfigError, ConfigErrors, JitterValue, OnItem, PolicyDoc, PolicyFile,
-    RetryDoc, load, load_str,
+    AlertDoc, ConfigError, ConfigErrors, PolicyDoc, PolicyFile, load, load_str,
 };
 
 /// The contract's example file (DESIGN.md, "YAML policies"), verbatim.
@@ -89,20 +89,21 @@ fn in_section(section: &str, body: &str) -> String {
 fn the_contract_example_parses_into_every_section() {
     let file = load_str(CONTRACT_EXAMPLE).unwrap();
 
-    let mut retry = RetryDoc::default();
+    let mut retry = RetryPatch::default();
     retry.attempts = Some(5);
-    retry.backoff = Some(BackoffName::Exp);
+    retry.backoff = Some(Backoff::Exponential);
     retry.base = Some(ms(200));
     retry.max_delay = Some(secs(10));
-    retry.jitter = Some(JitterValue::Fraction(0.2));
-    retry.on = Some(vec![
-        OnItem::Timeout,
-        OnItem::Connect,
-        OnItem::Status(429),
-        OnItem::Status(502),
-        OnItem::Status(503),
-        OnItem::Status(504),
-    ]);
+    retry.jitter = Some(Jitter::Fraction(0.2));
+    retry.on = Some(
+        RetryOn::NONE
+            .timeout()
+            .connect()
+            .status(429)
+            .status(502)
+            .status(503)
+            .status(504),
+    );
 
     let mut rate_limit = RateLimitPatch::default();
     rate_limit.calls = Some(50);
@@ -194,20 +195,15 @@ policies:
     );
 
     let search = &file.policies["search"];
-    let mut retry = RetryDoc::default();
+    let mut retry = RetryPatch::default();
     retry.attempts = Some(2);
-    retry.backoff = Some(BackoffName::Linear);
+    retry.backoff = Some(Backoff::Linear);
     retry.base = Some(ms(1500));
     retry.factor = Some(3.0);
     retry.max_delay = Some(secs(120));
     retry.max_elapsed = Some(Some(secs(3600)));
-    retry.jitter = Some(JitterValue::Full);
-    retry.on = Some(vec![
-        OnItem::Transient,
-        OnItem::Class(5),
-        OnItem::Status(404),
-        OnItem::Status(418),
-    ]);
+    retry.jitter = Some(Jitter::Full);
+    retry.on = Some(RetryOn::NONE.transient().class(5).status(404).status(418));
     retry.retry_after = Some(false);
     assert_eq!(search.retry, Some(retry));
 
@@ -244,14 +240,14 @@ policies:
     assert_eq!((search.timeout, &search.alert), (None, &None));
 
     let constant = file.policies["constant"].retry.as_ref().unwrap();
-    assert_eq!(constant.backoff, Some(BackoffName::Constant));
-    assert_eq!(constant.jitter, Some(JitterValue::Equal));
+    assert_eq!(constant.backoff, Some(Backoff::Constant));
+    assert_eq!(constant.jitter, Some(Jitter::Equal));
     assert_eq!(constant.max_elapsed, Some(None));
-    assert_eq!(constant.on, Some(vec![OnItem::Status(503)]));
+    assert_eq!(constant.on, Some(RetryOn::NONE.status(503)));
 
     let decorrelated = file.policies["decorrelated"].retry.as_ref().unwrap();
-    assert_eq!(decorrelated.jitter, Some(JitterValue::Decorrelated));
-    assert_eq!(decorrelated.on, Some(vec![OnItem::Timeout]));
+    assert_eq!(decorrelated.jitter, Some(Jitter::Decorrelated));
+    assert_eq!(decorrelated.on, Some(RetryOn::NONE.timeout()));
 }
 
 #[test]
@@ -263,14 +259,14 @@ fn empty_policies_policies_and_sections_are_accepted() {
     assert_eq!(file.policies["a"], PolicyDoc::default());
     assert_eq!(file.policies["b"], PolicyDoc::default());
     let c = &file.policies["c"];
-    assert_eq!(c.retry, Some(RetryDoc::default()));
+    assert_eq!(c.retry, Some(RetryPatch::default()));
     assert_eq!(c.cache, Some(CachePatch::default()));
     assert_eq!(c.rate_limit, None);
 }
 
 #[test]
 fn flow_style_json_style_crlf_and_a_byte_order_mark_are_accepted() {
-    let mut expected = RetryDoc::default();
+    let mut expected = RetryPatch::default();
     expected.attempts = Some(3);
     for yaml in [
         "{policies: {a: {retry: {attempts: 3}}}}\n",
@@ -280,7 +276,7 @@ fn flow_style_json_style_crlf_and_a_byte_order_mark_are_accepted() {
         "%YAML 1.2\n---\npolicies:\n  a:\n    retry: { attempts: 3 }  # three\n...\n",
     ] {
         let file = load_str(yaml).unwrap_or_else(|errors| panic!("{yaml:?}: {errors}"));
-        assert_eq!(file.policies["a"].retry, Some(expected.clone()), "{yaml:?}");
+        assert_eq!(file.policies["a"].retry, Some(expected), "{yaml:?}");
     }
 }
 

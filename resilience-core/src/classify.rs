@@ -16,36 +16,14 @@
 //! | anything else | `Other` (not retried by default) |
 
 use std::error::Error;
-use std::fmt;
 use std::io;
 use std::time::Duration;
 
+// Plain data: the vocabulary of a retry policy's `on`, shared with the macros and YAML.
+pub use resilience_config::class::ErrorClass;
+
 use crate::http::HttpError;
 use crate::rejected::Rejected;
-
-/// The kind of failure, as far as retrying and circuit breaking care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// The call took too long (a client timeout, `Elapsed`, `Rejected::Timeout`).
-    Timeout,
-    /// The connection could not be made or was lost (refused, reset, aborted).
-    Connect,
-    /// The server answered with this HTTP status code.
-    Status(u16),
-    /// Anything else: not retried unless `retry_if` says so.
-    Other,
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorClass::Timeout => f.write_str("Timeout"),
-            ErrorClass::Connect => f.write_str("Connect"),
-            ErrorClass::Status(code) => write!(f, "{code}"),
-            ErrorClass::Other => f.write_str("Other"),
-        }
-    }
-}
 
 /// What the runtime learns about one error: its class and, if the server sent one, how long
 /// it asked the client to wait (Retry-After).
@@ -231,6 +209,7 @@ impl Classify for Box<dyn Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt;
 
     #[derive(Debug)]
     struct Wrapper(Box<dyn Error + Send + Sync>);

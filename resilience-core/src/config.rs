@@ -34,12 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
-    AlertDoc, BackoffName, ConfigError, ConfigErrors, JitterValue, MAX_DOCUMENT_BYTES, OnItem,
-    PolicyDoc, PolicyFile, RetryDoc, WatchOptions,
+    AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
 };
 
 use crate::registry::{self, NamedPolicy, Policies};
-use crate::retry::{Backoff, Jitter, RetryOn, RetryPatch};
 
 /// Reads and checks the policy file at `path` and installs its policies, replacing every
 /// named policy at once. On error nothing changes.
@@ -213,7 +211,7 @@ pub fn policies(file: &PolicyFile) -> Policies {
 
 fn policy(doc: &PolicyDoc) -> NamedPolicy {
     NamedPolicy {
-        retry: doc.retry.as_ref().map(retry),
+        retry: doc.retry,
         rate_limit: doc.rate_limit,
         bulkhead: doc.bulkhead,
         cache: doc.cache,
@@ -221,37 +219,6 @@ fn policy(doc: &PolicyDoc) -> NamedPolicy {
         timeout: doc.timeout,
         alert: doc.alert.clone(),
         backend: crate::backend::BackendSpec::from_doc(doc).map(std::sync::Arc::new),
-    }
-}
-
-fn retry(doc: &RetryDoc) -> RetryPatch {
-    RetryPatch {
-        attempts: doc.attempts,
-        backoff: doc.backoff.map(|backoff| match backoff {
-            BackoffName::Exp => Backoff::Exponential,
-            BackoffName::Linear => Backoff::Linear,
-            BackoffName::Constant => Backoff::Constant,
-        }),
-        base: doc.base,
-        factor: doc.factor,
-        max_delay: doc.max_delay,
-        max_elapsed: doc.max_elapsed,
-        jitter: doc.jitter.map(|jitter| match jitter {
-            JitterValue::Fraction(fraction) => Jitter::Fraction(fraction),
-            JitterValue::Full => Jitter::Full,
-            JitterValue::Equal => Jitter::Equal,
-            JitterValue::Decorrelated => Jitter::Decorrelated,
-        }),
-        on: doc.on.as_ref().map(|items| {
-            items.iter().fold(RetryOn::NONE, |on, item| match *item {
-                OnItem::Timeout => on.timeout(),
-                OnItem::Connect => on.connect(),
-                OnItem::Transient => on.transient(),
-                OnItem::Status(code) => on.status(code),
-                OnItem::Class(hundreds) => on.class(hundreds),
-            })
-        }),
-        retry_after: doc.retry_after,
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`RetryOn`]: the set of error classes a retry policy retries.
 
-use crate::classify::ErrorClass;
+use crate::class::ErrorClass;
 
 const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 
@@ -11,7 +11,8 @@ const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 /// is never in the set; use a `retry_if` predicate for those.
 ///
 /// ```
-/// use resilience_core::{ErrorClass, RetryOn};
+/// use resilience_config::class::ErrorClass;
+/// use resilience_config::retry::RetryOn;
 ///
 /// let on = RetryOn::NONE.timeout().status(503).class(4);
 /// assert!(on.matches(ErrorClass::Timeout));
