@@ -16,7 +16,7 @@ use crate::rate_limit::RateLimitPatch;
 use crate::retry::RetryPatch;
 use crate::scalar::OnItem;
 use crate::scalar::{self, Problem, Scalar};
-use crate::schema::*;
+use crate::schema::{AlertDoc, PolicyDoc};
 
 /// How YAML reads a key's value into its section's document `D`.
 pub(crate) enum Read<D> {

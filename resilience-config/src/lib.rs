@@ -22,6 +22,7 @@
 //!   on this crate, rather than the other way round, so that `RESILIENCE_CONFIG=path` can load
 //!   a file from inside the runtime on the first use of a named policy.
 
+pub mod backend;
 pub mod breaker;
 pub mod bulkhead;
 pub mod cache;
@@ -46,14 +47,13 @@ mod validate;
 #[cfg(feature = "yaml")]
 mod watch;
 
+pub use backend::{BackendName, OnBackendError};
 #[cfg(feature = "yaml")]
 pub use error::{ConfigError, ConfigErrors};
 #[cfg(feature = "yaml")]
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str};
-pub use schema::{
-    AlertDoc, BackendName, ON_BACKEND_ERROR_NAMES, OnBackendError, PolicyDoc, PolicyFile,
-};
+pub use schema::{AlertDoc, ON_BACKEND_ERROR_NAMES, PolicyDoc, PolicyFile};
 #[cfg(feature = "yaml")]
 pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

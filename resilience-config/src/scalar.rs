@@ -13,11 +13,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::backend::{BackendName, OnBackendError};
 use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
 use crate::rate_limit::LimitMode;
 use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::rules;
-use crate::schema::*;
+use crate::schema::ON_BACKEND_ERROR_NAMES;
 
 /// One item of `on`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::backend::{BackendName, BackendSpec, OnBackendError};
 use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
@@ -47,24 +48,25 @@ pub struct PolicyDoc {
     pub key_prefix: Option<String>,
 }
 
-/// `backend`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendName {
-    /// `memory`: in this process (the default).
-    Memory,
-    /// A `redis://` (or `redis+unix://`) URL: shared by every instance.
-    Redis(String),
-}
-
-/// `on_backend_error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnBackendError {
-    /// `allow`: let the call through (the default).
-    Allow,
-    /// `deny`: refuse the call.
-    Deny,
-    /// `local`: use this process's in-memory state instead.
-    Local,
+impl PolicyDoc {
+    /// The backend this policy selects (`None`: in memory): its `backend` URL with its
+    /// `backend_timeout`, `on_backend_error` and `key_prefix`.
+    pub fn backend_spec(&self) -> Option<BackendSpec> {
+        let BackendName::Redis(url) = self.backend.as_ref()? else {
+            return None;
+        };
+        let mut spec = BackendSpec::redis(url.clone());
+        if let Some(timeout) = self.backend_timeout {
+            spec.timeout = timeout;
+        }
+        if let Some(on_error) = self.on_backend_error {
+            spec.on_error = on_error;
+        }
+        if let Some(prefix) = &self.key_prefix {
+            spec.key_prefix = prefix.clone();
+        }
+        Some(spec)
+    }
 }
 
 /// The `alert` section: warn when a policy's retry rate crosses `retry_rate` over `window`.

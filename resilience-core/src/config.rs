@@ -218,7 +218,7 @@ fn policy(doc: &PolicyDoc) -> NamedPolicy {
         circuit_breaker: doc.circuit_breaker,
         timeout: doc.timeout,
         alert: doc.alert.clone(),
-        backend: crate::backend::BackendSpec::from_doc(doc).map(std::sync::Arc::new),
+        backend: doc.backend_spec().map(std::sync::Arc::new),
     }
 }
 
