@@ -13,8 +13,7 @@ use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
-use crate::retry::RetryPatch;
-use crate::scalar::OnItem;
+use crate::retry::{RetryOn, RetryPatch};
 use crate::scalar::{self, Problem, Scalar};
 use crate::schema::{AlertDoc, PolicyDoc};
 
@@ -26,7 +25,7 @@ pub(crate) enum Read<D> {
     /// One scalar, checked and stored.
     Scalar(fn(&mut D, &'static str, Scalar<'_>) -> Result<(), Problem>),
     /// The `on` list: error kinds, status codes and classes.
-    On(fn(&mut D, Vec<OnItem>)),
+    On(fn(&mut D, RetryOn)),
     /// A `retry` section.
     Retry(fn(&mut D) -> &mut Option<RetryPatch>),
     /// A `rate_limit` section.
@@ -166,7 +165,7 @@ pub(crate) const RETRY: &[Key<RetryPatch>] = &[
     key!(max_delay: scalar::duration),
     key!(max_elapsed: scalar::optional_duration),
     key!(jitter: scalar::jitter),
-    key!(@ on, true, Read::On(|doc, items| doc.on = Some(OnItem::fold(&items)))),
+    key!(@ on, true, Read::On(|doc, on| doc.on = Some(on))),
     key!(retry_if),
     key!(retry_after: scalar::boolean),
     key!(policy),

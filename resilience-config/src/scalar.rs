@@ -20,39 +20,6 @@ use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::rules;
 use crate::schema::ON_BACKEND_ERROR_NAMES;
 
-/// One item of `on`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnItem {
-    /// `Timeout`.
-    Timeout,
-    /// `Connect`.
-    Connect,
-    /// `Transient`: Timeout, Connect, 429, 502, 503, 504.
-    Transient,
-    /// A status code (`503`).
-    Status(u16),
-    /// A status class by its hundreds digit (`5xx` is 5).
-    Class(u16),
-}
-
-impl OnItem {
-    /// The set of `items`.
-    pub(crate) fn fold(items: &[OnItem]) -> RetryOn {
-        items.iter().fold(RetryOn::NONE, |on, item| item.add_to(on))
-    }
-
-    /// `on` with this item added.
-    pub(crate) const fn add_to(self, on: RetryOn) -> RetryOn {
-        match self {
-            OnItem::Timeout => on.timeout(),
-            OnItem::Connect => on.connect(),
-            OnItem::Transient => on.transient(),
-            OnItem::Status(code) => on.status(code),
-            OnItem::Class(hundreds) => on.class(hundreds),
-        }
-    }
-}
-
 /// A check's verdict on a bad value: the message and an optional hint.
 pub(crate) struct Problem(pub(crate) String, pub(crate) Option<String>);
 
@@ -282,14 +249,20 @@ pub(crate) fn jitter(key: &str, scalar: Scalar<'_>) -> Result<Jitter, Problem> {
     }
 }
 
-pub(crate) fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
+/// The set of one status code.
+fn status(code: u16) -> RetryOn {
+    RetryOn::NONE.status(code)
+}
+
+/// One item of `on`, as the set of the errors it names.
+pub(crate) fn on_item(_: &str, scalar: Scalar<'_>) -> Result<RetryOn, Problem> {
     let text = match scalar {
         Scalar::Int(code) => {
             // Out of u64 (negative, huge): the rule's words with the value as written.
             return match u64::try_from(code) {
-                Ok(code) => rules::check_status(code).map(OnItem::Status),
+                Ok(code) => rules::check_status(code).map(status),
                 Err(_) => rules::check_status(0)
-                    .map(OnItem::Status)
+                    .map(status)
                     .map_err(|message| message.replace("found 0", &format!("found {code}"))),
             }
             .map_err(Problem::new);
@@ -302,18 +275,16 @@ pub(crate) fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
         }
     };
     match text {
-        "Timeout" => return Ok(OnItem::Timeout),
-        "Connect" => return Ok(OnItem::Connect),
-        "Transient" => return Ok(OnItem::Transient),
+        "Timeout" => return Ok(RetryOn::NONE.timeout()),
+        "Connect" => return Ok(RetryOn::NONE.connect()),
+        "Transient" => return Ok(RetryOn::NONE.transient()),
         _ => {}
     }
     if let Some(hundreds) = rules::status_class(text) {
-        return Ok(OnItem::Class(hundreds));
+        return Ok(RetryOn::NONE.class(hundreds));
     }
     if let Ok(code) = text.parse::<u64>() {
-        return rules::check_status(code)
-            .map(OnItem::Status)
-            .map_err(Problem::new);
+        return rules::check_status(code).map(status).map_err(Problem::new);
     }
     let known: Vec<&str> = rules::ERROR_KIND_NAMES
         .iter()

@@ -22,8 +22,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use crate::error::{ConfigError, ConfigErrors};
 use crate::keys::{self, Doc, Read};
 use crate::limits::{self, MAX_VALUES};
+use crate::retry::RetryOn;
 use crate::rules;
-use crate::scalar::{OnItem, Problem, Scalar, list, on_item, shown};
+use crate::scalar::{Problem, Scalar, list, on_item, shown};
 use crate::schema::{PolicyDoc, PolicyFile};
 
 /// At most this many problems are reported for one file; the rest wait for the next edit.
@@ -720,7 +721,7 @@ struct OnSeed<'p> {
 }
 
 impl<'de> DeserializeSeed<'de> for OnSeed<'_> {
-    type Value = Vec<OnItem>;
+    type Value = RetryOn;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -729,15 +730,13 @@ impl<'de> DeserializeSeed<'de> for OnSeed<'_> {
 
 impl OnSeed<'_> {
     /// A single item written without brackets (`on: 503`): a list of one.
-    fn one<E: de::Error>(self, item: Scalar) -> Result<Vec<OnItem>, E> {
-        on_item("on", item)
-            .map(|item| vec![item])
-            .map_err(|problem| self.pass.fail(self.path, problem))
+    fn one<E: de::Error>(self, item: Scalar) -> Result<RetryOn, E> {
+        on_item("on", item).map_err(|problem| self.pass.fail(self.path, problem))
     }
 }
 
 impl<'de> Visitor<'de> for OnSeed<'_> {
-    type Value = Vec<OnItem>;
+    type Value = RetryOn;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of error kinds and status codes (e.g. `[Timeout, 503, 5xx]`)")
@@ -757,7 +756,7 @@ impl<'de> Visitor<'de> for OnSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         self.pass.count(|| self.path.to_string())?;
-        let mut items = Vec::new();
+        let mut on = RetryOn::NONE;
         for index in 0.. {
             let seed = LeafSeed {
                 pass: self.pass,
@@ -767,14 +766,14 @@ impl<'de> Visitor<'de> for OnSeed<'_> {
                 check: on_item,
             };
             match seq.next_element_seed(seed) {
-                Ok(Some(item)) => items.push(item),
+                Ok(Some(item)) => on = on.with(item),
                 Ok(None) => break,
                 Err(error) => self
                     .pass
                     .recover(error, &item_path(self.path, Some(index)))?,
             }
         }
-        Ok(items)
+        Ok(on)
     }
 }
 

@@ -79,6 +79,18 @@ impl RetryOn {
             .status(504)
     }
 
+    /// The errors of both sets.
+    pub const fn with(mut self, other: RetryOn) -> Self {
+        self.timeout |= other.timeout;
+        self.connect |= other.connect;
+        let mut word = 0;
+        while word < WORDS {
+            self.statuses[word] |= other.statuses[word];
+            word += 1;
+        }
+        self
+    }
+
     /// Whether an error of this class is retried.
     #[inline]
     pub const fn matches(&self, class: ErrorClass) -> bool {
@@ -148,5 +160,15 @@ mod tests {
             format!("{:?}", RetryOn::NONE.timeout().status(503)),
             "[Timeout, 503]"
         );
+    }
+
+    #[test]
+    fn with_is_the_union() {
+        let on = RetryOn::NONE
+            .timeout()
+            .status(503)
+            .with(RetryOn::NONE.class(4));
+        assert_eq!(on, RetryOn::NONE.class(4).status(503).timeout());
+        assert!(!on.matches(ErrorClass::Connect));
     }
 }
