@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 pub use resilience_config::bulkhead::{BulkheadPatch, BulkheadSpec};
 
 use crate::observe;
-use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
+use crate::registry::SharedByName;
 use crate::rejected::Rejected;
 
 /// A semaphore of `max_concurrent` slots whose size can change while calls run: growing
@@ -257,36 +257,16 @@ where
     call()
 }
 
-impl SharedState for Bulkhead {
-    const KIND: &'static str = "a shared bulkhead";
-    type Spec = BulkheadSpec;
-
-    fn create(spec: BulkheadSpec) -> Self {
-        Bulkhead::new(spec)
-    }
-
-    fn configure(&self, spec: BulkheadSpec) {
-        Bulkhead::configure(self, spec);
-    }
-
-    fn effective(policy: Option<&NamedPolicy>, inline: BulkheadSpec) -> BulkheadSpec {
-        match policy.and_then(|policy| policy.bulkhead) {
-            Some(patch) => patch.apply(inline),
-            None => inline,
-        }
-    }
-}
-
-static NAMED: SharedByName<Bulkhead> = SharedByName::new();
+static NAMED: SharedByName<Bulkhead, BulkheadSpec> = SharedByName::new(
+    "a shared bulkhead",
+    Bulkhead::new,
+    Bulkhead::configure,
+    |policy, inline| policy.bulkhead.map(|patch| patch.apply(inline)),
+);
 
 /// The bulkhead shared by every site naming `policy` (see [`crate::rate_limit::named`]).
 pub fn named(policy: &str, inline: BulkheadSpec) -> Arc<Bulkhead> {
     NAMED.get_or_create(policy, inline)
-}
-
-/// Applies newly installed policies to every named bulkhead already in use.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    NAMED.reconfigure_all(policies);
 }
 
 #[cfg(test)]

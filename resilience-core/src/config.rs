@@ -37,7 +37,7 @@ pub use resilience_config::{
     AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
 };
 
-use crate::registry::{self, NamedPolicy, Policies};
+use crate::registry::{self, Policies};
 
 /// Reads and checks the policy file at `path` and installs its policies, replacing every
 /// named policy at once. On error nothing changes.
@@ -57,10 +57,7 @@ use crate::registry::{self, NamedPolicy, Policies};
 /// ));
 /// ```
 pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
-    let path = path.as_ref();
-    let file = resilience_config::load(path)
-        .inspect_err(|errors| crate::observe::config_failed(Some(path), errors))?;
-    Ok(apply(&file, Some(path)))
+    registry::load_file(path.as_ref())
 }
 
 /// Checks policies written as YAML text and installs them, replacing every named policy at
@@ -80,7 +77,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
 pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
     let file = resilience_config::load_str(yaml)
         .inspect_err(|errors| crate::observe::config_failed(None, errors))?;
-    Ok(apply(&file, None))
+    Ok(registry::install_file(&file, None))
 }
 
 /// Loads the policy file at `path` now (an invalid file is an error here, at start-up), then
@@ -127,7 +124,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
         let (state, path) = (Arc::clone(&state), path.clone());
         move |reload: resilience_config::Reload| match reload {
             Ok(file) => {
-                apply(&file, Some(&path));
+                registry::install_file(&file, Some(&path));
                 state.reloads.fetch_add(1, Ordering::SeqCst);
             }
             Err(errors) => {
@@ -142,7 +139,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
     };
     let (file, watcher) = resilience_config::watch_with(&path, options, on_reload)
         .inspect_err(|errors| crate::observe::config_failed(Some(&path), errors))?;
-    apply(&file, Some(&path));
+    registry::install_file(&file, Some(&path));
     Ok(Watch {
         _watcher: watcher,
         state,
@@ -192,40 +189,7 @@ impl Watch {
     }
 }
 
-/// Installs the file's policies and reports it.
-fn apply(file: &PolicyFile, path: Option<&Path>) -> Policies {
-    let policies = policies(file);
-    registry::install(policies.clone());
-    crate::observe::config_loaded(path, file.policies.len());
-    policies
-}
-
 /// The file's policies as the registry holds them.
 pub fn policies(file: &PolicyFile) -> Policies {
-    let mut policies = Policies::new();
-    for (name, doc) in &file.policies {
-        policies.insert(name.clone(), policy(doc));
-    }
-    policies
-}
-
-fn policy(doc: &PolicyDoc) -> NamedPolicy {
-    NamedPolicy {
-        retry: doc.retry,
-        rate_limit: doc.rate_limit,
-        bulkhead: doc.bulkhead,
-        cache: doc.cache,
-        circuit_breaker: doc.circuit_breaker,
-        timeout: doc.timeout,
-        alert: doc.alert.clone(),
-        backend: doc.backend_spec().map(std::sync::Arc::new),
-    }
-}
-
-/// Loads `RESILIENCE_CONFIG` if it is set: called on the first use of a named policy.
-pub(crate) fn load_from_environment() {
-    if let Some(path) = std::env::var_os("RESILIENCE_CONFIG") {
-        // A failure is logged and counted by `load`; the sites keep their inline values.
-        let _ = load(PathBuf::from(path));
-    }
+    Policies::from_file(file)
 }

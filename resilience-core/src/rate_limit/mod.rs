@@ -31,7 +31,6 @@
 //!
 //! [`Quota`]: crate::http::Quota
 
-pub(crate) mod clock;
 mod control;
 mod gcra;
 mod key;
@@ -40,12 +39,12 @@ mod limiter;
 mod named;
 mod reschedule;
 mod site;
+mod wake;
 
 pub use gcra::{Admission, Gcra};
 pub use key::{RateKey, stable_hash};
 pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
-pub(crate) use named::reconfigure_all;
 pub use site::learn_from_server;
 pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};
 // Plain data, shared with the macros and YAML.

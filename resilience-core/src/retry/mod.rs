@@ -6,10 +6,13 @@
 
 mod builder;
 mod executor;
+mod observer;
 mod schedule;
 
+pub use crate::hooks::ErrorHooks;
 pub use builder::Retry;
-pub use executor::{ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_blocking};
+pub use executor::{RetrySite, retry_after_first_failure, retry_async, retry_blocking};
+pub(crate) use observer::counting_retries;
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch, RetrySpec};
 pub use schedule::{Decision, GiveUp, Schedule};
