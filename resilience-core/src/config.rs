@@ -34,9 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
-    AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, MAX_DOCUMENT_BYTES, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc,
-    RetryDoc, WatchOptions,
+    AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
 };
 
 use crate::registry::{self, Policies};

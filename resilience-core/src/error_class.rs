@@ -2,32 +2,10 @@
 //! [`Classify`] trait. The built-in rules that apply them to concrete errors (this crate's
 //! own among them) are in [`crate::classify`], above the error types they know.
 
-use std::fmt;
 use std::time::Duration;
 
-/// The kind of failure, as far as retrying and circuit breaking care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// The call took too long (a client timeout, `Elapsed`, `Rejected::Timeout`).
-    Timeout,
-    /// The connection could not be made or was lost (refused, reset, aborted).
-    Connect,
-    /// The server answered with this HTTP status code.
-    Status(u16),
-    /// Anything else: not retried unless `retry_if` says so.
-    Other,
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorClass::Timeout => f.write_str("Timeout"),
-            ErrorClass::Connect => f.write_str("Connect"),
-            ErrorClass::Status(code) => write!(f, "{code}"),
-            ErrorClass::Other => f.write_str("Other"),
-        }
-    }
-}
+// Plain data: the vocabulary of a retry policy's `on`, shared with the macros and YAML.
+pub use resilience_config::class::ErrorClass;
 
 /// What the runtime learns about one error: its class and, if the server sent one, how long
 /// it asked the client to wait (Retry-After).

@@ -16,10 +16,12 @@ pub(crate) use file::{install_file, load_file};
 use shared::RECONFIGURABLE;
 pub(crate) use shared::{Reconfigurable, SharedByName, register};
 
-use crate::bulkhead::BulkheadPatch;
-use crate::cache::CachePatch;
-use crate::rate_limit::RateLimitPatch;
-use crate::retry::RetryPatch;
+// The sections are the config crate's patches, plain data below every runtime module.
+use resilience_config::breaker::BreakerPatch;
+use resilience_config::bulkhead::BulkheadPatch;
+use resilience_config::cache::CachePatch;
+use resilience_config::rate_limit::RateLimitPatch;
+use resilience_config::retry::RetryPatch;
 
 /// The sections of one named policy. A `None` section leaves the inline values alone.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,7 +36,7 @@ pub struct NamedPolicy {
     /// Overrides of the `cache` section (each cached function keeps its own store).
     pub cache: Option<CachePatch>,
     /// Values of the shared circuit breaker.
-    pub circuit_breaker: Option<resilience_config::CircuitBreakerDoc>,
+    pub circuit_breaker: Option<BreakerPatch>,
     /// The time limit of each call.
     pub timeout: Option<std::time::Duration>,
     /// The retry-rate alert of the policy.

@@ -13,20 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Edges left until the spec and patch types move to `resilience-config` (issue 16, step 1):
-/// the registry's sections are the features' patch types. (from, to, the only items it may
-/// name there). An edge naming anything else is a circle; an edge that is gone must leave
-/// this list.
-const PENDING: &[(&str, &str, &[&str])] = &[
-    ("registry", "bulkhead", &["BulkheadPatch"]),
-    ("registry", "cache", &["CachePatch"]),
-    ("registry", "rate_limit", &["RateLimitPatch", "LimitMode"]),
-    (
-        "registry",
-        "retry",
-        &["RetryPatch", "Backoff", "Jitter", "RetryOn"],
-    ),
-];
+/// Edges allowed although they close a circle: (from, to, the only items it may name there).
+/// None is left since the spec and patch types moved to `resilience-config` (issue 16, step
+/// 1); an edge listed here that is gone must leave this list.
+const PENDING: &[(&str, &str, &[&str])] = &[];
 
 /// What a module imports from another: the first `file:line`, and the items named.
 #[derive(Debug, Default)]

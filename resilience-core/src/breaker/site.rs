@@ -114,7 +114,7 @@ static NAMED: SharedByName<Breaker, BreakerSpec> = SharedByName::new(
         policy
             .circuit_breaker
             .as_ref()
-            .map(|doc| inline.patched(doc))
+            .map(|patch| patch.apply(inline))
     },
 );
 

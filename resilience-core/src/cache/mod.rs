@@ -10,7 +10,6 @@ mod flight;
 #[cfg(feature = "redis")]
 mod frame;
 mod site;
-mod spec;
 mod stats;
 mod store;
 
@@ -19,6 +18,7 @@ pub(crate) use site::all_counts;
 pub use site::{
     AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
 };
-pub use spec::{CachePatch, CacheSpec};
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::cache::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};
 pub use store::{Cache, Freshness, Lookup};

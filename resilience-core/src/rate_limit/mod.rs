@@ -39,7 +39,6 @@ mod limiter;
 mod named;
 mod reschedule;
 mod site;
-mod spec;
 mod wake;
 
 pub use gcra::{Admission, Gcra};
@@ -48,4 +47,5 @@ pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub use site::learn_from_server;
 pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};
-pub use spec::{LimitMode, RateLimitPatch, RateLimitSpec};
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::rate_limit::{LimitMode, RateLimitPatch, RateLimitSpec};
