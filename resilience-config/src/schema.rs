@@ -92,6 +92,8 @@ pub enum OnItem {
     Timeout,
     /// `Connect`.
     Connect,
+    /// `Body`: an answer whose body failed midway (not in `Transient`).
+    Body,
     /// `Transient`: Timeout, Connect, 429, 502, 503, 504.
     Transient,
     /// A status code (`503`).

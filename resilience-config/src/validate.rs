@@ -1312,13 +1312,14 @@ fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
         Scalar::Str(text) => text,
         other => {
             return Err(Problem::new(format!(
-                "`on` takes error kinds (`Timeout`, `Connect`, `Transient`), status codes and classes (`5xx`), found {other}"
+                "`on` takes error kinds (`Timeout`, `Connect`, `Body`, `Transient`), status codes and classes (`5xx`), found {other}"
             )));
         }
     };
     match text {
         "Timeout" => return Ok(OnItem::Timeout),
         "Connect" => return Ok(OnItem::Connect),
+        "Body" => return Ok(OnItem::Body),
         "Transient" => return Ok(OnItem::Transient),
         _ => {}
     }
@@ -1338,7 +1339,7 @@ fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
     let hint = match rules::did_you_mean(text, &known) {
         Some(meant) => format!("did you mean `{meant}`?"),
         None => {
-            "expected `Timeout`, `Connect`, `Transient`, a status code (`503`) or a class (`5xx`)"
+            "expected `Timeout`, `Connect`, `Body`, `Transient`, a status code (`503`) or a class (`5xx`)"
                 .to_string()
         }
     };

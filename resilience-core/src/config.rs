@@ -270,6 +270,7 @@ fn retry(doc: &RetryDoc) -> RetryPatch {
             items.iter().fold(RetryOn::NONE, |on, item| match *item {
                 OnItem::Timeout => on.timeout(),
                 OnItem::Connect => on.connect(),
+                OnItem::Body => on.body(),
                 OnItem::Transient => on.transient(),
                 OnItem::Status(code) => on.status(code),
                 OnItem::Class(hundreds) => on.class(hundreds),

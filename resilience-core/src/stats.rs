@@ -52,6 +52,8 @@ pub struct Retries {
     pub timeout: u64,
     /// After a connection failure.
     pub connect: u64,
+    /// After an answer whose body failed (only with `on = [Body]`).
+    pub body: u64,
     /// After a 429.
     pub too_many_requests: u64,
     /// After another status (5xx, or one named in `on`).
@@ -63,12 +65,13 @@ pub struct Retries {
 impl Retries {
     /// All retries.
     pub fn total(&self) -> u64 {
-        self.timeout + self.connect + self.too_many_requests + self.status + self.other
+        self.timeout + self.connect + self.body + self.too_many_requests + self.status + self.other
     }
 
     fn add(&mut self, other: &Retries) {
         self.timeout += other.timeout;
         self.connect += other.connect;
+        self.body += other.body;
         self.too_many_requests += other.too_many_requests;
         self.status += other.status;
         self.other += other.other;
@@ -261,7 +264,7 @@ pub(crate) struct SiteCounters {
     ok_first_try: AtomicU64,
     ok_after_retry: AtomicU64,
     failed: AtomicU64,
-    retries: [AtomicU64; 5],
+    retries: [AtomicU64; 6],
     limiter_waits: AtomicU64,
     limiter_rejections: AtomicU64,
     bulkhead_rejections: AtomicU64,
@@ -294,6 +297,7 @@ impl SiteCounters {
             Event::Retry(ErrorClass::Status(429)) => &self.retries[2],
             Event::Retry(ErrorClass::Status(_)) => &self.retries[3],
             Event::Retry(ErrorClass::Other) => &self.retries[4],
+            Event::Retry(ErrorClass::Body) => &self.retries[5],
             Event::LimiterWait => &self.limiter_waits,
             Event::LimiterRejection => &self.limiter_rejections,
             Event::BulkheadRejection => &self.bulkhead_rejections,
@@ -313,6 +317,7 @@ impl SiteCounters {
             retries: Retries {
                 timeout: load(&self.retries[0]),
                 connect: load(&self.retries[1]),
+                body: load(&self.retries[5]),
                 too_many_requests: load(&self.retries[2]),
                 status: load(&self.retries[3]),
                 other: load(&self.retries[4]),
