@@ -34,6 +34,7 @@ use crate::classify::{Classification, ErrorClass};
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(503))));
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(429))));
 /// assert!(counts_as_failure(&Classification::OTHER));
+/// assert!(counts_as_failure(&Classification::new(ErrorClass::Body)));
 /// assert!(!counts_as_failure(&Classification::new(ErrorClass::Status(404))));
 /// ```
 pub fn counts_as_failure(classification: &Classification) -> bool {
