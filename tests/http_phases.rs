@@ -8,6 +8,8 @@
 
 #![cfg(feature = "reqwest")]
 
+mod common;
+
 use std::error::Error;
 use std::io;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// What the server does with one connection, after reading the request head.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum Act {
     /// Headers announcing 10 bytes, 5 of them, then a reset (RST).
     CutBody,
@@ -77,13 +79,8 @@ fn local_addr(listener: &TcpListener) -> std::net::SocketAddr {
 const HALF_BODY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello";
 
 async fn serve(mut stream: TcpStream, act: Act) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
+    if common::read_head(&mut stream).await.is_none() {
+        return;
     }
     match act {
         Act::CutBody => {
@@ -177,6 +174,18 @@ async fn get_counted(
     client.get(url).send().await?.text().await
 }
 
+/// [`get`] against a server acting `act` on every connection: the error, its class, and the
+/// connections the server accepted.
+async fn get_failing(act: Act) -> (reqwest::Error, ErrorClass, usize) {
+    let server = Server::start(vec![act]).await;
+    let result = get(&client(), &server.url).await;
+    let Err(error) = result else {
+        panic!("{act:?} answered: {result:?}");
+    };
+    let class = classify_error(&error).class;
+    (error, class, server.accepts())
+}
+
 fn class(result: &Result<String, reqwest::Error>) -> Option<ErrorClass> {
     result.as_ref().err().map(|e| classify_error(e).class)
 }
@@ -189,16 +198,14 @@ fn class(result: &Result<String, reqwest::Error>) -> Option<ErrorClass> {
 /// `Connect`: the phase, known to reqwest, wins. A default `#[retry]` does not retry it.
 #[tokio::test(start_paused = true)]
 async fn a_body_cut_by_a_reset_is_body_and_not_retried() {
-    let server = Server::start(vec![Act::CutBody, Act::Answer("never")]).await;
-    let result = get(&client(), &server.url).await;
-    let error = result.as_ref().err();
-    assert!(error.is_some_and(reqwest::Error::is_decode), "{result:?}");
+    let (error, class, accepts) = get_failing(Act::CutBody).await;
+    assert!(error.is_decode(), "{error:?}");
     assert!(
-        error.is_some_and(|e| has_io_kind(e, io::ErrorKind::ConnectionReset)),
-        "a reset below the body error: {result:?}"
+        has_io_kind(&error, io::ErrorKind::ConnectionReset),
+        "a reset below the body error: {error:?}"
     );
-    assert_eq!(class(&result), Some(ErrorClass::Body));
-    assert_eq!(server.accepts(), 1, "not retried");
+    assert_eq!(class, ErrorClass::Body);
+    assert_eq!(accepts, 1, "not retried");
 }
 
 /// `on = [Body]` retries a cut body: two cuts, then the whole answer on the third connection.
@@ -226,34 +233,20 @@ async fn yaml_on_body_retries_a_cut_body() {
 /// A read timeout while the body arrives is `Body` too, not `Timeout`: the answer had begun.
 #[tokio::test(start_paused = true)]
 async fn a_read_timeout_mid_body_is_body() {
-    let server = Server::start(vec![Act::StallBody, Act::Answer("never")]).await;
-    let result = get(&client(), &server.url).await;
-    assert!(
-        result
-            .as_ref()
-            .err()
-            .is_some_and(reqwest::Error::is_timeout),
-        "{result:?}"
-    );
-    assert_eq!(class(&result), Some(ErrorClass::Body));
-    assert_eq!(server.accepts(), 1, "not retried");
+    let (error, class, accepts) = get_failing(Act::StallBody).await;
+    assert!(error.is_timeout(), "{error:?}");
+    assert_eq!(class, ErrorClass::Body);
+    assert_eq!(accepts, 1, "not retried");
 }
 
 /// A server that accepts and never answers: reqwest's read timeout is `Timeout` (sent, no
 /// answer), retried by default on a new connection each time.
 #[tokio::test(start_paused = true)]
 async fn no_answer_is_timeout_and_retried() {
-    let server = Server::start(vec![Act::Silent]).await;
-    let result = get(&client(), &server.url).await;
-    assert!(
-        result
-            .as_ref()
-            .err()
-            .is_some_and(reqwest::Error::is_timeout),
-        "{result:?}"
-    );
-    assert_eq!(class(&result), Some(ErrorClass::Timeout));
-    assert_eq!(server.accepts(), 3, "all attempts");
+    let (error, class, accepts) = get_failing(Act::Silent).await;
+    assert!(error.is_timeout(), "{error:?}");
+    assert_eq!(class, ErrorClass::Timeout);
+    assert_eq!(accepts, 3, "all attempts");
 }
 
 /// A reset after the request was read and before any answer is `Timeout`, not `Connect`:
