@@ -14,16 +14,16 @@
 //!   `#[circuit_breaker]` expands to; sites naming one policy share one breaker.
 
 mod site;
-mod spec;
 mod state;
 mod window;
 
-pub(crate) use site::reconfigure_all;
+pub(crate) use site::in_use;
 pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
-pub use spec::BreakerSpec;
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::breaker::{BreakerPatch, BreakerSpec};
 pub use state::{Breaker, BreakerState, Permit};
 
-use crate::classify::{Classification, ErrorClass};
+use crate::error_class::{Classification, ErrorClass};
 
 /// Whether an error of this classification counts against the dependency.
 ///

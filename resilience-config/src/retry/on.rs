@@ -1,6 +1,6 @@
 //! [`RetryOn`]: the set of error classes a retry policy retries.
 
-use crate::classify::ErrorClass;
+use crate::class::ErrorClass;
 
 const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 
@@ -12,7 +12,8 @@ const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 /// `Other` is never in the set; use a `retry_if` predicate for those.
 ///
 /// ```
-/// use resilience_core::{ErrorClass, RetryOn};
+/// use resilience_config::class::ErrorClass;
+/// use resilience_config::retry::RetryOn;
 ///
 /// let on = RetryOn::NONE.timeout().status(503).class(4);
 /// assert!(on.matches(ErrorClass::Timeout));
@@ -86,6 +87,19 @@ impl RetryOn {
             .status(502)
             .status(503)
             .status(504)
+    }
+
+    /// The errors of both sets.
+    pub const fn with(mut self, other: RetryOn) -> Self {
+        self.timeout |= other.timeout;
+        self.connect |= other.connect;
+        self.body |= other.body;
+        let mut word = 0;
+        while word < WORDS {
+            self.statuses[word] |= other.statuses[word];
+            word += 1;
+        }
+        self
     }
 
     /// Whether an error of this class is retried.
@@ -167,6 +181,21 @@ mod tests {
         assert_eq!(
             format!("{body:?}"),
             "[Timeout, Connect, Body, 429, 502, 503, 504]"
+        );
+    }
+
+    #[test]
+    fn with_is_the_union() {
+        let on = RetryOn::NONE
+            .timeout()
+            .status(503)
+            .with(RetryOn::NONE.class(4));
+        assert_eq!(on, RetryOn::NONE.class(4).status(503).timeout());
+        assert!(!on.matches(ErrorClass::Connect));
+        assert!(
+            RetryOn::NONE
+                .with(RetryOn::NONE.body())
+                .matches(ErrorClass::Body)
         );
     }
 }
