@@ -67,7 +67,7 @@ pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
 pub const JITTER_NAMES: &[&str] = &["full", "equal", "decorrelated"];
 
 /// Error kinds accepted in `on` besides status codes and classes.
-pub const ERROR_KIND_NAMES: &[&str] = &["Timeout", "Connect", "Transient"];
+pub const ERROR_KIND_NAMES: &[&str] = &["Timeout", "Connect", "Body", "Transient"];
 
 /// Status classes accepted in `on`.
 pub const STATUS_CLASS_NAMES: &[&str] = &["1xx", "2xx", "3xx", "4xx", "5xx"];

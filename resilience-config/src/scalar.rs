@@ -270,13 +270,14 @@ pub(crate) fn on_item(_: &str, scalar: Scalar<'_>) -> Result<RetryOn, Problem> {
         Scalar::Str(text) => text,
         other => {
             return Err(Problem::new(format!(
-                "`on` takes error kinds (`Timeout`, `Connect`, `Transient`), status codes and classes (`5xx`), found {other}"
+                "`on` takes error kinds (`Timeout`, `Connect`, `Body`, `Transient`), status codes and classes (`5xx`), found {other}"
             )));
         }
     };
     match text {
         "Timeout" => return Ok(RetryOn::NONE.timeout()),
         "Connect" => return Ok(RetryOn::NONE.connect()),
+        "Body" => return Ok(RetryOn::NONE.body()),
         "Transient" => return Ok(RetryOn::NONE.transient()),
         _ => {}
     }
@@ -294,7 +295,7 @@ pub(crate) fn on_item(_: &str, scalar: Scalar<'_>) -> Result<RetryOn, Problem> {
     let hint = match rules::did_you_mean(text, &known) {
         Some(meant) => format!("did you mean `{meant}`?"),
         None => {
-            "expected `Timeout`, `Connect`, `Transient`, a status code (`503`) or a class (`5xx`)"
+            "expected `Timeout`, `Connect`, `Body`, `Transient`, a status code (`503`) or a class (`5xx`)"
                 .to_string()
         }
     };

@@ -11,7 +11,7 @@
 //! | `tokio::time::error::Elapsed` | `Timeout` |
 //! | [`HttpError`] | `Status(code)`, with its Retry-After |
 //! | [`Rejected`] | see [`Rejected`]'s own table |
-//! | `reqwest::Error` (feature `reqwest`) | `Timeout`, `Connect` or `Status(code)` |
+//! | `reqwest::Error` (feature `reqwest`) | by the phase that failed: `Connect`, `Timeout`, `Body`, or `Status(code)` |
 //! | any `std::error::Error + 'static` | the first of the above found along its `source()` chain |
 //! | anything else | `Other` (not retried by default) |
 
@@ -124,21 +124,31 @@ impl Classify for Box<dyn Error> {
     }
 }
 
+/// A `reqwest::Error` by the phase that failed. The order matters: a body error may hold a
+/// timeout or a reset below it, and a connect timeout is also a timeout.
 #[cfg(feature = "reqwest")]
 fn classify_reqwest(error: &reqwest::Error) -> Option<Classification> {
-    if error.is_timeout() {
-        return Some(Classification::new(ErrorClass::Timeout));
+    if error.is_body() || error.is_decode() {
+        return Some(Classification::new(ErrorClass::Body));
     }
     if error.is_connect() {
         return Some(Classification::new(ErrorClass::Connect));
     }
+    if error.is_timeout() {
+        return Some(Classification::new(ErrorClass::Timeout));
+    }
     if let Some(status) = error.status() {
         return Some(Classification::new(ErrorClass::Status(status.as_u16())));
     }
-    // A body or request error may still wrap an io error (reset mid-body): look below it.
+    // The connection was made, so the request may have reached the server: a connection lost
+    // before any answer (an io error below) is "sent, no answer", never `Connect`.
     let inner = std::error::Error::source(error)?;
     let found = classify_error(inner);
-    (found.class != ErrorClass::Other).then_some(found)
+    match found.class {
+        ErrorClass::Other => None,
+        ErrorClass::Connect => Some(Classification::new(ErrorClass::Timeout)),
+        _ => Some(found),
+    }
 }
 
 #[cfg(feature = "reqwest")]

@@ -19,7 +19,7 @@ pub(crate) struct SiteCounters {
     pub(crate) ok_after_retry: AtomicU64,
     pub(crate) failed: AtomicU64,
     /// Retries by class: timeout, connect, 429, another status, other.
-    pub(crate) retries: [AtomicU64; 5],
+    pub(crate) retries: [AtomicU64; 6],
     pub(crate) limiter_waits: AtomicU64,
     pub(crate) limiter_rejections: AtomicU64,
     pub(crate) bulkhead_rejections: AtomicU64,
@@ -52,6 +52,7 @@ impl SiteCounters {
             Event::Retry(ErrorClass::Status(429)) => &self.retries[2],
             Event::Retry(ErrorClass::Status(_)) => &self.retries[3],
             Event::Retry(ErrorClass::Other) => &self.retries[4],
+            Event::Retry(ErrorClass::Body) => &self.retries[5],
             Event::LimiterWait => &self.limiter_waits,
             Event::LimiterRejection => &self.limiter_rejections,
             Event::BulkheadRejection => &self.bulkhead_rejections,

@@ -50,6 +50,8 @@ pub struct Retries {
     pub timeout: u64,
     /// After a connection failure.
     pub connect: u64,
+    /// After an answer whose body failed (only with `on = [Body]`).
+    pub body: u64,
     /// After a 429.
     pub too_many_requests: u64,
     /// After another status (5xx, or one named in `on`).
@@ -61,12 +63,13 @@ pub struct Retries {
 impl Retries {
     /// All retries.
     pub fn total(&self) -> u64 {
-        self.timeout + self.connect + self.too_many_requests + self.status + self.other
+        self.timeout + self.connect + self.body + self.too_many_requests + self.status + self.other
     }
 
     fn add(&mut self, other: &Retries) {
         self.timeout += other.timeout;
         self.connect += other.connect;
+        self.body += other.body;
         self.too_many_requests += other.too_many_requests;
         self.status += other.status;
         self.other += other.other;
@@ -256,6 +259,7 @@ fn snapshot(site: &SiteCounters) -> SiteStats {
         retries: Retries {
             timeout: load(&site.retries[0]),
             connect: load(&site.retries[1]),
+            body: load(&site.retries[5]),
             too_many_requests: load(&site.retries[2]),
             status: load(&site.retries[3]),
             other: load(&site.retries[4]),
