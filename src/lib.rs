@@ -15,7 +15,7 @@ pub use resilience_core::*;
 /// | `max_delay` | duration | `"10s"` | cap on one sleep |
 /// | `max_elapsed` | duration | none | give up when the next sleep would end past this total |
 /// | `jitter` | fraction 0.0..=1.0, or `"full"`, `"equal"`, `"decorrelated"` | `0.0` | a fraction `j` makes each sleep uniform in `[d*(1-j), d*(1+j)]` |
-/// | `on` | list of `Timeout`, `Connect`, `Transient`, status codes (`503`), classes (`"5xx"`) | `[Transient]` | what to retry; `Transient` is Timeout, Connect, 429, 502, 503, 504 |
+/// | `on` | list of `Timeout`, `Connect`, `Body`, `Transient`, status codes (`503`), classes (`"5xx"`) | `[Transient]` | what to retry; `Transient` is Timeout, Connect, 429, 502, 503, 504; `Body` (an answer whose body failed midway) is retried only when listed |
 /// | `retry_if` | path to `fn(&E) -> bool` | none | replaces `on` |
 /// | `retry_after` | bool | `true` | wait the server's Retry-After; give up at once when it exceeds `max_delay` |
 /// | `policy` | string | none | a named policy whose `retry` section overrides these values |
@@ -243,7 +243,7 @@ pub use resilience_macros::bulkhead;
 /// | `failure_if` | path to `fn(&E) -> bool` | none | replaces the rule for what a failure is |
 /// | `policy` | string | none | a named breaker shared by every site naming it, set by YAML |
 ///
-/// Failures are errors classified Timeout, Connect, 429 or 5xx, and unclassified errors;
+/// Failures are errors classified Timeout, Connect, Body, 429 or 5xx, and unclassified errors;
 /// other 4xx answers are not (the server answered; the request was wrong), nor are the
 /// runtime's own refusals other than `Rejected::Timeout`. While open, a call is refused at
 /// once, without calling the function, as `Err(E::from(Rejected::CircuitOpen { retry_after }))`

@@ -12,6 +12,8 @@
 
 #![cfg(feature = "reqwest")]
 
+mod common;
+
 use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use resilience::http::Quota;
 use resilience::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
 use resilience::{HttpError, Rejected, rate_limited, retry};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -122,14 +124,9 @@ async fn answer(
     bucket: Arc<Mutex<Bucket>>,
     hits: Arc<Mutex<Vec<Hit>>>,
 ) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
+    let Some(head) = common::read_head(&mut stream).await else {
+        return;
+    };
     let target = String::from_utf8_lossy(&head)
         .split_whitespace()
         .nth(1)

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use resilience::config::{self, PolicyDoc, PolicyFile, RetryDoc};
+use resilience::config::{self, PolicyDoc, PolicyFile};
 use resilience::retry::{
-    Backoff, ErrorHooks, Jitter, RetryOn, RetrySite, RetrySpec, retry_blocking,
+    Backoff, ErrorHooks, Jitter, RetryOn, RetryPatch, RetrySite, RetrySpec, retry_blocking,
 };
 use resilience::{HttpError, registry, retry};
 
@@ -264,9 +264,11 @@ fn retry_attribute_on_a_blocking_fn_reads_the_loaded_policy() {
 #[test]
 fn load_str_installs_what_config_policies_makes_of_the_file() {
     let _serial = serial();
-    let mut retry = RetryDoc::default();
-    retry.attempts = Some(4);
-    retry.base = Some(ms(250));
+    let retry = RetryPatch {
+        attempts: Some(4),
+        base: Some(ms(250)),
+        ..RetryPatch::default()
+    };
     let mut doc = PolicyDoc::default();
     doc.retry = Some(retry);
     doc.timeout = Some(secs(2));

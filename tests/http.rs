@@ -7,6 +7,8 @@
 
 #![cfg(feature = "reqwest")]
 
+mod common;
+
 use std::error::Error;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use resilience::{ErrorClass, HttpError, classify_error, retry};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -122,13 +124,8 @@ impl Server {
 
 /// Reads one request head and writes `reply` with `Connection: close`.
 async fn answer(mut stream: TcpStream, reply: Reply) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
+    if common::read_head(&mut stream).await.is_none() {
+        return;
     }
     let reason = if reply.status == 200 {
         "OK"

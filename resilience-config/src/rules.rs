@@ -19,30 +19,18 @@
 //! assert_eq!(rules::did_you_mean("attemps", rules::RETRY_KEYS), Some("attempts"));
 //! ```
 
+use crate::keys::{self, Place, names};
+
 /// Keys of `#[retry(...)]` and of a YAML policy's `retry` section.
-pub const RETRY_KEYS: &[&str] = &[
-    "attempts",
-    "backoff",
-    "base",
-    "factor",
-    "max_delay",
-    "max_elapsed",
-    "jitter",
-    "on",
-    "retry_if",
-    "retry_after",
-    "policy",
-];
+pub const RETRY_KEYS: &[&str] = names!(keys::RETRY, Place::Attribute);
 
 /// Keys of `#[rate_limited(...)]` and of a YAML policy's `rate_limit` section (`key` is
 /// macro-only: an expression over the arguments; `cost` is an expression over the arguments
 /// in the macro and a constant in YAML).
-pub const RATE_LIMIT_KEYS: &[&str] = &[
-    "calls", "period", "burst", "mode", "max_wait", "key", "cost", "policy",
-];
+pub const RATE_LIMIT_KEYS: &[&str] = names!(keys::RATE_LIMIT, Place::Attribute);
 
 /// Keys of `#[bulkhead(...)]` and of a YAML policy's `bulkhead` section.
-pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait", "policy"];
+pub const BULKHEAD_KEYS: &[&str] = names!(keys::BULKHEAD, Place::Attribute);
 
 /// Names accepted for a rate limit's `mode`.
 pub const LIMIT_MODE_NAMES: &[&str] = &["wait", "reject"];
@@ -59,42 +47,18 @@ pub const ATTRIBUTE_NAMES: &[&str] = &[
 ];
 
 /// Keys of `#[resilient(...)]`: the policy and the sections, in the pipeline's order.
-pub const RESILIENT_KEYS: &[&str] = &[
-    "policy",
-    "cache",
-    "bulkhead",
-    "rate_limit",
-    "retry",
-    "circuit_breaker",
-    "timeout",
-];
+pub const RESILIENT_KEYS: &[&str] = names!(keys::POLICY, Place::Attribute);
 
 /// Keys of `#[circuit_breaker(...)]` and of a YAML policy's `circuit_breaker` section
 /// (`failure_if` is macro-only: a function path).
-pub const CIRCUIT_BREAKER_KEYS: &[&str] = &[
-    "failure_rate",
-    "min_calls",
-    "window",
-    "open_for",
-    "half_open_calls",
-    "failure_if",
-    "policy",
-];
+pub const CIRCUIT_BREAKER_KEYS: &[&str] = names!(keys::CIRCUIT_BREAKER, Place::Attribute);
 
 /// Keys of `#[timeout(...)]` (also written `#[timeout("3s")]`).
-pub const TIMEOUT_KEYS: &[&str] = &["duration", "policy"];
+pub const TIMEOUT_KEYS: &[&str] = names!(keys::TIMEOUT, Place::Attribute);
 
 /// Keys of `#[cached(...)]` and of a YAML policy's `cache` section (`key` is macro-only, an
 /// expression over the arguments; `enabled` is YAML-only, a run-time switch).
-pub const CACHE_KEYS: &[&str] = &[
-    "ttl",
-    "max_entries",
-    "ttl_jitter",
-    "negative_ttl",
-    "key",
-    "stale_while_revalidate",
-    "policy",
-];
+pub const CACHE_KEYS: &[&str] = names!(keys::CACHE, Place::Attribute);
 
 /// Names accepted for `backoff`.
 pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
@@ -103,7 +67,7 @@ pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
 pub const JITTER_NAMES: &[&str] = &["full", "equal", "decorrelated"];
 
 /// Error kinds accepted in `on` besides status codes and classes.
-pub const ERROR_KIND_NAMES: &[&str] = &["Timeout", "Connect", "Transient"];
+pub const ERROR_KIND_NAMES: &[&str] = &["Timeout", "Connect", "Body", "Transient"];
 
 /// Status classes accepted in `on`.
 pub const STATUS_CLASS_NAMES: &[&str] = &["1xx", "2xx", "3xx", "4xx", "5xx"];

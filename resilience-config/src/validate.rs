@@ -16,15 +16,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
 use crate::error::{ConfigError, ConfigErrors};
+use crate::keys::{self, Doc, Read};
 use crate::limits::{self, MAX_VALUES};
+use crate::retry::RetryOn;
 use crate::rules;
-use crate::schema::*;
+use crate::scalar::{Problem, Scalar, list, on_item, shown};
+use crate::schema::{PolicyDoc, PolicyFile};
 
 /// At most this many problems are reported for one file; the rest wait for the next edit.
 const MAX_ERRORS: usize = 20;
@@ -195,20 +196,6 @@ struct Found {
     failure: Failure,
 }
 
-/// A check's verdict on a bad value: the message and an optional hint.
-struct Problem(String, Option<String>);
-
-impl Problem {
-    fn new(message: impl Into<String>) -> Self {
-        Problem(message.into(), None)
-    }
-
-    fn hint(mut self, hint: Option<String>) -> Self {
-        self.1 = hint;
-        self
-    }
-}
-
 impl Pass {
     /// Records the problem at `path` (the first of this reading wins) and returns the error
     /// that makes serde_yaml attach the place of the token being read. `recoverable` says the
@@ -337,16 +324,6 @@ fn value<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
     }
 }
 
-/// Text a user wrote, shortened for a message: a key or value of a megabyte would otherwise
-/// be copied into every message and path that names it.
-fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    const MAX_SHOWN: usize = 64;
-    match text.char_indices().nth(MAX_SHOWN) {
-        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()).into(),
-        None => text.into(),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Keys
 // ---------------------------------------------------------------------------------------------
@@ -396,7 +373,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         if known.contains(&name) {
             return Ok(name.to_string());
         }
-        let problem = if ATTRIBUTE_ONLY_KEYS.contains(&name) {
+        let problem = if keys::ATTRIBUTE_ONLY.iter().any(|only| only.contains(&name)) {
             Problem::new(format!(
                 "`{name}` can only be set in the attribute: it is code, not a value"
             ))
@@ -421,14 +398,6 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     fn visit_bool<E: de::Error>(self, name: bool) -> Result<String, E> {
         self.visit_str(&name.to_string())
     }
-}
-
-fn list(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Reads the next key of `map`: `Ok(Some(None))` when the key was refused (the problem is
@@ -617,7 +586,7 @@ impl<'de> Visitor<'de> for PolicySeed<'_> {
     type Value = PolicyDoc;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a mapping of sections ({})", list(SECTION_KEYS))
+        expecting::<PolicyDoc>(f)
     }
 
     /// A policy with no sections: it exists, and changes nothing.
@@ -630,279 +599,115 @@ impl<'de> Visitor<'de> for PolicySeed<'_> {
         self.visit_unit()
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyDoc, A::Error> {
-        let pass = self.pass;
-        pass.count(|| self.path.to_string())?;
-        let mut doc = PolicyDoc::default();
-        entries(
-            pass,
-            &mut map,
-            self.path,
-            SECTION_KEYS,
-            "section",
-            |map, key, path| {
-                match key {
-                    "retry" => doc.retry = section(pass, map, path)?,
-                    "rate_limit" => doc.rate_limit = section(pass, map, path)?,
-                    "cache" => doc.cache = section(pass, map, path)?,
-                    "circuit_breaker" => doc.circuit_breaker = section(pass, map, path)?,
-                    "bulkhead" => doc.bulkhead = section(pass, map, path)?,
-                    "alert" => doc.alert = section(pass, map, path)?,
-                    "timeout" => doc.timeout = leaf(pass, map, path, "timeout", positive)?,
-                    "backend" => doc.backend = leaf(pass, map, path, "backend", backend)?,
-                    "backend_timeout" => {
-                        doc.backend_timeout = leaf(pass, map, path, "backend_timeout", positive)?;
-                    }
-                    "on_backend_error" => {
-                        doc.on_backend_error =
-                            leaf(pass, map, path, "on_backend_error", on_backend_error)?;
-                    }
-                    "key_prefix" => {
-                        doc.key_prefix = leaf(pass, map, path, "key_prefix", text)?;
-                    }
-                    _ => {}
-                }
-                Ok(())
-            },
-        )?;
-        Ok(doc)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PolicyDoc, A::Error> {
+        fields(self.pass, map, self.path)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sections
+// Sections: a mapping read with its key table
 // ---------------------------------------------------------------------------------------------
 
-/// One section's document: its name, its keys, and how each key's value is read.
-trait Section: Default {
-    const NAME: &'static str;
-    const KEYS: &'static [&'static str];
-
-    /// Reads the value of `key` (a known key) into `self`.
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error>;
+/// What a mapping of `D`'s keys is, for serde's "expected ..." (the keys YAML takes).
+fn expecting<D: Doc>(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "a mapping of {} ({})", D::WHATS, list(D::YAML))
 }
 
-/// Reads the next value of `map` as the section `T`.
-fn section<'de, A: MapAccess<'de>, T: Section>(
+/// Reads a mapping of `D`'s keys, each value with the reader its table gives.
+fn fields<'de, A: MapAccess<'de>, D: Doc>(
+    pass: &Pass,
+    mut map: A,
+    path: &str,
+) -> Result<D, A::Error> {
+    pass.count(|| path.to_string())?;
+    let mut doc = D::default();
+    entries(pass, &mut map, path, D::YAML, D::WHAT, |map, name, path| {
+        match D::KEYS.iter().find(|key| key.name == name) {
+            Some(key) => read(pass, map, path, key.name, &key.read, &mut doc),
+            // `entries` hands on only the keys of `D::YAML`, the table's own.
+            None => Ok(()),
+        }
+    })?;
+    Ok(doc)
+}
+
+/// Reads the value of the key `name` of `doc` with `read`.
+fn read<'de, A: MapAccess<'de>, D>(
     pass: &Pass,
     map: &mut A,
     path: &str,
-) -> Result<Option<T>, A::Error> {
+    name: &'static str,
+    read: &Read<D>,
+    doc: &mut D,
+) -> Result<(), A::Error> {
+    match *read {
+        // Not in `D::YAML`: its key was refused, with the reason, and its value read past.
+        Read::Attribute => {}
+        Read::Scalar(set) => {
+            leaf(pass, map, path, name, |key, value| set(doc, key, value))?;
+        }
+        Read::On(set) => {
+            if let Some(items) = value(pass, map, path, OnSeed { pass, path })? {
+                set(doc, items);
+            }
+        }
+        Read::Retry(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::RateLimit(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Cache(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::CircuitBreaker(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Bulkhead(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Alert(slot) => *slot(doc) = section(pass, map, path)?,
+    }
+    Ok(())
+}
+
+/// Reads the next value of `map` as the section `D`.
+fn section<'de, A: MapAccess<'de>, D: Doc>(
+    pass: &Pass,
+    map: &mut A,
+    path: &str,
+) -> Result<Option<D>, A::Error> {
     let seed = SectionSeed {
         pass,
         path,
-        section: std::marker::PhantomData::<T>,
+        section: std::marker::PhantomData::<D>,
     };
     value(pass, map, path, seed)
 }
 
-struct SectionSeed<'p, T> {
+struct SectionSeed<'p, D> {
     pass: &'p Pass,
     path: &'p str,
-    section: std::marker::PhantomData<T>,
+    section: std::marker::PhantomData<D>,
 }
 
-impl<'de, T: Section> DeserializeSeed<'de> for SectionSeed<'_, T> {
-    type Value = T;
+impl<'de, D: Doc> DeserializeSeed<'de> for SectionSeed<'_, D> {
+    type Value = D;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+    fn deserialize<De: Deserializer<'de>>(self, deserializer: De) -> Result<D, De::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de, T: Section> Visitor<'de> for SectionSeed<'_, T> {
-    type Value = T;
+impl<'de, D: Doc> Visitor<'de> for SectionSeed<'_, D> {
+    type Value = D;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a mapping of `{}` keys ({})", T::NAME, list(T::KEYS))
+        expecting::<D>(f)
     }
 
     /// `retry:` with nothing under it: a section that changes nothing.
-    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        Ok(T::default())
+    fn visit_unit<E: de::Error>(self) -> Result<D, E> {
+        Ok(D::default())
     }
 
     /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
-    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+    fn visit_none<E: de::Error>(self) -> Result<D, E> {
         self.visit_unit()
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        self.pass.count(|| self.path.to_string())?;
-        let mut doc = T::default();
-        let what = format!("`{}` key", T::NAME);
-        entries(
-            self.pass,
-            &mut map,
-            self.path,
-            T::KEYS,
-            &what,
-            |map, key, path| doc.read(self.pass, map, key, path),
-        )?;
-        Ok(doc)
-    }
-}
-
-impl Section for RetryDoc {
-    const NAME: &'static str = "retry";
-    const KEYS: &'static [&'static str] = RETRY_KEYS;
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error> {
-        match key {
-            "attempts" => self.attempts = leaf(pass, map, path, "attempts", attempts)?,
-            "backoff" => self.backoff = leaf(pass, map, path, "backoff", backoff)?,
-            "base" => self.base = leaf(pass, map, path, "base", duration)?,
-            "factor" => self.factor = leaf(pass, map, path, "factor", factor)?,
-            "max_delay" => self.max_delay = leaf(pass, map, path, "max_delay", duration)?,
-            "max_elapsed" => {
-                self.max_elapsed = leaf(pass, map, path, "max_elapsed", optional_duration)?;
-            }
-            "jitter" => self.jitter = leaf(pass, map, path, "jitter", jitter)?,
-            "on" => self.on = value(pass, map, path, OnSeed { pass, path })?,
-            "retry_after" => {
-                self.retry_after = leaf(pass, map, path, "retry_after", boolean)?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl Section for RateLimitDoc {
-    const NAME: &'static str = "rate_limit";
-    const KEYS: &'static [&'static str] = RATE_LIMIT_KEYS;
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error> {
-        match key {
-            "calls" => self.calls = leaf(pass, map, path, "calls", count)?,
-            "period" => self.period = leaf(pass, map, path, "period", positive)?,
-            "burst" => self.burst = leaf(pass, map, path, "burst", any_count)?,
-            "mode" => self.mode = leaf(pass, map, path, "mode", mode)?,
-            "max_wait" => {
-                self.max_wait = leaf(pass, map, path, "max_wait", optional_duration)?;
-            }
-            "cost" => self.cost = leaf(pass, map, path, "cost", cost)?,
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl Section for CacheDoc {
-    const NAME: &'static str = "cache";
-    const KEYS: &'static [&'static str] = CACHE_KEYS;
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error> {
-        match key {
-            "enabled" => self.enabled = leaf(pass, map, path, "enabled", boolean)?,
-            "ttl" => self.ttl = leaf(pass, map, path, "ttl", duration)?,
-            "max_entries" => {
-                self.max_entries = leaf(pass, map, path, "max_entries", count)?.map(u64::from);
-            }
-            "ttl_jitter" => self.ttl_jitter = leaf(pass, map, path, "ttl_jitter", fraction)?,
-            "negative_ttl" => {
-                self.negative_ttl = leaf(pass, map, path, "negative_ttl", optional_duration)?;
-            }
-            "stale_while_revalidate" => {
-                self.stale_while_revalidate =
-                    leaf(pass, map, path, "stale_while_revalidate", optional_duration)?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl Section for CircuitBreakerDoc {
-    const NAME: &'static str = "circuit_breaker";
-    const KEYS: &'static [&'static str] = CIRCUIT_BREAKER_KEYS;
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error> {
-        match key {
-            "failure_rate" => {
-                self.failure_rate = leaf(pass, map, path, "failure_rate", fraction)?;
-            }
-            "min_calls" => self.min_calls = leaf(pass, map, path, "min_calls", count)?,
-            "window" => self.window = leaf(pass, map, path, "window", count)?,
-            "open_for" => self.open_for = leaf(pass, map, path, "open_for", positive)?,
-            "half_open_calls" => {
-                self.half_open_calls = leaf(pass, map, path, "half_open_calls", count)?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl Section for BulkheadDoc {
-    const NAME: &'static str = "bulkhead";
-    const KEYS: &'static [&'static str] = BULKHEAD_KEYS;
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error> {
-        match key {
-            "max_concurrent" => {
-                self.max_concurrent = leaf(pass, map, path, "max_concurrent", count)?;
-            }
-            "max_wait" => self.max_wait = leaf(pass, map, path, "max_wait", duration)?,
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl Section for AlertDoc {
-    const NAME: &'static str = "alert";
-    const KEYS: &'static [&'static str] = ALERT_KEYS;
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        pass: &Pass,
-        map: &mut A,
-        key: &str,
-        path: &str,
-    ) -> Result<(), A::Error> {
-        match key {
-            "retry_rate" => self.retry_rate = leaf(pass, map, path, "retry_rate", fraction)?,
-            "window" => self.window = leaf(pass, map, path, "window", positive)?,
-            _ => {}
-        }
-        Ok(())
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<D, A::Error> {
+        fields(self.pass, map, self.path)
     }
 }
 
@@ -916,7 +721,7 @@ struct OnSeed<'p> {
 }
 
 impl<'de> DeserializeSeed<'de> for OnSeed<'_> {
-    type Value = Vec<OnItem>;
+    type Value = RetryOn;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -925,15 +730,13 @@ impl<'de> DeserializeSeed<'de> for OnSeed<'_> {
 
 impl OnSeed<'_> {
     /// A single item written without brackets (`on: 503`): a list of one.
-    fn one<E: de::Error>(self, item: Scalar) -> Result<Vec<OnItem>, E> {
-        on_item("on", item)
-            .map(|item| vec![item])
-            .map_err(|problem| self.pass.fail(self.path, problem))
+    fn one<E: de::Error>(self, item: Scalar) -> Result<RetryOn, E> {
+        on_item("on", item).map_err(|problem| self.pass.fail(self.path, problem))
     }
 }
 
 impl<'de> Visitor<'de> for OnSeed<'_> {
-    type Value = Vec<OnItem>;
+    type Value = RetryOn;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of error kinds and status codes (e.g. `[Timeout, 503, 5xx]`)")
@@ -953,7 +756,7 @@ impl<'de> Visitor<'de> for OnSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         self.pass.count(|| self.path.to_string())?;
-        let mut items = Vec::new();
+        let mut on = RetryOn::NONE;
         for index in 0.. {
             let seed = LeafSeed {
                 pass: self.pass,
@@ -963,44 +766,16 @@ impl<'de> Visitor<'de> for OnSeed<'_> {
                 check: on_item,
             };
             match seq.next_element_seed(seed) {
-                Ok(Some(item)) => items.push(item),
+                Ok(Some(item)) => on = on.with(item),
                 Ok(None) => break,
                 Err(error) => self
                     .pass
                     .recover(error, &item_path(self.path, Some(index)))?,
             }
         }
-        Ok(items)
+        Ok(on)
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Leaves: one scalar, checked by the shared rules
-// ---------------------------------------------------------------------------------------------
-
-/// A scalar as YAML typed it.
-#[derive(Clone, Copy)]
-enum Scalar<'a> {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(&'a str),
-}
-
-impl fmt::Display for Scalar<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scalar::Null => f.write_str("nothing"),
-            Scalar::Bool(b) => write!(f, "`{b}`"),
-            Scalar::Int(n) => write!(f, "`{n}`"),
-            Scalar::Float(x) => write!(f, "`{x}`"),
-            Scalar::Str(s) => write!(f, "`{}`", shown(s)),
-        }
-    }
-}
-
-type Check<T> = fn(&str, Scalar<'_>) -> Result<T, Problem>;
 
 /// Reads the next value of `map` as one scalar checked by `check`.
 fn leaf<'de, A: MapAccess<'de>, T>(
@@ -1008,7 +783,7 @@ fn leaf<'de, A: MapAccess<'de>, T>(
     map: &mut A,
     path: &str,
     key: &'static str,
-    check: Check<T>,
+    check: impl FnOnce(&'static str, Scalar<'_>) -> Result<T, Problem>,
 ) -> Result<Option<T>, A::Error> {
     let seed = LeafSeed {
         pass,
@@ -1020,17 +795,20 @@ fn leaf<'de, A: MapAccess<'de>, T>(
     value(pass, map, path, seed)
 }
 
-struct LeafSeed<'p, T> {
+/// One scalar, checked by `check`: a value's rule, or a rule and where its value goes.
+struct LeafSeed<'p, F> {
     pass: &'p Pass,
     path: &'p str,
     /// The item's index, for an item of a list (`on[3]`): its path is only written out for
     /// a message.
     index: Option<usize>,
     key: &'static str,
-    check: Check<T>,
+    check: F,
 }
 
-impl<'de, T> DeserializeSeed<'de> for LeafSeed<'_, T> {
+impl<'de, T, F: FnOnce(&'static str, Scalar<'_>) -> Result<T, Problem>> DeserializeSeed<'de>
+    for LeafSeed<'_, F>
+{
     type Value = T;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
@@ -1038,14 +816,24 @@ impl<'de, T> DeserializeSeed<'de> for LeafSeed<'_, T> {
     }
 }
 
-impl<T> LeafSeed<'_, T> {
+impl<F> LeafSeed<'_, F> {
     fn path(&self) -> String {
         item_path(self.path, self.index)
     }
 
-    fn checked<E: de::Error>(self, scalar: Scalar<'_>) -> Result<T, E> {
+    fn checked<T, E: de::Error>(self, scalar: Scalar<'_>) -> Result<T, E>
+    where
+        F: FnOnce(&'static str, Scalar<'_>) -> Result<T, Problem>,
+    {
         self.pass.count(|| self.path())?;
-        (self.check)(self.key, scalar).map_err(|problem| self.pass.fail(&self.path(), problem))
+        let LeafSeed {
+            pass,
+            path,
+            index,
+            key,
+            check,
+        } = self;
+        check(key, scalar).map_err(|problem| pass.fail(&item_path(path, index), problem))
     }
 }
 
@@ -1057,7 +845,9 @@ fn item_path(path: &str, index: Option<usize>) -> String {
     }
 }
 
-impl<'de, T> Visitor<'de> for LeafSeed<'_, T> {
+impl<'de, T, F: FnOnce(&'static str, Scalar<'_>) -> Result<T, Problem>> Visitor<'de>
+    for LeafSeed<'_, F>
+{
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1115,299 +905,5 @@ impl<'de, T> Visitor<'de> for LeafSeed<'_, T> {
             &self.path(),
             Problem::new(format!("`{key}` takes one value, found a mapping")),
         ))
-    }
-}
-
-// The checks. Each value rule itself is in `rules.rs` / `duration.rs`, shared with the macros.
-
-/// A whole number, in u64; a negative one is refused as below `minimum`.
-fn whole(key: &str, scalar: Scalar<'_>, minimum: u64) -> Result<u64, Problem> {
-    match scalar {
-        Scalar::Int(n) if n < 0 => Err(Problem::new(format!(
-            "`{key}` must be at least {minimum}, found {n}"
-        ))),
-        Scalar::Int(n) => {
-            u64::try_from(n).map_err(|_| Problem::new(format!("`{key}` is too large, found {n}")))
-        }
-        Scalar::Float(x) => Err(Problem::new(format!(
-            "`{key}` must be a whole number, found `{x}`"
-        ))),
-        other => Err(Problem::new(format!(
-            "`{key}` must be a number, found {other}"
-        ))),
-    }
-}
-
-fn attempts(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
-    if let Scalar::Int(n) = scalar {
-        if n < 0 {
-            // The rule's own words, with the value as written.
-            let message = rules::check_attempts(0).err().unwrap_or_default();
-            return Err(Problem::new(
-                message.replace("found 0", &format!("found {n}")),
-            ));
-        }
-    }
-    rules::check_attempts(whole(key, scalar, 1)?).map_err(Problem::new)
-}
-
-/// At least 1 (`calls`, `max_concurrent`, `min_calls`, ...).
-fn count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
-    rules::check_count(key, whole(key, scalar, 1)?).map_err(Problem::new)
-}
-
-/// A constant cost: at least 1 permit, at most what a limit can admit per period.
-fn cost(key: &str, scalar: Scalar<'_>) -> Result<u64, Problem> {
-    if let Scalar::Int(n) = scalar {
-        if n < 0 {
-            // The rule's own words, with the value as written.
-            let message = rules::check_cost(0).err().unwrap_or_default();
-            return Err(Problem::new(
-                message.replace("found 0", &format!("found {n}")),
-            ));
-        }
-    }
-    rules::check_cost(whole(key, scalar, 1)?).map_err(Problem::new)
-}
-
-/// At least 0 (`burst`).
-fn any_count(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
-    rules::check_u32(key, whole(key, scalar, 0)?).map_err(Problem::new)
-}
-
-fn number(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
-    match scalar {
-        Scalar::Int(n) => Ok(n as f64),
-        Scalar::Float(x) => Ok(x),
-        other => Err(Problem::new(format!(
-            "`{key}` must be a number, found {other}"
-        ))),
-    }
-}
-
-fn fraction(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
-    rules::check_fraction(key, number(key, scalar)?).map_err(Problem::new)
-}
-
-fn factor(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
-    rules::check_factor(number(key, scalar)?).map_err(Problem::new)
-}
-
-fn boolean(key: &str, scalar: Scalar<'_>) -> Result<bool, Problem> {
-    match scalar {
-        Scalar::Bool(b) => Ok(b),
-        other => Err(Problem::new(format!(
-            "`{key}` must be `true` or `false`, found {other}"
-        ))),
-    }
-}
-
-fn duration(key: &str, scalar: Scalar<'_>) -> Result<Duration, Problem> {
-    match scalar {
-        Scalar::Str(text) => parse_duration(text).map_err(|error| match error {
-            DurationError::Overflow => Problem::new(format!(
-                "duration `{}` for `{key}` is too large: at most `{MAX_DURATION_TEXT}`",
-                shown(text)
-            )),
-            error => Problem::new(format!(
-                "invalid duration `{}` for `{key}`: {error}",
-                shown(text)
-            ))
-            .hint(Some("expected e.g. `250ms`, `30s`, `2m`, `1h`".to_string())),
-        }),
-        Scalar::Int(n) => Err(Problem::new(format!(
-            "`{key}` needs a unit: `{n}` alone is ambiguous"
-        ))
-        .hint(Some(format!("write `{n}s` or `{n}ms`")))),
-        other => Err(
-            Problem::new(format!("`{key}` must be a duration, found {other}"))
-                .hint(Some("expected e.g. `250ms`, `30s`, `2m`, `1h`".to_string())),
-        ),
-    }
-}
-
-/// A duration, or nothing (`~`) to remove a limit the attribute sets.
-fn optional_duration(key: &str, scalar: Scalar<'_>) -> Result<Option<Duration>, Problem> {
-    match scalar {
-        Scalar::Null => Ok(None),
-        other => duration(key, other).map(Some),
-    }
-}
-
-/// A duration longer than zero (`period`, `timeout`, `open_for`, `window`).
-fn positive(key: &str, scalar: Scalar<'_>) -> Result<Duration, Problem> {
-    let value = duration(key, scalar)?;
-    if value.is_zero() {
-        return Err(Problem::new(format!("`{key}` must be longer than zero")));
-    }
-    Ok(value)
-}
-
-/// A name from `names`, with a hint for a near miss.
-fn name<'n>(
-    key: &str,
-    what: &str,
-    names: &[&'n str],
-    scalar: Scalar<'_>,
-) -> Result<&'n str, Problem> {
-    let text = match scalar {
-        Scalar::Str(text) => text,
-        other => {
-            return Err(Problem::new(format!(
-                "`{key}` must be one of {}, found {other}",
-                list(names)
-            )));
-        }
-    };
-    if let Some(found) = names.iter().find(|known| **known == text) {
-        return Ok(found);
-    }
-    let hint = match rules::did_you_mean(text, names) {
-        Some(meant) => format!("did you mean `{meant}`?"),
-        None => format!("expected one of {}", list(names)),
-    };
-    Err(Problem::new(format!("unknown {what} `{text}`")).hint(Some(hint)))
-}
-
-fn backoff(key: &str, scalar: Scalar<'_>) -> Result<BackoffName, Problem> {
-    Ok(match name(key, "backoff", rules::BACKOFF_NAMES, scalar)? {
-        "linear" => BackoffName::Linear,
-        "constant" => BackoffName::Constant,
-        _ => BackoffName::Exp,
-    })
-}
-
-fn mode(key: &str, scalar: Scalar<'_>) -> Result<ModeName, Problem> {
-    Ok(match name(key, "mode", rules::LIMIT_MODE_NAMES, scalar)? {
-        "reject" => ModeName::Reject,
-        _ => ModeName::Wait,
-    })
-}
-
-fn jitter(key: &str, scalar: Scalar<'_>) -> Result<JitterValue, Problem> {
-    match scalar {
-        Scalar::Int(_) | Scalar::Float(_) => rules::check_jitter(number(key, scalar)?)
-            .map(JitterValue::Fraction)
-            .map_err(Problem::new),
-        _ => Ok(match name(key, "jitter", rules::JITTER_NAMES, scalar)? {
-            "full" => JitterValue::Full,
-            "equal" => JitterValue::Equal,
-            _ => JitterValue::Decorrelated,
-        }),
-    }
-}
-
-fn on_item(_: &str, scalar: Scalar<'_>) -> Result<OnItem, Problem> {
-    let text = match scalar {
-        Scalar::Int(code) => {
-            // Out of u64 (negative, huge): the rule's words with the value as written.
-            return match u64::try_from(code) {
-                Ok(code) => rules::check_status(code).map(OnItem::Status),
-                Err(_) => rules::check_status(0)
-                    .map(OnItem::Status)
-                    .map_err(|message| message.replace("found 0", &format!("found {code}"))),
-            }
-            .map_err(Problem::new);
-        }
-        Scalar::Str(text) => text,
-        other => {
-            return Err(Problem::new(format!(
-                "`on` takes error kinds (`Timeout`, `Connect`, `Transient`), status codes and classes (`5xx`), found {other}"
-            )));
-        }
-    };
-    match text {
-        "Timeout" => return Ok(OnItem::Timeout),
-        "Connect" => return Ok(OnItem::Connect),
-        "Transient" => return Ok(OnItem::Transient),
-        _ => {}
-    }
-    if let Some(hundreds) = rules::status_class(text) {
-        return Ok(OnItem::Class(hundreds));
-    }
-    if let Ok(code) = text.parse::<u64>() {
-        return rules::check_status(code)
-            .map(OnItem::Status)
-            .map_err(Problem::new);
-    }
-    let known: Vec<&str> = rules::ERROR_KIND_NAMES
-        .iter()
-        .chain(rules::STATUS_CLASS_NAMES)
-        .copied()
-        .collect();
-    let hint = match rules::did_you_mean(text, &known) {
-        Some(meant) => format!("did you mean `{meant}`?"),
-        None => {
-            "expected `Timeout`, `Connect`, `Transient`, a status code (`503`) or a class (`5xx`)"
-                .to_string()
-        }
-    };
-    Err(Problem::new(format!("unknown error kind `{text}` in `on`")).hint(Some(hint)))
-}
-
-fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Problem> {
-    match scalar {
-        Scalar::Str("memory") => Ok(BackendName::Memory),
-        Scalar::Str(url) if url.starts_with("redis://") || url.starts_with("redis+unix://") => {
-            check_redis_url(key, url)?;
-            Ok(BackendName::Redis(url.to_string()))
-        }
-        Scalar::Str(url) if url.starts_with("rediss://") => Err(Problem::new(format!(
-            "`{key}` `{url}` asks for TLS, which this build does not support"
-        ))
-        .hint(Some(
-            "use `redis://` (on a trusted network or through a TLS tunnel)".to_string(),
-        ))),
-        other => Err(Problem::new(format!("unknown `{key}` {other}")).hint(Some(
-            "expected `memory` or a Redis URL such as `redis://127.0.0.1:6379/0`".to_string(),
-        ))),
-    }
-}
-
-/// A Redis URL the runtime can connect with: read by the redis crate's own parser, so that a
-/// URL it would refuse on every call (each call then falling back) is refused here, in place.
-#[cfg(feature = "redis")]
-fn check_redis_url(key: &str, text: &str) -> Result<(), Problem> {
-    let refused = |reason: &str| {
-        Problem::new(format!(
-            "`{key}` `{}` is not a valid Redis URL: {reason}",
-            shown(text)
-        ))
-        .hint(Some(
-            "expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"
-                .to_string(),
-        ))
-    };
-    let url = url::Url::parse(text).map_err(|error| refused(&error.to_string()))?;
-    redis::IntoConnectionInfo::into_connection_info(url)
-        .map(drop)
-        .map_err(|error| {
-            // "Missing hostname - InvalidClientConfig": the reason without the error's kind.
-            let reason = error.to_string();
-            let reason = reason.split(" - ").next().unwrap_or_default();
-            refused(&reason.to_ascii_lowercase())
-        })
-}
-
-/// Without the Redis backend compiled in, the URL is not read (the policy runs in memory).
-#[cfg(not(feature = "redis"))]
-fn check_redis_url(_: &str, _: &str) -> Result<(), Problem> {
-    Ok(())
-}
-
-fn on_backend_error(key: &str, scalar: Scalar<'_>) -> Result<OnBackendError, Problem> {
-    Ok(match name(key, key, ON_BACKEND_ERROR_NAMES, scalar)? {
-        "deny" => OnBackendError::Deny,
-        "local" => OnBackendError::Local,
-        _ => OnBackendError::Allow,
-    })
-}
-
-fn text(key: &str, scalar: Scalar<'_>) -> Result<String, Problem> {
-    match scalar {
-        Scalar::Str(text) => Ok(text.to_string()),
-        other => Err(Problem::new(format!(
-            "`{key}` must be a string, found {other}"
-        ))),
     }
 }

@@ -5,11 +5,18 @@
 //! Tests marked `#[ignore = "bug: ..."]` state what the contract asks and fail today; they
 //! are kept so that the fix has a test waiting for it.
 
+// The expected values are built field by field, in the order the YAML lists them.
+#![allow(clippy::field_reassign_with_default)]
+
 use std::time::Duration;
 
+use resilience_config::breaker::BreakerPatch;
+use resilience_config::bulkhead::BulkheadPatch;
+use resilience_config::cache::CachePatch;
+use resilience_config::rate_limit::{LimitMode, RateLimitPatch};
+use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch};
 use resilience_config::{
-    AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc, RetryDoc, load, load_str,
+    AlertDoc, ConfigError, ConfigErrors, PolicyDoc, PolicyFile, load, load_str,
 };
 
 /// The contract's example file (DESIGN.md, "YAML policies"), verbatim.
@@ -82,41 +89,42 @@ fn in_section(section: &str, body: &str) -> String {
 fn the_contract_example_parses_into_every_section() {
     let file = load_str(CONTRACT_EXAMPLE).unwrap();
 
-    let mut retry = RetryDoc::default();
+    let mut retry = RetryPatch::default();
     retry.attempts = Some(5);
-    retry.backoff = Some(BackoffName::Exp);
+    retry.backoff = Some(Backoff::Exponential);
     retry.base = Some(ms(200));
     retry.max_delay = Some(secs(10));
-    retry.jitter = Some(JitterValue::Fraction(0.2));
-    retry.on = Some(vec![
-        OnItem::Timeout,
-        OnItem::Connect,
-        OnItem::Status(429),
-        OnItem::Status(502),
-        OnItem::Status(503),
-        OnItem::Status(504),
-    ]);
+    retry.jitter = Some(Jitter::Fraction(0.2));
+    retry.on = Some(
+        RetryOn::NONE
+            .timeout()
+            .connect()
+            .status(429)
+            .status(502)
+            .status(503)
+            .status(504),
+    );
 
-    let mut rate_limit = RateLimitDoc::default();
+    let mut rate_limit = RateLimitPatch::default();
     rate_limit.calls = Some(50);
     rate_limit.period = Some(secs(1));
-    rate_limit.mode = Some(ModeName::Wait);
+    rate_limit.mode = Some(LimitMode::Wait);
     rate_limit.max_wait = Some(Some(secs(5)));
 
-    let mut cache = CacheDoc::default();
+    let mut cache = CachePatch::default();
     cache.enabled = Some(true);
     cache.ttl = Some(secs(60));
     cache.ttl_jitter = Some(0.1);
     cache.max_entries = Some(10_000);
     cache.negative_ttl = Some(Some(secs(5)));
 
-    let mut circuit_breaker = CircuitBreakerDoc::default();
+    let mut circuit_breaker = BreakerPatch::default();
     circuit_breaker.failure_rate = Some(0.5);
     circuit_breaker.min_calls = Some(10);
     circuit_breaker.window = Some(20);
     circuit_breaker.open_for = Some(secs(30));
 
-    let mut bulkhead = BulkheadDoc::default();
+    let mut bulkhead = BulkheadPatch::default();
     bulkhead.max_concurrent = Some(20);
 
     let mut alert = AlertDoc::default();
@@ -187,33 +195,28 @@ policies:
     );
 
     let search = &file.policies["search"];
-    let mut retry = RetryDoc::default();
+    let mut retry = RetryPatch::default();
     retry.attempts = Some(2);
-    retry.backoff = Some(BackoffName::Linear);
+    retry.backoff = Some(Backoff::Linear);
     retry.base = Some(ms(1500));
     retry.factor = Some(3.0);
     retry.max_delay = Some(secs(120));
     retry.max_elapsed = Some(Some(secs(3600)));
-    retry.jitter = Some(JitterValue::Full);
-    retry.on = Some(vec![
-        OnItem::Transient,
-        OnItem::Class(5),
-        OnItem::Status(404),
-        OnItem::Status(418),
-    ]);
+    retry.jitter = Some(Jitter::Full);
+    retry.on = Some(RetryOn::NONE.transient().class(5).status(404).status(418));
     retry.retry_after = Some(false);
     assert_eq!(search.retry, Some(retry));
 
-    let mut rate_limit = RateLimitDoc::default();
+    let mut rate_limit = RateLimitPatch::default();
     rate_limit.calls = Some(20);
     rate_limit.period = Some(secs(10));
     rate_limit.burst = Some(0);
-    rate_limit.mode = Some(ModeName::Reject);
+    rate_limit.mode = Some(LimitMode::Reject);
     rate_limit.max_wait = Some(None);
     rate_limit.cost = Some(3);
     assert_eq!(search.rate_limit, Some(rate_limit));
 
-    let mut cache = CacheDoc::default();
+    let mut cache = CachePatch::default();
     cache.enabled = Some(false);
     cache.ttl = Some(ms(250));
     cache.max_entries = Some(1);
@@ -222,7 +225,7 @@ policies:
     cache.stale_while_revalidate = Some(Some(secs(30)));
     assert_eq!(search.cache, Some(cache));
 
-    let mut circuit_breaker = CircuitBreakerDoc::default();
+    let mut circuit_breaker = BreakerPatch::default();
     circuit_breaker.failure_rate = Some(1.0);
     circuit_breaker.min_calls = Some(1);
     circuit_breaker.window = Some(1);
@@ -230,21 +233,21 @@ policies:
     circuit_breaker.half_open_calls = Some(3);
     assert_eq!(search.circuit_breaker, Some(circuit_breaker));
 
-    let mut bulkhead = BulkheadDoc::default();
+    let mut bulkhead = BulkheadPatch::default();
     bulkhead.max_concurrent = Some(1);
     bulkhead.max_wait = Some(Duration::ZERO);
     assert_eq!(search.bulkhead, Some(bulkhead));
     assert_eq!((search.timeout, &search.alert), (None, &None));
 
     let constant = file.policies["constant"].retry.as_ref().unwrap();
-    assert_eq!(constant.backoff, Some(BackoffName::Constant));
-    assert_eq!(constant.jitter, Some(JitterValue::Equal));
+    assert_eq!(constant.backoff, Some(Backoff::Constant));
+    assert_eq!(constant.jitter, Some(Jitter::Equal));
     assert_eq!(constant.max_elapsed, Some(None));
-    assert_eq!(constant.on, Some(vec![OnItem::Status(503)]));
+    assert_eq!(constant.on, Some(RetryOn::NONE.status(503)));
 
     let decorrelated = file.policies["decorrelated"].retry.as_ref().unwrap();
-    assert_eq!(decorrelated.jitter, Some(JitterValue::Decorrelated));
-    assert_eq!(decorrelated.on, Some(vec![OnItem::Timeout]));
+    assert_eq!(decorrelated.jitter, Some(Jitter::Decorrelated));
+    assert_eq!(decorrelated.on, Some(RetryOn::NONE.timeout()));
 }
 
 #[test]
@@ -256,14 +259,14 @@ fn empty_policies_policies_and_sections_are_accepted() {
     assert_eq!(file.policies["a"], PolicyDoc::default());
     assert_eq!(file.policies["b"], PolicyDoc::default());
     let c = &file.policies["c"];
-    assert_eq!(c.retry, Some(RetryDoc::default()));
-    assert_eq!(c.cache, Some(CacheDoc::default()));
+    assert_eq!(c.retry, Some(RetryPatch::default()));
+    assert_eq!(c.cache, Some(CachePatch::default()));
     assert_eq!(c.rate_limit, None);
 }
 
 #[test]
 fn flow_style_json_style_crlf_and_a_byte_order_mark_are_accepted() {
-    let mut expected = RetryDoc::default();
+    let mut expected = RetryPatch::default();
     expected.attempts = Some(3);
     for yaml in [
         "{policies: {a: {retry: {attempts: 3}}}}\n",
@@ -273,7 +276,7 @@ fn flow_style_json_style_crlf_and_a_byte_order_mark_are_accepted() {
         "%YAML 1.2\n---\npolicies:\n  a:\n    retry: { attempts: 3 }  # three\n...\n",
     ] {
         let file = load_str(yaml).unwrap_or_else(|errors| panic!("{yaml:?}: {errors}"));
-        assert_eq!(file.policies["a"].retry, Some(expected.clone()), "{yaml:?}");
+        assert_eq!(file.policies["a"].retry, Some(expected), "{yaml:?}");
     }
 }
 
@@ -682,7 +685,7 @@ fn a_duration_with_an_unknown_unit_is_refused() {
         &only_error(&in_section("retry", "base: 10x")),
         (4, 13),
         "policies.user-api.retry.base",
-        "invalid duration `10x` for `base`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m` or `h`)",
+        "invalid duration `10x` for `base`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m`, `h` or `d`)",
         Some("expected e.g. `250ms`, `30s`, `2m`, `1h`"),
     );
 }
@@ -1094,7 +1097,7 @@ policies:
 <yaml>:4:7: policies.a.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?
 <yaml>:5:15: policies.a.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5
 <yaml>:8:14: policies.b.rate_limit.calls: `calls` must be at least 1, found 0
-<yaml>:10:12: policies.b.cache.ttl: invalid duration `10x` for `ttl`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m` or `h`); expected e.g. `250ms`, `30s`, `2m`, `1h`
+<yaml>:10:12: policies.b.cache.ttl: invalid duration `10x` for `ttl`: unknown unit `x` (expected `ns`, `us`, `ms`, `s`, `m`, `h` or `d`); expected e.g. `250ms`, `30s`, `2m`, `1h`
 <yaml>:11:5: policies.b.retri: unknown section `retri`; did you mean `retry`?"
     );
     assert_eq!(errors.first(), errors.errors().first());

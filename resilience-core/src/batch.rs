@@ -27,7 +27,6 @@
 //! # }
 //! ```
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::io::{self, BufRead, Write};
@@ -36,17 +35,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-
-tokio::task_local! {
-    /// The tries of the batch call running in this task-local scope: the retry executor adds
-    /// one for each retry, so a dead letter knows how many tries it took.
-    static TRIES: Cell<u32>;
-}
-
-/// Counts one more try of the batch call in progress, if any (called by the retry executor).
-pub(crate) fn count_retry() {
-    let _ = TRIES.try_with(|tries| tries.set(tries.get().saturating_add(1)));
-}
 
 /// Where a batch is, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,13 +187,9 @@ where
         let mut running = futures_util::stream::iter(inputs.enumerate())
             .map(|(index, input)| {
                 let future = call(input.clone());
-                let counted = async move {
-                    let result = future.await;
-                    (result, TRIES.get().get())
-                };
                 async move {
-                    let (result, tries) = TRIES.scope(Cell::new(1), counted).await;
-                    (index, input, result, tries)
+                    let (result, retries) = crate::retry::counting_retries(future).await;
+                    (index, input, result, retries.saturating_add(1))
                 }
             })
             .buffer_unordered(concurrency);

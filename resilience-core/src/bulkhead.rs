@@ -8,64 +8,12 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::bulkhead::{BulkheadPatch, BulkheadSpec};
+
 use crate::observe;
-use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
+use crate::registry::SharedByName;
 use crate::rejected::Rejected;
-
-/// A bulkhead as plain data.
-///
-/// `max_wait` defaults to zero: a call that finds every slot taken is refused at once, as in
-/// resilience4j and Polly; give a `max_wait` to queue instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct BulkheadSpec {
-    /// Calls allowed in flight at once (>= 1).
-    pub max_concurrent: u32,
-    /// How long a call may wait for a slot. Default zero.
-    pub max_wait: Duration,
-}
-
-impl BulkheadSpec {
-    /// No bound: what a site naming a policy without `max_concurrent` has until the policy
-    /// gives one.
-    pub const UNBOUNDED: u32 = u32::MAX >> 3;
-
-    /// `max_concurrent` slots, no waiting.
-    pub const fn new(max_concurrent: u32) -> Self {
-        BulkheadSpec {
-            max_concurrent,
-            max_wait: Duration::ZERO,
-        }
-    }
-
-    /// Sets `max_wait`.
-    pub const fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.max_wait = max_wait;
-        self
-    }
-}
-
-/// A partial [`BulkheadSpec`]: the fields a named policy sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BulkheadPatch {
-    /// Overrides `max_concurrent`.
-    pub max_concurrent: Option<u32>,
-    /// Overrides `max_wait`.
-    pub max_wait: Option<Duration>,
-}
-
-impl BulkheadPatch {
-    /// `spec` with every field this patch sets replaced.
-    pub fn apply(&self, mut spec: BulkheadSpec) -> BulkheadSpec {
-        if let Some(v) = self.max_concurrent {
-            spec.max_concurrent = v;
-        }
-        if let Some(v) = self.max_wait {
-            spec.max_wait = v;
-        }
-        spec
-    }
-}
 
 /// A semaphore of `max_concurrent` slots whose size can change while calls run: growing
 /// adds slots at once; shrinking takes slots back as calls finish.
@@ -309,36 +257,16 @@ where
     call()
 }
 
-impl SharedState for Bulkhead {
-    const KIND: &'static str = "a shared bulkhead";
-    type Spec = BulkheadSpec;
-
-    fn create(spec: BulkheadSpec) -> Self {
-        Bulkhead::new(spec)
-    }
-
-    fn configure(&self, spec: BulkheadSpec) {
-        Bulkhead::configure(self, spec);
-    }
-
-    fn effective(policy: Option<&NamedPolicy>, inline: BulkheadSpec) -> BulkheadSpec {
-        match policy.and_then(|policy| policy.bulkhead) {
-            Some(patch) => patch.apply(inline),
-            None => inline,
-        }
-    }
-}
-
-static NAMED: SharedByName<Bulkhead> = SharedByName::new();
+static NAMED: SharedByName<Bulkhead, BulkheadSpec> = SharedByName::new(
+    "a shared bulkhead",
+    Bulkhead::new,
+    Bulkhead::configure,
+    |policy, inline| policy.bulkhead.map(|patch| patch.apply(inline)),
+);
 
 /// The bulkhead shared by every site naming `policy` (see [`crate::rate_limit::named`]).
 pub fn named(policy: &str, inline: BulkheadSpec) -> Arc<Bulkhead> {
     NAMED.get_or_create(policy, inline)
-}
-
-/// Applies newly installed policies to every named bulkhead already in use.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    NAMED.reconfigure_all(policies);
 }
 
 #[cfg(test)]

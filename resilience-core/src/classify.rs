@@ -11,121 +11,17 @@
 //! | `tokio::time::error::Elapsed` | `Timeout` |
 //! | [`HttpError`] | `Status(code)`, with its Retry-After |
 //! | [`Rejected`] | see [`Rejected`]'s own table |
-//! | `reqwest::Error` (feature `reqwest`) | `Timeout`, `Connect` or `Status(code)` |
+//! | `reqwest::Error` (feature `reqwest`) | by the phase that failed: `Connect`, `Timeout`, `Body`, or `Status(code)` |
 //! | any `std::error::Error + 'static` | the first of the above found along its `source()` chain |
 //! | anything else | `Other` (not retried by default) |
 
 use std::error::Error;
-use std::fmt;
 use std::io;
 use std::time::Duration;
 
+pub use crate::error_class::{Classification, Classify, ErrorClass};
 use crate::http::HttpError;
 use crate::rejected::Rejected;
-
-/// The kind of failure, as far as retrying and circuit breaking care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// The call took too long (a client timeout, `Elapsed`, `Rejected::Timeout`).
-    Timeout,
-    /// The connection could not be made or was lost (refused, reset, aborted).
-    Connect,
-    /// The server answered with this HTTP status code.
-    Status(u16),
-    /// Anything else: not retried unless `retry_if` says so.
-    Other,
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorClass::Timeout => f.write_str("Timeout"),
-            ErrorClass::Connect => f.write_str("Connect"),
-            ErrorClass::Status(code) => write!(f, "{code}"),
-            ErrorClass::Other => f.write_str("Other"),
-        }
-    }
-}
-
-/// What the runtime learns about one error: its class and, if the server sent one, how long
-/// it asked the client to wait (Retry-After).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Classification {
-    /// The kind of failure.
-    pub class: ErrorClass,
-    /// The server's Retry-After, if the error carries one.
-    pub retry_after: Option<Duration>,
-    /// The error is the runtime's own refusal ([`Rejected`]), not an answer from the server.
-    /// A rate limiter learns from a server's 429 + Retry-After, never from a local refusal.
-    pub local: bool,
-}
-
-impl Classification {
-    /// An error of class `Other` without Retry-After.
-    pub const OTHER: Classification = Classification::new(ErrorClass::Other);
-
-    /// A classification without Retry-After.
-    pub const fn new(class: ErrorClass) -> Self {
-        Classification {
-            class,
-            retry_after: None,
-            local: false,
-        }
-    }
-
-    /// The same classification carrying a Retry-After.
-    pub const fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
-        self.retry_after = retry_after;
-        self
-    }
-}
-
-/// Says what a user error type is, so `#[retry]` knows whether to retry it.
-///
-/// Implement this for your own error type when the built-in rules (see the
-/// [module docs](self)) cannot see inside it. An implementation takes precedence over the
-/// `source()` chain walk that `#[retry]` uses for other `std::error::Error` types.
-///
-/// ```
-/// use std::time::Duration;
-/// use resilience_core::{Classify, ErrorClass};
-///
-/// enum ApiError {
-///     Throttled { wait_secs: u64 },
-///     NotFound,
-/// }
-///
-/// impl Classify for ApiError {
-///     fn class(&self) -> ErrorClass {
-///         match self {
-///             ApiError::Throttled { .. } => ErrorClass::Status(429),
-///             ApiError::NotFound => ErrorClass::Status(404),
-///         }
-///     }
-///     fn retry_after(&self) -> Option<Duration> {
-///         match self {
-///             ApiError::Throttled { wait_secs } => Some(Duration::from_secs(*wait_secs)),
-///             ApiError::NotFound => None,
-///         }
-///     }
-/// }
-/// ```
-pub trait Classify {
-    /// The kind of failure.
-    fn class(&self) -> ErrorClass;
-
-    /// How long the server asked the client to wait before trying again, if it said.
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-
-    /// Both answers at once. A type wrapping [`Rejected`] should delegate this method too
-    /// (`Rejected::classification` marks the refusal as local, so a rate limiter does not
-    /// mistake it for the server's 429).
-    fn classification(&self) -> Classification {
-        Classification::new(self.class()).with_retry_after(self.retry_after())
-    }
-}
 
 /// Classifies any error by walking its `source()` chain, stopping at the first error the
 /// built-in rules know (see the [module docs](self)). `Other` when none is known.
@@ -168,7 +64,7 @@ fn classify_known(error: &(dyn Error + 'static)) -> Option<Classification> {
     }
     #[cfg(feature = "reqwest")]
     if let Some(reqwest) = error.downcast_ref::<reqwest::Error>() {
-        return crate::http::classify_reqwest(reqwest);
+        return classify_reqwest(reqwest);
     }
     None
 }
@@ -228,9 +124,47 @@ impl Classify for Box<dyn Error> {
     }
 }
 
+/// A `reqwest::Error` by the phase that failed. The order matters: a body error may hold a
+/// timeout or a reset below it, and a connect timeout is also a timeout.
+#[cfg(feature = "reqwest")]
+fn classify_reqwest(error: &reqwest::Error) -> Option<Classification> {
+    if error.is_body() || error.is_decode() {
+        return Some(Classification::new(ErrorClass::Body));
+    }
+    if error.is_connect() {
+        return Some(Classification::new(ErrorClass::Connect));
+    }
+    if error.is_timeout() {
+        return Some(Classification::new(ErrorClass::Timeout));
+    }
+    if let Some(status) = error.status() {
+        return Some(Classification::new(ErrorClass::Status(status.as_u16())));
+    }
+    // The connection was made, so the request may have reached the server: a connection lost
+    // before any answer (an io error below) is "sent, no answer", never `Connect`.
+    let inner = std::error::Error::source(error)?;
+    let found = classify_error(inner);
+    match found.class {
+        ErrorClass::Other => None,
+        ErrorClass::Connect => Some(Classification::new(ErrorClass::Timeout)),
+        _ => Some(found),
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl Classify for reqwest::Error {
+    fn class(&self) -> ErrorClass {
+        self.classification().class
+    }
+    fn classification(&self) -> Classification {
+        classify_reqwest(self).unwrap_or(Classification::OTHER)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt;
 
     #[derive(Debug)]
     struct Wrapper(Box<dyn Error + Send + Sync>);

@@ -34,16 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
-    AlertDoc, BackoffName, BulkheadDoc, CacheDoc, CircuitBreakerDoc, ConfigError, ConfigErrors,
-    JitterValue, MAX_DOCUMENT_BYTES, ModeName, OnItem, PolicyDoc, PolicyFile, RateLimitDoc,
-    RetryDoc, WatchOptions,
+    AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
 };
 
-use crate::bulkhead::BulkheadPatch;
-use crate::cache::CachePatch;
-use crate::rate_limit::{LimitMode, RateLimitPatch};
-use crate::registry::{self, NamedPolicy, Policies};
-use crate::retry::{Backoff, Jitter, RetryOn, RetryPatch};
+use crate::registry::{self, Policies};
 
 /// Reads and checks the policy file at `path` and installs its policies, replacing every
 /// named policy at once. On error nothing changes.
@@ -63,10 +57,7 @@ use crate::retry::{Backoff, Jitter, RetryOn, RetryPatch};
 /// ));
 /// ```
 pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
-    let path = path.as_ref();
-    let file = resilience_config::load(path)
-        .inspect_err(|errors| crate::observe::config_failed(Some(path), errors))?;
-    Ok(apply(&file, Some(path)))
+    registry::load_file(path.as_ref())
 }
 
 /// Checks policies written as YAML text and installs them, replacing every named policy at
@@ -86,7 +77,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
 pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
     let file = resilience_config::load_str(yaml)
         .inspect_err(|errors| crate::observe::config_failed(None, errors))?;
-    Ok(apply(&file, None))
+    Ok(registry::install_file(&file, None))
 }
 
 /// Loads the policy file at `path` now (an invalid file is an error here, at start-up), then
@@ -133,7 +124,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
         let (state, path) = (Arc::clone(&state), path.clone());
         move |reload: resilience_config::Reload| match reload {
             Ok(file) => {
-                apply(&file, Some(&path));
+                registry::install_file(&file, Some(&path));
                 state.reloads.fetch_add(1, Ordering::SeqCst);
             }
             Err(errors) => {
@@ -148,7 +139,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
     };
     let (file, watcher) = resilience_config::watch_with(&path, options, on_reload)
         .inspect_err(|errors| crate::observe::config_failed(Some(&path), errors))?;
-    apply(&file, Some(&path));
+    registry::install_file(&file, Some(&path));
     Ok(Watch {
         _watcher: watcher,
         state,
@@ -198,91 +189,7 @@ impl Watch {
     }
 }
 
-/// Installs the file's policies and reports it.
-fn apply(file: &PolicyFile, path: Option<&Path>) -> Policies {
-    let policies = policies(file);
-    registry::install(policies.clone());
-    crate::observe::config_loaded(path, file.policies.len());
-    policies
-}
-
 /// The file's policies as the registry holds them.
 pub fn policies(file: &PolicyFile) -> Policies {
-    let mut policies = Policies::new();
-    for (name, doc) in &file.policies {
-        policies.insert(name.clone(), policy(doc));
-    }
-    policies
-}
-
-fn policy(doc: &PolicyDoc) -> NamedPolicy {
-    NamedPolicy {
-        retry: doc.retry.as_ref().map(retry),
-        rate_limit: doc.rate_limit.as_ref().map(|doc| RateLimitPatch {
-            calls: doc.calls,
-            period: doc.period,
-            burst: doc.burst,
-            mode: doc.mode.map(|mode| match mode {
-                ModeName::Wait => LimitMode::Wait,
-                ModeName::Reject => LimitMode::Reject,
-            }),
-            max_wait: doc.max_wait,
-            cost: doc.cost,
-        }),
-        bulkhead: doc.bulkhead.as_ref().map(|doc| BulkheadPatch {
-            max_concurrent: doc.max_concurrent,
-            max_wait: doc.max_wait,
-        }),
-        cache: doc.cache.as_ref().map(|doc| CachePatch {
-            ttl: doc.ttl,
-            max_entries: doc.max_entries,
-            ttl_jitter: doc.ttl_jitter,
-            negative_ttl: doc.negative_ttl,
-            stale_while_revalidate: doc.stale_while_revalidate,
-            enabled: doc.enabled,
-        }),
-        circuit_breaker: doc.circuit_breaker.clone(),
-        timeout: doc.timeout,
-        alert: doc.alert.clone(),
-        backend: crate::backend::BackendSpec::from_doc(doc).map(std::sync::Arc::new),
-    }
-}
-
-fn retry(doc: &RetryDoc) -> RetryPatch {
-    RetryPatch {
-        attempts: doc.attempts,
-        backoff: doc.backoff.map(|backoff| match backoff {
-            BackoffName::Exp => Backoff::Exponential,
-            BackoffName::Linear => Backoff::Linear,
-            BackoffName::Constant => Backoff::Constant,
-        }),
-        base: doc.base,
-        factor: doc.factor,
-        max_delay: doc.max_delay,
-        max_elapsed: doc.max_elapsed,
-        jitter: doc.jitter.map(|jitter| match jitter {
-            JitterValue::Fraction(fraction) => Jitter::Fraction(fraction),
-            JitterValue::Full => Jitter::Full,
-            JitterValue::Equal => Jitter::Equal,
-            JitterValue::Decorrelated => Jitter::Decorrelated,
-        }),
-        on: doc.on.as_ref().map(|items| {
-            items.iter().fold(RetryOn::NONE, |on, item| match *item {
-                OnItem::Timeout => on.timeout(),
-                OnItem::Connect => on.connect(),
-                OnItem::Transient => on.transient(),
-                OnItem::Status(code) => on.status(code),
-                OnItem::Class(hundreds) => on.class(hundreds),
-            })
-        }),
-        retry_after: doc.retry_after,
-    }
-}
-
-/// Loads `RESILIENCE_CONFIG` if it is set: called on the first use of a named policy.
-pub(crate) fn load_from_environment() {
-    if let Some(path) = std::env::var_os("RESILIENCE_CONFIG") {
-        // A failure is logged and counted by `load`; the sites keep their inline values.
-        let _ = load(PathBuf::from(path));
-    }
+    Policies::from_file(file)
 }

@@ -3,14 +3,11 @@
 //! `reqwest::Response`.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-#[cfg(feature = "reqwest")]
-use crate::classify::Classification;
-use crate::classify::{Classify, ErrorClass};
+use crate::error_class::{Classify, ErrorClass};
 
-mod quota;
-pub use quota::{Allowance, Quota};
+pub use crate::quota::{Allowance, Quota, parse_retry_after};
 
 /// The crate's own HTTP status error: a status code and, optionally, the server's Retry-After.
 ///
@@ -115,31 +112,6 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
     })
 }
 
-/// Parses a `Retry-After` header value: delay-seconds (`"120"`) or an HTTP date
-/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), relative to `now`. A date in the past is zero.
-/// `None` for anything else.
-///
-/// ```
-/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-/// use resilience_core::http::parse_retry_after;
-///
-/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
-/// assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-/// assert_eq!(
-///     parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-///     Some(Duration::from_secs(10))
-/// );
-/// assert_eq!(parse_retry_after("soon", now), None);
-/// ```
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(Duration::from_secs);
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 /// Turns a non-2xx `reqwest::Response` into an [`HttpError`] carrying its status, URL and
 /// parsed Retry-After; a 2xx response is returned unchanged.
 ///
@@ -159,7 +131,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// call, so a batch paces itself to what the server advertises.
 #[cfg(feature = "reqwest")]
 pub fn error_for_status(response: reqwest::Response) -> Result<reqwest::Response, HttpError> {
-    let quota = Quota::from_headers(response.headers(), SystemTime::now());
+    let quota = Quota::from_headers(response.headers(), std::time::SystemTime::now());
     if !quota.is_empty() {
         crate::rate_limit::learn_from_server(&quota);
     }
@@ -172,38 +144,11 @@ pub fn error_for_status(response: reqwest::Response) -> Result<reqwest::Response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, SystemTime::now()))
+        .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()))
     {
         error = error.with_retry_after(wait);
     }
     Err(error)
-}
-
-#[cfg(feature = "reqwest")]
-pub(crate) fn classify_reqwest(error: &reqwest::Error) -> Option<Classification> {
-    if error.is_timeout() {
-        return Some(Classification::new(ErrorClass::Timeout));
-    }
-    if error.is_connect() {
-        return Some(Classification::new(ErrorClass::Connect));
-    }
-    if let Some(status) = error.status() {
-        return Some(Classification::new(ErrorClass::Status(status.as_u16())));
-    }
-    // A body or request error may still wrap an io error (reset mid-body): look below it.
-    let inner = std::error::Error::source(error)?;
-    let found = crate::classify::classify_error(inner);
-    (found.class != ErrorClass::Other).then_some(found)
-}
-
-#[cfg(feature = "reqwest")]
-impl Classify for reqwest::Error {
-    fn class(&self) -> ErrorClass {
-        self.classification().class
-    }
-    fn classification(&self) -> Classification {
-        classify_reqwest(self).unwrap_or(Classification::OTHER)
-    }
 }
 
 #[cfg(test)]

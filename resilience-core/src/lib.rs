@@ -24,8 +24,14 @@ pub mod retry;
 pub mod stats;
 pub mod timeout;
 
+mod alert;
 mod block_on;
+mod clock;
+mod counters;
+mod error_class;
+mod hooks;
 mod observe;
+mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -37,11 +43,13 @@ pub mod __private;
 pub use resilience_config::{duration, rules};
 
 pub use batch::batch;
-pub use classify::{Classification, Classify, ErrorClass, classify_error};
+pub use classify::classify_error;
 pub use duration::{DurationError, parse_duration};
+pub use error_class::{Classification, Classify, ErrorClass};
+pub use hooks::ErrorHooks;
 pub use http::HttpError;
 pub use rejected::Rejected;
 pub use retry::{
-    Backoff, Decision, ErrorHooks, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
+    Backoff, Decision, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
 };
 pub use stats::stats;

@@ -4,8 +4,20 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::classify::ErrorClass;
-use crate::retry::GiveUp;
+use crate::counters::{self, Event};
+use crate::error_class::ErrorClass;
+
+/// What most events share besides their log line: the site's counter in
+/// [`stats()`](crate::stats()), and the `metrics` counter `name` labelled with the site.
+fn counted(site: &str, policy: Option<&str>, event: Event, name: &'static str) {
+    counters::count(site, policy, event);
+    site_counter(name, site);
+}
+
+/// Adds one to the `metrics` counter `name` of `site`.
+fn site_counter(name: &'static str, site: &str) {
+    metrics::counter!(name, "site" => site.to_owned()).increment(1);
+}
 
 /// The facts of one failed try, logged by the retry executor.
 pub(crate) struct RetryEvent<'a> {
@@ -18,11 +30,7 @@ pub(crate) struct RetryEvent<'a> {
 
 impl RetryEvent<'_> {
     pub(crate) fn retrying(&self, delay: Duration) {
-        crate::stats::count(
-            self.site,
-            self.policy,
-            crate::stats::Event::Retry(self.class),
-        );
+        counters::count(self.site, self.policy, Event::Retry(self.class));
         tracing::warn!(
             target: "resilience::retry",
             site = self.site,
@@ -35,16 +43,11 @@ impl RetryEvent<'_> {
             self.attempt,
             Rounded(delay),
         );
-        metrics::counter!(
-            "resilience_retries_total",
-            "site" => self.site.to_owned(),
-            "class" => self.class.to_string(),
-        )
-        .increment(1);
+        self.count_class("resilience_retries_total");
     }
 
     pub(crate) fn not_retryable(&self) {
-        crate::stats::count(self.site, self.policy, crate::stats::Event::Failed);
+        counters::count(self.site, self.policy, Event::Failed);
         tracing::debug!(
             target: "resilience::retry",
             site = self.site,
@@ -57,8 +60,8 @@ impl RetryEvent<'_> {
         );
     }
 
-    pub(crate) fn gave_up(&self, reason: GiveUp) {
-        crate::stats::count(self.site, self.policy, crate::stats::Event::Failed);
+    pub(crate) fn gave_up(&self, reason: impl fmt::Display) {
+        counters::count(self.site, self.policy, Event::Failed);
         tracing::error!(
             target: "resilience::retry",
             site = self.site,
@@ -69,12 +72,13 @@ impl RetryEvent<'_> {
             "giving up: {}",
             reason,
         );
-        metrics::counter!(
-            "resilience_retry_give_ups_total",
-            "site" => self.site.to_owned(),
-            "class" => self.class.to_string(),
-        )
-        .increment(1);
+        self.count_class("resilience_retry_give_ups_total");
+    }
+
+    /// The `metrics` counter `name` labelled with the site and the error's class.
+    fn count_class(&self, name: &'static str) {
+        metrics::counter!(name, "site" => self.site.to_owned(), "class" => self.class.to_string())
+            .increment(1);
     }
 }
 
@@ -116,7 +120,12 @@ impl fmt::Display for Rounded {
 }
 
 pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after: Duration) {
-    crate::stats::count(site, policy, crate::stats::Event::LimiterRejection);
+    counted(
+        site,
+        policy,
+        Event::LimiterRejection,
+        "resilience_rate_limit_rejections_total",
+    );
     tracing::debug!(
         target: "resilience::rate_limit",
         site,
@@ -125,30 +134,32 @@ pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after:
         "rate limited; next permit in {}",
         Rounded(retry_after),
     );
-    metrics::counter!("resilience_rate_limit_rejections_total", "site" => site.to_owned())
-        .increment(1);
 }
 
 /// A call costing more permits than its limiter admits per period (`Rejected::CostTooHigh`):
 /// a bug in the caller's cost or in the limit, so a warning.
-pub(crate) fn rate_limit_too_costly(
-    site: &str,
-    policy: Option<&str>,
-    rejected: &crate::rejected::Rejected,
-) {
-    crate::stats::count(site, policy, crate::stats::Event::LimiterRejection);
+pub(crate) fn rate_limit_too_costly(site: &str, policy: Option<&str>, rejected: &dyn fmt::Display) {
+    counted(
+        site,
+        policy,
+        Event::LimiterRejection,
+        "resilience_rate_limit_rejections_total",
+    );
     tracing::warn!(
         target: "resilience::rate_limit",
         site,
         policy,
         "{rejected}",
     );
-    metrics::counter!("resilience_rate_limit_rejections_total", "site" => site.to_owned())
-        .increment(1);
 }
 
 pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration) {
-    crate::stats::count(site, policy, crate::stats::Event::LimiterWait);
+    counted(
+        site,
+        policy,
+        Event::LimiterWait,
+        "resilience_rate_limit_waits_total",
+    );
     tracing::trace!(
         target: "resilience::rate_limit",
         site,
@@ -157,7 +168,6 @@ pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration
         "waiting {} for a permit",
         Rounded(wait),
     );
-    metrics::counter!("resilience_rate_limit_waits_total", "site" => site.to_owned()).increment(1);
     metrics::histogram!("resilience_rate_limit_wait_seconds", "site" => site.to_owned())
         .record(wait.as_secs_f64());
 }
@@ -166,9 +176,10 @@ pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration
 pub(crate) fn rate_limit_throttled(
     site: &str,
     policy: Option<&str>,
-    learned: crate::rate_limit::Learned,
+    pace: Option<Duration>,
+    pause: Option<Duration>,
 ) {
-    if let Some(pace) = learned.pace {
+    if let Some(pace) = pace {
         let per_second = 1.0 / pace.as_secs_f64().max(f64::MIN_POSITIVE);
         tracing::info!(
             target: "resilience::rate_limit",
@@ -177,10 +188,9 @@ pub(crate) fn rate_limit_throttled(
             per_second,
             "server answered 429; the limiter slows to {per_second:.2}/s and recovers from there",
         );
-        metrics::counter!("resilience_rate_limit_slowdowns_total", "site" => site.to_owned())
-            .increment(1);
+        site_counter("resilience_rate_limit_slowdowns_total", site);
     }
-    if let Some(pause) = learned.pause {
+    if let Some(pause) = pause {
         quota_spent(site, policy, pause);
     }
 }
@@ -196,12 +206,16 @@ fn quota_spent(site: &str, policy: Option<&str>, pause: Duration) {
         "the server's quota is spent; the limiter admits nothing for {}",
         Rounded(pause),
     );
-    metrics::counter!("resilience_rate_limit_server_pauses_total", "site" => site.to_owned())
-        .increment(1);
+    site_counter("resilience_rate_limit_server_pauses_total", site);
 }
 
 pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
-    crate::stats::count(site, policy, crate::stats::Event::BulkheadRejection);
+    counted(
+        site,
+        policy,
+        Event::BulkheadRejection,
+        "resilience_bulkhead_rejections_total",
+    );
     tracing::debug!(
         target: "resilience::bulkhead",
         site,
@@ -209,8 +223,6 @@ pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) 
         waited_ms = millis(waited),
         "bulkhead full; call refused",
     );
-    metrics::counter!("resilience_bulkhead_rejections_total", "site" => site.to_owned())
-        .increment(1);
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -226,12 +238,14 @@ pub(crate) fn config_loaded(path: Option<&std::path::Path>, policies: usize) {
         policies,
         "loaded {policies} named policies from {file}",
     );
-    metrics::counter!("resilience_config_reloads_total", "outcome" => "ok").increment(1);
-    crate::stats::config_reloaded(true);
+    reloaded(true);
 }
 
 /// A policy file was refused; the policies in force stay.
-pub(crate) fn config_failed(path: Option<&std::path::Path>, errors: &crate::config::ConfigErrors) {
+pub(crate) fn config_failed(
+    path: Option<&std::path::Path>,
+    errors: &resilience_config::ConfigErrors,
+) {
     let file = path.map_or_else(|| "<yaml>".to_string(), |path| path.display().to_string());
     for error in errors.errors() {
         tracing::error!(
@@ -243,8 +257,14 @@ pub(crate) fn config_failed(path: Option<&std::path::Path>, errors: &crate::conf
             "policy file refused, the last good policies stay in force: {error}",
         );
     }
-    metrics::counter!("resilience_config_reloads_total", "outcome" => "error").increment(1);
-    crate::stats::config_reloaded(false);
+    reloaded(false);
+}
+
+/// Counts a policy file applied (`ok`) or refused.
+fn reloaded(ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("resilience_config_reloads_total", "outcome" => outcome).increment(1);
+    counters::config_reloaded(ok);
 }
 
 /// A circuit breaker changed state.
@@ -261,7 +281,12 @@ pub(crate) fn breaker_transition(breaker: &str, state: &'static str, gauge: f64)
 
 /// An open breaker refused a call.
 pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Duration) {
-    crate::stats::count(site, policy, crate::stats::Event::BreakerRefusal);
+    counted(
+        site,
+        policy,
+        Event::BreakerRefusal,
+        "resilience_breaker_refused_total",
+    );
     tracing::debug!(
         target: "resilience::breaker",
         site,
@@ -269,12 +294,11 @@ pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Dur
         retry_after_ms = millis(retry_after),
         "circuit open: `{site}` refused without calling",
     );
-    metrics::counter!("resilience_breaker_refused_total", "site" => site.to_owned()).increment(1);
 }
 
 /// A call ran past its time limit and was dropped.
 pub(crate) fn timed_out(site: &str, policy: Option<&str>, after: Duration) {
-    crate::stats::count(site, policy, crate::stats::Event::Timeout);
+    counted(site, policy, Event::Timeout, "resilience_timeouts_total");
     tracing::warn!(
         target: "resilience::timeout",
         site,
@@ -283,7 +307,6 @@ pub(crate) fn timed_out(site: &str, policy: Option<&str>, after: Duration) {
         "`{site}` timed out after {}",
         Rounded(after),
     );
-    metrics::counter!("resilience_timeouts_total", "site" => site.to_owned()).increment(1);
 }
 
 /// A policy's retry rate crossed above its `alert`.
@@ -299,9 +322,7 @@ pub(crate) fn alert_fired(policy: &str, rate: f64, threshold: f64, window: Durat
         span(window),
         percent(threshold),
     );
-    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "firing")
-        .increment(1);
-    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(1.0);
+    alert_state(policy, "firing", 1.0);
 }
 
 /// A policy's retry rate fell back below its `alert` (or the alert was removed: `None`).
@@ -324,9 +345,14 @@ pub(crate) fn alert_cleared(policy: &str, rate: Option<(f64, f64)>, window: Dura
             "policy `{policy}`: alert removed from the policy; cleared",
         ),
     }
-    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => "cleared")
+    alert_state(policy, "cleared", 0.0);
+}
+
+/// Counts an alert's change to `state` and sets its `resilience_alert_firing` gauge.
+fn alert_state(policy: &str, state: &'static str, firing: f64) {
+    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => state)
         .increment(1);
-    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(0.0);
+    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(firing);
 }
 
 /// A window for people: `5m`, `1h`, `90s`.
@@ -354,9 +380,10 @@ fn percent(rate: f64) -> String {
 pub(crate) fn rate_limit_learned(
     site: &str,
     policy: Option<&str>,
-    learned: crate::rate_limit::Learned,
+    limit: Option<u32>,
+    pause: Option<Duration>,
 ) {
-    if let Some(limit) = learned.limit {
+    if let Some(limit) = limit {
         tracing::info!(
             target: "resilience::rate_limit",
             site,
@@ -364,10 +391,9 @@ pub(crate) fn rate_limit_learned(
             limit,
             "the server advertises a limit of {limit}; the limiter follows it down",
         );
-        metrics::counter!("resilience_rate_limit_server_limits_total", "site" => site.to_owned())
-            .increment(1);
+        site_counter("resilience_rate_limit_server_limits_total", site);
     }
-    if let Some(pause) = learned.pause {
+    if let Some(pause) = pause {
         quota_spent(site, policy, pause);
     }
 }
@@ -377,7 +403,8 @@ pub(crate) fn rate_limit_learned(
 pub(crate) fn backend_failed(
     site: &str,
     policy: &str,
-    error: &crate::redis::connection::BackendError,
+    error: &dyn fmt::Display,
+    skipped: bool,
     on_error: crate::backend::OnBackendError,
 ) {
     let fallback = match on_error {
@@ -385,7 +412,7 @@ pub(crate) fn backend_failed(
         crate::backend::OnBackendError::Deny => "deny",
         crate::backend::OnBackendError::Local => "local",
     };
-    if matches!(error, crate::redis::connection::BackendError::Skipped) {
+    if skipped {
         tracing::debug!(target: "resilience::backend", site, policy, fallback, "backend skipped: {error}; {fallback}");
     } else {
         tracing::warn!(target: "resilience::backend", site, policy, fallback, "backend failed: {error}; {fallback}");

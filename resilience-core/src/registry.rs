@@ -9,10 +9,19 @@ use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
 
-use crate::bulkhead::BulkheadPatch;
-use crate::cache::CachePatch;
-use crate::rate_limit::RateLimitPatch;
-use crate::retry::RetryPatch;
+mod file;
+mod shared;
+
+pub(crate) use file::{install_file, load_file};
+use shared::RECONFIGURABLE;
+pub(crate) use shared::{Reconfigurable, SharedByName, register};
+
+// The sections are the config crate's patches, plain data below every runtime module.
+use resilience_config::breaker::BreakerPatch;
+use resilience_config::bulkhead::BulkheadPatch;
+use resilience_config::cache::CachePatch;
+use resilience_config::rate_limit::RateLimitPatch;
+use resilience_config::retry::RetryPatch;
 
 /// The sections of one named policy. A `None` section leaves the inline values alone.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,7 +36,7 @@ pub struct NamedPolicy {
     /// Overrides of the `cache` section (each cached function keeps its own store).
     pub cache: Option<CachePatch>,
     /// Values of the shared circuit breaker.
-    pub circuit_breaker: Option<resilience_config::CircuitBreakerDoc>,
+    pub circuit_breaker: Option<BreakerPatch>,
     /// The time limit of each call.
     pub timeout: Option<std::time::Duration>,
     /// The retry-rate alert of the policy.
@@ -139,9 +148,7 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// ```
 pub fn install(policies: Policies) {
     EXPLICIT.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _writer = WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _writer = lock(&WRITER);
     publish(policies);
 }
 
@@ -157,9 +164,7 @@ pub fn install(policies: Policies) {
 /// ```
 pub fn set(name: impl Into<String>, policy: NamedPolicy) {
     EXPLICIT.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _writer = WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _writer = lock(&WRITER);
     let mut policies = (*CURRENT.load_full()).clone();
     policies.insert(name, policy);
     publish(policies);
@@ -173,10 +178,12 @@ fn publish(policies: Policies) {
     let policies = Arc::new(policies);
     CURRENT.store(Arc::clone(&policies));
     // Stateful sections live in shared objects: change them in place, keeping their state.
-    crate::rate_limit::reconfigure_all(&policies);
-    crate::bulkhead::reconfigure_all(&policies);
-    crate::cache::reconfigure_all(&policies);
-    crate::breaker::reconfigure_all(&policies);
+    // A copy of the list, so one registering while this runs does not wait for it (it then
+    // reads the snapshot stored above itself).
+    let things = lock(&RECONFIGURABLE).clone();
+    for thing in things {
+        thing.reconfigure(&policies);
+    }
 }
 
 /// The current snapshot.
@@ -199,7 +206,10 @@ pub(crate) fn named_use() {
     static ENVIRONMENT: std::sync::Once = std::sync::Once::new();
     ENVIRONMENT.call_once(|| {
         if !EXPLICIT.load(std::sync::atomic::Ordering::Relaxed) {
-            crate::config::load_from_environment();
+            if let Some(path) = std::env::var_os("RESILIENCE_CONFIG") {
+                // A refused file is logged and counted; the sites keep their inline values.
+                let _ = load_file(std::path::Path::new(&path));
+            }
         }
     });
 }
@@ -207,69 +217,21 @@ pub(crate) fn named_use() {
 /// Whether the program installed policies itself.
 static EXPLICIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// A stateful object that every site naming a policy shares (a limiter, a bulkhead): created
-/// on first use, and reconfigured in place, state kept, when the policies change.
-pub(crate) trait SharedState: Send + Sync + 'static {
-    /// What it is, for messages (`"rate limiter"`).
-    const KIND: &'static str;
-    /// Its values as plain data.
-    type Spec: Copy + Send + 'static;
-    /// A new object with these values.
-    fn create(spec: Self::Spec) -> Self;
-    /// Changes the values, keeping the state.
-    fn configure(&self, spec: Self::Spec);
-    /// The policy's section for this kind of object, applied over `inline`.
-    fn effective(policy: Option<&NamedPolicy>, inline: Self::Spec) -> Self::Spec;
+/// The snapshot a site naming `policy` starts from, reporting once that the policy is not
+/// loaded (`site` says who names it, for that message).
+pub(crate) fn snapshot_for(site: &str, policy: &str) -> Arc<Policies> {
+    named_use();
+    let snapshot = current();
+    if snapshot.get(policy).is_none() {
+        crate::observe::policy_missing(site, policy);
+    }
+    snapshot
 }
 
-/// Each shared object with the inline values it was created from, by policy name.
-type ByName<T> = HashMap<String, (Arc<T>, <T as SharedState>::Spec)>;
-
-/// One shared object per policy name.
-pub(crate) struct SharedByName<T: SharedState> {
-    /// Each object with the inline values of the first site that named its policy: what
-    /// remains when the loaded policies stop setting some field.
-    by_name: LazyLock<std::sync::Mutex<ByName<T>>>,
-}
-
-impl<T: SharedState> SharedByName<T> {
-    pub(crate) const fn new() -> Self {
-        SharedByName {
-            by_name: LazyLock::new(Default::default),
-        }
-    }
-
-    /// The object shared by every site naming `policy`, created on first use with `inline`
-    /// values overridden by the loaded policy. The first site to name a policy gives the
-    /// inline values; the policy's own values are what make two sites agree.
-    pub(crate) fn get_or_create(&self, policy: &str, inline: T::Spec) -> Arc<T> {
-        named_use();
-        let mut by_name = self
-            .by_name
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((object, _)) = by_name.get(policy) {
-            return Arc::clone(object);
-        }
-        let snapshot = current();
-        if snapshot.get(policy).is_none() {
-            crate::observe::policy_missing(T::KIND, policy);
-        }
-        let object = Arc::new(T::create(T::effective(snapshot.get(policy), inline)));
-        by_name.insert(policy.to_string(), (Arc::clone(&object), inline));
-        object
-    }
-
-    /// Applies newly installed policies to every object in use.
-    pub(crate) fn reconfigure_all(&self, policies: &Policies) {
-        let by_name = self
-            .by_name
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (name, (object, inline)) in by_name.iter() {
-            object.configure(T::effective(policies.get(name), *inline));
-        }
-    }
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The backend of the policy called `name`, if it names one.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::classify::{Classification, Classify, ErrorClass};
+use crate::error_class::{Classification, Classify, ErrorClass};
 
 /// A call the runtime refused (or cut short) instead of letting it run to completion.
 ///

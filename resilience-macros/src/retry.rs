@@ -12,6 +12,7 @@ use crate::diag::Errors;
 pub(crate) enum OnItem {
     Timeout,
     Connect,
+    Body,
     Transient,
     Status(u16),
     Class(u16),
@@ -180,11 +181,12 @@ fn on_item(item: &Expr) -> syn::Result<OnItem> {
             match ident.as_str() {
                 "Timeout" => Ok(OnItem::Timeout),
                 "Connect" => Ok(OnItem::Connect),
+                "Body" => Ok(OnItem::Body),
                 "Transient" => Ok(OnItem::Transient),
                 other => {
                     let hint = match rules::did_you_mean(other, rules::ERROR_KIND_NAMES) {
                         Some(close) => format!("did you mean `{close}`?"),
-                        None => "expected `Timeout`, `Connect`, `Transient`, a status code such as `503`, or a class such as `\"5xx\"`".to_string(),
+                        None => "expected `Timeout`, `Connect`, `Body`, `Transient`, a status code such as `503`, or a class such as `\"5xx\"`".to_string(),
                     };
                     Err(syn::Error::new_spanned(
                         item,
@@ -218,7 +220,7 @@ fn on_item(item: &Expr) -> syn::Result<OnItem> {
         }
         other => Err(syn::Error::new_spanned(
             other,
-            "`on` expects `Timeout`, `Connect`, `Transient`, a status code such as `503`, or a class such as `\"5xx\"`",
+            "`on` expects `Timeout`, `Connect`, `Body`, `Transient`, a status code such as `503`, or a class such as `\"5xx\"`",
         )),
     }
 }

@@ -7,23 +7,23 @@
 //!   opens it once `min_calls` are recorded); while open it refuses at once; after `open_for` it lets
 //!   `half_open_calls` trials through, closing with a fresh window when all succeed and
 //!   opening again for `open_for` when one fails.
-//! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, 429, 5xx and
+//! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, Body, 429, 5xx and
 //!   unclassified errors; other 4xx answers are not failures (the server is healthy, the
 //!   request was wrong), and neither are the runtime's own local refusals but `Timeout`.
 //! - [`BreakerSite`], [`circuit_breaker_async`] and [`circuit_breaker_blocking`] are what
 //!   `#[circuit_breaker]` expands to; sites naming one policy share one breaker.
 
 mod site;
-mod spec;
 mod state;
 mod window;
 
-pub(crate) use site::reconfigure_all;
+pub(crate) use site::in_use;
 pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
-pub use spec::BreakerSpec;
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::breaker::{BreakerPatch, BreakerSpec};
 pub use state::{Breaker, BreakerState, Permit};
 
-use crate::classify::{Classification, ErrorClass};
+use crate::error_class::{Classification, ErrorClass};
 
 /// Whether an error of this classification counts against the dependency.
 ///
@@ -34,6 +34,7 @@ use crate::classify::{Classification, ErrorClass};
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(503))));
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(429))));
 /// assert!(counts_as_failure(&Classification::OTHER));
+/// assert!(counts_as_failure(&Classification::new(ErrorClass::Body)));
 /// assert!(!counts_as_failure(&Classification::new(ErrorClass::Status(404))));
 /// ```
 pub fn counts_as_failure(classification: &Classification) -> bool {
@@ -42,7 +43,9 @@ pub fn counts_as_failure(classification: &Classification) -> bool {
         // A refusal by this process (a rate limit, a full bulkhead, another open breaker)
         // says nothing about the dependency.
         _ if classification.local => false,
-        ErrorClass::Connect | ErrorClass::Other => true,
+        // A cut body is the dependency failing midway, as a lost connection was before it
+        // had a class of its own.
+        ErrorClass::Connect | ErrorClass::Body | ErrorClass::Other => true,
         ErrorClass::Status(code) => code == 429 || code >= 500,
     }
 }

@@ -1,12 +1,12 @@
 //! [`BreakerSite`]: one `#[circuit_breaker]` function, and the executors it calls.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use super::{Breaker, BreakerSpec, counts_as_failure};
 use crate::Rejected;
-use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
-use crate::retry::ErrorHooks;
+use crate::hooks::ErrorHooks;
+use crate::registry::SharedByName;
 
 /// One `#[circuit_breaker]` function: its name, policy, inline values and (once called) its
 /// breaker.
@@ -36,7 +36,7 @@ impl BreakerSite {
                 Some(policy) => named(policy, self.spec),
                 None => Arc::new(Breaker::named(self.spec, self.name)),
             };
-            crate::stats::breaker_created(self.name, self.policy, &breaker);
+            created(self.name, self.policy, &breaker);
             breaker
         })
     }
@@ -106,27 +106,17 @@ where
     result
 }
 
-impl SharedState for Breaker {
-    const KIND: &'static str = "a shared circuit breaker";
-    type Spec = BreakerSpec;
-
-    fn create(spec: BreakerSpec) -> Self {
-        Breaker::new(spec)
-    }
-
-    fn configure(&self, spec: BreakerSpec) {
-        Breaker::configure(self, spec);
-    }
-
-    fn effective(policy: Option<&NamedPolicy>, inline: BreakerSpec) -> BreakerSpec {
-        match policy.and_then(|policy| policy.circuit_breaker.as_ref()) {
-            Some(doc) => inline.patched(doc),
-            None => inline,
-        }
-    }
-}
-
-static NAMED: SharedByName<Breaker> = SharedByName::new();
+static NAMED: SharedByName<Breaker, BreakerSpec> = SharedByName::new(
+    "a shared circuit breaker",
+    Breaker::new,
+    Breaker::configure,
+    |policy, inline| {
+        policy
+            .circuit_breaker
+            .as_ref()
+            .map(|patch| patch.apply(inline))
+    },
+);
 
 /// The breaker shared by every site naming `policy`, created on first use with `inline`
 /// values overridden by the loaded policy's `circuit_breaker` section.
@@ -134,7 +124,30 @@ pub fn named(policy: &str, inline: BreakerSpec) -> Arc<Breaker> {
     NAMED.get_or_create(policy, inline)
 }
 
-/// Applies newly installed policies to every named breaker in use.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    NAMED.reconfigure_all(policies);
+/// Breakers in use, for [`crate::stats()`]: (site, policy, breaker).
+type Created = Vec<(String, Option<String>, Weak<Breaker>)>;
+
+static CREATED: Mutex<Created> = Mutex::new(Vec::new());
+
+fn created(site: &str, policy: Option<&str>, breaker: &Arc<Breaker>) {
+    CREATED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push((
+            site.to_string(),
+            policy.map(str::to_string),
+            Arc::downgrade(breaker),
+        ));
+}
+
+/// Every breaker still in use: (site, policy, breaker).
+pub(crate) fn in_use() -> Vec<(String, Option<String>, Arc<Breaker>)> {
+    CREATED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .filter_map(|(site, policy, breaker)| {
+            Some((site.clone(), policy.clone(), breaker.upgrade()?))
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 
 use super::BreakerSpec;
 use super::window::Window;
-use crate::rate_limit::clock::{Clock, nanos};
+use crate::clock::{Clock, nanos};
 
 /// Where a breaker is in its cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,16 +7,18 @@
 
 mod adapter;
 mod flight;
+#[cfg(feature = "redis")]
+mod frame;
 mod site;
-mod spec;
 mod stats;
 mod store;
 
 pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
+pub(crate) use site::all_counts;
 pub use site::{
     AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
 };
-pub(crate) use site::{all_counts, reconfigure_all};
-pub use spec::{CachePatch, CacheSpec};
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::cache::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats};
 pub use store::{Cache, Freshness, Lookup};

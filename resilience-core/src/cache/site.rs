@@ -14,7 +14,7 @@ use std::hash::Hash;
 use std::sync::{LazyLock, Mutex, OnceLock};
 
 use super::{Cache, CacheCounts, CacheSpec, Cacheable};
-use crate::registry::{NamedPolicy, Policies};
+use crate::registry::{NamedPolicy, Policies, Reconfigurable};
 #[cfg(feature = "redis")]
 use std::time::Duration;
 
@@ -108,17 +108,23 @@ pub(crate) fn all_counts() -> Vec<(&'static str, Option<&'static str>, CacheCoun
         .collect()
 }
 
-/// Applies newly installed policies to every cache whose site names one: a policy name shares
-/// configuration only, each function keeps its own store.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    let sites = SITES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for registered in sites.values() {
-        if registered.policy.is_some() {
-            registered
-                .cache
-                .configure(effective(policies, registered.policy, registered.inline));
+/// The caches of the sites naming a policy, reconfigured when the policies change: a policy
+/// name shares configuration only, each function keeps its own store.
+struct PolicyCaches;
+
+impl Reconfigurable for PolicyCaches {
+    fn reconfigure(&self, policies: &Policies) {
+        let sites = SITES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for registered in sites.values() {
+            if registered.policy.is_some() {
+                registered.cache.configure(effective(
+                    policies,
+                    registered.policy,
+                    registered.inline,
+                ));
+            }
         }
     }
 }
@@ -202,11 +208,9 @@ impl CacheSite {
         V: Clone + Send + Sync + 'static,
     {
         if let Some(policy) = self.policy {
+            crate::registry::register(&PolicyCaches);
             // Before `SITES` is locked: loading `RESILIENCE_CONFIG` reconfigures every site.
-            crate::registry::named_use();
-            if crate::registry::current().get(policy).is_none() {
-                crate::observe::policy_missing(self.name, policy);
-            }
+            crate::registry::snapshot_for(self.name, policy);
         }
         let mut sites = SITES
             .lock()
@@ -270,12 +274,7 @@ impl CacheSite {
                 if let Err(error) =
                     crate::redis::cache::delete(&redis, backend.timeout, vec![entry, lock]).await
                 {
-                    crate::observe::backend_failed(
-                        self.name,
-                        self.policy.unwrap_or_default(),
-                        &error,
-                        backend.on_error,
-                    );
+                    error.report(self.name, self.policy.unwrap_or_default(), backend.on_error);
                 }
             }
         }
@@ -294,12 +293,7 @@ impl CacheSite {
                 Err(error) => Err(error),
             };
             if let Err(error) = deleted {
-                crate::observe::backend_failed(
-                    self.name,
-                    self.policy.unwrap_or_default(),
-                    &error,
-                    backend.on_error,
-                );
+                error.report(self.name, self.policy.unwrap_or_default(), backend.on_error);
             }
         }
     }
@@ -423,16 +417,11 @@ where
     let redis = connection::backend(&backend.url);
     let timeout = backend.timeout;
     let decode = |bytes: &[u8]| {
-        let (_, json) = shared::unframe(bytes)?;
+        let (_, json) = super::frame::unframe(bytes)?;
         (codec.decode)(json)
     };
     let failed = |error: &BackendError| {
-        crate::observe::backend_failed(
-            site.name,
-            site.policy.unwrap_or_default(),
-            error,
-            backend.on_error,
-        );
+        error.report(site.name, site.policy.unwrap_or_default(), backend.on_error);
     };
     cache
         .deduplicated(&key, R::restore, || async {
@@ -497,7 +486,10 @@ where
             let frame = stored.as_ref().and_then(|(value, freshness)| {
                 let ttl = cache.entry_ttl(*freshness);
                 let json = (codec.encode)(value).filter(|_| ttl > 0)?;
-                Some((shared::frame(*freshness, &json), Duration::from_nanos(ttl)))
+                Some((
+                    super::frame::frame(*freshness, &json),
+                    Duration::from_nanos(ttl),
+                ))
             });
             let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
                 Some(lock) => Some(lock.clone()),

@@ -18,7 +18,7 @@ use rand::Rng;
 use super::flight::{Flights, Leader};
 use super::stats::Lookups;
 use super::{CacheSpec, CacheStats};
-use crate::rate_limit::clock::{Clock, nanos};
+use crate::clock::{Clock, nanos};
 
 /// One stored value and when it stops being fresh (and, with stale-while-revalidate, usable).
 #[derive(Clone)]

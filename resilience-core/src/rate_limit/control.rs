@@ -8,12 +8,12 @@
 //! per 429 (`benches/quota_lab.rs`). So, as TCP CUBIC and the AWS SDK's adaptive retry mode
 //! do, the limiter slows down at once and recovers gradually:
 //!
-//! 1. **Cut.** The first 429 (or the first after the probe got back to the ceiling) sets
-//!    `w_max` to the pace in force and the pace to `BETA * w_max` (0.7, CUBIC's and the AWS
-//!    SDK's factor): deep enough that a sliding or fixed window drains the overshoot while
-//!    the queue re-forms. The callers already waiting are spread out along the recovery's
-//!    curve ([`Curve`]), not at the cut pace, which would hold the cut for as long as their
-//!    slots span.
+//! 1. **Cut.** A second 429 within `STRIKE_PERIODS` of a lone one (5, below), from a server
+//!    that does not state its limit, sets `w_max` to the pace in force and the pace to
+//!    `BETA * w_max` (0.7, CUBIC's and the AWS SDK's factor): deep enough that a sliding or
+//!    fixed window drains the overshoot while the queue re-forms. The callers already
+//!    waiting are spread out along the recovery's curve ([`Curve`]), not at the cut pace,
+//!    which would hold the cut for as long as their slots span.
 //! 2. **Same event.** 429s on requests sent before the cut, or answered within one `period`
 //!    after it, belong to the event the cut answered and are ignored: a window remembers the
 //!    overshoot for up to a window, whatever the pace since (TCP cuts once per window, for a
@@ -28,21 +28,24 @@
 //!    periods (the quota may have been shared with a client that went away; slow at first,
 //!    so a quota that really is lower is met close to the plateau). It never goes above
 //!    `calls`, nor above a limit the server advertised.
-//! 5. **Lone 429s and strikes.** A 429 after the cut's window, on the plateau or the probe,
-//!    is most often a request a few milliseconds early (nginx stamps requests with a clock
-//!    cached per event-loop turn; tokio's timers fire on whole milliseconds), not debt to
-//!    drain: a lone one changes nothing. One that comes within `STRIKE_PERIODS` (2) periods
-//!    of the last is a *strike*: a nudge of `NUDGE` (1%) with no dip, doubled for each strike
-//!    in a row (2%, 4%, ... up to a cut's 30%), so a quota that really is lower is found
-//!    geometrically. Cutting 30% on every 429 instead cost the quota lab's strict-nginx row
-//!    about 70 ms per 429 and ratcheted its pace down to 46/s; nudging on every lone one
-//!    still ratcheted it to 47/s, for no fewer 429s.
-//!
+//! 5. **Lone 429s and strikes.** A first 429 (at the ceiling, or after the cut's window, on
+//!    the plateau or the probe) is most often a request a few milliseconds early (nginx
+//!    stamps requests with a clock cached per event-loop turn; a timer wakes a caller a
+//!    little late), not debt to drain: a lone one changes nothing. A second within
+//!    `STRIKE_PERIODS` (2) periods of it is the cut (1) at the ceiling, and a *strike* after
+//!    a cut: a nudge of `NUDGE` (1%) with no dip, doubled for each strike in a row (2%, 4%,
+//!    ... up to a cut's 30%), so a quota that really is lower is found geometrically. Cutting
+//!    30% on every 429 cost the quota lab's strict-nginx row about 70 ms per 429 and
+//!    ratcheted its pace down to 46/s; nudging on every lone one still ratcheted it to 47/s,
+//!    for no fewer 429s; cutting on the first 429 at the ceiling (a jitter 429 from a leaky
+//!    bucket as often as not) cost that row 1.082 against 1.071 of N/qps (means of six
+//!    runs each), where the price, on a server whose true limit is lower, is one 429 more
+//!    before the cut.
 //! 6. **A stated limit.** When the server states its limit (`X-RateLimit-Limit` or any twin
-//!    [`Quota`](crate::http::Quota) reads) and the pace is within it, even the first 429 is
-//!    lone, counted and no cut: the overshoot a cut drains cannot be there, and what is left
-//!    is a request on the edge (a sliding window of exactly `calls` sees every request on
-//!    its edge, and a timer tick of jitter puts one over it now and then). A second within
+//!    [`Quota`](crate::http::Quota) reads) and the pace is within it, no 429 is a cut: the
+//!    overshoot a cut drains cannot be there, and what is left is a request on the edge (a
+//!    sliding window of exactly `calls` sees every request on its edge, and a timer tick of
+//!    jitter puts one over it now and then). A second within
 //!    `STRIKE_PERIODS` is a strike, as above, but its nudge is two timer ticks per period
 //!    (0.2% of a 1 s window, at least 0.1%) rather than `NUDGE`, doubled per strike: 1% cost
 //!    the sliding row 0.06 s more, for 3 fewer 429s. Cutting for it cost the quota lab's sliding
@@ -149,7 +152,19 @@ pub(crate) struct Curve {
 }
 
 impl Curve {
-    /// How many admissions the curve makes in the first `elapsed` nanoseconds.
+    /// The pace `elapsed` nanoseconds after the cut: concave, most of the way back in the
+    /// first half of the period, then `target`.
+    fn rate(&self, elapsed: f64) -> f64 {
+        let period = self.period as f64;
+        if elapsed >= period {
+            return self.target;
+        }
+        let left = 1.0 - elapsed / period;
+        self.target - (self.target - self.start) * left * left * left
+    }
+
+    /// How many admissions the curve makes in the first `elapsed` nanoseconds: the integral
+    /// of [`rate`](Self::rate).
     fn admitted(&self, elapsed: f64) -> f64 {
         let period = self.period as f64;
         let climb = self.target - self.start;
@@ -218,15 +233,11 @@ impl Control {
 
     /// The curve the pace follows from the last change on, capped at `ceiling`.
     pub(crate) fn curve(&self, period: u64, ceiling: f64) -> Option<Curve> {
-        let recovery = self.recovery?;
-        let start = recovery.from.min(ceiling);
-        let target = (recovery.w_max * (1.0 - HEADROOM))
-            .max(recovery.from)
-            .min(ceiling);
+        let curve = self.recovery?.curve(period.max(1));
         Some(Curve {
-            start,
-            target,
-            period: period.max(1),
+            start: curve.start.min(ceiling),
+            target: curve.target.min(ceiling),
+            ..curve
         })
     }
 
@@ -273,7 +284,7 @@ impl Control {
             _ => 1,
         };
         let pace = self.rate(now, period, ceiling);
-        if strikes == 1 && (self.recovery.is_some() || advertised) {
+        if strikes == 1 {
             // A 429 after the cut's window, on the plateau or the probe, or at a pace within
             // the limit the server states: a request a few milliseconds early (nginx stamps
             // requests with a clock cached per event-loop turn; tokio's timers fire on whole
@@ -292,7 +303,7 @@ impl Control {
             }
             return Reaction::Counted;
         }
-        if strikes >= 2 {
+        if strikes >= 2 && (self.recovery.is_some() || advertised) {
             // One within `STRIKE_PERIODS` of the last is a strike: a nudge of 1% with no dip,
             // doubled for each strike in a row (2%, 4%, ... up to a cut's 30%), so a quota
             // that really is lower is found geometrically.
@@ -309,6 +320,9 @@ impl Control {
             });
             return Reaction::Paced(Cut { rate, strikes });
         }
+        // A second 429 within `STRIKE_PERIODS` of a lone one at the ceiling, from a server
+        // that does not state its limit: the pace is more than it allows. The cut, and the
+        // strikes count from it.
         let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
         self.lone = None;
         self.recovery = Some(Recovery {
@@ -316,20 +330,29 @@ impl Control {
             last: now,
             from: rate,
             w_max: pace.max(rate),
-            strikes,
+            strikes: 1,
         });
-        Reaction::Paced(Cut { rate, strikes })
+        Reaction::Paced(Cut { rate, strikes: 1 })
     }
 }
 
 impl Recovery {
+    /// The recovery's first period: from the pace after the change up to `w_max` less the
+    /// headroom.
+    fn curve(&self, period: u64) -> Curve {
+        Curve {
+            start: self.from,
+            target: (self.w_max * (1.0 - HEADROOM)).max(self.from),
+            period,
+        }
+    }
+
     fn rate(&self, now: u64, period: u64, ceiling: f64) -> f64 {
         let elapsed = now.saturating_sub(self.at);
-        let target = (self.w_max * (1.0 - HEADROOM)).max(self.from);
+        let curve = self.curve(period);
+        let target = curve.target;
         if elapsed < period {
-            // concave: most of the way back in the first half of the period
-            let left = 1.0 - elapsed as f64 / period as f64;
-            return target - (target - self.from) * left * left * left;
+            return curve.rate(elapsed as f64);
         }
         let plateau_end = period.saturating_mul(1 + PLATEAU_PERIODS);
         if elapsed < plateau_end {
@@ -363,11 +386,28 @@ mod tests {
         (rate * 100.0).round() / 100.0
     }
 
+    /// Two 429s at `at` from a server that states no limit: a lone one, then the cut.
+    fn cut(control: &mut Control, at: u64) -> Reaction {
+        assert_eq!(
+            control.throttled(at, false, false, S, 50.0),
+            Reaction::Counted
+        );
+        control.throttled(at, false, false, S, 50.0)
+    }
+
     #[test]
-    fn a_429_cuts_the_pace_to_seventy_percent() {
+    fn a_second_429_within_two_periods_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        let cut = control.throttled(10 * S, false, false, S, 50.0);
+        // the first is lone, even from a server that states no limit: a strict leaky bucket
+        // refuses a request a millisecond early now and then at a pace it allows
+        assert_eq!(
+            control.throttled(10 * S, false, false, S, 50.0),
+            Reaction::Counted
+        );
+        assert_eq!(control.rate(10 * S, S, 50.0), 50.0);
+        // a second within two periods: the pace is more than the server allows
+        let cut = control.throttled(11_500 * MS, false, false, S, 50.0);
         assert_eq!(
             cut,
             Reaction::Paced(Cut {
@@ -375,13 +415,20 @@ mod tests {
                 strikes: 1
             })
         );
-        assert_eq!(control.rate(10 * S, S, 50.0), 35.0);
+        assert_eq!(control.rate(11_500 * MS, S, 50.0), 35.0);
+        // more than two periods after a lone one, a 429 is lone again
+        let mut control = Control::default();
+        control.throttled(S, false, false, S, 50.0);
+        assert_eq!(
+            control.throttled(3_100 * MS, false, false, S, 50.0),
+            Reaction::Counted
+        );
     }
 
     #[test]
     fn recovery_climbs_to_the_headroom_below_the_refused_pace_in_one_period() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         let climb: Vec<f64> = [0, 250, 500, 750, 1000, 5000, 11_000]
             .iter()
             .map(|ms| round(control.rate(ms * MS, S, 50.0)))
@@ -393,7 +440,7 @@ mod tests {
     #[test]
     fn the_probe_returns_to_the_ceiling_and_never_above() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         let plateau_end = (1 + PLATEAU_PERIODS) * S;
         assert_eq!(control.rate(plateau_end, S, 50.0), 49.5);
         // convex: an eighth of the way up at half the probe
@@ -407,7 +454,7 @@ mod tests {
     #[test]
     fn a_429_within_a_period_of_the_cut_is_the_same_event() {
         let mut control = Control::default();
-        control.throttled(1_000 * MS, false, false, S, 50.0);
+        cut(&mut control, 1_000 * MS);
         // sent before the cut, answered after it: already answered
         assert_eq!(
             control.throttled(1_010 * MS, true, false, S, 50.0),
@@ -424,7 +471,7 @@ mod tests {
     #[test]
     fn a_lone_429_long_after_the_last_cut_changes_nothing() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         // on the plateau at 49.5/s, 5 periods later: a request a few ms early
         assert_eq!(
             control.throttled(5 * S, false, false, S, 50.0),
@@ -444,7 +491,7 @@ mod tests {
     #[test]
     fn refusals_that_keep_coming_are_strikes_and_double_the_nudge() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         // each a little over a period after the one before: 1%, 2%, 4%, 8% ...
         let mut paces = Vec::new();
         let mut strikes = Vec::new();
@@ -456,14 +503,10 @@ mod tests {
         }
         assert_eq!(strikes, [2, 3, 4, 5, 6, 7]);
         assert_eq!(paces, [49.01, 48.02, 46.1, 42.42, 35.63, 24.94]);
-        // a 429 after the probe got back to the ceiling is a first one again: a cut
-        let again = control.throttled(60 * S, false, false, S, 50.0);
+        // a 429 after the probe got back to the ceiling is a first one again: lone
         assert_eq!(
-            again,
-            Reaction::Paced(Cut {
-                rate: 35.0,
-                strikes: 1
-            })
+            control.throttled(60 * S, false, false, S, 50.0),
+            Reaction::Counted
         );
     }
 
@@ -497,10 +540,14 @@ mod tests {
             control.throttled(3_100 * MS, false, true, S, 50.0),
             Reaction::Counted
         );
-        // without a stated limit the first 429 is a cut
+        // without a stated limit the first 429 is lone too, but a second is a cut
         let mut control = Control::default();
         assert_eq!(
-            paced(control.throttled(S, false, false, S, 50.0)).map(|cut| cut.rate),
+            control.throttled(S, false, false, S, 50.0),
+            Reaction::Counted
+        );
+        assert_eq!(
+            paced(control.throttled(2_500 * MS, false, false, S, 50.0)).map(|cut| cut.rate),
             Some(35.0)
         );
     }
@@ -508,7 +555,7 @@ mod tests {
     #[test]
     fn a_cut_spreads_the_queue_along_the_recovery() {
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         let curve = control.curve(S, 50.0).expect("recovering");
         let at = |admissions: f64| (curve.time_for(admissions) / 1e5).round() / 10.0;
         // 30 callers queued 20 ms apart at 50/s: the first at 35/s, the 30th after 678.5 ms
@@ -530,7 +577,7 @@ mod tests {
         // never under 1% of the ceiling
         assert_eq!(control.rate(now, S, 50.0), 0.5);
         let mut control = Control::default();
-        control.throttled(0, false, false, S, 50.0);
+        cut(&mut control, 0);
         // a server advertising 20/s caps the recovery
         assert_eq!(control.rate(10 * S, S, 20.0), 20.0);
     }

@@ -4,12 +4,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use super::clock::{Clock, nanos};
 use super::control::{self, Control};
 use super::gcra::{Admission, Gcra};
 use super::keyed::Keyed;
 use super::reschedule::{Changes, Move, Remap, Scope};
 use super::{LimitMode, RateLimitSpec};
+use crate::clock::{Clock, nanos};
 use crate::rejected::Rejected;
 
 /// A value alone on its cache line (128 bytes: two 64-byte lines, as adjacent-line
@@ -447,7 +447,7 @@ impl RateLimiter {
         let mut slot = self.now().saturating_add(nanos(wait));
         let (mut generation, mut wait) = (generation, wait);
         loop {
-            tokio::time::sleep(wait).await;
+            super::wake::sleep(wait, self.interval()).await;
             match self.next_wait(key, cost, &mut generation, &mut slot) {
                 Some(next) => wait = next,
                 None if key.is_none() => match self.release_gap(slot) {
@@ -478,9 +478,17 @@ impl RateLimiter {
     /// instead of 3 or 4). So the cap holds until a server refuses a request without stating
     /// its limit, the one kind of server that may be counting milliseconds between sends. A
     /// release long after the last (more than two intervals) owes it nothing.
+    ///
+    /// Where the wake-up is precise (see the module `wake`: tokio's clock is the real one), a
+    /// release is late by tens of microseconds, not a tick, and there is nothing to give back:
+    /// the slack is then none, and a release keeps at least its slots' spacing after the last.
     fn release_gap(&self, slot: u64) -> Option<Duration> {
-        const SLACK: u64 = 500_000;
         const TICK: u64 = 1_000_000;
+        let slack: u64 = if super::wake::clock_is_real() {
+            0
+        } else {
+            500_000
+        };
         let now = self.now();
         let mut last = self
             .released
@@ -502,7 +510,7 @@ impl RateLimiter {
             };
             let earliest = last_release
                 .saturating_add(spacing)
-                .saturating_sub(SLACK)
+                .saturating_sub(slack)
                 .min(slot.saturating_add(cap));
             if now < earliest {
                 return Some(Duration::from_nanos(earliest - now));
@@ -599,7 +607,7 @@ impl RateLimiter {
     /// Returns what changed, for the caller to report.
     ///
     /// [`hold_threshold`]: Self::hold_threshold
-    pub fn learn(&self, key: Option<u64>, quota: &crate::http::Quota) -> Learned {
+    pub fn learn(&self, key: Option<u64>, quota: &crate::quota::Quota) -> Learned {
         let mut learned = Learned::default();
         if let Some(limit) = quota.limit.filter(|limit| *limit > 0) {
             learned.limit = self.advertise(limit, quota.window);
@@ -978,13 +986,13 @@ pub fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
 mod tests {
     use super::*;
 
-    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::http::Quota {
+    fn quota(limit: Option<u32>, remaining: u32, reset: u64) -> crate::quota::Quota {
         let (limit, remaining, reset) = (
             limit.map(|limit| limit.to_string()),
             remaining.to_string(),
             reset.to_string(),
         );
-        crate::http::Quota::parse(
+        crate::quota::Quota::parse(
             |name| match name {
                 "x-ratelimit-limit" => limit.as_deref(),
                 "x-ratelimit-remaining" => Some(remaining.as_str()),
@@ -1085,7 +1093,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_pace_recovers_through_until_ready_alone() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
-        limiter.throttled(None, limiter.epoch(), None);
+        cut(&limiter, limiter.epoch(), None);
         assert_eq!(limiter.interval(), Duration::from_nanos(28_571_429));
         for _ in 0..100 {
             limiter.until_ready(None).await.expect("wait mode admits");
@@ -1102,7 +1110,7 @@ mod tests {
         )));
         let admitted = admissions_around(Arc::clone(&limiter), None, 5, |limiter| {
             // `Retry-After: 1` is the request's own to wait: nobody else pauses
-            let learned = limiter.throttled(None, 0, Some(Duration::from_secs(1)));
+            let learned = cut(limiter, 0, Some(Duration::from_secs(1)));
             assert_eq!(learned.pause, None);
             assert_eq!(learned.pace, Some(Duration::from_nanos(142_857_143)));
         })
@@ -1135,7 +1143,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_pace_recovers_within_a_period_to_one_percent_under_the_refused_one() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
-        limiter.throttled(None, 0, None);
+        cut(&limiter, 0, None);
         assert_eq!(limiter.interval(), Duration::from_nanos(28_571_429)); // 35/s
         let mut paces = Vec::new();
         for _ in 0..4 {
@@ -1159,7 +1167,7 @@ mod tests {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
         tokio::time::advance(Duration::from_millis(500)).await;
         let sent = limiter.epoch();
-        let first = limiter.throttled(None, sent, None);
+        let first = cut(&limiter, sent, None);
         assert_eq!(first.pace, Some(Duration::from_nanos(142_857_143)));
         // sent before the cut, answered after it: already answered by it
         assert_eq!(limiter.throttled(None, sent, None).pace, None);
@@ -1177,8 +1185,9 @@ mod tests {
             assert_eq!(learned.pause, Some(Duration::from_secs(5)));
         })
         .await;
-        // the waiting ones move past the hold, spaced as the cut's recovery spreads them
-        assert_eq!(admitted, [0, 5133, 5253, 5365]);
+        // the waiting ones move past the hold and are released at the pace (one 429 is no
+        // cut: a second within two periods would be)
+        assert_eq!(admitted, [0, 5100, 5200, 5300]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1186,15 +1195,24 @@ mod tests {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
         let one = Some(Duration::from_secs(1));
         let mut pauses = Vec::new();
-        // each a little over a period after the one before: no longer the same event
-        for at in [0, 1_100, 2_200, 3_300u64] {
+        // each a little over a period after the one before: no longer the same event (the
+        // first is lone, the second the cut, the next three strikes)
+        for at in [0, 1_100, 2_200, 3_300, 4_400u64] {
             tokio::time::advance(Duration::from_millis(if at == 0 { 0 } else { 1_100 })).await;
             pauses.push(limiter.throttled(None, limiter.epoch(), one).pause);
         }
-        assert_eq!(pauses, [None, None, None, one]);
+        assert_eq!(pauses, [None, None, None, None, one]);
         // 10 -> 7/s, recovered to 9.9 by the second 429, then nudged 1%, 2%, 4%: 9.22/s
         assert_eq!(limiter.interval(), Duration::from_nanos(108_450_686));
         assert_eq!(limiter.check(None), Ok(Duration::from_secs(1)));
+    }
+
+    /// Two 429s from a server that states no limit, on a request sent at `sent`: a lone one,
+    /// then the cut, which this returns.
+    fn cut(limiter: &RateLimiter, sent: u64, retry_after: Option<Duration>) -> Learned {
+        let lone = limiter.throttled(None, sent, retry_after);
+        assert_eq!((lone.pace, lone.pause), (None, None));
+        limiter.throttled(None, sent, retry_after)
     }
 
     /// Starts `n` callers of `until_ready` at once, lets each reserve its slot, runs

@@ -31,7 +31,6 @@
 //!
 //! [`Quota`]: crate::http::Quota
 
-pub(crate) mod clock;
 mod control;
 mod gcra;
 mod key;
@@ -40,13 +39,13 @@ mod limiter;
 mod named;
 mod reschedule;
 mod site;
-mod spec;
+mod wake;
 
 pub use gcra::{Admission, Gcra};
 pub use key::{RateKey, stable_hash};
 pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
-pub(crate) use named::reconfigure_all;
 pub use site::learn_from_server;
 pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};
-pub use spec::{LimitMode, RateLimitPatch, RateLimitSpec};
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::rate_limit::{LimitMode, RateLimitPatch, RateLimitSpec};

@@ -4,29 +4,14 @@
 use std::sync::Arc;
 
 use super::{RateLimitSpec, RateLimiter};
-use crate::registry::{NamedPolicy, Policies, SharedByName, SharedState};
+use crate::registry::SharedByName;
 
-impl SharedState for RateLimiter {
-    const KIND: &'static str = "a shared rate limiter";
-    type Spec = RateLimitSpec;
-
-    fn create(spec: RateLimitSpec) -> Self {
-        RateLimiter::new(spec)
-    }
-
-    fn configure(&self, spec: RateLimitSpec) {
-        RateLimiter::configure(self, spec);
-    }
-
-    fn effective(policy: Option<&NamedPolicy>, inline: RateLimitSpec) -> RateLimitSpec {
-        match policy.and_then(|policy| policy.rate_limit) {
-            Some(patch) => patch.apply(inline),
-            None => inline,
-        }
-    }
-}
-
-static NAMED: SharedByName<RateLimiter> = SharedByName::new();
+static NAMED: SharedByName<RateLimiter, RateLimitSpec> = SharedByName::new(
+    "a shared rate limiter",
+    RateLimiter::new,
+    RateLimiter::configure,
+    |policy, inline| policy.rate_limit.map(|patch| patch.apply(inline)),
+);
 
 /// The limiter shared by every site naming `policy`, created on first use with `inline`
 /// values overridden by the loaded policy's `rate_limit` section.
@@ -35,9 +20,4 @@ static NAMED: SharedByName<RateLimiter> = SharedByName::new();
 /// with different inline values, the policy's own values (YAML) are what make them agree.
 pub fn named(policy: &str, inline: RateLimitSpec) -> Arc<RateLimiter> {
     NAMED.get_or_create(policy, inline)
-}
-
-/// Applies newly installed policies to every named limiter already in use.
-pub(crate) fn reconfigure_all(policies: &Policies) {
-    NAMED.reconfigure_all(policies);
 }

@@ -5,10 +5,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::{Learned, RateKey, RateLimitSpec, RateLimiter, named};
-use crate::classify::ErrorClass;
+use crate::error_class::ErrorClass;
+use crate::hooks::ErrorHooks;
 use crate::observe;
 use crate::rejected::Rejected;
-use crate::retry::ErrorHooks;
 
 /// One `#[rate_limited]` function: its name, the policy it names, its inline values, and
 /// (once first called) its limiter, private or shared through the policy.
@@ -93,7 +93,7 @@ impl RateLimitSite {
             let classification = hooks.classify(error);
             if let (ErrorClass::Status(429), false) = (classification.class, classification.local) {
                 learned = limiter.throttled(key, epoch, classification.retry_after);
-                observe::rate_limit_throttled(self.name, self.policy, learned);
+                observe::rate_limit_throttled(self.name, self.policy, learned.pace, learned.pause);
             }
         }
         limiter.tick();
@@ -215,7 +215,7 @@ impl RateLimitSite {
 /// tokens allowance (`x-ratelimit-*-tokens`, `anthropic-ratelimit-tokens-*`), read against
 /// the configured `period` (those headers state no window), and ignores the request counts.
 /// Only the innermost `#[rate_limited]` of a stack learns from the headers.
-pub fn learn_from_server(quota: &crate::http::Quota) {
+pub fn learn_from_server(quota: &crate::quota::Quota) {
     let _ = SERVING.try_with(|serving| {
         let tokens;
         let quota = if serving.weighted {
@@ -225,7 +225,7 @@ pub fn learn_from_server(quota: &crate::http::Quota) {
             quota
         };
         let learned = serving.limiter.learn(serving.key, quota);
-        observe::rate_limit_learned(serving.site, serving.policy, learned);
+        observe::rate_limit_learned(serving.site, serving.policy, learned.limit, learned.pause);
         // With a Redis backend the pause goes to the shared schedule, for every instance.
         #[cfg(feature = "redis")]
         if let (Some(pause), Some((backend, redis_key))) = (learned.pause, &serving.shared) {
@@ -249,15 +249,15 @@ pub fn learn_from_server(quota: &crate::http::Quota) {
 }
 
 /// The tokens allowance of `quota` in its request fields, for a weighted limiter.
-fn tokens_view(quota: &crate::http::Quota) -> crate::http::Quota {
+fn tokens_view(quota: &crate::quota::Quota) -> crate::quota::Quota {
     let saturate = |units: u64| u32::try_from(units).unwrap_or(u32::MAX);
-    crate::http::Quota {
+    crate::quota::Quota {
         limit: quota.tokens.limit.map(saturate),
         remaining: quota.tokens.remaining.map(saturate),
         reset: quota.tokens.reset,
         window: None,
         retry_after: quota.retry_after,
-        tokens: crate::http::Allowance::default(),
+        tokens: crate::quota::Allowance::default(),
     }
 }
 
@@ -346,7 +346,7 @@ where
             return Err(reject(Rejected::RateLimited { retry_after }));
         }
         Err(error) => {
-            observe::backend_failed(site.name, policy, &error, backend.on_error);
+            error.report(site.name, policy, backend.on_error);
             match backend.on_error {
                 OnBackendError::Allow => Duration::ZERO,
                 OnBackendError::Deny => {
@@ -370,7 +370,7 @@ where
                     .sleep_reserved(key, permits, generation, wait)
                     .await
             }
-            None => tokio::time::sleep(wait).await,
+            None => super::wake::sleep(wait, site.limiter().interval()).await,
         }
     }
     let epoch = site.limiter().epoch();
@@ -388,7 +388,7 @@ where
         if let Err(error) =
             limiter::pause(&redis, backend.timeout, &redis_key, tolerance, pause).await
         {
-            observe::backend_failed(site.name, policy, &error, backend.on_error);
+            error.report(site.name, policy, backend.on_error);
         }
     }
     result
@@ -410,7 +410,7 @@ mod tests {
             ("x-ratelimit-reset-tokens", "6m0s"),
             ("retry-after", "7"),
         ];
-        let quota = crate::http::Quota::parse(
+        let quota = crate::quota::Quota::parse(
             |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
             UNIX_EPOCH,
         );

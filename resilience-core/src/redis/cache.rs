@@ -20,7 +20,6 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use super::connection::{Backend, BackendError};
-use crate::cache::Freshness;
 
 /// How often a waiting instance asks again for the value or the lock.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
@@ -44,29 +43,6 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
-}
-
-const VERSION: u8 = 1;
-
-/// Encodes a stored value and its freshness.
-pub(crate) fn frame(freshness: Freshness, json: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(json.len() + 2);
-    bytes.push(VERSION);
-    bytes.push(match freshness {
-        Freshness::Positive => 0,
-        Freshness::Negative => 1,
-    });
-    bytes.extend_from_slice(json);
-    bytes
-}
-
-/// Decodes an entry: its freshness and JSON; `None` for another format version.
-pub(crate) fn unframe(bytes: &[u8]) -> Option<(Freshness, &[u8])> {
-    match bytes {
-        [VERSION, 0, json @ ..] => Some((Freshness::Positive, json)),
-        [VERSION, 1, json @ ..] => Some((Freshness::Negative, json)),
-        _ => None,
-    }
 }
 
 pub(crate) async fn get(

@@ -25,6 +25,20 @@ pub(crate) enum BackendError {
     Skipped,
 }
 
+impl BackendError {
+    /// Logs and counts this failure of `policy`'s backend at `site`; `on_error` is what the
+    /// call does instead.
+    pub(crate) fn report(
+        &self,
+        site: &str,
+        policy: &str,
+        on_error: crate::backend::OnBackendError,
+    ) {
+        let skipped = matches!(self, BackendError::Skipped);
+        crate::observe::backend_failed(site, policy, self, skipped, on_error);
+    }
+}
+
 impl std::fmt::Display for BackendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::executor::{ThreadClock, resolve, run_async, run_blocking};
-use super::{Backoff, ErrorHooks, Jitter, RetryOn, RetrySpec};
-use crate::classify::Classify;
+use super::{Backoff, Jitter, RetryOn, RetrySpec};
+use crate::error_class::Classify;
+use crate::hooks::ErrorHooks;
 
 /// Retries a closure: the same executor as `#[retry]`, configured in code.
 ///

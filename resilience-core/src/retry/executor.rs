@@ -10,83 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Decision, RetrySpec, Schedule};
-use crate::classify::{Classification, Classify};
+use crate::error_class::Classification;
+use crate::hooks::ErrorHooks;
 use crate::{observe, registry};
 
-/// How the executor looks at an error of type `E`: classify it, describe it in logs, and
-/// optionally a `retry_if` predicate that replaces the `on` set.
-///
-/// `#[retry]` builds these from the error type (using [`Classify`] when implemented, else the
-/// `source()` chain for `std::error::Error` types, else `Other`); with [`Retry`](crate::Retry)
-/// use [`ErrorHooks::classified`] or [`ErrorHooks::new`].
-pub struct ErrorHooks<E> {
-    classify: fn(&E) -> Classification,
-    describe: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
-    retry_if: Option<fn(&E) -> bool>,
-}
-
-impl<E> Clone for ErrorHooks<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<E> Copy for ErrorHooks<E> {}
-
-impl<E> fmt::Debug for ErrorHooks<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ErrorHooks")
-            .field("retry_if", &self.retry_if.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
 impl<E> ErrorHooks<E> {
-    /// Hooks from a classifier and a describer (used in log events).
-    ///
-    /// ```
-    /// use resilience_core::{Classification, ErrorClass, ErrorHooks};
-    ///
-    /// let hooks: ErrorHooks<String> = ErrorHooks::new(
-    ///     |e| if e.contains("timeout") { Classification::new(ErrorClass::Timeout) } else { Classification::OTHER },
-    ///     |e, f| f.write_str(e),
-    /// );
-    /// # let _ = hooks;
-    /// ```
-    pub const fn new(
-        classify: fn(&E) -> Classification,
-        describe: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
-    ) -> Self {
-        ErrorHooks {
-            classify,
-            describe,
-            retry_if: None,
-        }
-    }
-
-    /// Retries exactly the errors for which `predicate` is true, instead of the `on` set.
-    /// Retry-After is still honoured.
-    pub const fn retry_if(mut self, predicate: fn(&E) -> bool) -> Self {
-        self.retry_if = Some(predicate);
-        self
-    }
-
-    /// The same hooks with an optional `retry_if` (what `#[retry(retry_if = ...)]` passes).
-    pub const fn with_retry_if(mut self, predicate: Option<fn(&E) -> bool>) -> Self {
-        self.retry_if = predicate;
-        self
-    }
-
-    /// What the error is, by this hook's classifier.
-    pub(crate) fn classify(&self, error: &E) -> Classification {
-        (self.classify)(error)
-    }
-
-    /// The error as the logs show it, by this hook's describer.
-    #[cfg(test)]
-    pub(crate) fn describe(&self, error: &E, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.describe)(error, f)
-    }
-
+    /// Whether the error is retried (by `retry_if`, else by the spec's `on` set), and what it is.
     fn verdict(&self, error: &E, spec: &RetrySpec) -> (bool, Classification) {
         let classification = (self.classify)(error);
         let retryable = match self.retry_if {
@@ -94,13 +23,6 @@ impl<E> ErrorHooks<E> {
             None => spec.on.matches(classification.class),
         };
         (retryable, classification)
-    }
-}
-
-impl<E: Classify + fmt::Display> ErrorHooks<E> {
-    /// Hooks for an error type that implements [`Classify`] and `Display`.
-    pub const fn classified() -> Self {
-        ErrorHooks::new(<E as Classify>::classification, <E as fmt::Display>::fmt)
     }
 }
 
@@ -118,8 +40,8 @@ pub struct RetrySite {
 
 /// The site's and its policy's counters.
 type Counters = (
-    std::sync::Arc<crate::stats::SiteCounters>,
-    std::sync::Arc<crate::stats::PolicyCounters>,
+    std::sync::Arc<crate::counters::SiteCounters>,
+    std::sync::Arc<crate::counters::PolicyCounters>,
 );
 
 impl RetrySite {
@@ -139,8 +61,8 @@ impl RetrySite {
         let policy = self.policy?;
         Some(self.counters.get_or_init(|| {
             (
-                crate::stats::site(self.name, Some(policy)),
-                crate::stats::policy(policy),
+                crate::counters::site(self.name, Some(policy)),
+                crate::counters::policy(policy),
             )
         }))
     }
@@ -284,15 +206,15 @@ impl RetrySite {
 #[inline]
 fn counted_first_try(site: &RetrySite) {
     if let Some((counters, policy)) = site.counters() {
-        crate::stats::count_at(counters, crate::stats::Event::OkFirstTry);
-        policy.call(false);
+        crate::counters::count_at(counters, crate::counters::Event::OkFirstTry);
+        crate::alert::count_call(policy, false);
     }
 }
 
 /// A call that failed at least once, at a site that counts every call.
 fn counted_call(site: &RetrySite, retried: bool) {
     if let Some((_, policy)) = site.counters() {
-        policy.call(retried);
+        crate::alert::count_call(policy, retried);
     }
 }
 
@@ -383,7 +305,7 @@ where
 {
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::stats::count(name, policy, crate::stats::Event::Failed);
+        crate::counters::count(name, policy, crate::counters::Event::Failed);
         return (Err(error), false);
     }
     let mut schedule = Schedule::new(*spec);
@@ -398,7 +320,7 @@ where
         tokio::time::sleep(delay).await;
         error = match op().await {
             Ok(value) => {
-                crate::stats::count(name, policy, crate::stats::Event::OkAfterRetry);
+                crate::counters::count(name, policy, crate::counters::Event::OkAfterRetry);
                 return (Ok(value), true);
             }
             Err(error) => error,
@@ -446,7 +368,7 @@ where
     };
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::stats::count(name, policy, crate::stats::Event::Failed);
+        crate::counters::count(name, policy, crate::counters::Event::Failed);
         return Err(error);
     }
     let mut schedule = Schedule::new(*spec);
@@ -458,7 +380,7 @@ where
         clock.sleep(delay);
         error = match op() {
             Ok(value) => {
-                crate::stats::count(name, policy, crate::stats::Event::OkAfterRetry);
+                crate::counters::count(name, policy, crate::counters::Event::OkAfterRetry);
                 return Ok(value);
             }
             Err(error) => error,
@@ -493,7 +415,7 @@ fn decide<E>(
     match decision {
         Decision::Retry(delay) => {
             event.retrying(delay);
-            crate::batch::count_retry();
+            super::observer::retrying();
             Some(delay)
         }
         Decision::Return => {

@@ -4,18 +4,15 @@
 //! Use [`Retry`] to retry a closure, or `#[retry(...)]` on a function; both run the same
 //! executor.
 
-mod backoff;
 mod builder;
 mod executor;
-mod jitter;
-mod on;
+mod observer;
 mod schedule;
-mod spec;
 
-pub use backoff::Backoff;
+pub use crate::hooks::ErrorHooks;
 pub use builder::Retry;
-pub use executor::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
-pub use jitter::Jitter;
-pub use on::RetryOn;
+pub use executor::{InlineRetrySite, RetrySite, retry_blocking};
+pub(crate) use observer::counting_retries;
+// Plain data, shared with the macros and YAML.
+pub use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch, RetrySpec};
 pub use schedule::{Decision, GiveUp, Schedule};
-pub use spec::{RetryPatch, RetrySpec};

@@ -136,8 +136,9 @@ impl Schedule {
                 let delay = spec
                     .backoff
                     .delay(spec.base, spec.factor, self.tries, spec.max_delay);
+                let pick = |low, high| rng.random_range(low..=high);
                 spec.jitter
-                    .apply(delay, spec.base, self.previous, spec.max_delay, rng)
+                    .apply(delay, spec.base, self.previous, spec.max_delay, pick)
             }
         };
         if let Some(limit) = spec.max_elapsed {

@@ -116,6 +116,7 @@ fn spec(args: &RetryArgs) -> TokenStream {
             set.extend(match item {
                 OnItem::Timeout => quote!(.timeout()),
                 OnItem::Connect => quote!(.connect()),
+                OnItem::Body => quote!(.body()),
                 OnItem::Transient => quote!(.transient()),
                 OnItem::Status(code) => quote!(.status(#code)),
                 OnItem::Class(hundreds) => quote!(.class(#hundreds)),

@@ -9,7 +9,7 @@ impl From<Rejected> for ApiError {
     }
 }
 
-#[bulkhead(max_concurrent = 4, max_wait = "1 sec")]
+#[bulkhead(max_concurrent = 4, max_wait = "1 sek")]
 async fn fetch(id: u64) -> Result<u64, ApiError> {
     Ok(id)
 }

@@ -9,7 +9,7 @@ impl From<Rejected> for ApiError {
     }
 }
 
-#[circuit_breaker(open_for = "30 seconds")]
+#[circuit_breaker(open_for = "30 seocnds")]
 async fn fetch(id: u64) -> Result<u64, ApiError> {
     Ok(id)
 }

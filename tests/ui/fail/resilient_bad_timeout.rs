@@ -9,7 +9,7 @@ impl From<Rejected> for ApiError {
     }
 }
 
-#[resilient(policy = "user-api", timeout = "2 secs")]
+#[resilient(policy = "user-api", timeout = "2 sec.")]
 async fn fetch(id: u64) -> Result<u64, ApiError> {
     Ok(id)
 }

@@ -9,7 +9,7 @@ impl From<Rejected> for ApiError {
     }
 }
 
-#[timeout("3 secs")]
+#[timeout("3 secnds")]
 async fn fetch(id: u64) -> Result<u64, ApiError> {
     Ok(id)
 }

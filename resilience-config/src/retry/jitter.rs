@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 /// How each backoff delay `d` is randomised (then capped at `max_delay`):
 ///
 /// | jitter | sleep |
@@ -44,13 +42,16 @@ impl Jitter {
 
     /// The sleep for a backoff delay `delay`. `base` and `previous` (the last sleep taken,
     /// `base` before the first) feed `Decorrelated`. Never more than `max_delay`.
-    pub fn apply<R: Rng + ?Sized>(
+    ///
+    /// `pick(low, high)` draws uniformly from `low..=high` (nanoseconds, `low < high`): the
+    /// runtime's random source, so that this crate needs none.
+    pub fn apply(
         self,
         delay: Duration,
         base: Duration,
         previous: Duration,
         max_delay: Duration,
-        rng: &mut R,
+        pick: impl FnOnce(u64, u64) -> u64,
     ) -> Duration {
         let d = nanos(delay);
         let (low, high) = match self {
@@ -74,7 +75,7 @@ impl Jitter {
         let picked = if low == high {
             low
         } else {
-            rng.random_range(low..=high)
+            pick(low, high).clamp(low, high)
         };
         Duration::from_nanos(picked).min(max_delay)
     }
@@ -96,8 +97,20 @@ fn saturating_f64(value: f64) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The sleep `jitter` picks with `rng`, as the runtime picks it.
+    fn sleep(
+        jitter: Jitter,
+        d: Duration,
+        b: Duration,
+        p: Duration,
+        c: Duration,
+        rng: &mut StdRng,
+    ) -> Duration {
+        jitter.apply(d, b, p, c, |low, high| rng.random_range(low..=high))
+    }
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -106,7 +119,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         for jitter in [Jitter::None, Jitter::Fraction(0.0)] {
             assert_eq!(
-                jitter.apply(MS(300), MS(100), MS(100), MS(10_000), &mut rng),
+                sleep(jitter, MS(300), MS(100), MS(100), MS(10_000), &mut rng),
                 MS(300)
             );
         }
@@ -127,7 +140,16 @@ mod tests {
     fn fraction_spreads_over_the_whole_range() {
         let mut rng = StdRng::seed_from_u64(7);
         let samples: Vec<Duration> = (0..2000)
-            .map(|_| Jitter::Fraction(0.5).apply(MS(1000), MS(100), MS(100), MS(10_000), &mut rng))
+            .map(|_| {
+                sleep(
+                    Jitter::Fraction(0.5),
+                    MS(1000),
+                    MS(100),
+                    MS(100),
+                    MS(10_000),
+                    &mut rng,
+                )
+            })
             .collect();
         assert!(samples.iter().all(|s| (MS(500)..=MS(1500)).contains(s)));
         assert!(samples.iter().any(|s| *s < MS(600)), "low end reached");
@@ -146,20 +168,20 @@ mod tests {
         ) {
             let mut rng = StdRng::seed_from_u64(seed);
             let (d, base, prev, cap) = (MS(delay_ms), MS(base_ms), MS(previous_ms), MS(cap_ms));
-            let fr = Jitter::Fraction(fraction).apply(d, base, prev, cap, &mut rng);
+            let fr = sleep(Jitter::Fraction(fraction), d, base, prev, cap, &mut rng);
             let low = d.mul_f64(1.0 - fraction).saturating_sub(Duration::from_nanos(1));
             let high = d.mul_f64(1.0 + fraction) + Duration::from_nanos(1);
             prop_assert!(fr <= cap);
             prop_assert!(fr == cap || (low..=high).contains(&fr), "{fr:?} not in {low:?}..={high:?}");
 
-            let full = Jitter::Full.apply(d, base, prev, cap, &mut rng);
+            let full = sleep(Jitter::Full, d, base, prev, cap, &mut rng);
             prop_assert!(full <= d.min(cap));
 
-            let equal = Jitter::Equal.apply(d, base, prev, cap, &mut rng);
+            let equal = sleep(Jitter::Equal, d, base, prev, cap, &mut rng);
             prop_assert!(equal <= d.min(cap));
             prop_assert!(equal == cap || equal >= d / 2);
 
-            let dec = Jitter::Decorrelated.apply(d, base, prev, cap, &mut rng);
+            let dec = sleep(Jitter::Decorrelated, d, base, prev, cap, &mut rng);
             prop_assert!(dec <= cap);
             prop_assert!(dec == cap || (base..=(prev * 3).max(base)).contains(&dec));
         }

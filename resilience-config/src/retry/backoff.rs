@@ -11,14 +11,14 @@ use std::time::Duration;
 /// | `Constant` (`"constant"`) | `base` |
 ///
 /// Every delay is capped at `max_delay`; overflow saturates to the cap instead of panicking.
-/// A `factor` the rules refuse (see [`RetrySpec::validate`](crate::RetrySpec::validate)) is
+/// A `factor` the rules refuse (see [`RetrySpec::validate`](crate::retry::RetrySpec::validate)) is
 /// read as the nearest allowed one: below 1.0 (negative included) as 1.0, above 1e6 (infinity
 /// included) as 1e6, and NaN as the default 2.0, so that a bad factor never turns every sleep
 /// into `max_delay`.
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::Backoff;
+/// use resilience_config::retry::Backoff;
 ///
 /// let ms = Duration::from_millis;
 /// let delays: Vec<_> = (1..=5)
@@ -82,7 +82,7 @@ impl Backoff {
 /// for NaN.
 pub(crate) fn allowed_factor(factor: f64) -> f64 {
     if factor.is_nan() {
-        crate::RetrySpec::DEFAULT.factor
+        super::RetrySpec::DEFAULT.factor
     } else {
         factor.clamp(1.0, 1e6)
     }

@@ -1,4 +1,5 @@
-//! [`Clock`]: the limiter's time, tokio's clock where tests may pause it, a cheap counter clock
+//! [`Clock`]: the runtime's time (the rate limiter's, the caches', the breakers' and the
+//! retry-rate ring's), tokio's clock where tests may pause it, a cheap counter clock
 //! everywhere else.
 //!
 //! The clock read is most of the cost of an admitted check: `tokio::time::Instant::now()` is a
@@ -30,7 +31,7 @@ use std::time::Duration;
 /// otherwise, and the return type tells which. The closure is never called: this is decided
 /// by the type checker. Should tokio ever offer `start_paused` without `test-util`, this
 /// reads `true`, the safe side (tokio's clock is read in runtime contexts, as before).
-const TOKIO_CAN_PAUSE: bool =
+pub(crate) const TOKIO_CAN_PAUSE: bool =
     can_pause(|builder: &'static mut tokio::runtime::Builder| builder.start_paused(false));
 
 /// The fallback `start_paused`, for a tokio without `test-util`.

@@ -1,9 +1,33 @@
 //! [`Quota`]: what a server advertised about its rate limit on one response, read from every
-//! common header dialect without allocating.
+//! common header dialect without allocating, and the `Retry-After` value itself. Plain data
+//! that a rate limiter learns from and [`crate::http`] reads off a response.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::parse_retry_after;
+/// Parses a `Retry-After` header value: delay-seconds (`"120"`) or an HTTP date
+/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), relative to `now`. A date in the past is zero.
+/// `None` for anything else.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use resilience_core::http::parse_retry_after;
+///
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+/// assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+/// assert_eq!(
+///     parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+///     Some(Duration::from_secs(10))
+/// );
+/// assert_eq!(parse_retry_after("soon", now), None);
+/// ```
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
 
 /// What a server advertised about its quota on one response (a success or a 429).
 ///

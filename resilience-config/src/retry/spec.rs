@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use super::{Backoff, Jitter, RetryOn};
+use crate::declare::patch;
+use crate::rules;
 
 /// A retry policy as plain data: what `#[retry(...)]` builds at compile time and what a YAML
 /// policy's `retry` section overrides.
@@ -14,7 +16,7 @@ use super::{Backoff, Jitter, RetryOn};
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::{Backoff, Jitter, RetrySpec};
+/// use resilience_config::retry::{Backoff, Jitter, RetrySpec};
 ///
 /// const SPEC: RetrySpec = RetrySpec::DEFAULT
 ///     .attempts(5)
@@ -69,67 +71,21 @@ impl RetrySpec {
     /// attribute gives no `retry(...)`. Marked by `attempts = 0`.
     pub const OFF: RetrySpec = RetrySpec::DEFAULT.attempts(0);
 
-    /// Sets `attempts`.
-    pub const fn attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts;
-        self
-    }
-    /// Sets `backoff`.
-    pub const fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
-    }
-    /// Sets `base`.
-    pub const fn base(mut self, base: Duration) -> Self {
-        self.base = base;
-        self
-    }
-    /// Sets `factor`.
-    pub const fn factor(mut self, factor: f64) -> Self {
-        self.factor = factor;
-        self
-    }
-    /// Sets `max_delay`.
-    pub const fn max_delay(mut self, max_delay: Duration) -> Self {
-        self.max_delay = max_delay;
-        self
-    }
-    /// Sets `max_elapsed`.
-    pub const fn max_elapsed(mut self, max_elapsed: Option<Duration>) -> Self {
-        self.max_elapsed = max_elapsed;
-        self
-    }
-    /// Sets `jitter`.
-    pub const fn jitter(mut self, jitter: Jitter) -> Self {
-        self.jitter = jitter;
-        self
-    }
-    /// Sets `on`.
-    pub const fn on(mut self, on: RetryOn) -> Self {
-        self.on = on;
-        self
-    }
-    /// Sets `retry_after`.
-    pub const fn retry_after(mut self, retry_after: bool) -> Self {
-        self.retry_after = retry_after;
-        self
-    }
-
     /// Checks every value against the rules the macro and YAML front ends enforce
     /// (`attempts >= 1`, `jitter` in 0.0..=1.0, `factor` in 1.0..=1e6).
     ///
     /// ```
-    /// use resilience_core::{Jitter, RetrySpec};
+    /// use resilience_config::retry::{Jitter, RetrySpec};
     ///
     /// assert!(RetrySpec::DEFAULT.validate().is_ok());
     /// let err = RetrySpec::DEFAULT.jitter(Jitter::Fraction(1.5)).validate().unwrap_err();
     /// assert_eq!(err, "`jitter` must be between 0.0 and 1.0, found 1.5");
     /// ```
     pub fn validate(&self) -> Result<(), String> {
-        crate::rules::check_attempts(u64::from(self.attempts))?;
-        crate::rules::check_factor(self.factor)?;
+        rules::check_attempts(u64::from(self.attempts))?;
+        rules::check_factor(self.factor)?;
         if let Jitter::Fraction(j) = self.jitter {
-            crate::rules::check_jitter(j)?;
+            rules::check_jitter(j)?;
         }
         Ok(())
     }
@@ -141,68 +97,45 @@ impl Default for RetrySpec {
     }
 }
 
-/// A partial [`RetrySpec`]: the fields a named policy sets. Applied over a site's inline
-/// values field by field; `None` keeps the inline value.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct RetryPatch {
-    /// Overrides `attempts`.
-    pub attempts: Option<u32>,
-    /// Overrides `backoff`.
-    pub backoff: Option<Backoff>,
-    /// Overrides `base`.
-    pub base: Option<Duration>,
-    /// Overrides `factor`.
-    pub factor: Option<f64>,
-    /// Overrides `max_delay`.
-    pub max_delay: Option<Duration>,
-    /// Overrides `max_elapsed` (`Some(None)` removes an inline limit).
-    pub max_elapsed: Option<Option<Duration>>,
-    /// Overrides `jitter`.
-    pub jitter: Option<Jitter>,
-    /// Overrides `on`.
-    pub on: Option<RetryOn>,
-    /// Overrides `retry_after`.
-    pub retry_after: Option<bool>,
+patch! {
+    /// A partial [`RetrySpec`]: the fields a named policy sets (a policy's `retry` section).
+    /// Applied over a site's inline values field by field; `None` keeps the inline value.
+    RetryPatch for RetrySpec {
+    }
+    with setters {
+        /// Overrides `attempts`.
+        attempts: u32,
+        /// Overrides `backoff`.
+        backoff: Backoff,
+        /// Overrides `base`.
+        base: Duration,
+        /// Overrides `factor`.
+        factor: f64,
+        /// Overrides `max_delay`.
+        max_delay: Duration,
+        /// Overrides `max_elapsed` (`Some(None)` removes an inline limit).
+        max_elapsed: Option<Duration>,
+        /// Overrides `jitter`.
+        jitter: Jitter,
+        /// Overrides `on`.
+        on: RetryOn,
+        /// Overrides `retry_after`.
+        retry_after: bool,
+    }
 }
 
 impl RetryPatch {
     /// `spec` with every field this patch sets replaced.
     ///
     /// ```
-    /// use resilience_core::{RetryPatch, RetrySpec};
+    /// use resilience_config::retry::{RetryPatch, RetrySpec};
     ///
     /// let patch = RetryPatch { attempts: Some(5), ..RetryPatch::default() };
     /// let spec = patch.apply(RetrySpec::DEFAULT.attempts(2).factor(3.0));
     /// assert_eq!((spec.attempts, spec.factor), (5, 3.0));
     /// ```
     pub fn apply(&self, mut spec: RetrySpec) -> RetrySpec {
-        if let Some(v) = self.attempts {
-            spec.attempts = v;
-        }
-        if let Some(v) = self.backoff {
-            spec.backoff = v;
-        }
-        if let Some(v) = self.base {
-            spec.base = v;
-        }
-        if let Some(v) = self.factor {
-            spec.factor = v;
-        }
-        if let Some(v) = self.max_delay {
-            spec.max_delay = v;
-        }
-        if let Some(v) = self.max_elapsed {
-            spec.max_elapsed = v;
-        }
-        if let Some(v) = self.jitter {
-            spec.jitter = v;
-        }
-        if let Some(v) = self.on {
-            spec.on = v;
-        }
-        if let Some(v) = self.retry_after {
-            spec.retry_after = v;
-        }
+        self.set(&mut spec);
         spec
     }
 }

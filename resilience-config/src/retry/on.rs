@@ -1,17 +1,19 @@
 //! [`RetryOn`]: the set of error classes a retry policy retries.
 
-use crate::classify::ErrorClass;
+use crate::class::ErrorClass;
 
 const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 
-/// Which errors to retry: `Timeout`, `Connect`, and any set of HTTP status codes.
+/// Which errors to retry: `Timeout`, `Connect`, `Body`, and any set of HTTP status codes.
 ///
 /// Built with `const fn`s so a macro can put it in a `static`. The default is
-/// [`RetryOn::TRANSIENT`]: Timeout, Connect, 429, 502, 503, 504. An error classified `Other`
-/// is never in the set; use a `retry_if` predicate for those.
+/// [`RetryOn::TRANSIENT`]: Timeout, Connect, 429, 502, 503, 504. `Body` (an answer whose body
+/// failed midway) is only retried when [`body`](RetryOn::body) adds it. An error classified
+/// `Other` is never in the set; use a `retry_if` predicate for those.
 ///
 /// ```
-/// use resilience_core::{ErrorClass, RetryOn};
+/// use resilience_config::class::ErrorClass;
+/// use resilience_config::retry::RetryOn;
 ///
 /// let on = RetryOn::NONE.timeout().status(503).class(4);
 /// assert!(on.matches(ErrorClass::Timeout));
@@ -24,6 +26,7 @@ const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 pub struct RetryOn {
     timeout: bool,
     connect: bool,
+    body: bool,
     statuses: [u64; WORDS],
 }
 
@@ -32,6 +35,7 @@ impl RetryOn {
     pub const NONE: RetryOn = RetryOn {
         timeout: false,
         connect: false,
+        body: false,
         statuses: [0; WORDS],
     };
 
@@ -47,6 +51,13 @@ impl RetryOn {
     /// Adds `Connect`.
     pub const fn connect(mut self) -> Self {
         self.connect = true;
+        self
+    }
+
+    /// Adds `Body`: an answer that had begun and whose body failed (a cut stream). Opt-in only:
+    /// the server saw the request, and a stream's reader has seen part of the answer.
+    pub const fn body(mut self) -> Self {
+        self.body = true;
         self
     }
 
@@ -78,12 +89,26 @@ impl RetryOn {
             .status(504)
     }
 
+    /// The errors of both sets.
+    pub const fn with(mut self, other: RetryOn) -> Self {
+        self.timeout |= other.timeout;
+        self.connect |= other.connect;
+        self.body |= other.body;
+        let mut word = 0;
+        while word < WORDS {
+            self.statuses[word] |= other.statuses[word];
+            word += 1;
+        }
+        self
+    }
+
     /// Whether an error of this class is retried.
     #[inline]
     pub const fn matches(&self, class: ErrorClass) -> bool {
         match class {
             ErrorClass::Timeout => self.timeout,
             ErrorClass::Connect => self.connect,
+            ErrorClass::Body => self.body,
             ErrorClass::Status(code) => {
                 code <= 599 && self.statuses[(code / 64) as usize] & (1 << (code % 64)) != 0
             }
@@ -112,6 +137,9 @@ impl std::fmt::Debug for RetryOn {
         if self.connect {
             list.entry(&format_args!("Connect"));
         }
+        if self.body {
+            list.entry(&format_args!("Body"));
+        }
         for code in self.statuses() {
             list.entry(&code);
         }
@@ -128,6 +156,7 @@ mod tests {
         let on = RetryOn::TRANSIENT;
         assert!(on.matches(ErrorClass::Timeout));
         assert!(on.matches(ErrorClass::Connect));
+        assert!(!on.matches(ErrorClass::Body), "a cut body is opt-in");
         assert_eq!(on.statuses().collect::<Vec<_>>(), vec![429, 502, 503, 504]);
         for never in [400, 401, 403, 404, 422, 500] {
             assert!(!on.matches(ErrorClass::Status(never)), "{never}");
@@ -146,6 +175,27 @@ mod tests {
         assert_eq!(
             format!("{:?}", RetryOn::NONE.timeout().status(503)),
             "[Timeout, 503]"
+        );
+        let body = RetryOn::TRANSIENT.body();
+        assert!(body.matches(ErrorClass::Body));
+        assert_eq!(
+            format!("{body:?}"),
+            "[Timeout, Connect, Body, 429, 502, 503, 504]"
+        );
+    }
+
+    #[test]
+    fn with_is_the_union() {
+        let on = RetryOn::NONE
+            .timeout()
+            .status(503)
+            .with(RetryOn::NONE.class(4));
+        assert_eq!(on, RetryOn::NONE.class(4).status(503).timeout());
+        assert!(!on.matches(ErrorClass::Connect));
+        assert!(
+            RetryOn::NONE
+                .with(RetryOn::NONE.body())
+                .matches(ErrorClass::Body)
         );
     }
 }

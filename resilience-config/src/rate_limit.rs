@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::declare::patch;
+
 /// What a rate-limited call does when no permit is free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LimitMode {
@@ -34,7 +36,7 @@ impl LimitMode {
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::rate_limit::{LimitMode, RateLimitSpec};
+/// use resilience_config::rate_limit::{LimitMode, RateLimitSpec};
 ///
 /// const GITHUB: RateLimitSpec = RateLimitSpec::new(20, Duration::from_secs(10))
 ///     .burst(5)
@@ -91,24 +93,6 @@ impl RateLimitSpec {
         self.unlimited
     }
 
-    /// Sets `burst`.
-    pub const fn burst(mut self, burst: u32) -> Self {
-        self.burst = burst;
-        self
-    }
-
-    /// Sets `mode`.
-    pub const fn mode(mut self, mode: LimitMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Sets `max_wait`.
-    pub const fn max_wait(mut self, max_wait: Option<Duration>) -> Self {
-        self.max_wait = max_wait;
-        self
-    }
-
     /// Sets `cost`: the permits every call takes.
     pub const fn cost(mut self, cost: Option<u64>) -> Self {
         self.cost = cost;
@@ -152,21 +136,26 @@ impl RateLimitSpec {
     }
 }
 
-/// A partial [`RateLimitSpec`]: the fields a named policy sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RateLimitPatch {
-    /// Overrides `calls`.
-    pub calls: Option<u32>,
-    /// Overrides `period`.
-    pub period: Option<Duration>,
-    /// Overrides `burst`.
-    pub burst: Option<u32>,
-    /// Overrides `mode`.
-    pub mode: Option<LimitMode>,
-    /// Overrides `max_wait` (`Some(None)` removes an inline limit).
-    pub max_wait: Option<Option<Duration>>,
-    /// Overrides `cost`: every call takes this many permits, whatever its site computes.
-    pub cost: Option<u64>,
+patch! {
+    /// A partial [`RateLimitSpec`]: the fields a named policy sets (a policy's `rate_limit`
+    /// section).
+    #[derive(Eq)]
+    RateLimitPatch for RateLimitSpec {
+        /// Overrides `calls`.
+        calls: u32,
+        /// Overrides `period`.
+        period: Duration,
+        /// Overrides `cost`: every call takes this many permits, whatever its site computes.
+        cost: u64 => Some,
+    }
+    with setters {
+        /// Overrides `burst`.
+        burst: u32,
+        /// Overrides `mode`.
+        mode: LimitMode,
+        /// Overrides `max_wait` (`Some(None)` removes an inline limit).
+        max_wait: Option<Duration>,
+    }
 }
 
 impl RateLimitPatch {
@@ -176,24 +165,7 @@ impl RateLimitPatch {
         if self.calls.is_some() || self.period.is_some() {
             spec.unlimited = false;
         }
-        if let Some(v) = self.calls {
-            spec.calls = v;
-        }
-        if let Some(v) = self.period {
-            spec.period = v;
-        }
-        if let Some(v) = self.burst {
-            spec.burst = v;
-        }
-        if let Some(v) = self.mode {
-            spec.mode = v;
-        }
-        if let Some(v) = self.max_wait {
-            spec.max_wait = v;
-        }
-        if let Some(v) = self.cost {
-            spec.cost = Some(v);
-        }
+        self.set(&mut spec);
         spec
     }
 }

@@ -1,0 +1,74 @@
+//! [`BackendSpec`]: where a policy's stateful sections keep their state, as plain data
+//! (`backend`, `backend_timeout`, `on_backend_error` and `key_prefix`).
+
+use std::time::Duration;
+
+/// `backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendName {
+    /// `memory`: in this process (the default).
+    Memory,
+    /// A `redis://` (or `redis+unix://`) URL: shared by every instance.
+    Redis(String),
+}
+
+/// `on_backend_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBackendError {
+    /// `allow`: let the call through (the default).
+    Allow,
+    /// `deny`: refuse the call.
+    Deny,
+    /// `local`: use this process's in-memory state instead.
+    Local,
+}
+
+/// A policy's backend, as its YAML section gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendSpec {
+    /// The Redis URL.
+    pub url: String,
+    /// The bound on every round trip.
+    pub timeout: Duration,
+    /// What a call does when the backend fails.
+    pub on_error: OnBackendError,
+    /// The prefix of every key.
+    pub key_prefix: String,
+}
+
+impl BackendSpec {
+    /// The default `backend_timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+
+    /// The default `key_prefix`.
+    pub const DEFAULT_KEY_PREFIX: &'static str = "resilience:";
+
+    /// A Redis backend at `url` with the defaults.
+    pub fn redis(url: impl Into<String>) -> Self {
+        BackendSpec {
+            url: url.into(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            on_error: OnBackendError::Allow,
+            key_prefix: Self::DEFAULT_KEY_PREFIX.to_string(),
+        }
+    }
+
+    /// Sets `backend_timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets `on_backend_error`.
+    pub fn on_error(mut self, on_error: OnBackendError) -> Self {
+        self.on_error = on_error;
+        self
+    }
+
+    /// Sets `key_prefix`.
+    pub fn key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = key_prefix.into();
+        self
+    }
+}

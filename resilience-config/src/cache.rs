@@ -1,0 +1,78 @@
+//! [`CacheSpec`]: a cache policy as plain data, and [`CachePatch`], a partial override.
+
+use std::time::Duration;
+
+use crate::declare::patch;
+
+/// A cache policy as plain data: what `#[cached(...)]` builds at compile time and what a YAML
+/// policy's `cache` section overrides.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_config::cache::CacheSpec;
+///
+/// const CITIES: CacheSpec = CacheSpec::new(Duration::from_secs(60))
+///     .max_entries(10_000)
+///     .ttl_jitter(0.1)
+///     .negative_ttl(Some(Duration::from_secs(5)));
+/// assert!(CITIES.enabled);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct CacheSpec {
+    /// How long an entry is fresh.
+    pub ttl: Duration,
+    /// The bound on entries; the least valuable ones are evicted (S3-FIFO). Default 10 000.
+    pub max_entries: u64,
+    /// Each entry's ttl is uniform in `[ttl * (1 - j), ttl]`, so entries written together do
+    /// not expire together. Default 0.0.
+    pub ttl_jitter: f64,
+    /// Also cache failures (`Err`, `None`) for this long. Default none.
+    pub negative_ttl: Option<Duration>,
+    /// Serve an expired value for this long while one refresh runs. Default none.
+    pub stale_while_revalidate: Option<Duration>,
+    /// `false` bypasses the cache (and clears it). Default true.
+    pub enabled: bool,
+}
+
+impl CacheSpec {
+    /// Entries fresh for `ttl`; every other value its default.
+    pub const fn new(ttl: Duration) -> Self {
+        CacheSpec {
+            ttl,
+            max_entries: 10_000,
+            ttl_jitter: 0.0,
+            negative_ttl: None,
+            stale_while_revalidate: None,
+            enabled: true,
+        }
+    }
+}
+
+patch! {
+    /// A partial [`CacheSpec`]: the fields a named policy sets (a policy's `cache` section).
+    CachePatch for CacheSpec {
+        /// Overrides `ttl`.
+        ttl: Duration,
+    }
+    with setters {
+        /// Overrides `max_entries`.
+        max_entries: u64,
+        /// Overrides `ttl_jitter`.
+        ttl_jitter: f64,
+        /// Overrides `negative_ttl` (`Some(None)` turns it off).
+        negative_ttl: Option<Duration>,
+        /// Overrides `stale_while_revalidate` (`Some(None)` turns it off).
+        stale_while_revalidate: Option<Duration>,
+        /// Overrides `enabled`: `false` bypasses and clears the cache.
+        enabled: bool,
+    }
+}
+
+impl CachePatch {
+    /// `spec` with every field this patch sets replaced.
+    pub fn apply(&self, mut spec: CacheSpec) -> CacheSpec {
+        self.set(&mut spec);
+        spec
+    }
+}
