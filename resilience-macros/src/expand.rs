@@ -28,16 +28,18 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
     let mut call = cx.body(&block.stmts);
     let mut sites = Vec::new();
     let mut cache = None;
+    let mut ready = false;
     for (index, layer) in layers.iter().enumerate().rev() {
         let site = format_ident!("__RESILIENCE_SITE_{}", index, span = Span::mixed_site());
         let part = layer.expand(&cx, &site, call, index == 0);
         sites.push(part.site);
         cache = part.cache.or(cache);
         call = part.call;
+        ready = part.ready;
     }
     sites.reverse();
     let preamble = cx.preamble(layers);
-    let call = cx.outermost(call);
+    let call = if ready { call } else { cx.outermost(call) };
     let handle = cache.map(|site| cache_handle(&vis, &sig, site));
     quote! {
         #(#attrs)*

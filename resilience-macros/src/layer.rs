@@ -64,6 +64,9 @@ pub(crate) struct Part {
     pub(crate) call: TokenStream,
     /// A cache's site value, for the invalidation handle beside the function.
     pub(crate) cache: Option<TokenStream>,
+    /// The call is the function's output already (a block that awaits inside), not a future
+    /// to await: the retry's first try as the function's own body.
+    pub(crate) ready: bool,
 }
 
 impl Layer {
@@ -78,7 +81,7 @@ impl Layer {
     ) -> Part {
         match self {
             Layer::Cached(args) => cache::expand(args, cx, site, inner, outermost),
-            Layer::Retry(args) => retry::expand(args, cx, site, inner),
+            Layer::Retry(args) => retry::expand(args, cx, site, inner, outermost),
             Layer::RateLimited(args) => rate_limit::expand(args, cx, site, inner),
             Layer::Bulkhead(args) => bulkhead::expand(args, cx, site, inner),
             Layer::CircuitBreaker(args) => breaker::expand(args, cx, site, inner),

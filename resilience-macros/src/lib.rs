@@ -4,17 +4,18 @@
 //! Each attribute is parsed into checked arguments (`retry.rs`, `rate_limited.rs`, ...), the
 //! stack of attributes on one function is read once (`stack.rs`), and each layer expands to
 //! its `static` site and one call (`layer/`, one module per kind), nested by `expand.rs`. All
-//! logic (the retry's first try included) lives in the runtime.
+//! logic lives in the runtime; the one thing generated beyond a call is the match on a
+//! `#[retry]`'s first try (below).
 //!
 //! # Generated size
 //!
 //! Lines of the expanded function (signature and braces included), before and after code
-//! generation was split per layer and the retry's first try moved into the runtime:
+//! generation was split per layer:
 //!
 //! | function (`async fn f(x: u64) -> Result<u64, E>`) | before | after |
 //! |---|---|---|
-//! | `#[retry]` | 60 | 15 |
-//! | `#[retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]` | 50 | 15 |
+//! | `#[retry]` | 60 | 24 |
+//! | `#[retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]` | 50 | 24 |
 //! | `#[retry(policy = "p")]` | 40 | 16 |
 //! | `#[retry]` on a blocking `fn` | 27 | 12 |
 //! | `#[rate_limited(calls = 10, period = "1s")]` | 39 | 20 |
@@ -22,8 +23,15 @@
 //! | `#[timeout("1s")]` | 24 | 18 |
 //! | `#[circuit_breaker]` | 37 | 19 |
 //! | `#[bulkhead(max_concurrent = 4)]` | 24 | 18 |
-//! | `#[retry] #[rate_limited(..)] #[circuit_breaker] #[timeout("1s")]` | 101 | 46 |
+//! | `#[retry] #[rate_limited(..)] #[circuit_breaker] #[timeout("1s")]` | 101 | 55 |
 //! | `#[resilient(policy = "p")]` (five layers) | 98 | 50 |
+//!
+//! A `#[retry]` with no `policy` and no `max_elapsed` on an `async fn` still awaits its first
+//! try in the function's own future and matches on it (eight of those lines): with that
+//! match in the runtime, the try sat in a nested future, 88 bytes instead of 40 for a leaf
+//! call, and the happy path went from 1.18x to about 1.6x a bare call (`benches/retry.rs`),
+//! whether the runtime's future was an `async fn` or written out by hand. So those two rows
+//! stay above the 20 and 40 lines aimed at.
 //!
 //! To measure, put such functions in a file under `examples/` (the ui pass cases in
 //! `tests/ui/pass` are good sources) and count the lines of each function in

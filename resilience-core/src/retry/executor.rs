@@ -1,4 +1,4 @@
-//! The retry loops: [`retry_async`] (tokio's clock) and [`retry_blocking`] (the thread's).
+//! The retry loops: [`RetrySite::retry_async`] (tokio's clock) and [`retry_blocking`] (the thread's).
 //!
 //! The happy path is one call and one match: the schedule, the clock (unless `max_elapsed`
 //! is set), the random number generator and the logging are only touched after a failure.
@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -143,22 +144,22 @@ impl InlineRetrySite {
         InlineRetrySite(RetrySite::new(name, None, spec))
     }
 
-    /// Runs `op` at this site on tokio's clock: what `#[retry]` on an `async fn` calls (see
-    /// [`RetrySite::retry_async`]). The site has nothing to read or keep before its first
-    /// try, so the future of a call holds the try and nothing else; the retry loop is built,
-    /// boxed, after a failure. A type of its own, known at compile time: both paths in one
-    /// `async fn` would make every call's future as large as the larger one (288 bytes
-    /// instead of 40, measured in `benches/retry.rs`).
-    pub async fn retry_async<T, E, F, Fut, H>(&'static self, hooks: H, mut op: F) -> Result<T, E>
+    /// The retry loop after the first try at this site failed with `error`: what `#[retry]`
+    /// on an `async fn` calls once the try it awaited itself (matched in the caller's own
+    /// future, so the happy path adds no future around the try) has failed. `hooks` is called
+    /// now; the loop is boxed, so the caller's future stays the size of its try.
+    pub fn after_first_failure<T, E, F, Fut, H>(
+        &'static self,
+        hooks: H,
+        op: F,
+        error: E,
+    ) -> Pin<Box<impl Future<Output = Result<T, E>>>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         H: FnOnce() -> ErrorHooks<E>,
     {
-        match op().await {
-            Ok(value) => Ok(value),
-            Err(error) => Box::pin(retry_inline_after_failure(&self.0, hooks(), op, error)).await,
-        }
+        Box::pin(retry_inline_after_failure(&self.0, hooks(), op, error))
     }
 }
 

@@ -22,6 +22,7 @@ pub(super) fn expand(args: &BreakerArgs, cx: &Cx<'_>, site: &Ident, inner: Token
         site: super::site(site, "BreakerSite", value),
         call: quote!(#entry(&#site, #hooks, #failure_if, #reject, #once)),
         cache: None,
+        ready: false,
     }
 }
 

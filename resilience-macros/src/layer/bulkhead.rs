@@ -15,6 +15,7 @@ pub(super) fn expand(args: &BulkheadArgs, cx: &Cx<'_>, site: &Ident, inner: Toke
         site: super::site(site, "BulkheadSite", value),
         call: quote!(#entry(&#site, #reject, #once)),
         cache: None,
+        ready: false,
     }
 }
 

@@ -66,6 +66,7 @@ pub(super) fn expand(
         site: super::site(site, "CacheSite", value.clone()),
         call,
         cache: Some(value),
+        ready: false,
     }
 }
 

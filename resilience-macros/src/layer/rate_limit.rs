@@ -43,6 +43,7 @@ pub(super) fn expand(args: &RateLimitArgs, cx: &Cx<'_>, site: &Ident, inner: Tok
         site: super::site(site, "RateLimitSite", value),
         call: quote!(#entry(&#site, #key, #cost, #hooks, #reject, #once)),
         cache: None,
+        ready: false,
     }
 }
 

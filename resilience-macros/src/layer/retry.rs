@@ -1,18 +1,25 @@
 //! `#[retry]`: a `RetrySite` and a call of `retry_async` / `retry_blocking`, which own the
 //! first try and the loop after it.
 
+use proc_macro2::Span;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::{Cx, Part};
 use crate::item::Reuse;
 use crate::retry::{BackoffArg, JitterArg, OnItem, RetryArgs};
 
-pub(super) fn expand(args: &RetryArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
+pub(super) fn expand(
+    args: &RetryArgs,
+    cx: &Cx<'_>,
+    site: &Ident,
+    inner: TokenStream,
+    outermost: bool,
+) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
     // Known now: a site of an `async fn` with no policy and no `max_elapsed` keeps nothing
-    // but the try in its call's future (see `InlineRetrySite::retry_async`).
+    // but the try in its call's future (see `InlineRetrySite::after_first_failure`).
     let inline = cx.is_async && args.policy.is_none() && args.max_elapsed.is_none();
     let (ty, value) = match inline {
         true => (
@@ -32,7 +39,33 @@ pub(super) fn expand(args: &RetryArgs, cx: &Cx<'_>, site: &Ident, inner: TokenSt
         None => cx.hooks(),
     };
     let rebinds = rebinds(cx.reuse);
-    let call = if cx.is_async {
+    let mut ready = false;
+    let call = if inline {
+        // The first try is awaited in the caller's own future and matched on, so the happy
+        // path adds no future around the try; only a failure builds the retry loop (boxed).
+        // In the runtime instead, the try sits in a nested future: 88 bytes instead of 40
+        // and 3.1 ns instead of 2.4 on the happy path (`benches/retry.rs`), as an `async
+        // fn` or written out. Outermost, this block is the fn's own body.
+        let (op, error, ok) = (
+            format_ident!("__resilience_op", span = Span::mixed_site()),
+            format_ident!("__resilience_error", span = Span::mixed_site()),
+            format_ident!("__resilience_ok", span = Span::mixed_site()),
+        );
+        let block = quote! {{
+            let mut #op = move || { #rebinds #inner };
+            match #op().await {
+                ::core::result::Result::Err(#error) => {
+                    #site.after_first_failure(move || #hooks, #op, #error).await
+                }
+                #ok => #ok,
+            }
+        }};
+        ready = outermost;
+        match outermost {
+            true => block,
+            false => quote!(async move #block),
+        }
+    } else if cx.is_async {
         // A closure: the runtime makes the hooks only after a failure.
         quote! {
             #site.retry_async(move || #hooks, move || { #rebinds #inner })
@@ -50,6 +83,7 @@ pub(super) fn expand(args: &RetryArgs, cx: &Cx<'_>, site: &Ident, inner: TokenSt
         site: super::site(site, ty, value),
         call,
         cache: None,
+        ready,
     }
 }
 

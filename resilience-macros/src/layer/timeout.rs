@@ -20,5 +20,6 @@ pub(super) fn expand(args: &TimeoutArgs, cx: &Cx<'_>, site: &Ident, inner: Token
         site: super::site(site, "TimeoutSite", value),
         call: quote!(#entry(&#site, #reject, #once)),
         cache: None,
+        ready: false,
     }
 }
