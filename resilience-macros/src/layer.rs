@@ -217,6 +217,14 @@ fn site(name: &Ident, ty: &str, value: TokenStream) -> TokenStream {
 }
 
 /// A `Duration` constant, in the unit it was most likely written in.
+/// `.method(value)` on the spec being built in `tokens`, when the attribute gave the value.
+fn set(tokens: &mut TokenStream, method: &str, value: Option<impl quote::ToTokens>) {
+    if let Some(value) = value {
+        let method = format_ident!("{}", method);
+        tokens.extend(quote!(.#method(#value)));
+    }
+}
+
 fn duration(value: Duration) -> TokenStream {
     let (secs, nanos) = (value.as_secs(), value.subsec_nanos());
     let millis = u64::try_from(value.as_millis());

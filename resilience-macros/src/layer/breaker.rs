@@ -33,21 +33,10 @@ fn spec(args: &BreakerArgs) -> TokenStream {
     } else {
         quote!(::resilience::__private::BreakerSpec::DEFAULT)
     };
-    if let Some(rate) = args.failure_rate {
-        tokens.extend(quote!(.failure_rate(#rate)));
-    }
-    if let Some(min_calls) = args.min_calls {
-        tokens.extend(quote!(.min_calls(#min_calls)));
-    }
-    if let Some(window) = args.window {
-        tokens.extend(quote!(.window(#window)));
-    }
-    if let Some(open_for) = args.open_for {
-        let open_for = super::duration(open_for);
-        tokens.extend(quote!(.open_for(#open_for)));
-    }
-    if let Some(trials) = args.half_open_calls {
-        tokens.extend(quote!(.half_open_calls(#trials)));
-    }
+    super::set(&mut tokens, "failure_rate", args.failure_rate);
+    super::set(&mut tokens, "min_calls", args.min_calls);
+    super::set(&mut tokens, "window", args.window);
+    super::set(&mut tokens, "open_for", args.open_for.map(super::duration));
+    super::set(&mut tokens, "half_open_calls", args.half_open_calls);
     tokens
 }

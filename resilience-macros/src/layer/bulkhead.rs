@@ -26,9 +26,6 @@ fn spec(args: &BulkheadArgs) -> TokenStream {
         Some(max_concurrent) => quote!(::resilience::__private::BulkheadSpec::new(#max_concurrent)),
         None => quote!(::resilience::__private::UNBOUNDED_BULKHEAD),
     };
-    if let Some(max_wait) = args.max_wait {
-        let max_wait = super::duration(max_wait);
-        tokens.extend(quote!(.max_wait(#max_wait)));
-    }
+    super::set(&mut tokens, "max_wait", args.max_wait.map(super::duration));
     tokens
 }

@@ -78,20 +78,12 @@ fn spec(args: &CachedArgs) -> TokenStream {
         None => quote!(::resilience::__private::NO_TTL),
     };
     let mut tokens = quote!(::resilience::__private::CacheSpec::new(#ttl));
-    if let Some(max_entries) = args.max_entries {
-        tokens.extend(quote!(.max_entries(#max_entries)));
-    }
-    if let Some(jitter) = args.ttl_jitter {
-        tokens.extend(quote!(.ttl_jitter(#jitter)));
-    }
-    if let Some(negative_ttl) = args.negative_ttl {
-        let negative_ttl = super::some_duration(negative_ttl);
-        tokens.extend(quote!(.negative_ttl(#negative_ttl)));
-    }
-    if let Some(window) = args.stale_while_revalidate {
-        let window = super::some_duration(window);
-        tokens.extend(quote!(.stale_while_revalidate(#window)));
-    }
+    super::set(&mut tokens, "max_entries", args.max_entries);
+    super::set(&mut tokens, "ttl_jitter", args.ttl_jitter);
+    let negative_ttl = args.negative_ttl.map(super::some_duration);
+    super::set(&mut tokens, "negative_ttl", negative_ttl);
+    let window = args.stale_while_revalidate.map(super::some_duration);
+    super::set(&mut tokens, "stale_while_revalidate", window);
     tokens
 }
 

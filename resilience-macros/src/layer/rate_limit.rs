@@ -57,15 +57,14 @@ fn spec(args: &RateLimitArgs) -> TokenStream {
         }
         _ => quote!(::resilience::__private::RateLimitSpec::UNLIMITED),
     };
-    if let Some(burst) = args.burst {
-        tokens.extend(quote!(.burst(#burst)));
-    }
+    super::set(&mut tokens, "burst", args.burst);
     if args.reject == Some(true) {
         tokens.extend(quote!(.mode(::resilience::__private::LimitMode::Reject)));
     }
-    if let Some(max_wait) = args.max_wait {
-        let max_wait = super::some_duration(max_wait);
-        tokens.extend(quote!(.max_wait(#max_wait)));
-    }
+    super::set(
+        &mut tokens,
+        "max_wait",
+        args.max_wait.map(super::some_duration),
+    );
     tokens
 }

@@ -109,9 +109,7 @@ fn spec(args: &RetryArgs) -> TokenStream {
     } else {
         quote!(::resilience::__private::RetrySpec::DEFAULT)
     };
-    if let Some(attempts) = args.attempts {
-        tokens.extend(quote!(.attempts(#attempts)));
-    }
+    super::set(&mut tokens, "attempts", args.attempts);
     if let Some(backoff) = args.backoff {
         let variant = match backoff {
             BackoffArg::Exponential => quote!(Exponential),
@@ -120,21 +118,18 @@ fn spec(args: &RetryArgs) -> TokenStream {
         };
         tokens.extend(quote!(.backoff(::resilience::__private::Backoff::#variant)));
     }
-    if let Some(base) = args.base {
-        let base = super::duration(base);
-        tokens.extend(quote!(.base(#base)));
-    }
-    if let Some(factor) = args.factor {
-        tokens.extend(quote!(.factor(#factor)));
-    }
-    if let Some(max_delay) = args.max_delay {
-        let max_delay = super::duration(max_delay);
-        tokens.extend(quote!(.max_delay(#max_delay)));
-    }
-    if let Some(max_elapsed) = args.max_elapsed {
-        let max_elapsed = super::some_duration(max_elapsed);
-        tokens.extend(quote!(.max_elapsed(#max_elapsed)));
-    }
+    super::set(&mut tokens, "base", args.base.map(super::duration));
+    super::set(&mut tokens, "factor", args.factor);
+    super::set(
+        &mut tokens,
+        "max_delay",
+        args.max_delay.map(super::duration),
+    );
+    super::set(
+        &mut tokens,
+        "max_elapsed",
+        args.max_elapsed.map(super::some_duration),
+    );
     if let Some(jitter) = &args.jitter {
         let jitter = match jitter {
             JitterArg::Fraction(fraction) => quote!(Fraction(#fraction)),
@@ -158,8 +153,6 @@ fn spec(args: &RetryArgs) -> TokenStream {
         }
         tokens.extend(quote!(.on(#set)));
     }
-    if let Some(retry_after) = args.retry_after {
-        tokens.extend(quote!(.retry_after(#retry_after)));
-    }
+    super::set(&mut tokens, "retry_after", args.retry_after);
     tokens
 }
