@@ -140,9 +140,13 @@ fn cache_spec(args: &CachedArgs) -> TokenStream {
 }
 
 /// What the return type stores: by its last path segment, and whether failures are cached.
-fn cache_mode(output: &syn::Type, args: &CachedArgs) -> TokenStream {
+/// The mode as a type (for the stored type) and as a value (for the call): a `Result`
+/// without `negative_ttl` is probed, so that an `E: Clone` is handed to the waiters of a
+/// failed load (`OkCloneErr`) and any other `E` is not (`OkOnly`; both store `T`).
+fn cache_mode(output: &syn::Type, args: &CachedArgs) -> (TokenStream, TokenStream) {
     let negative = args.negative_ttl.is_some();
-    let mode = match (crate::item::last_segment(output).as_deref(), negative) {
+    let segment = crate::item::last_segment(output);
+    let mode = match (segment.as_deref(), negative) {
         (Some("Result"), false) => "OkOnly",
         (Some("Result"), true) => "OkAndErr",
         (Some("Option"), false) => "SomeOnly",
@@ -151,7 +155,17 @@ fn cache_mode(output: &syn::Type, args: &CachedArgs) -> TokenStream {
     };
     // On the return type's span: a bound the mode puts on the type (`Clone`) is reported there.
     let mode = syn::Ident::new(mode, output.span());
-    quote::quote_spanned!(output.span()=> ::resilience::__private::#mode)
+    let ty = quote::quote_spanned!(output.span()=> ::resilience::__private::#mode);
+    let value = if (segment.as_deref(), negative) == (Some("Result"), false) {
+        quote::quote_spanned! {output.span()=> {
+            #[allow(unused_imports)]
+            use ::resilience::__private::{ViaCloneErr as _, ViaPlainErr as _};
+            (&&::resilience::__private::ModeProbe::<#output>::new()).mode()
+        }}
+    } else {
+        quote::quote_spanned!(output.span()=> ::core::marker::PhantomData::<#ty>)
+    };
+    (ty, value)
 }
 
 /// The cache key: the `key` expression, or every argument but `self`, owned, in a tuple.
@@ -448,7 +462,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
             Layer::Cached(args) => {
                 let spec = cache_spec(args);
                 let policy = policy(args.policy.as_ref());
-                let mode = cache_mode(&output, args);
+                let (mode, mode_value) = cache_mode(&output, args);
                 let key = cache_key(args, &sig);
                 let (entry, inner) =
                     wrapped(is_async, &inner, &body_future, &body_closure, &output);
@@ -457,10 +471,10 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     .filter(|_| crate::item::owns_its_arguments(&sig));
                 let call = if let (Some(span), "async") = (background, entry) {
                     let refreshing = quote::quote_spanned! {span=>
-                        ::resilience::__private::cached_async_refreshing::<#mode, _, _, _, _>
+                        ::resilience::__private::cached_async_refreshing_in
                     };
                     quote! {
-                        #refreshing(&#site, #key, #inner)
+                        #refreshing(#mode_value, &#site, #key, #inner)
                     }
                 } else if entry == "async" {
                     // The key is bound first so the codec probe can see its type: a Redis
@@ -475,8 +489,8 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                     let codec =
                         quote::format_ident!("__resilience_codec", span = Span::mixed_site());
                     let call = quote::quote_spanned! {output.span()=>
-                        ::resilience::__private::cached_async::<#mode, _, _, _>(
-                            &#site, #bound, #codec, #inner,
+                        ::resilience::__private::cached_async_in(
+                            #mode_value, &#site, #bound, #codec, #inner,
                         )
                     };
                     let call = quote::quote_spanned! {output.span()=> {
@@ -499,7 +513,7 @@ pub(crate) fn stack(layers: &[Layer], function: FnItem) -> TokenStream {
                 } else {
                     let output = &output;
                     quote::quote_spanned! {output.span()=>
-                        ::resilience::__private::cached_blocking::<#mode, _, _>(&#site, #key, #inner)
+                        ::resilience::__private::cached_blocking_in(#mode_value, &#site, #key, #inner)
                     }
                 };
                 let site_value = quote!(::resilience::__private::CacheSite::new(#cache_id, #site_name, #policy, #spec));

@@ -13,7 +13,7 @@ mod site;
 mod stats;
 mod store;
 
-pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
+pub use adapter::{AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
 pub(crate) use site::all_counts;
 pub use site::{
     AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,

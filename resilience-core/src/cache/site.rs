@@ -377,8 +377,11 @@ where
     if let super::Lookup::Fresh(value) = found {
         return R::restore(value);
     }
+    let handover = super::store::Handover::of::<Mode>();
     cache
-        .load_after(found, &key, R::restore, || async { load().await.split() })
+        .load_after(found, &key, R::restore, handover, || async {
+            load().await.split()
+        })
         .await
 }
 
@@ -399,6 +402,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
+    use super::store::Handover;
     use crate::backend::OnBackendError;
     use crate::redis::connection::BackendError;
     use crate::redis::{cache as shared, connection};
@@ -408,8 +412,11 @@ where
         return load().await;
     }
     let Some(key_text) = (codec.key)(&key) else {
+        let found = cache.lookup(&key);
         return cache
-            .get_or_load(&key, R::restore, || async { load().await.split() })
+            .load_after(found, &key, R::restore, Handover::of::<Mode>(), || async {
+                load().await.split()
+            })
             .await;
     };
     let entry = format!("{}cache:{}:{key_text}", backend.key_prefix, site.name);
@@ -423,7 +430,7 @@ where
         error.report(site.name, site.policy.unwrap_or_default(), backend.on_error);
     };
     cache
-        .deduplicated(&key, R::restore, || async {
+        .deduplicated(&key, R::restore, Handover::of::<Mode>(), || async {
             // The round trips before the load share one `backend_timeout`: a Redis that
             // freezes during a miss costs it once, then `on_backend_error` decides.
             let deadline = tokio::time::Instant::now() + timeout;
@@ -581,8 +588,11 @@ where
     let Some(cache) = site.cache::<K, R::Stored>() else {
         return load().await;
     };
+    let handover = super::store::Handover::of::<Mode>();
     cache
-        .get_or_refresh(&key, R::restore, || async { load().await.split() })
+        .refresh_or_load(&key, R::restore, handover, || async {
+            load().await.split()
+        })
         .await
 }
 
@@ -596,7 +606,16 @@ where
     let Some(cache) = site.cache::<K, R::Stored>() else {
         return load();
     };
-    crate::block_on::block_on(cache.get_or_load(&key, R::restore, || async { load().split() }))
+    let found = cache.lookup(&key);
+    if let super::Lookup::Fresh(value) = found {
+        return R::restore(value);
+    }
+    let handover = super::store::Handover::of::<Mode>();
+    crate::block_on::block_on(
+        cache.load_after(found, &key, R::restore, handover, || async {
+            load().split()
+        }),
+    )
 }
 
 #[cfg(test)]
