@@ -20,5 +20,5 @@ pub use site::{
 };
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::cache::{CachePatch, CacheSpec};
-pub use stats::{CacheCounts, CacheStats};
+pub use stats::{CacheCounts, CacheStats, Reporter, spawn_reporter};
 pub use store::{Cache, Freshness, Lookup};

@@ -157,7 +157,7 @@ fn shards() -> usize {
     *SHARDS
 }
 
-/// The counts of the last second before a cache goes, which the reporting thread would miss.
+/// The counts of the last second before a cache goes, which no lookup will report.
 impl<K, V> Drop for Cache<K, V> {
     fn drop(&mut self) {
         self.stats.report(self.name);
@@ -197,7 +197,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             stale_window: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
-            clock: Clock::coarse(),
+            clock: Clock::new(),
             stats,
             name,
         };
@@ -307,7 +307,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             self.stats.count(Lookups::Miss);
             return Lookup::Miss;
         };
-        let now = self.clock.now_coarse();
+        let now = self.clock.now();
+        self.stats.report_due(now, self.name);
         if now < entry.fresh_until {
             self.stats.count(Lookups::Hit);
             Lookup::Fresh(entry.value)
@@ -324,7 +325,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// The fresh value for `key`, without counting a lookup.
     fn fresh(&self, key: &K) -> Option<V> {
         let entry = self.store.peek(key)?;
-        (self.clock.now_coarse() < entry.fresh_until).then_some(entry.value)
+        (self.clock.now() < entry.fresh_until).then_some(entry.value)
     }
 
     /// Stores `value` for `key` as a success or a failure. A failure is only stored when
@@ -340,7 +341,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                 ttl => ttl,
             },
         };
-        let now = self.clock.now_coarse();
+        let now = self.clock.now();
         let fresh_until = now.saturating_add(ttl);
         let usable_until = match freshness {
             Freshness::Positive => {
@@ -547,6 +548,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     {
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
         let (result, store) = load().await;
+        // A miss finds no entry, so its lookup read no time: a cache whose loads all fail
+        // would otherwise reach the `metrics` facade only when read.
+        self.stats.report_due(self.clock.now(), self.name);
         let Some((value, freshness)) = store else {
             self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
             return (result, None);
