@@ -534,4 +534,43 @@ mod tests {
         assert_eq!(totals.get("resilience_cache_loads_total"), Some(&1));
         assert_eq!(totals.get("resilience_cache_evictions_total"), None);
     }
+
+    #[test]
+    fn a_lookup_reports_once_a_second_at_most() {
+        let totals = Arc::new(Totals::default());
+        let recorder = Recorder(Arc::clone(&totals));
+        let stats = CacheStats::default();
+        let second = nanos(REPORT_EVERY);
+        let hits = || {
+            totals
+                .0
+                .lock()
+                .unwrap()
+                .get("resilience_cache_hits_total")
+                .copied()
+        };
+        metrics::with_local_recorder(&recorder, || {
+            stats.count(Lookups::Hit);
+            stats.report_due(second - 1, "site");
+            assert_eq!(hits(), None, "not before a second");
+            stats.report_due(second, "site");
+            assert_eq!(hits(), Some(1));
+            stats.count(Lookups::Hit);
+            stats.report_due(2 * second - 1, "site");
+            assert_eq!(hits(), Some(1), "one report a second");
+            stats.report_due(2 * second, "site");
+            assert_eq!(hits(), Some(2));
+        });
+    }
+
+    #[test]
+    fn dropping_a_reporter_stops_its_thread() {
+        let reporter = spawn_reporter(Duration::from_secs(3600)).expect("a thread");
+        let started = std::time::Instant::now();
+        drop(reporter);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woken, not slept out"
+        );
+    }
 }
