@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Deref;
 
 pub use crate::breaker::{
     BreakerSite, BreakerSpec, circuit_breaker_async, circuit_breaker_blocking,
@@ -75,16 +76,28 @@ impl<T> ViaNotKeyPart<T> for KeyProbe<'_, T> {
     }
 }
 
+/// The key probe's traits, for a glob import: generated code writes one `use` line, and the
+/// traits (imported as `_`) add no name to the scope.
+pub mod key_probe {
+    pub use super::{ViaKeyPart as _, ViaNotKeyPart as _};
+}
+
 /// The placeholder key of an argument that is not a key part (never built in a program that
 /// compiles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NotAKey;
 
 /// A cached function's key and stored value, probed for serde: `#[cached]` calls
-/// `(&&CodecProbe::<_, Stored>::of(&key)).codec()`, which gives the JSON [`Codec`] when both
-/// are serde types ([`ViaSerde`]) and `None` otherwise ([`ViaNoSerde`]), so only a function
-/// that can be shared is shared through a Redis backend, and no function has to be.
-pub struct CodecProbe<K, V>(PhantomData<Types<K, V>>);
+/// `CodecProbe::<_, Stored>::of(&key).codec()`, which gives the JSON [`Codec`] when both are
+/// serde types and `None` otherwise, so only a function that can be shared is shared through
+/// a Redis backend, and no function has to be.
+///
+/// Autoderef specialisation (as [`Probe`]): `codec` is an inherent method of this type when
+/// the types are serde types, and of [`NoCodec`], which this type derefs to, always.
+pub struct CodecProbe<K, V>(NoCodec<K, V>);
+
+/// The fallback level of [`CodecProbe`]: no codec.
+pub struct NoCodec<K, V>(PhantomData<Types<K, V>>);
 
 /// The probed types, without owning them (the probe is `Send + Sync` whatever they are).
 type Types<K, V> = (fn(&K), fn(&V));
@@ -93,51 +106,55 @@ impl<K, V> CodecProbe<K, V> {
     /// A probe for the type of `key`.
     #[inline(always)]
     pub fn of(_key: &K) -> Self {
-        CodecProbe(PhantomData)
+        CodecProbe(NoCodec(PhantomData))
     }
 }
 
-/// Key and value are serde types: the JSON codec.
-pub trait ViaSerde<K, V> {
-    /// The codec.
-    fn codec(&self) -> Option<Codec<K, V>>;
+impl<K, V> Deref for CodecProbe<K, V> {
+    type Target = NoCodec<K, V>;
+    #[inline(always)]
+    fn deref(&self) -> &NoCodec<K, V> {
+        &self.0
+    }
 }
 
-impl<K, V> ViaSerde<K, V> for &CodecProbe<K, V>
+impl<K, V> CodecProbe<K, V>
 where
     K: serde::Serialize,
     V: serde::Serialize + serde::de::DeserializeOwned,
 {
+    /// Key and value are serde types: the JSON codec.
     #[inline(always)]
-    fn codec(&self) -> Option<Codec<K, V>> {
+    pub fn codec(&self) -> Option<Codec<K, V>> {
         Some(Codec::json())
     }
 }
 
-/// Key or value is not a serde type: no codec.
-pub trait ViaNoSerde<K, V> {
-    /// No codec.
-    fn codec(&self) -> Option<Codec<K, V>>;
-}
-
-impl<K, V> ViaNoSerde<K, V> for CodecProbe<K, V> {
+impl<K, V> NoCodec<K, V> {
+    /// Key or value is not a serde type: no codec.
     #[inline(always)]
-    fn codec(&self) -> Option<Codec<K, V>> {
+    pub fn codec(&self) -> Option<Codec<K, V>> {
         None
     }
 }
 
 /// A cached function's `Result` return type, probed for a failure its waiters can share:
-/// `#[cached]` (without `negative_ttl`) calls `(&&ModeProbe::<R>::new()).mode()`, which is
-/// [`OkCloneErr`] when `E: Clone + Send + Sync + 'static` ([`ViaCloneErr`]) and [`OkOnly`]
-/// otherwise ([`ViaPlainErr`]), and passes it to [`cached_async_in`] and its siblings.
-pub struct ModeProbe<R>(PhantomData<fn() -> R>);
+/// `#[cached]` (without `negative_ttl`) calls `ModeProbe::<R>::new().mode()`, which is
+/// [`OkCloneErr`] when `E: Clone + Send + Sync + 'static` and [`OkOnly`] otherwise, and passes
+/// it to [`cached_async_in`] and its siblings.
+///
+/// Autoderef specialisation (as [`CodecProbe`]): `mode` is an inherent method of this type
+/// when the error can be cloned, and of [`PlainErr`], which this type derefs to, always.
+pub struct ModeProbe<R>(PlainErr<R>);
+
+/// The fallback level of [`ModeProbe`]: an error that is not `Clone`.
+pub struct PlainErr<R>(PhantomData<fn() -> R>);
 
 impl<R> ModeProbe<R> {
     /// A probe of the return type `R`.
     #[inline(always)]
     pub fn new() -> Self {
-        ModeProbe(PhantomData)
+        ModeProbe(PlainErr(PhantomData))
     }
 }
 
@@ -147,28 +164,26 @@ impl<R> Default for ModeProbe<R> {
     }
 }
 
-/// The error is `Clone`: a failure is cloned to every waiter.
-pub trait ViaCloneErr {
-    /// The mode.
-    fn mode(&self) -> PhantomData<OkCloneErr>;
+impl<R> Deref for ModeProbe<R> {
+    type Target = PlainErr<R>;
+    #[inline(always)]
+    fn deref(&self) -> &PlainErr<R> {
+        &self.0
+    }
 }
 
-impl<R: Cacheable<OkCloneErr>> ViaCloneErr for &ModeProbe<R> {
+impl<R: Cacheable<OkCloneErr>> ModeProbe<R> {
+    /// The error is `Clone`: a failure is cloned to every waiter.
     #[inline(always)]
-    fn mode(&self) -> PhantomData<OkCloneErr> {
+    pub fn mode(&self) -> PhantomData<OkCloneErr> {
         PhantomData
     }
 }
 
-/// The error is not `Clone`: the waiters on a failure load at once.
-pub trait ViaPlainErr {
-    /// The mode.
-    fn mode(&self) -> PhantomData<OkOnly>;
-}
-
-impl<R> ViaPlainErr for ModeProbe<R> {
+impl<R> PlainErr<R> {
+    /// The error is not `Clone`: the waiters on a failure load at once.
     #[inline(always)]
-    fn mode(&self) -> PhantomData<OkOnly> {
+    pub fn mode(&self) -> PhantomData<OkOnly> {
         PhantomData
     }
 }
@@ -178,8 +193,8 @@ impl<R> ViaPlainErr for ModeProbe<R> {
 pub fn cached_async_in<Mode, R, K, Fut>(
     _mode: PhantomData<Mode>,
     site: &'static CacheSite,
-    key: K,
     codec: Option<Codec<K, R::Stored>>,
+    key: K,
     load: impl FnOnce() -> Fut,
 ) -> impl Future<Output = R>
 where
@@ -187,7 +202,7 @@ where
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
-    cached_async::<Mode, R, K, Fut>(site, key, codec, load)
+    cached_async::<Mode, R, K, Fut>(site, codec, key, load)
 }
 
 /// [`cached_async_refreshing`] with its mode given as a value.
@@ -229,9 +244,7 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
 }
 
 pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSite, RateLimitSpec, key_hash};
-pub use crate::retry::{
-    ErrorHooks, RetrySite, retry_after_first_failure, retry_async, retry_blocking,
-};
+pub use crate::retry::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
@@ -358,109 +371,165 @@ impl<T: Clone> Reuse for T {
     }
 }
 
-/// Picks, at compile time, the best way to look at the error type of a function returning
-/// `R`: its own [`Classify`] impl, else the `source()` chain of `std::error::Error`, else
-/// nothing (`Other`). Autoref specialisation: call `(&&&Probe::<R>::new()).classifier()`.
-pub struct Probe<R>(PhantomData<fn() -> R>);
+/// Picks, at compile time, how to look at the errors of a function returning `R`: classify
+/// them with its own [`Classify`] impl, else the `source()` chain of `std::error::Error`,
+/// else not at all (`Other`); then describe them with `Display`, else `Debug`, else the type's
+/// name. Generated code calls `Probe::<R>::new().classified().hooks()`.
+///
+/// Autoderef specialisation: each level of a `Deref` chain has its own inherent method, whose
+/// impl's bounds say when it applies; method lookup takes the first level whose bounds hold
+/// (an `E` that is a generic parameter without bounds falls through to the last). Inherent
+/// methods need no trait in scope, so generated code imports nothing.
+pub struct Probe<R>(ProbeError<R>);
+
+/// The second level of [`Probe`]: the `source()` chain of a `std::error::Error`.
+pub struct ProbeError<R>(ProbeOther<R>);
+
+/// The last level of [`Probe`]: no way to look inside.
+pub struct ProbeOther<R>(PhantomData<fn() -> R>);
 
 impl<R> Probe<R> {
     /// A probe for return type `R`.
     #[allow(clippy::new_without_default)]
+    #[inline(always)]
     pub const fn new() -> Self {
-        Probe(PhantomData)
+        Probe(ProbeError(ProbeOther(PhantomData)))
+    }
+
+    /// A value of the return type, for the line generated code puts first in an `async`
+    /// block holding a function's body: `if false { return probe.output(); }` fixes the
+    /// block's output type to the function's before the body is checked, so the body's
+    /// `return`s coerce (`&String` to `&str`) as they did in the original function. Never
+    /// called.
+    #[allow(clippy::empty_loop)]
+    pub fn output(&self) -> R {
+        loop {}
     }
 }
 
-/// The error's own [`Classify`] impl.
-pub trait ViaClassify<E> {
-    /// The classifier.
-    fn classifier(&self) -> fn(&E) -> Classification;
+// By hand: derived impls would require `R: Copy`. Copied into each closure that uses it.
+macro_rules! copy_without_bounds {
+    ($($probe:ident),*) => {$(
+        impl<R> Clone for $probe<R> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<R> Copy for $probe<R> {}
+    )*};
 }
-impl<T, E: Classify> ViaClassify<E> for &&Probe<Result<T, E>> {
-    fn classifier(&self) -> fn(&E) -> Classification {
-        <E as Classify>::classification
+copy_without_bounds!(Probe, ProbeError, ProbeOther);
+
+impl<R> Deref for Probe<R> {
+    type Target = ProbeError<R>;
+    #[inline(always)]
+    fn deref(&self) -> &ProbeError<R> {
+        &self.0
     }
 }
 
-/// The `source()` chain of a `std::error::Error`.
-pub trait ViaError<E> {
-    /// The classifier.
-    fn classifier(&self) -> fn(&E) -> Classification;
-}
-impl<T, E: Error + 'static> ViaError<E> for &Probe<Result<T, E>> {
-    fn classifier(&self) -> fn(&E) -> Classification {
-        |error| classify_error(error)
+impl<R> Deref for ProbeError<R> {
+    type Target = ProbeOther<R>;
+    #[inline(always)]
+    fn deref(&self) -> &ProbeOther<R> {
+        &self.0
     }
 }
 
-/// No way to look inside: `Other`.
-pub trait ViaNothing<E> {
-    /// The classifier.
-    fn classifier(&self) -> fn(&E) -> Classification;
-}
-impl<T, E> ViaNothing<E> for Probe<Result<T, E>> {
-    fn classifier(&self) -> fn(&E) -> Classification {
-        |_| Classification::OTHER
+impl<T, E: Classify> Probe<Result<T, E>> {
+    /// The error's own [`Classify`] impl.
+    #[inline(always)]
+    pub fn classified(&self) -> Classified<E> {
+        Classified::new(<E as Classify>::classification)
     }
 }
 
-/// Describes an error with `Display`.
-pub trait ShowDisplay<E> {
-    /// The describer.
-    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
-}
-impl<T, E: fmt::Display> ShowDisplay<E> for &&Probe<Result<T, E>> {
-    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result {
-        <E as fmt::Display>::fmt
+impl<T, E: Error + 'static> ProbeError<Result<T, E>> {
+    /// The `source()` chain of a `std::error::Error`.
+    #[inline(always)]
+    pub fn classified(&self) -> Classified<E> {
+        Classified::new(|error| classify_error(error))
     }
 }
 
-/// Describes an error with `Debug`.
-pub trait ShowDebug<E> {
-    /// The describer.
-    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
-}
-impl<T, E: fmt::Debug> ShowDebug<E> for &Probe<Result<T, E>> {
-    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result {
-        <E as fmt::Debug>::fmt
+impl<T, E> ProbeOther<Result<T, E>> {
+    /// No way to look inside: `Other`.
+    #[inline(always)]
+    pub fn classified(&self) -> Classified<E> {
+        Classified::new(|_| Classification::OTHER)
     }
 }
 
-/// Describes an error by its type name.
-pub trait ShowTypeName<E> {
-    /// The describer.
-    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result;
-}
-impl<T, E> ShowTypeName<E> for Probe<Result<T, E>> {
-    fn describer(&self) -> fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result {
-        |_, f| f.write_str(std::any::type_name::<E>())
+/// A classifier found by [`Probe`], waiting for a describer: `hooks()` picks `Display`, else
+/// `Debug` (through [`ClassifiedDebug`]), else the type's name (through [`ClassifiedName`]).
+pub struct Classified<E>(ClassifiedDebug<E>);
+
+/// The second level of [`Classified`]: described with `Debug`.
+pub struct ClassifiedDebug<E>(ClassifiedName<E>);
+
+/// The last level of [`Classified`]: described by its type's name.
+pub struct ClassifiedName<E>(fn(&E) -> Classification);
+
+impl<E> Classified<E> {
+    #[inline(always)]
+    fn new(classify: fn(&E) -> Classification) -> Self {
+        Classified(ClassifiedDebug(ClassifiedName(classify)))
     }
 }
 
-/// The [`ErrorHooks`] for a function returning `$ret`, chosen by the error type's traits.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! __error_hooks {
-    ($ret:ty, $retry_if:expr) => {{
-        #[allow(unused_imports)]
-        use $crate::__private::{
-            ShowDebug as _, ShowDisplay as _, ShowTypeName as _, ViaClassify as _, ViaError as _,
-            ViaNothing as _,
-        };
-        // The references are the specialisation: each one is a priority level.
-        #[allow(clippy::needless_borrow)]
-        let hooks = $crate::__private::ErrorHooks::new(
-            (&&&$crate::__private::Probe::<$ret>::new()).classifier(),
-            (&&&$crate::__private::Probe::<$ret>::new()).describer(),
-        );
-        hooks.with_retry_if($retry_if)
-    }};
+impl<E> Deref for Classified<E> {
+    type Target = ClassifiedDebug<E>;
+    #[inline(always)]
+    fn deref(&self) -> &ClassifiedDebug<E> {
+        &self.0
+    }
 }
 
-pub use crate::__error_hooks as error_hooks;
+impl<E> Deref for ClassifiedDebug<E> {
+    type Target = ClassifiedName<E>;
+    #[inline(always)]
+    fn deref(&self) -> &ClassifiedName<E> {
+        &self.0
+    }
+}
+
+impl<E: fmt::Display> Classified<E> {
+    /// The hooks, describing with `Display`.
+    #[inline(always)]
+    pub fn hooks(&self) -> ErrorHooks<E> {
+        ErrorHooks::new(self.0.0.0, <E as fmt::Display>::fmt)
+    }
+}
+
+impl<E: fmt::Debug> ClassifiedDebug<E> {
+    /// The hooks, describing with `Debug`.
+    #[inline(always)]
+    pub fn hooks(&self) -> ErrorHooks<E> {
+        ErrorHooks::new(self.0.0, <E as fmt::Debug>::fmt)
+    }
+}
+
+impl<E> ClassifiedName<E> {
+    /// The hooks, describing by the type's name.
+    #[inline(always)]
+    pub fn hooks(&self) -> ErrorHooks<E> {
+        ErrorHooks::new(self.0, |_, f| f.write_str(std::any::type_name::<E>()))
+    }
+}
+
+/// The inline values of a `#[bulkhead]` site without `max_concurrent` (its policy gives it):
+/// unbounded until then.
+pub const UNBOUNDED_BULKHEAD: BulkheadSpec = BulkheadSpec::new(BulkheadSpec::UNBOUNDED);
+
+/// The inline limit of a `#[timeout]` site without a duration (its policy gives it, or
+/// `#[resilient]` has no `timeout`): no limit until then.
+pub const NO_TIME_LIMIT: Duration = Duration::MAX;
+
+/// The inline ttl of a `#[cached]` site without `ttl` (its policy gives it): the site stores
+/// nothing until then.
+pub const NO_TTL: Duration = Duration::ZERO;
 
 #[cfg(test)]
-#[allow(clippy::needless_borrow)]
 mod tests {
     use super::*;
     use crate::{ErrorClass, HttpError};
@@ -502,43 +571,42 @@ mod tests {
         }
     }
 
-    struct Shown<E>(E, fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result);
+    struct Shown<E>(E, ErrorHooks<E>);
     impl<E> fmt::Display for Shown<E> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            (self.1)(&self.0, f)
+            self.1.describe(&self.0, f)
         }
     }
 
     #[test]
     fn probe_prefers_classify_then_error_then_nothing() {
-        let custom = (&&&Probe::<Result<(), Custom>>::new()).classifier();
-        assert_eq!(custom(&Custom).class, ErrorClass::Status(418));
-        let chained = (&&&Probe::<Result<(), Chained>>::new()).classifier();
+        let custom = Probe::<Result<(), Custom>>::new().classified().hooks();
+        assert_eq!(custom.classify(&Custom).class, ErrorClass::Status(418));
+        let chained = Probe::<Result<(), Chained>>::new().classified().hooks();
         assert_eq!(
-            chained(&Chained(HttpError::new(502))).class,
+            chained.classify(&Chained(HttpError::new(502))).class,
             ErrorClass::Status(502)
         );
-        let both = (&&&Probe::<Result<(), Both>>::new()).classifier();
+        let both = Probe::<Result<(), Both>>::new().classified().hooks();
         assert_eq!(
-            both(&Both).class,
+            both.classify(&Both).class,
             ErrorClass::Status(418),
             "Classify wins over source()"
         );
-        let plain = (&&&Probe::<Result<(), Plain>>::new()).classifier();
-        assert_eq!(plain(&Plain).class, ErrorClass::Other);
-        let _hooks: ErrorHooks<Plain> = error_hooks!(Result<(), Plain>, None);
+        let plain = Probe::<Result<(), Plain>>::new().classified().hooks();
+        assert_eq!(plain.classify(&Plain).class, ErrorClass::Other);
     }
 
     #[test]
     fn probe_describes_with_display_then_debug_then_type_name() {
-        let display = (&&&Probe::<Result<(), Chained>>::new()).describer();
+        let display = Probe::<Result<(), Chained>>::new().classified().hooks();
         assert_eq!(
             Shown(Chained(HttpError::new(502)), display).to_string(),
             "chained"
         );
-        let debug = (&&&Probe::<Result<(), Plain>>::new()).describer();
+        let debug = Probe::<Result<(), Plain>>::new().classified().hooks();
         assert_eq!(Shown(Plain, debug).to_string(), "Plain");
-        let name = (&&&Probe::<Result<(), Custom>>::new()).describer();
+        let name = Probe::<Result<(), Custom>>::new().classified().hooks();
         assert!(Shown(Custom, name).to_string().ends_with("tests::Custom"));
     }
 }

@@ -73,6 +73,12 @@ impl<E> ErrorHooks<E> {
     pub(crate) fn classify(&self, error: &E) -> Classification {
         (self.classify)(error)
     }
+
+    /// The error as the logs show it, by this hook's describer.
+    #[cfg(test)]
+    pub(crate) fn describe(&self, error: &E, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.describe)(error, f)
+    }
 }
 
 impl<E: Classify + fmt::Display> ErrorHooks<E> {

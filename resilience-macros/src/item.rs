@@ -178,32 +178,33 @@ fn collect_bindings(pat: &mut Pat, out: &mut Vec<Reuse>) {
     }
 }
 
-/// The last path segment's name of a type (`Result` for `io::Result<T>`), if it is a path.
-pub(crate) fn last_segment(ty: &Type) -> Option<String> {
-    match ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .map(|segment| segment.ident.to_string()),
-        Type::Group(group) => last_segment(&group.elem),
-        Type::Paren(paren) => last_segment(&paren.elem),
-        _ => None,
+/// What a return type is, by its last path segment (`io::Result<T>` and `anyhow::Result<T>`
+/// are results): what `#[cached]` stores of it.
+#[derive(Clone, Copy)]
+pub(crate) enum Returns {
+    Result,
+    Option,
+    Other,
+}
+
+impl Returns {
+    pub(crate) fn of(ty: &Type) -> Returns {
+        match ty {
+            Type::Path(path) => match path.path.segments.last() {
+                Some(segment) if segment.ident == "Result" => Returns::Result,
+                Some(segment) if segment.ident == "Option" => Returns::Option,
+                _ => Returns::Other,
+            },
+            Type::Group(group) => Returns::of(&group.elem),
+            Type::Paren(paren) => Returns::of(&paren.elem),
+            _ => Returns::Other,
+        }
     }
 }
 
 /// `Result<..>` by its last path segment, so `io::Result<T>` and `anyhow::Result<T>` count.
 fn is_result(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "Result"),
-        Type::Group(group) => is_result(&group.elem),
-        Type::Paren(paren) => is_result(&paren.elem),
-        _ => false,
-    }
+    matches!(Returns::of(ty), Returns::Result)
 }
 
 fn impl_trait_span(ty: &Type) -> Option<Span> {
@@ -219,8 +220,8 @@ fn impl_trait_span(ty: &Type) -> Option<Span> {
 }
 
 impl Reuse {
-    /// The statement that gives one try its own binding.
-    pub(crate) fn rebind(&self) -> TokenStream {
+    /// How one try binds this argument: the pattern and the value, for a `let`.
+    pub(crate) fn rebind(&self) -> (TokenStream, TokenStream) {
         match self {
             Reuse::Clone { name, mutable } => {
                 let mutability = mutable.then(|| quote!(mut));
@@ -228,17 +229,14 @@ impl Reuse {
                 // argument gets `Reuse`'s own message and note on the argument, without
                 // rustc's "consider borrowing here" (which would suggest `&name: Type`).
                 let borrow = quote::quote_spanned!(name.span()=> &#name);
-                quote! {
-                    #[allow(unused_mut, unused_variables)]
-                    let #mutability #name = ::resilience::__private::Reuse::reuse(#borrow);
-                }
+                (
+                    quote!(#mutability #name),
+                    quote!(::resilience::__private::Reuse::reuse(#borrow)),
+                )
             }
             Reuse::Reborrow { name, mutable } => {
                 let mutability = mutable.then(|| quote!(mut));
-                quote! {
-                    #[allow(unused_mut, unused_variables)]
-                    let #mutability #name = &mut *#name;
-                }
+                (quote!(#mutability #name), quote!(&mut *#name))
             }
         }
     }

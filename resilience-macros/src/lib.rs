@@ -1,5 +1,43 @@
 //! Attribute macros of [`resilience`](https://docs.rs/resilience). Depend on `resilience` and
 //! use them from there: the generated code calls `::resilience::__private`.
+//!
+//! Each attribute is parsed into checked arguments (`retry.rs`, `rate_limited.rs`, ...), the
+//! stack of attributes on one function is read once (`stack.rs`), and each layer expands to
+//! its `static` site and one call (`layer/`, one module per kind), nested by `expand.rs`. All
+//! logic lives in the runtime; the one thing generated beyond a call is the match on a
+//! `#[retry]`'s first try (below).
+//!
+//! # Generated size
+//!
+//! Lines of the expanded function (signature and braces included), before and after code
+//! generation was split per layer:
+//!
+//! | function (`async fn f(x: u64) -> Result<u64, E>`) | before | after |
+//! |---|---|---|
+//! | `#[retry]` | 60 | 24 |
+//! | `#[retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]` | 50 | 24 |
+//! | `#[retry(policy = "p")]` | 40 | 16 |
+//! | `#[retry]` on a blocking `fn` | 27 | 12 |
+//! | `#[rate_limited(calls = 10, period = "1s")]` | 39 | 20 |
+//! | `#[cached(ttl = "60s")]` (plus its `f_cache()` handle: 8, then 7) | 41 | 26 |
+//! | `#[timeout("1s")]` | 24 | 18 |
+//! | `#[circuit_breaker]` | 37 | 19 |
+//! | `#[bulkhead(max_concurrent = 4)]` | 24 | 18 |
+//! | `#[retry] #[rate_limited(..)] #[circuit_breaker] #[timeout("1s")]` | 101 | 55 |
+//! | `#[resilient(policy = "p")]` (five layers) | 98 | 50 |
+//!
+//! A `#[retry]` with no `policy` and no `max_elapsed` on an `async fn` still awaits its first
+//! try in the function's own future and matches on it (eight of those lines): with that
+//! match in the runtime, the try sat in a nested future, 88 bytes instead of 40 for a leaf
+//! call, and the happy path went from 1.18x to about 1.6x a bare call (`benches/retry.rs`),
+//! whether the runtime's future was an `async fn` or written out by hand. So those two rows
+//! stay above the 20 and 40 lines aimed at.
+//!
+//! To measure, put such functions in a file under `examples/` (the ui pass cases in
+//! `tests/ui/pass` are good sources) and count the lines of each function in
+//! `RUSTC_BOOTSTRAP=1 cargo rustc --example NAME -- -Zunpretty=expanded`. The count is
+//! rustc's pretty-printing, so long paths and names add lines; the site name is the module
+//! path, here a short one.
 
 use proc_macro::TokenStream;
 
@@ -10,6 +48,7 @@ mod circuit_breaker;
 mod diag;
 mod expand;
 mod item;
+mod layer;
 mod rate_limited;
 mod resilient;
 mod retry;

@@ -20,9 +20,9 @@ use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
 use crate::diag::Errors;
+use crate::layer::Layer;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::RetryArgs;
-use crate::stack::Layer;
 use crate::timeout::TimeoutArgs;
 
 /// One item: `key = value` or `section(arguments)`.

@@ -21,14 +21,24 @@ pub(crate) enum OnItem {
 /// A checked `jitter` value.
 pub(crate) enum JitterArg {
     Fraction(f64),
-    Named(&'static str),
+    Full,
+    Equal,
+    Decorrelated,
+}
+
+/// A checked `backoff` value.
+#[derive(Clone, Copy)]
+pub(crate) enum BackoffArg {
+    Exponential,
+    Linear,
+    Constant,
 }
 
 /// Every key of `#[retry]`; `None` keeps the runtime default.
 #[derive(Default)]
 pub(crate) struct RetryArgs {
     pub(crate) attempts: Option<u32>,
-    pub(crate) backoff: Option<&'static str>,
+    pub(crate) backoff: Option<BackoffArg>,
     pub(crate) base: Option<Duration>,
     pub(crate) factor: Option<f64>,
     pub(crate) max_delay: Option<Duration>,
@@ -90,42 +100,47 @@ impl RetryArgs {
     }
 }
 
-fn backoff(key: &Ident, value: &Expr) -> syn::Result<&'static str> {
+fn backoff(key: &Ident, value: &Expr) -> syn::Result<BackoffArg> {
     let text = args::string(key, value)?;
     let name = text.value();
-    rules::BACKOFF_NAMES
-        .iter()
-        .find(|known| **known == name)
-        .copied()
-        .ok_or_else(|| {
+    match name.as_str() {
+        "exp" => Ok(BackoffArg::Exponential),
+        "linear" => Ok(BackoffArg::Linear),
+        "constant" => Ok(BackoffArg::Constant),
+        _ => {
             let hint = match rules::did_you_mean(&name, rules::BACKOFF_NAMES) {
                 Some(close) => format!("; did you mean `\"{close}\"`?"),
                 None => String::new(),
             };
-            syn::Error::new_spanned(
+            Err(syn::Error::new_spanned(
                 &text,
                 format!(
                     "unknown backoff `{name:?}`; expected `\"exp\"`, `\"linear\"` or `\"constant\"`{hint}"
                 ),
-            )
-        })
+            ))
+        }
+    }
 }
 
 fn jitter(key: &Ident, value: &Expr) -> syn::Result<JitterArg> {
     if let Ok(text) = args::string(key, value) {
         let name = text.value();
-        return rules::JITTER_NAMES
-            .iter()
-            .find(|known| **known == name)
-            .map(|known| JitterArg::Named(known))
-            .ok_or_else(|| {
+        return match name.as_str() {
+            "full" => Ok(JitterArg::Full),
+            "equal" => Ok(JitterArg::Equal),
+            "decorrelated" => Ok(JitterArg::Decorrelated),
+            _ => {
                 let hint = match rules::did_you_mean(&name, rules::JITTER_NAMES) {
                     Some(close) => format!("did you mean `\"{close}\"`?"),
                     None => "expected a fraction such as `0.2`, or `\"full\"`, `\"equal\"` or `\"decorrelated\"`"
                         .to_string(),
                 };
-                syn::Error::new_spanned(&text, format!("unknown jitter `{name:?}`; {hint}"))
-            });
+                Err(syn::Error::new_spanned(
+                    &text,
+                    format!("unknown jitter `{name:?}`; {hint}"),
+                ))
+            }
+        };
     }
     let fraction = args::number(key, value).map_err(|_| {
         syn::Error::new_spanned(

@@ -17,6 +17,7 @@ use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
 use crate::diag::{self, Errors};
 use crate::item::FnItem;
+use crate::layer::Layer;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::RetryArgs;
 use crate::timeout::TimeoutArgs;
@@ -37,6 +38,16 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::Cached,
+        Kind::Retry,
+        Kind::RateLimited,
+        Kind::Bulkhead,
+        Kind::CircuitBreaker,
+        Kind::Timeout,
+        Kind::Resilient,
+    ];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Cached => "cached",
@@ -49,33 +60,24 @@ impl Kind {
         }
     }
 
-    /// The kind of an attribute, by the last segment of its path (`retry`,
-    /// `resilience::retry`).
+    /// The kind of an attribute, by its whole path: the name alone (imported, `use
+    /// resilience::retry`), or under the facade or this crate (`resilience::retry`,
+    /// `::resilience_macros::retry`). Another crate's attribute of the same name
+    /// (`cached::proc_macro::cached`) is not one of ours.
     fn of(attribute: &Attribute) -> Option<Kind> {
-        let last = attribute.path().segments.last()?;
-        [
-            Kind::Cached,
-            Kind::Retry,
-            Kind::RateLimited,
-            Kind::Bulkhead,
-            Kind::CircuitBreaker,
-            Kind::Timeout,
-            Kind::Resilient,
-        ]
-        .into_iter()
-        .find(|kind| last.ident == kind.name())
+        let path = attribute.path();
+        let mut segments = path.segments.iter().map(|segment| &segment.ident);
+        let name = match (segments.next(), segments.next(), segments.next()) {
+            (Some(name), None, None) if path.leading_colon.is_none() => name,
+            (Some(krate), Some(name), None)
+                if krate == "resilience" || krate == "resilience_macros" =>
+            {
+                name
+            }
+            _ => return None,
+        };
+        Kind::ALL.into_iter().find(|kind| name == kind.name())
     }
-}
-
-/// One layer of the stack, outermost first.
-pub(crate) enum Layer {
-    Cached(CachedArgs),
-    Retry(RetryArgs),
-    RateLimited(RateLimitArgs),
-    Bulkhead(BulkheadArgs),
-    CircuitBreaker(BreakerArgs),
-    /// With where to point if the function is not `async`.
-    Timeout(TimeoutArgs, TokenStream),
 }
 
 /// The expansion of one attribute: the whole stack, or the item unchanged if an outer
@@ -209,20 +211,23 @@ fn layer(
     } else {
         args.clone()
     };
-    if kind == Kind::Timeout {
-        let timeout = TimeoutArgs::parse(args, &place, errors)?;
-        return Some(vec![Layer::Timeout(timeout, attribute)]);
-    }
-    if kind == Kind::Resilient {
-        return Some(crate::resilient::layers(args, &place, errors));
-    }
-    let args = errors.take(syn::parse2::<Args>(args))?;
-    Some(vec![match kind {
-        Kind::Cached => Layer::Cached(CachedArgs::parse(args, &place, errors)),
-        Kind::Retry => Layer::Retry(RetryArgs::parse(args, errors)),
-        Kind::RateLimited => Layer::RateLimited(RateLimitArgs::parse(args, &place, errors)),
-        Kind::Bulkhead => Layer::Bulkhead(BulkheadArgs::parse(args, &place, errors)),
-        Kind::CircuitBreaker => Layer::CircuitBreaker(BreakerArgs::parse(args, errors)),
-        Kind::Timeout | Kind::Resilient => return None,
-    }])
+    // Every kind but `timeout` (a lone duration) and `resilient` (sections) reads
+    // `key = value` pairs.
+    let pairs = |tokens, errors: &mut Errors| errors.take(syn::parse2::<Args>(tokens));
+    let layer = match kind {
+        Kind::Resilient => return Some(crate::resilient::layers(args, &place, errors)),
+        Kind::Timeout => Layer::Timeout(TimeoutArgs::parse(args, &place, errors)?, attribute),
+        Kind::Cached => Layer::Cached(CachedArgs::parse(pairs(args, errors)?, &place, errors)),
+        Kind::Retry => Layer::Retry(RetryArgs::parse(pairs(args, errors)?, errors)),
+        Kind::RateLimited => {
+            Layer::RateLimited(RateLimitArgs::parse(pairs(args, errors)?, &place, errors))
+        }
+        Kind::Bulkhead => {
+            Layer::Bulkhead(BulkheadArgs::parse(pairs(args, errors)?, &place, errors))
+        }
+        Kind::CircuitBreaker => {
+            Layer::CircuitBreaker(BreakerArgs::parse(pairs(args, errors)?, errors))
+        }
+    };
+    Some(vec![layer])
 }

@@ -348,11 +348,12 @@ where
 
 /// Runs `load` through `site`'s cache for `key`: what `#[cached]` on an `async fn` calls.
 /// `Mode` says what the return type stores (see [`Cacheable`]). With a `codec`, a policy
-/// naming a Redis backend keeps the entries there (see [`crate::backend`]).
+/// naming a Redis backend keeps the entries there (see [`crate::backend`]). The codec comes
+/// first: generated code probes it from a borrow of the key before moving the key in.
 pub async fn cached_async<Mode, R, K, Fut>(
     site: &'static CacheSite,
-    key: K,
     codec: Option<Codec<K, R::Stored>>,
+    key: K,
     load: impl FnOnce() -> Fut,
 ) -> R
 where
@@ -633,7 +634,7 @@ mod tests {
         id: u32,
         calls: &AtomicUsize,
     ) -> Result<String, String> {
-        cached_async::<OkOnly, _, _, _>(site, (id,), None, || async move {
+        cached_async::<OkOnly, _, _, _>(site, None, (id,), || async move {
             calls.fetch_add(1, Ordering::SeqCst);
             if id == 0 {
                 Err("no user 0".to_string())
@@ -691,7 +692,7 @@ mod tests {
             Err::<String, String>("down".into())
         };
         for _ in 0..3 {
-            let result = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, 9u8, None, load).await;
+            let result = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, None, 9u8, load).await;
             assert_eq!(result, Err("down".into()));
         }
         assert_eq!(
@@ -700,7 +701,7 @@ mod tests {
             "Err cached for negative_ttl"
         );
         tokio::time::advance(Duration::from_secs(5)).await;
-        let _ = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, 9u8, None, load).await;
+        let _ = cached_async::<OkAndErr, _, _, _>(&NEGATIVE, None, 9u8, load).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 

@@ -1,4 +1,4 @@
-//! The retry loops: [`retry_async`] (tokio's clock) and [`retry_blocking`] (the thread's).
+//! The retry loops: [`RetrySite::retry_async`] (tokio's clock) and [`retry_blocking`] (the thread's).
 //!
 //! The happy path is one call and one match: the schedule, the clock (unless `max_elapsed`
 //! is set), the random number generator and the logging are only touched after a failure.
@@ -132,42 +132,75 @@ fn resolve_named<'a>(
     }
 }
 
-/// Runs `op` under `site`'s policy on tokio's clock. What `#[retry]` on an `async fn` calls.
-pub async fn retry_async<T, E, F, Fut, H>(
-    site: &'static RetrySite,
-    hooks: H,
-    mut op: F,
-) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    H: FnOnce() -> ErrorHooks<E>,
-{
-    // `run_async` written out rather than awaited: one state machine instead of two nested
-    // ones, so the happy path stores its arguments once.
-    let spec = site.spec();
-    let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
-    let error = match op().await {
-        Ok(value) => {
-            counted_first_try(site);
-            return Ok(value);
-        }
-        Err(error) => error,
-    };
-    // Boxed: the retry loop's state (schedule, sleep, next try) would otherwise make every
-    // call's future several times larger, and a happy call pays for moving it around.
-    let (result, retried) = Box::pin(retry_after_failure(
-        site.name,
-        site.policy,
-        &spec,
-        &hooks(),
-        op,
-        started,
-        error,
-    ))
-    .await;
-    counted_call(site, retried);
-    result
+/// A [`RetrySite`] that names no policy and sets no `max_elapsed`, known when `#[retry]`
+/// expands: its calls keep nothing but the try until one fails.
+#[derive(Debug)]
+pub struct InlineRetrySite(RetrySite);
+
+impl InlineRetrySite {
+    /// A site named `name` with the values `spec`, whose `max_elapsed` must be `None` (else
+    /// it is ignored).
+    pub const fn new(name: &'static str, spec: RetrySpec) -> Self {
+        InlineRetrySite(RetrySite::new(name, None, spec))
+    }
+
+    /// The retry loop after the first try at this site failed with `error`: what `#[retry]`
+    /// on an `async fn` calls once the try it awaited itself (matched in the caller's own
+    /// future, so the happy path adds no future around the try) has failed. `hooks` is called
+    /// now; the loop is boxed, so the caller's future stays the size of its try.
+    pub fn after_first_failure<T, E, F, Fut, H>(
+        &'static self,
+        hooks: H,
+        op: F,
+        error: E,
+    ) -> Pin<Box<impl Future<Output = Result<T, E>>>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        H: FnOnce() -> ErrorHooks<E>,
+    {
+        Box::pin(retry_inline_after_failure(&self.0, hooks(), op, error))
+    }
+}
+
+impl RetrySite {
+    /// Runs `op` under the site's policy on tokio's clock: what `#[retry]` on an `async fn`
+    /// calls (an [`InlineRetrySite`] when the attribute names no policy and sets no
+    /// `max_elapsed`). `hooks` is only called after a failure.
+    ///
+    /// The happy path is one call and one match; the retry loop's state (schedule, sleep,
+    /// next try) is boxed, after a failure: it would otherwise make every call's future
+    /// several times larger, and a happy call pays for moving it around.
+    pub async fn retry_async<T, E, F, Fut, H>(&'static self, hooks: H, mut op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        H: FnOnce() -> ErrorHooks<E>,
+    {
+        // `run_async` written out rather than awaited: one state machine instead of two
+        // nested ones, so the happy path stores its arguments once.
+        let spec = self.spec();
+        let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
+        let error = match op().await {
+            Ok(value) => {
+                counted_first_try(self);
+                return Ok(value);
+            }
+            Err(error) => error,
+        };
+        let (result, retried) = Box::pin(retry_after_failure(
+            self.name,
+            self.policy,
+            &spec,
+            &hooks(),
+            op,
+            started,
+            error,
+        ))
+        .await;
+        counted_call(self, retried);
+        result
+    }
 }
 
 /// A call that succeeded on its first try, at a site that counts every call.
@@ -186,28 +219,7 @@ fn counted_call(site: &RetrySite, retried: bool) {
     }
 }
 
-/// The retry loop after a failed first try, boxed: what `#[retry]` awaits when it runs the
-/// first try itself (a site that names no policy and sets no `max_elapsed`, known at compile
-/// time). The happy path then adds no future of its own around the try, and the loop's state
-/// is one pointer in the caller's future. `site` and `hooks` are only called here, after a
-/// failure.
-#[inline]
-pub fn retry_after_first_failure<T, E, F, Fut, H, W>(
-    site: W,
-    hooks: H,
-    op: F,
-    error: E,
-) -> Pin<Box<impl Future<Output = Result<T, E>>>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    H: FnOnce() -> ErrorHooks<E>,
-    W: FnOnce() -> &'static RetrySite,
-{
-    Box::pin(retry_inline_after_failure(site(), hooks(), op, error))
-}
-
-/// The retry loop after a failed first try, owning what it needs.
+/// The retry loop after a failed first try at an [`InlineRetrySite`], owning what it needs.
 async fn retry_inline_after_failure<T, E, F, Fut>(
     site: &'static RetrySite,
     hooks: ErrorHooks<E>,

@@ -11,7 +11,7 @@ mod schedule;
 
 pub use crate::hooks::ErrorHooks;
 pub use builder::Retry;
-pub use executor::{RetrySite, retry_after_first_failure, retry_async, retry_blocking};
+pub use executor::{InlineRetrySite, RetrySite, retry_blocking};
 pub(crate) use observer::counting_retries;
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch, RetrySpec};

@@ -1,0 +1,71 @@
+//! `#[rate_limited]`: a `RateLimitSite` and a call of `rate_limited_async` /
+//! `rate_limited_blocking`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Ident;
+use syn::spanned::Spanned;
+
+use super::{Cx, Part};
+use crate::rate_limited::{Cost, RateLimitArgs};
+
+pub(super) fn expand(args: &RateLimitArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
+    let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
+    let value = quote!(::resilience::__private::RateLimitSite::new(#name, #policy, #spec));
+    // A site naming a policy may have its schedule in Redis: its key also gets the hash
+    // every instance agrees on.
+    let hashed = match &args.policy {
+        Some(_) => quote!(shared),
+        None => quote!(local),
+    };
+    let key = match &args.key {
+        Some(key) => quote! {
+            ::resilience::__private::Some(::resilience::__private::RateKey::#hashed(&(#key)))
+        },
+        None => quote!(::resilience::__private::None),
+    };
+    let cost = match &args.cost {
+        Some(Cost::Literal(cost)) => quote!(::resilience::__private::Some(#cost)),
+        // On the expression's span: a value of a type that is not an unsigned integer is one
+        // error, there, naming `cost`.
+        Some(Cost::Expr(cost)) => quote::quote_spanned! {cost.span()=>
+            ::resilience::__private::cost(&(#cost))
+        },
+        None => quote!(::resilience::__private::None),
+    };
+    let (entry, hooks, reject, once) = (
+        cx.entry("rate_limited"),
+        cx.hooks(),
+        &cx.reject,
+        cx.once(&inner),
+    );
+    Part {
+        site: super::site(site, "RateLimitSite", value),
+        call: quote!(#entry(&#site, #key, #cost, #hooks, #reject, #once)),
+        cache: None,
+        ready: false,
+    }
+}
+
+/// The `RateLimitSpec` constant. Without `calls` and `period` (a `policy` gives them) the
+/// inline value is `RateLimitSpec::UNLIMITED` until the policy says otherwise.
+fn spec(args: &RateLimitArgs) -> TokenStream {
+    let mut tokens = match (args.calls, args.period) {
+        (Some(calls), Some(period)) => {
+            let period = super::duration(period);
+            quote!(::resilience::__private::RateLimitSpec::new(#calls, #period))
+        }
+        _ => quote!(::resilience::__private::RateLimitSpec::UNLIMITED),
+    };
+    if let Some(burst) = args.burst {
+        tokens.extend(quote!(.burst(#burst)));
+    }
+    if args.reject == Some(true) {
+        tokens.extend(quote!(.mode(::resilience::__private::LimitMode::Reject)));
+    }
+    if let Some(max_wait) = args.max_wait {
+        let max_wait = super::some_duration(max_wait);
+        tokens.extend(quote!(.max_wait(#max_wait)));
+    }
+    tokens
+}
