@@ -401,10 +401,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             match self.flights.join(key) {
                 Role::Lead(leader) => {
                     let (result, shared) = load().await;
-                    match shared {
-                        Some(value) => leader.finish(value),
-                        None => leader.fail((handover.share)(&result)),
-                    }
+                    Self::land(leader, handover, &result, shared);
                     return result;
                 }
                 Role::Follow(flight) => match flight.wait().await {
@@ -492,7 +489,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                         leader.finish(value.clone());
                         return restore(value);
                     }
-                    return self.lead(key, leader, handover, load).await;
+                    let (result, stored) = self.load_and_store(key, load).await;
+                    Self::land(leader, handover, &result, stored);
+                    return result;
                 }
                 Role::Follow(flight) => {
                     if let Some(value) = stale {
@@ -517,26 +516,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         }
     }
 
-    /// Runs the load as the flight's leader: stores what it says to store and shares it with
-    /// the waiters, or hands them its failure (dropping `leader` unended, on a cancel or a
-    /// panic, hands the load to one waiter).
-    async fn lead<R, F, Fut>(
-        &self,
-        key: &K,
-        leader: Leader<'_, K, V>,
-        handover: Handover<R>,
-        load: F,
-    ) -> R
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = (R, Option<(V, Freshness)>)>,
-    {
-        let (result, stored) = self.load_and_store(key, load).await;
+    /// Ends a leader's flight with its load's outcome: the stored value for every waiter, or
+    /// the failure as `handover` copies it. (A leader dropped unended, on a cancel or a panic,
+    /// hands the load to one waiter instead.)
+    fn land<R>(leader: Leader<'_, K, V>, handover: Handover<R>, result: &R, stored: Option<V>) {
         match stored {
             Some(value) => leader.finish(value),
-            None => leader.fail((handover.share)(&result)),
+            None => leader.fail((handover.share)(result)),
         }
-        result
     }
 
     /// Runs one load, counts it (and its failure), stores what it says to store; the result
@@ -622,8 +609,9 @@ where
                     }
                     let key = key.clone();
                     runtime.spawn(async move {
-                        // Dropped unused: the refresh's caller was served already.
-                        let _ = self.lead(&key, leader, handover, load).await;
+                        // The result is dropped unused: the refresh's caller was served already.
+                        let (result, stored) = self.load_and_store(&key, load).await;
+                        Self::land(leader, handover, &result, stored);
                     });
                 }
                 restore(value)
