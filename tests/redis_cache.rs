@@ -374,6 +374,38 @@ async fn a_failed_load_that_is_not_stored_releases_the_lock() {
     install("policies: {}\n");
 }
 
+static OUTAGE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-outage")]
+async fn outage(id: u32) -> Result<City, ApiError> {
+    let _ = id;
+    OUTAGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Err(ApiError::NotFound)
+}
+
+/// The outage over a Redis cache: 10 callers of one key in this process, a backend failing
+/// after 300 ms. The error is `Clone`, so the one load's error reaches every caller: one load,
+/// all done at about 300 ms (not 10 loads one after another).
+#[tokio::test]
+async fn a_failed_load_is_handed_to_every_waiter_of_this_instance() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy("redis-outage", &redis, "{ ttl: 60s }"));
+    let start = std::time::Instant::now();
+    let callers: Vec<_> = (0..10).map(|_| tokio::spawn(outage(1))).collect();
+    for caller in callers {
+        assert_eq!(caller.await.unwrap(), Err(ApiError::NotFound));
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(300) + AT_ONCE,
+        "all done with the one load: {elapsed:?}"
+    );
+    assert_eq!(OUTAGE.load(std::sync::atomic::Ordering::SeqCst), 1);
+    install("policies: {}\n");
+}
+
 static STALLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 #[cached(ttl = "60s", policy = "redis-cancelled")]
