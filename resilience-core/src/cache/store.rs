@@ -383,8 +383,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// Runs `load` once however many callers of this process ask for `key` together (the
     /// single-flight of [`get_or_load`](Self::get_or_load) without this cache's own store: a
     /// backend keeps the entries). Waiters get the leader's shared value, or its failure as
-    /// `handover` copies it (one that cannot be copied has each waiter load at once); when the
-    /// leader was cancelled or panicked, one waiter loads in its turn.
+    /// `handover` copies it; one that cannot be copied has each waiter load at once, with
+    /// `load(true)` (alone: not through a backend's lock). When the leader was cancelled or
+    /// panicked, one waiter loads in its turn, with `load(false)` as any leader.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn deduplicated<R, F, Fut>(
         &self,
@@ -394,13 +395,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         load: F,
     ) -> R
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(bool) -> Fut,
         Fut: Future<Output = (R, Option<V>)>,
     {
         loop {
             match self.flights.join(key) {
                 Role::Lead(leader) => {
-                    let (result, shared) = load().await;
+                    let (result, shared) = load(false).await;
                     Self::land(leader, handover, &result, shared);
                     return result;
                 }
@@ -410,9 +411,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                         if let Some(result) = (handover.unshare)(&failure) {
                             return result;
                         }
-                        return load().await.0;
+                        return load(true).await.0;
                     }
-                    Handed::LoadAlone => return load().await.0,
+                    Handed::LoadAlone => return load(true).await.0,
                     Handed::Abandoned => {}
                 },
             }
