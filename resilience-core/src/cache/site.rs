@@ -441,7 +441,7 @@ where
                 // The round trips before the load share one `backend_timeout`: a Redis that
                 // freezes during a miss costs it once, then `on_backend_error` decides.
                 let deadline = tokio::time::Instant::now() + timeout;
-                let plan = match shared::get(&redis, timeout, &entry).await {
+                let plan = match shared::get(redis, timeout, entry).await {
                     Ok(Some(bytes)) => match decode(&bytes) {
                         Some(value) => {
                             cache.count_lookup(true);
@@ -456,7 +456,7 @@ where
                     Ok(None) => {
                         let remaining =
                             deadline.saturating_duration_since(tokio::time::Instant::now());
-                        lock_or_wait(&redis, timeout, remaining, &entry, &decode).await
+                        lock_or_wait(redis, timeout, remaining, entry, &decode).await
                     }
                     Err(error) => Plan::Fallback(error),
                 };
@@ -469,7 +469,7 @@ where
                         failed(&error);
                         return match backend.on_error {
                             OnBackendError::Local => {
-                                if let super::Lookup::Fresh(value) = cache.lookup(&key) {
+                                if let super::Lookup::Fresh(value) = cache.lookup(key) {
                                     return (R::restore(value.clone()), Some(value));
                                 }
                                 let (result, stored) = load().await.split();
@@ -485,7 +485,7 @@ where
                         };
                     }
                     Plan::Load(lock) => lock.map(|lock| {
-                        shared::LockGuard::new(Arc::clone(&redis), timeout, &entry, lock)
+                        shared::LockGuard::new(Arc::clone(redis), timeout, entry, lock)
                     }),
                 };
                 cache
@@ -495,7 +495,7 @@ where
                 let (result, stored) = match guard.as_ref().and_then(shared::LockGuard::lock) {
                     Some(lock) => {
                         let lease = shared::lease(timeout);
-                        shared::renewing(&redis, timeout, lock, lease, load()).await
+                        shared::renewing(redis, timeout, lock, lease, load()).await
                     }
                     None => load().await,
                 }
@@ -512,12 +512,12 @@ where
                 });
                 let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
                     Some(lock) => Some(lock.clone()),
-                    None => frame.as_ref().map(|_| shared::Lock::new(&entry)),
+                    None => frame.as_ref().map(|_| shared::Lock::new(entry)),
                 };
                 if let Some(lock) = lock {
                     let value = frame.as_ref().map(|(frame, ttl)| (frame.as_slice(), *ttl));
                     if let Err(error) =
-                        shared::store_and_unlock(&redis, timeout, &entry, &lock, value).await
+                        shared::store_and_unlock(redis, timeout, entry, &lock, value).await
                     {
                         failed(&error);
                     }
