@@ -374,6 +374,21 @@ async fn a_failed_load_that_is_not_stored_releases_the_lock() {
     install("policies: {}\n");
 }
 
+/// Starts 10 callers of one key at once and checks each one's result; how long until the last
+/// was done.
+async fn ten_callers<R, Fut>(call: fn() -> Fut, check: fn(R)) -> Duration
+where
+    R: Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let start = std::time::Instant::now();
+    let callers: Vec<_> = (0..10).map(|_| tokio::spawn(call())).collect();
+    for caller in callers {
+        check(caller.await.expect("a caller panicked"));
+    }
+    start.elapsed()
+}
+
 static OUTAGE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 #[cached(ttl = "60s", policy = "redis-outage")]
@@ -392,12 +407,11 @@ async fn a_failed_load_is_handed_to_every_waiter_of_this_instance() {
     let _policies = POLICIES.lock().await;
     let redis = RedisServer::start();
     install(&policy("redis-outage", &redis, "{ ttl: 60s }"));
-    let start = std::time::Instant::now();
-    let callers: Vec<_> = (0..10).map(|_| tokio::spawn(outage(1))).collect();
-    for caller in callers {
-        assert_eq!(caller.await.unwrap(), Err(ApiError::NotFound));
-    }
-    let elapsed = start.elapsed();
+    let elapsed = ten_callers(
+        || outage(1),
+        |result| assert_eq!(result, Err(ApiError::NotFound)),
+    )
+    .await;
     assert!(
         elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(300) + AT_ONCE,
         "all done with the one load: {elapsed:?}"
@@ -424,12 +438,7 @@ async fn a_failure_that_is_not_clone_has_the_waiters_load_at_once_past_the_lock(
     let _policies = POLICIES.lock().await;
     let redis = RedisServer::start();
     install(&policy("redis-outage-io", &redis, "{ ttl: 60s }"));
-    let start = std::time::Instant::now();
-    let callers: Vec<_> = (0..10).map(|_| tokio::spawn(outage_io(1))).collect();
-    for caller in callers {
-        assert!(caller.await.unwrap().is_err());
-    }
-    let elapsed = start.elapsed();
+    let elapsed = ten_callers(|| outage_io(1), |result| assert!(result.is_err())).await;
     assert!(
         elapsed >= Duration::from_millis(600) && elapsed < Duration::from_millis(600) + AT_ONCE,
         "two load times: {elapsed:?}"
