@@ -65,8 +65,11 @@ pub use resilience_macros::retry;
 /// they are; the cached value must be `Clone`. By default the key is the tuple of every
 /// argument (borrowed ones owned: `&str` becomes `String`); a method's `self` is not part of
 /// the key, so every instance shares the cache. Concurrent misses on one key run the function
-/// once and every waiter gets its value; when that load fails without being cached, is
-/// cancelled or panics, one waiter loads in its turn.
+/// once and every waiter gets its result, a failure included: a `None`, or an `Err(E)` with
+/// `E: Clone + Send + Sync + 'static`, is cloned to every waiter (one load per failure); an
+/// `Err(E)` whose `E` is not `Clone` cannot be, so each waiter then runs its own load at once.
+/// When the load is cancelled or panics, exactly one waiter loads in its turn. No thread is
+/// started (see `resilience::cache::spawn_reporter` for an opt-in metrics reporter).
 ///
 /// With `stale_while_revalidate`, a stale entry is served to every caller at once while one
 /// refresh runs in a spawned tokio task, for an `async fn` whose future owns what it uses (no

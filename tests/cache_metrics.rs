@@ -1,6 +1,7 @@
-//! A cache's counters reach the `metrics` facade (the global recorder) by themselves, within
-//! about a second, whether the cache loads or only hits. The one test of this binary, as it
-//! installs the process's global recorder.
+//! With a reporter started (`resilience::cache::spawn_reporter`), a cache's counters reach the
+//! `metrics` facade (the global recorder) by themselves, within about a second, whether the
+//! cache loads or only hits. The one test of this binary, as it installs the process's global
+//! recorder.
 //!
 //! The reporting thread sleeps on the real clock, not tokio's, so this test waits in real
 //! time: it polls for at most 10 s and passes as soon as every count has arrived.
@@ -99,6 +100,8 @@ async fn counts_reach_the_global_recorder_without_a_read() {
     let totals = Arc::new(Totals::default());
     metrics::set_global_recorder(Recorder(Arc::clone(&totals)))
         .expect("no other recorder in this test binary");
+    let _reporter = resilience::cache::spawn_reporter(Duration::from_secs(1))
+        .expect("a thread for the reporter");
 
     // 2 loads (one `None`, not stored), then 5 hits.
     assert_eq!(city(0).await, None);

@@ -341,6 +341,111 @@ async fn errors_and_none_are_not_cached_without_negative_ttl() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Outage: one load per failure
+// ---------------------------------------------------------------------------------------------
+
+static OUTAGE: Calls = Calls::new();
+
+/// A backend that fails after 300ms; the error is `Clone`.
+#[cached(ttl = "60s")]
+async fn outage(id: u32) -> Result<u32, String> {
+    let run = OUTAGE.run();
+    tokio::time::sleep(ms(300)).await;
+    Err(format!("{id}: down (run {run})"))
+}
+
+/// Starts a leader, then `waiters` callers of the same key 1ms later; returns each caller's
+/// result with the time it ended at, from the leader's start.
+async fn leader_and_waiters<R, Fut>(call: fn() -> Fut, waiters: usize) -> Vec<(R, Duration)>
+where
+    R: Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let start = Instant::now();
+    let timed = move || {
+        tokio::spawn(async move {
+            let result = call().await;
+            (result, start.elapsed())
+        })
+    };
+    let mut callers = vec![timed()];
+    tokio::time::sleep(ms(1)).await;
+    callers.extend((0..waiters).map(|_| timed()));
+    let mut ended = Vec::new();
+    for caller in callers {
+        ended.push(caller.await.expect("a caller panicked"));
+    }
+    ended
+}
+
+/// The outage: a leader and 9 waiters on one key, a backend failing after 300ms. The
+/// error is `Clone`, so it is handed to every waiter: one load, and all 10 callers end at
+/// 300ms with the leader's error (not at 300, 600, ..., 3000ms after 10 loads).
+#[tokio::test(start_paused = true)]
+async fn a_failed_load_hands_its_clone_error_to_every_waiter() {
+    let ended = leader_and_waiters(|| outage(1), 9).await;
+    assert_eq!(ended.len(), 10);
+    for (result, at) in ended {
+        assert_eq!(result, Err("1: down (run 1)".to_string()));
+        assert_eq!(at, ms(300));
+    }
+    assert_eq!(OUTAGE.get(), 1, "one load");
+    assert_eq!(outage_cache().counts(), counts(0, 10, 0, 1, 1));
+    assert_eq!(
+        outage(1).await,
+        Err("1: down (run 2)".to_string()),
+        "the failure is not cached: the next call loads again"
+    );
+}
+
+static OUTAGE_NONE: Calls = Calls::new();
+
+/// A lookup that finds nothing after 300ms.
+#[cached(ttl = "60s")]
+async fn outage_none(id: u32) -> Option<u32> {
+    OUTAGE_NONE.run();
+    tokio::time::sleep(ms(300)).await;
+    (id == 0).then_some(id)
+}
+
+/// A `None` is handed to every waiter too: one load, all done at 300ms.
+#[tokio::test(start_paused = true)]
+async fn a_none_is_handed_to_every_waiter() {
+    let ended = leader_and_waiters(|| outage_none(1), 9).await;
+    assert!(ended.iter().all(|ended| *ended == (None, ms(300))));
+    assert_eq!(OUTAGE_NONE.get(), 1);
+}
+
+static OUTAGE_IO: Calls = Calls::new();
+
+/// The outage with an error that is not `Clone`.
+#[cached(ttl = "60s")]
+async fn outage_io(id: u32) -> Result<u32, std::io::Error> {
+    let run = OUTAGE_IO.run();
+    tokio::time::sleep(ms(300)).await;
+    Err(std::io::Error::other(format!("{id}: down (run {run})")))
+}
+
+/// An error that is not `Clone` cannot be handed on: when the leader's load fails, each of
+/// the 9 waiters runs its own load at once, so all end at 600ms (not one after another).
+#[tokio::test(start_paused = true)]
+async fn a_failure_that_is_not_clone_has_the_waiters_load_at_once() {
+    let ended = leader_and_waiters(|| outage_io(1), 9).await;
+    let (leader, waiters) = ended.split_first().unwrap();
+    assert_eq!(leader.1, ms(300));
+    assert_eq!(
+        leader.0.as_ref().unwrap_err().to_string(),
+        "1: down (run 1)"
+    );
+    for (result, at) in waiters {
+        assert!(result.is_err());
+        assert_eq!(*at, ms(600));
+    }
+    assert_eq!(OUTAGE_IO.get(), 10);
+    assert_eq!(outage_io_cache().counts(), counts(0, 10, 0, 10, 10));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Stale-while-revalidate
 // ---------------------------------------------------------------------------------------------
 

@@ -374,6 +374,79 @@ async fn a_failed_load_that_is_not_stored_releases_the_lock() {
     install("policies: {}\n");
 }
 
+/// Starts 10 callers of one key at once and checks each one's result; how long until the last
+/// was done.
+async fn ten_callers<R, Fut>(call: fn() -> Fut, check: fn(R)) -> Duration
+where
+    R: Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let start = std::time::Instant::now();
+    let callers: Vec<_> = (0..10).map(|_| tokio::spawn(call())).collect();
+    for caller in callers {
+        check(caller.await.expect("a caller panicked"));
+    }
+    start.elapsed()
+}
+
+static OUTAGE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-outage")]
+async fn outage(id: u32) -> Result<City, ApiError> {
+    let _ = id;
+    OUTAGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Err(ApiError::NotFound)
+}
+
+/// The outage over a Redis cache: 10 callers of one key in this process, a backend failing
+/// after 300 ms. The error is `Clone`, so the one load's error reaches every caller: one load,
+/// all done at about 300 ms (not 10 loads one after another).
+#[tokio::test]
+async fn a_failed_load_is_handed_to_every_waiter_of_this_instance() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy("redis-outage", &redis, "{ ttl: 60s }"));
+    let elapsed = ten_callers(
+        || outage(1),
+        |result| assert_eq!(result, Err(ApiError::NotFound)),
+    )
+    .await;
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(300) + AT_ONCE,
+        "all done with the one load: {elapsed:?}"
+    );
+    assert_eq!(OUTAGE.load(std::sync::atomic::Ordering::SeqCst), 1);
+    install("policies: {}\n");
+}
+
+static OUTAGE_IO: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cached(ttl = "60s", policy = "redis-outage-io")]
+async fn outage_io(id: u32) -> Result<City, std::io::Error> {
+    let _ = id;
+    OUTAGE_IO.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Err(std::io::Error::other("down"))
+}
+
+/// The outage with an error that is not `Clone`: the waiters load at once when the leader's
+/// load fails, past the Redis lock (not one after another through it): all done at about
+/// 600 ms.
+#[tokio::test]
+async fn a_failure_that_is_not_clone_has_the_waiters_load_at_once_past_the_lock() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy("redis-outage-io", &redis, "{ ttl: 60s }"));
+    let elapsed = ten_callers(|| outage_io(1), |result| assert!(result.is_err())).await;
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_millis(600) + AT_ONCE,
+        "two load times: {elapsed:?}"
+    );
+    assert_eq!(OUTAGE_IO.load(std::sync::atomic::Ordering::SeqCst), 10);
+    install("policies: {}\n");
+}
+
 static STALLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 #[cached(ttl = "60s", policy = "redis-cancelled")]

@@ -10,8 +10,8 @@ pub use crate::breaker::{
 };
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
 pub use crate::cache::{
-    AsIs, CacheSite, CacheSpec, Cacheable, Codec, OkAndErr, OkOnly, SomeAndNone, SomeOnly,
-    cached_async, cached_async_refreshing, cached_blocking,
+    AsIs, CacheSite, CacheSpec, Cacheable, Codec, OkAndErr, OkCloneErr, OkOnly, SomeAndNone,
+    SomeOnly, cached_async, cached_async_refreshing, cached_blocking,
 };
 pub use crate::timeout::{TimeoutSite, timeout_async};
 
@@ -136,6 +136,105 @@ impl<K, V> NoCodec<K, V> {
     pub fn codec(&self) -> Option<Codec<K, V>> {
         None
     }
+}
+
+/// A cached function's `Result` return type, probed for a failure its waiters can share:
+/// `#[cached]` (without `negative_ttl`) calls `ModeProbe::<R>::new().mode()`, which is
+/// [`OkCloneErr`] when `E: Clone + Send + Sync + 'static` and [`OkOnly`] otherwise, and passes
+/// it to [`cached_async_in`] and its siblings.
+///
+/// Autoderef specialisation (as [`CodecProbe`]): `mode` is an inherent method of this type
+/// when the error can be cloned, and of [`PlainErr`], which this type derefs to, always.
+pub struct ModeProbe<R>(PlainErr<R>);
+
+/// The fallback level of [`ModeProbe`]: an error that is not `Clone`.
+pub struct PlainErr<R>(PhantomData<fn() -> R>);
+
+impl<R> ModeProbe<R> {
+    /// A probe of the return type `R`.
+    #[inline(always)]
+    pub fn new() -> Self {
+        ModeProbe(PlainErr(PhantomData))
+    }
+}
+
+impl<R> Default for ModeProbe<R> {
+    fn default() -> Self {
+        ModeProbe::new()
+    }
+}
+
+impl<R> Deref for ModeProbe<R> {
+    type Target = PlainErr<R>;
+    #[inline(always)]
+    fn deref(&self) -> &PlainErr<R> {
+        &self.0
+    }
+}
+
+impl<R: Cacheable<OkCloneErr>> ModeProbe<R> {
+    /// The error is `Clone`: a failure is cloned to every waiter.
+    #[inline(always)]
+    pub fn mode(&self) -> PhantomData<OkCloneErr> {
+        PhantomData
+    }
+}
+
+impl<R> PlainErr<R> {
+    /// The error is not `Clone`: the waiters on a failure load at once.
+    #[inline(always)]
+    pub fn mode(&self) -> PhantomData<OkOnly> {
+        PhantomData
+    }
+}
+
+/// [`cached_async`] with its mode given as a value (a [`ModeProbe`]'s answer).
+#[inline(always)]
+pub fn cached_async_in<Mode, R, K, Fut>(
+    _mode: PhantomData<Mode>,
+    site: &'static CacheSite,
+    codec: Option<Codec<K, R::Stored>>,
+    key: K,
+    load: impl FnOnce() -> Fut,
+) -> impl Future<Output = R>
+where
+    R: Cacheable<Mode>,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R>,
+{
+    cached_async::<Mode, R, K, Fut>(site, codec, key, load)
+}
+
+/// [`cached_async_refreshing`] with its mode given as a value.
+#[inline(always)]
+pub fn cached_async_refreshing_in<Mode, R, K, F, Fut>(
+    _mode: PhantomData<Mode>,
+    site: &'static CacheSite,
+    key: K,
+    load: F,
+) -> impl Future<Output = R>
+where
+    R: Cacheable<Mode> + Send + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    cached_async_refreshing::<Mode, R, K, F, Fut>(site, key, load)
+}
+
+/// [`cached_blocking`] with its mode given as a value.
+#[inline(always)]
+pub fn cached_blocking_in<Mode, R, K>(
+    _mode: PhantomData<Mode>,
+    site: &'static CacheSite,
+    key: K,
+    load: impl FnOnce() -> R,
+) -> R
+where
+    R: Cacheable<Mode>,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+{
+    cached_blocking::<Mode, R, K>(site, key, load)
 }
 
 /// A `key = expr` value as the key.

@@ -19,6 +19,11 @@
 //!
 //! Both sources count from the limiter's creation; while tokio's clock is not paused they
 //! agree to within `quanta`'s calibration (which is how `governor` keeps time too).
+//!
+//! No thread keeps time: every read is a counter read (`rdtsc` on x86-64) where it is needed.
+//! `quanta`'s "recent" time would make a cache hit's expiry check one load, but only with its
+//! upkeep thread waking every millisecond for the life of the process, and a library starts no
+//! thread its user did not ask for (moka 0.12 dropped its threads for the same reason).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -84,16 +89,7 @@ pub(crate) struct Clock {
     tokio_epoch: tokio::time::Instant,
     /// Creation, as a raw reading of [`COUNTER`].
     counter_epoch: u64,
-    /// Creation, on `quanta`'s recent-time scale (for [`Clock::now_coarse`]).
-    recent_epoch: quanta::Instant,
 }
-
-/// The thread that keeps `quanta`'s recent time current (every millisecond), started by the
-/// first cache; `None` if it could not start (reads then fall back to the counter).
-static UPKEEP: std::sync::OnceLock<Option<quanta::Handle>> = std::sync::OnceLock::new();
-
-/// How often the recent time is refreshed: the most a cache's expiry can be late by.
-const UPKEEP_EVERY: Duration = Duration::from_millis(1);
 
 impl Clock {
     /// A clock whose zero is now.
@@ -102,33 +98,7 @@ impl Clock {
         Clock {
             tokio_epoch: tokio::time::Instant::now(),
             counter_epoch: counter.raw(),
-            recent_epoch: counter.now(),
             counter,
-        }
-    }
-
-    /// A clock whose [`now_coarse`](Self::now_coarse) reads `quanta`'s recent time, kept
-    /// current by a background thread (started once per process, on first use).
-    pub(crate) fn coarse() -> Self {
-        UPKEEP.get_or_init(|| quanta::Upkeep::new(UPKEEP_EVERY).start().ok());
-        Clock::new()
-    }
-
-    /// [`now`](Self::now) to within about a millisecond, for the price of one load (a cache
-    /// hit's expiry check, where a full clock read would be a fifth of the hit). Exact on a
-    /// paused tokio clock, as `now` is.
-    #[inline]
-    pub(crate) fn now_coarse(&self) -> u64 {
-        if TOKIO_CAN_PAUSE && tokio::runtime::Handle::try_current().is_ok() {
-            return self.tokio_now();
-        }
-        let recent = self.counter.recent();
-        if recent >= self.recent_epoch {
-            nanos(recent.duration_since(self.recent_epoch))
-        } else {
-            // No upkeep thread (or it has not run since this clock began): read the counter.
-            self.counter
-                .delta_as_nanos(self.counter_epoch, self.counter.raw())
         }
     }
 

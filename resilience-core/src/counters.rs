@@ -168,8 +168,7 @@ pub(crate) fn policy(name: &str) -> Arc<PolicyCounters> {
     }
     let policy = Arc::new(PolicyCounters {
         name: name.to_string(),
-        // 10 s buckets need no better than a millisecond: the one-load clock of the caches.
-        clock: Clock::coarse(),
+        clock: Clock::new(),
         calls: AtomicU64::new(0),
         retried: AtomicU64::new(0),
         ring: (0..BUCKETS).map(|_| Bucket::default()).collect(),
@@ -188,7 +187,7 @@ impl PolicyCounters {
         if retried {
             self.retried.fetch_add(1, Ordering::Relaxed);
         }
-        let now = self.clock.now_coarse();
+        let now = self.clock.now();
         let epoch = now / nanos(BUCKET);
         let bucket = &self.ring[(epoch % BUCKETS as u64) as usize];
         let seen = bucket.epoch.load(Ordering::Acquire);
@@ -211,7 +210,7 @@ impl PolicyCounters {
     /// Retried calls / calls over the last `window` (whole buckets), and the calls counted;
     /// `None` with no call in it.
     pub(crate) fn rate(&self, window: Duration) -> Option<(f64, u64)> {
-        let now = self.clock.now_coarse() / nanos(BUCKET);
+        let now = self.clock.now() / nanos(BUCKET);
         let span = (nanos(window).div_ceil(nanos(BUCKET))).clamp(1, BUCKETS as u64);
         let (mut calls, mut retried) = (0, 0);
         for epoch in now.saturating_sub(span - 1)..=now {

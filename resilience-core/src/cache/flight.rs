@@ -1,10 +1,14 @@
-//! Single-flight: concurrent misses on one key run one load; the others wait for its value.
+//! Single-flight: concurrent misses on one key run one load; the others wait for its result.
 //!
 //! The leader holds a [`Leader`] guard. When it stores a value, every waiter gets a clone.
-//! When it finishes without a value to share (its future was dropped, it panicked, or its
-//! result is not cached), the guard's drop marks the flight abandoned and wakes the waiters;
-//! they go round again, and exactly one of them becomes the next leader. A panic therefore
-//! reaches only the caller whose load panicked, and no waiter is left hanging.
+//! When its load fails and the failure is not stored, it [`fail`](Leader::fail)s the flight:
+//! every waiter gets the failure (when the function's result can be copied, see
+//! [`Cacheable::share`](super::Cacheable::share)) or is told to load on its own at once, so a
+//! failure never has the waiters load one after another. When the leader ends without a
+//! result (its future was dropped or it panicked), the guard's drop marks the flight
+//! abandoned and wakes the waiters; they go round again, and exactly one of them becomes the
+//! next leader. A panic therefore reaches only the caller whose load panicked, and no waiter
+//! is left hanging.
 
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -12,9 +16,24 @@ use std::sync::{Arc, Mutex};
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use super::Failure;
+
 enum State<V> {
     Loading,
     Done(V),
+    Failed(Option<Failure>),
+    Abandoned,
+}
+
+/// What a waiter gets when the flight ends.
+pub(crate) enum Handed<V> {
+    /// The leader's value.
+    Value(V),
+    /// The leader's failure, to be copied for this waiter.
+    Failure(Failure),
+    /// The leader failed with a result that cannot be copied: load now, without a flight.
+    LoadAlone,
+    /// The leader was cancelled or panicked: go round again (one waiter takes over).
     Abandoned,
 }
 
@@ -80,8 +99,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Flights<K, V> {
 }
 
 impl<V: Clone> Flight<V> {
-    /// The leader's value, or `None` when the flight was abandoned (go round again).
-    pub(crate) async fn wait(&self) -> Option<V> {
+    /// How the flight ended for this waiter.
+    pub(crate) async fn wait(&self) -> Handed<V> {
         loop {
             // Registered before the state is read, so a `finish` in between is not missed.
             let notified = self.done.notified();
@@ -92,8 +111,10 @@ impl<V: Clone> Flight<V> {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
             {
-                State::Done(value) => return Some(value.clone()),
-                State::Abandoned => return None,
+                State::Done(value) => return Handed::Value(value.clone()),
+                State::Failed(Some(failure)) => return Handed::Failure(failure.clone()),
+                State::Failed(None) => return Handed::LoadAlone,
+                State::Abandoned => return Handed::Abandoned,
                 State::Loading => {}
             }
             notified.await;
@@ -105,6 +126,12 @@ impl<K: Hash + Eq, V> Leader<'_, K, V> {
     /// Shares `value` with every waiter and ends the flight.
     pub(crate) fn finish(mut self, value: V) {
         self.end(State::Done(value));
+    }
+
+    /// Ends the flight with a failure that is not stored: each waiter gets `failure`, or (with
+    /// none) runs its own load at once.
+    pub(crate) fn fail(mut self, failure: Option<Failure>) {
+        self.end(State::Failed(failure));
     }
 
     fn end(&mut self, state: State<V>) {

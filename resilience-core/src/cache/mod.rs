@@ -13,12 +13,12 @@ mod site;
 mod stats;
 mod store;
 
-pub use adapter::{AsIs, Cacheable, OkAndErr, OkOnly, SomeAndNone, SomeOnly};
+pub use adapter::{AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
 pub(crate) use site::all_counts;
 pub use site::{
     AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
 };
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::cache::{CachePatch, CacheSpec};
-pub use stats::{CacheCounts, CacheStats};
+pub use stats::{CacheCounts, CacheStats, Reporter, spawn_reporter};
 pub use store::{Cache, Freshness, Lookup};

@@ -378,8 +378,11 @@ where
     if let super::Lookup::Fresh(value) = found {
         return R::restore(value);
     }
+    let handover = super::store::Handover::of::<Mode>();
     cache
-        .load_after(found, &key, R::restore, || async { load().await.split() })
+        .load_after(found, &key, R::restore, handover, || async {
+            load().await.split()
+        })
         .await
 }
 
@@ -400,6 +403,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
+    use super::store::Handover;
     use crate::backend::OnBackendError;
     use crate::redis::connection::BackendError;
     use crate::redis::{cache as shared, connection};
@@ -409,8 +413,11 @@ where
         return load().await;
     }
     let Some(key_text) = (codec.key)(&key) else {
+        let found = cache.lookup(&key);
         return cache
-            .get_or_load(&key, R::restore, || async { load().await.split() })
+            .load_after(found, &key, R::restore, Handover::of::<Mode>(), || async {
+                load().await.split()
+            })
             .await;
     };
     let entry = format!("{}cache:{}:{key_text}", backend.key_prefix, site.name);
@@ -423,92 +430,105 @@ where
     let failed = |error: &BackendError| {
         error.report(site.name, site.policy.unwrap_or_default(), backend.on_error);
     };
+    // Borrowed into the load, which moves only `alone` and `load` in.
+    let (key, redis, entry, decode, failed) = (&key, &redis, &entry, &decode, &failed);
     cache
-        .deduplicated(&key, R::restore, || async {
-            // The round trips before the load share one `backend_timeout`: a Redis that
-            // freezes during a miss costs it once, then `on_backend_error` decides.
-            let deadline = tokio::time::Instant::now() + timeout;
-            let plan = match shared::get(&redis, timeout, &entry).await {
-                Ok(Some(bytes)) => match decode(&bytes) {
-                    Some(value) => {
-                        cache.count_lookup(true);
-                        return (R::restore(value.clone()), Some(value));
-                    }
-                    None => Plan::Load(None),
-                },
-                Ok(None) => {
-                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    lock_or_wait(&redis, timeout, remaining, &entry, &decode).await
-                }
-                Err(error) => Plan::Fallback(error),
-            };
-            if !matches!(plan, Plan::Fallback(_)) {
-                cache.count_lookup(false);
-            }
-            let mut guard = match plan {
-                Plan::Served(value) => return (R::restore(value.clone()), Some(value)),
-                Plan::Fallback(error) => {
-                    failed(&error);
-                    return match backend.on_error {
-                        OnBackendError::Local => {
-                            if let super::Lookup::Fresh(value) = cache.lookup(&key) {
-                                return (R::restore(value.clone()), Some(value));
-                            }
-                            let (result, stored) = load().await.split();
-                            match stored {
-                                Some((value, freshness)) => {
-                                    cache.insert(key.clone(), value.clone(), freshness);
-                                    (result, Some(value))
-                                }
-                                None => (result, None),
-                            }
+        .deduplicated(
+            key,
+            R::restore,
+            Handover::of::<Mode>(),
+            |alone| async move {
+                // The round trips before the load share one `backend_timeout`: a Redis that
+                // freezes during a miss costs it once, then `on_backend_error` decides.
+                let deadline = tokio::time::Instant::now() + timeout;
+                let plan = match shared::get(redis, timeout, entry).await {
+                    Ok(Some(bytes)) => match decode(&bytes) {
+                        Some(value) => {
+                            cache.count_lookup(true);
+                            return (R::restore(value.clone()), Some(value));
                         }
-                        OnBackendError::Allow | OnBackendError::Deny => (load().await, None),
-                    };
+                        None => Plan::Load(None),
+                    },
+                    // This instance's load of the key just failed and its failure could not be
+                    // handed on: each of its waiters loads now, not one after another
+                    // through the lock.
+                    Ok(None) if alone => Plan::Load(None),
+                    Ok(None) => {
+                        let remaining =
+                            deadline.saturating_duration_since(tokio::time::Instant::now());
+                        lock_or_wait(redis, timeout, remaining, entry, &decode).await
+                    }
+                    Err(error) => Plan::Fallback(error),
+                };
+                if !matches!(plan, Plan::Fallback(_)) {
+                    cache.count_lookup(false);
                 }
-                Plan::Load(lock) => lock
-                    .map(|lock| shared::LockGuard::new(Arc::clone(&redis), timeout, &entry, lock)),
-            };
-            cache
-                .stats()
-                .loads
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (result, stored) = match guard.as_ref().and_then(shared::LockGuard::lock) {
-                Some(lock) => {
-                    let lease = shared::lease(timeout);
-                    shared::renewing(&redis, timeout, lock, lease, load()).await
+                let mut guard = match plan {
+                    Plan::Served(value) => return (R::restore(value.clone()), Some(value)),
+                    Plan::Fallback(error) => {
+                        failed(&error);
+                        return match backend.on_error {
+                            OnBackendError::Local => {
+                                if let super::Lookup::Fresh(value) = cache.lookup(key) {
+                                    return (R::restore(value.clone()), Some(value));
+                                }
+                                let (result, stored) = load().await.split();
+                                match stored {
+                                    Some((value, freshness)) => {
+                                        cache.insert(key.clone(), value.clone(), freshness);
+                                        (result, Some(value))
+                                    }
+                                    None => (result, None),
+                                }
+                            }
+                            OnBackendError::Allow | OnBackendError::Deny => (load().await, None),
+                        };
+                    }
+                    Plan::Load(lock) => lock.map(|lock| {
+                        shared::LockGuard::new(Arc::clone(redis), timeout, entry, lock)
+                    }),
+                };
+                cache
+                    .stats()
+                    .loads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (result, stored) = match guard.as_ref().and_then(shared::LockGuard::lock) {
+                    Some(lock) => {
+                        let lease = shared::lease(timeout);
+                        shared::renewing(redis, timeout, lock, lease, load()).await
+                    }
+                    None => load().await,
                 }
-                None => load().await,
-            }
-            .split();
-            // The value (when it is to be stored) and the release of the lock, in one round
-            // trip; a load without the lock has none to release.
-            let frame = stored.as_ref().and_then(|(value, freshness)| {
-                let ttl = cache.entry_ttl(*freshness);
-                let json = (codec.encode)(value).filter(|_| ttl > 0)?;
-                Some((
-                    super::frame::frame(*freshness, &json),
-                    Duration::from_nanos(ttl),
-                ))
-            });
-            let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
-                Some(lock) => Some(lock.clone()),
-                None => frame.as_ref().map(|_| shared::Lock::new(&entry)),
-            };
-            if let Some(lock) = lock {
-                let value = frame.as_ref().map(|(frame, ttl)| (frame.as_slice(), *ttl));
-                if let Err(error) =
-                    shared::store_and_unlock(&redis, timeout, &entry, &lock, value).await
-                {
-                    failed(&error);
+                .split();
+                // The value (when it is to be stored) and the release of the lock, in one round
+                // trip; a load without the lock has none to release.
+                let frame = stored.as_ref().and_then(|(value, freshness)| {
+                    let ttl = cache.entry_ttl(*freshness);
+                    let json = (codec.encode)(value).filter(|_| ttl > 0)?;
+                    Some((
+                        super::frame::frame(*freshness, &json),
+                        Duration::from_nanos(ttl),
+                    ))
+                });
+                let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
+                    Some(lock) => Some(lock.clone()),
+                    None => frame.as_ref().map(|_| shared::Lock::new(entry)),
+                };
+                if let Some(lock) = lock {
+                    let value = frame.as_ref().map(|(frame, ttl)| (frame.as_slice(), *ttl));
+                    if let Err(error) =
+                        shared::store_and_unlock(redis, timeout, entry, &lock, value).await
+                    {
+                        failed(&error);
+                    }
                 }
-            }
-            // Released, or tried: a lock whose release failed ends with its lease.
-            if let Some(guard) = guard.as_mut() {
-                guard.disarm();
-            }
-            (result, stored.map(|(value, _)| value))
-        })
+                // Released, or tried: a lock whose release failed ends with its lease.
+                if let Some(guard) = guard.as_mut() {
+                    guard.disarm();
+                }
+                (result, stored.map(|(value, _)| value))
+            },
+        )
         .await
 }
 
@@ -582,8 +602,11 @@ where
     let Some(cache) = site.cache::<K, R::Stored>() else {
         return load().await;
     };
+    let handover = super::store::Handover::of::<Mode>();
     cache
-        .get_or_refresh(&key, R::restore, || async { load().await.split() })
+        .refresh_or_load(&key, R::restore, handover, || async {
+            load().await.split()
+        })
         .await
 }
 
@@ -597,7 +620,16 @@ where
     let Some(cache) = site.cache::<K, R::Stored>() else {
         return load();
     };
-    crate::block_on::block_on(cache.get_or_load(&key, R::restore, || async { load().split() }))
+    let found = cache.lookup(&key);
+    if let super::Lookup::Fresh(value) = found {
+        return R::restore(value);
+    }
+    let handover = super::store::Handover::of::<Mode>();
+    crate::block_on::block_on(
+        cache.load_after(found, &key, R::restore, handover, || async {
+            load().split()
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -11,16 +11,21 @@
 //! already gone, during its exit) share one more stripe, bumped with `fetch_add`. A thread
 //! gives its slot back when it exits, so a pool that replaces its threads reuses the numbers.
 //!
-//! Nor does a lookup or a load talk to the `metrics` facade: one thread per process hands
-//! every cache's counts to it once a second ([`watch`]).
+//! Nor does a lookup or a load talk to the `metrics` facade on every count: the counts are
+//! handed to it when read ([`CacheStats::counts`] through a handle, `resilience::stats()`),
+//! when a cache is dropped, by the first lookup of each second ([`CacheStats::report_due`]),
+//! and, for a user who asks, by a thread of their own ([`spawn_reporter`]). The library starts
+//! no thread of its own for this.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::Duration;
+
+use crate::clock::nanos;
 
 /// The lookup counters of one slot, alone on its cache lines (128 bytes: two lines, as
 /// x86's adjacent-line prefetch pairs them).
@@ -140,6 +145,8 @@ pub struct CacheStats {
     pub(crate) evictions: AtomicU64,
     /// What the `metrics` facade was last given, per counter (see [`CacheStats::report`]).
     reported: [AtomicU64; 6],
+    /// When (on the cache's clock) a lookup next hands the counts to the `metrics` facade.
+    next_report: AtomicU64,
 }
 
 impl Default for CacheStats {
@@ -151,6 +158,7 @@ impl Default for CacheStats {
             load_errors: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             reported: Default::default(),
+            next_report: AtomicU64::new(nanos(REPORT_EVERY)),
         }
     }
 }
@@ -213,11 +221,39 @@ impl CacheStats {
             .fold(0, u64::wrapping_add)
     }
 
+    /// Reports (see [`report`](Self::report)) if a second has passed since the last report
+    /// made here: a lookup calls it with the time it read for the expiry check anyway, so a
+    /// cache in use reaches the `metrics` facade about once a second without a thread, for
+    /// one load and a compare per lookup.
+    #[inline]
+    pub(crate) fn report_due(&self, now: u64, site: &'static str) {
+        let due = self.next_report.load(Ordering::Relaxed);
+        if now >= due {
+            self.report_from(now, due, site);
+        }
+    }
+
+    /// [`report_due`](Self::report_due) when due: one caller of those that find it due
+    /// reports.
+    #[cold]
+    fn report_from(&self, now: u64, due: u64, site: &'static str) {
+        let next = now.saturating_add(nanos(REPORT_EVERY));
+        if self
+            .next_report
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.report(site);
+        }
+    }
+
     /// Gives the `metrics` facade what was counted since the last report, as
     /// `resilience_cache_{hits,misses,stale,loads,load_errors,evictions}_total{site}`.
     ///
-    /// Called by the reporting thread (see [`watch`]) once a second, and whenever a handle
-    /// reads [`counts`](Self::counts); never on a lookup or a load, which only bump counters.
+    /// Called when a handle reads [`counts`](Self::counts), by the first lookup of each second
+    /// ([`report_due`](Self::report_due)), when the cache is dropped, and by the user's
+    /// reporter thread if one runs ([`spawn_reporter`]); never on every lookup or load, which
+    /// only bump counters.
     pub(crate) fn report(&self, site: &'static str) {
         let counts = self.counts();
         let values = [
@@ -258,42 +294,90 @@ impl CacheStats {
     }
 }
 
-/// How often the reporting thread hands the counts to the `metrics` facade.
+/// How often a lookup hands the counts to the `metrics` facade (at most).
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-/// The caches whose counts the reporting thread hands to the `metrics` facade.
+/// The caches a [`Reporter`] reports.
 static WATCHED: Mutex<Vec<(Weak<CacheStats>, &'static str)>> = Mutex::new(Vec::new());
 
-/// Has the counters of `stats` reported to the `metrics` facade under `site = name` once a
-/// second, by one thread of the process started with the first cache, for as long as the
-/// cache lives.
+/// Lists `stats` among the caches a [`Reporter`] hands to the `metrics` facade under
+/// `site = name`, for as long as the cache lives. Starts nothing.
 ///
-/// Why a thread: handing counts to `metrics` builds a labelled key and asks the recorder for
-/// its counter, about 1,400 instructions for a cache's six counters; done after every load it
-/// was 39% of a miss (callgrind). A scrape every few seconds needs nothing fresher than a
-/// second. The thread reports to the global recorder; a thread-local one (`metrics`'
-/// `with_local_recorder`) sees a cache's counts when that thread reads them with `counts()`,
-/// or drops the cache.
+/// Why not report on every count: handing counts to `metrics` builds a labelled key and asks
+/// the recorder for its counter, about 1,400 instructions for a cache's six counters; done
+/// after every load it was 39% of a miss (callgrind). A scrape every few seconds needs
+/// nothing fresher than a second.
 pub(crate) fn watch(stats: &Arc<CacheStats>, name: &'static str) {
-    static REPORTER: std::sync::Once = std::sync::Once::new();
     WATCHED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .push((Arc::downgrade(stats), name));
-    REPORTER.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("resilience-cache-metrics".into())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(REPORT_EVERY);
-                    report_watched();
-                }
-            });
-        if let Err(error) = spawned {
-            // Counts are still exact in-process, and reported whenever a handle reads them.
-            tracing::warn!(%error, "resilience: no thread to report cache counters to `metrics`");
+}
+
+/// A thread handing every cache's counts to the `metrics` facade at a fixed period, started by
+/// [`spawn_reporter`]; dropping it stops the thread (after one last report).
+#[derive(Debug)]
+pub struct Reporter {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a thread (`resilience-cache-metrics`) that hands every cache's counts to the global
+/// `metrics` recorder every `every`, until the returned [`Reporter`] is dropped.
+///
+/// Without one, counts reach the recorder when read (a handle's `counts()`,
+/// `resilience::stats()`), at the first lookup of each second, and when a cache is dropped:
+/// enough for a cache in use. A reporter also delivers the last second's counts of a cache
+/// that has gone quiet, for an exporter that reads the recorder and not `counts()`.
+///
+/// # Errors
+///
+/// The operating system's error if the thread cannot be started.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let reporter = resilience_core::cache::spawn_reporter(Duration::from_secs(5))?;
+/// // ... serve; the counts reach the recorder every 5 s
+/// drop(reporter); // stops the thread
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_reporter(every: Duration) -> std::io::Result<Reporter> {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let signal = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("resilience-cache-metrics".into())
+        .spawn(move || {
+            let (stopped, wake) = &*signal;
+            let mut stopped = stopped
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            while !*stopped {
+                stopped = wake
+                    .wait_timeout(stopped, every)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0;
+                report_watched();
+            }
+        })?;
+    Ok(Reporter {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the recorder ended the thread already: nothing left to stop.
+            let _ = thread.join();
         }
-    });
+    }
 }
 
 /// Reports every live watched cache, and forgets those that are gone.
@@ -449,5 +533,44 @@ mod tests {
         assert_eq!(totals.get("resilience_cache_misses_total"), Some(&1));
         assert_eq!(totals.get("resilience_cache_loads_total"), Some(&1));
         assert_eq!(totals.get("resilience_cache_evictions_total"), None);
+    }
+
+    #[test]
+    fn a_lookup_reports_once_a_second_at_most() {
+        let totals = Arc::new(Totals::default());
+        let recorder = Recorder(Arc::clone(&totals));
+        let stats = CacheStats::default();
+        let second = nanos(REPORT_EVERY);
+        let hits = || {
+            totals
+                .0
+                .lock()
+                .unwrap()
+                .get("resilience_cache_hits_total")
+                .copied()
+        };
+        metrics::with_local_recorder(&recorder, || {
+            stats.count(Lookups::Hit);
+            stats.report_due(second - 1, "site");
+            assert_eq!(hits(), None, "not before a second");
+            stats.report_due(second, "site");
+            assert_eq!(hits(), Some(1));
+            stats.count(Lookups::Hit);
+            stats.report_due(2 * second - 1, "site");
+            assert_eq!(hits(), Some(1), "one report a second");
+            stats.report_due(2 * second, "site");
+            assert_eq!(hits(), Some(2));
+        });
+    }
+
+    #[test]
+    fn dropping_a_reporter_stops_its_thread() {
+        let reporter = spawn_reporter(Duration::from_secs(3600)).expect("a thread");
+        let started = std::time::Instant::now();
+        drop(reporter);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woken, not slept out"
+        );
     }
 }

@@ -15,9 +15,9 @@ use quick_cache::sync::Cache as Store;
 use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 use rand::Rng;
 
-use super::flight::{Flights, Leader};
+use super::flight::{Flights, Handed, Leader, Role};
 use super::stats::Lookups;
-use super::{CacheSpec, CacheStats};
+use super::{CacheSpec, CacheStats, Cacheable, Failure};
 use crate::clock::{Clock, nanos};
 
 /// One stored value and when it stops being fresh (and, with stale-while-revalidate, usable).
@@ -72,6 +72,43 @@ pub enum Freshness {
     Negative,
 }
 
+/// How the result of a load that stores nothing (a failure, without `negative_ttl`) reaches
+/// the callers waiting on the same load: copied ([`Cacheable::share`]), or not at all (each
+/// waiter then runs its own load at once).
+pub(crate) struct Handover<R> {
+    share: fn(&R) -> Option<Failure>,
+    unshare: fn(&Failure) -> Option<R>,
+}
+
+impl<R> Clone for Handover<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Handover<R> {}
+
+impl<R> Handover<R> {
+    /// Nothing is copied: the waiters on a failed load each load at once.
+    pub(crate) fn none() -> Self {
+        Handover {
+            share: |_| None,
+            unshare: |_| None,
+        }
+    }
+
+    /// As the return type's mode says (see [`Cacheable::share`]).
+    pub(crate) fn of<Mode>() -> Self
+    where
+        R: Cacheable<Mode>,
+    {
+        Handover {
+            share: R::share,
+            unshare: R::unshare,
+        }
+    }
+}
+
 /// A cache of `V` by `K`, with the values of a [`CacheSpec`] that can change while it runs.
 ///
 /// ```
@@ -120,7 +157,7 @@ fn shards() -> usize {
     *SHARDS
 }
 
-/// The counts of the last second before a cache goes, which the reporting thread would miss.
+/// The counts of the last second before a cache goes, which no lookup will report.
 impl<K, V> Drop for Cache<K, V> {
     fn drop(&mut self) {
         self.stats.report(self.name);
@@ -160,7 +197,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             stale_window: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
-            clock: Clock::coarse(),
+            clock: Clock::new(),
             stats,
             name,
         };
@@ -270,7 +307,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             self.stats.count(Lookups::Miss);
             return Lookup::Miss;
         };
-        let now = self.clock.now_coarse();
+        let now = self.clock.now();
+        self.stats.report_due(now, self.name);
         if now < entry.fresh_until {
             self.stats.count(Lookups::Hit);
             Lookup::Fresh(entry.value)
@@ -287,7 +325,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// The fresh value for `key`, without counting a lookup.
     fn fresh(&self, key: &K) -> Option<V> {
         let entry = self.store.peek(key)?;
-        (self.clock.now_coarse() < entry.fresh_until).then_some(entry.value)
+        (self.clock.now() < entry.fresh_until).then_some(entry.value)
     }
 
     /// Stores `value` for `key` as a success or a failure. A failure is only stored when
@@ -303,7 +341,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                 ttl => ttl,
             },
         };
-        let now = self.clock.now_coarse();
+        let now = self.clock.now();
         let fresh_until = now.saturating_add(ttl);
         let usable_until = match freshness {
             Freshness::Positive => {
@@ -344,35 +382,40 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     /// Runs `load` once however many callers of this process ask for `key` together (the
     /// single-flight of [`get_or_load`](Self::get_or_load) without this cache's own store: a
-    /// backend keeps the entries). Waiters get the leader's shared value; when the leader
-    /// shares none (its result is not stored, it was cancelled or it panicked) one waiter
-    /// loads in its turn.
+    /// backend keeps the entries). Waiters get the leader's shared value, or its failure as
+    /// `handover` copies it; one that cannot be copied has each waiter load at once, with
+    /// `load(true)` (alone: not through a backend's lock). When the leader was cancelled or
+    /// panicked, one waiter loads in its turn, with `load(false)` as any leader.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) async fn deduplicated<R, F, Fut>(
         &self,
         key: &K,
         restore: impl Fn(V) -> R,
+        handover: Handover<R>,
         load: F,
     ) -> R
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(bool) -> Fut,
         Fut: Future<Output = (R, Option<V>)>,
     {
         loop {
             match self.flights.join(key) {
-                super::flight::Role::Lead(leader) => {
-                    let (result, shared) = load().await;
-                    match shared {
-                        Some(value) => leader.finish(value),
-                        None => drop(leader),
-                    }
+                Role::Lead(leader) => {
+                    let (result, shared) = load(false).await;
+                    Self::land(leader, handover, &result, shared);
                     return result;
                 }
-                super::flight::Role::Follow(flight) => {
-                    if let Some(value) = flight.wait().await {
-                        return restore(value);
+                Role::Follow(flight) => match flight.wait().await {
+                    Handed::Value(value) => return restore(value),
+                    Handed::Failure(failure) => {
+                        if let Some(result) = (handover.unshare)(&failure) {
+                            return result;
+                        }
+                        return load(true).await.0;
                     }
-                }
+                    Handed::LoadAlone => return load(true).await.0,
+                    Handed::Abandoned => {}
+                },
             }
         }
     }
@@ -392,9 +435,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// `load` runs the function and returns the caller's result with, when it should be
     /// stored, the value to store and whether it is a success or a failure; `restore` turns a
     /// stored value back into a result. Waiters get the leader's stored value. When the
-    /// leader's result is not stored (an error without `negative_ttl`), or its load is
-    /// cancelled or panics, one waiter loads in its turn, so nobody is left waiting and a
-    /// panic reaches only the caller whose load panicked.
+    /// leader's result is not stored (an error without `negative_ttl`), this method cannot
+    /// copy it (`R` is any type), so every waiter runs its own load at once; `#[cached]` hands
+    /// a copyable failure itself to the waiters (see [`Cacheable::share`]). When the leader's
+    /// load is cancelled or panics, one waiter loads in its turn, so nobody is left waiting
+    /// and a panic reaches only the caller whose load panicked.
     ///
     /// A stale value (inside `stale_while_revalidate`) is served to every caller while one
     /// refresh runs: the first caller to find it stale refreshes (and gets the fresh value),
@@ -409,15 +454,18 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         if let Lookup::Fresh(value) = found {
             return restore(value);
         }
-        self.load_after(found, key, restore, load).await
+        self.load_after(found, key, restore, Handover::none(), load)
+            .await
     }
 
-    /// [`get_or_load`](Self::get_or_load) after its first lookup found `found` (not fresh).
+    /// [`get_or_load`](Self::get_or_load) after its first lookup found `found` (not fresh),
+    /// handing a failure to the waiters as `handover` says.
     pub(crate) async fn load_after<R, F, Fut>(
         &self,
         mut found: Lookup<V>,
         key: &K,
         restore: impl Fn(V) -> R,
+        handover: Handover<R>,
         load: F,
     ) -> R
     where
@@ -435,52 +483,71 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                 Lookup::Miss => None,
             };
             match self.flights.join(key) {
-                super::flight::Role::Lead(leader) => {
+                Role::Lead(leader) => {
                     // A load that finished between the lookup above and `join` stored its
                     // value before leaving the flight: take that value, do not load again.
                     if let Some(value) = self.fresh(key) {
                         leader.finish(value.clone());
                         return restore(value);
                     }
-                    return self.lead(key, leader, load).await;
+                    let (result, stored) = self.load_and_store(key, load).await;
+                    Self::land(leader, handover, &result, stored);
+                    return result;
                 }
-                super::flight::Role::Follow(flight) => {
+                Role::Follow(flight) => {
                     if let Some(value) = stale {
                         return restore(value);
                     }
-                    if let Some(value) = flight.wait().await {
-                        return restore(value);
+                    match flight.wait().await {
+                        Handed::Value(value) => return restore(value),
+                        Handed::Failure(failure) => {
+                            if let Some(result) = (handover.unshare)(&failure) {
+                                return result;
+                            }
+                            return self.load_and_store(key, load).await.0;
+                        }
+                        // A failure that cannot be copied: this waiter's own load, shared
+                        // with nobody (the other waiters run theirs at the same time).
+                        Handed::LoadAlone => return self.load_and_store(key, load).await.0,
+                        // Cancelled, or panicked: look again (one waiter takes over).
+                        Handed::Abandoned => found = self.lookup(key),
                     }
-                    // The leader stored nothing (or was cancelled, or panicked): look again.
-                    found = self.lookup(key);
                 }
             }
         }
     }
 
-    /// Runs the load as the flight's leader: stores what it says to store and shares it with
-    /// the waiters (dropping `leader` unshared hands the load to a waiter).
-    async fn lead<R, F, Fut>(&self, key: &K, leader: Leader<'_, K, V>, load: F) -> R
+    /// Ends a leader's flight with its load's outcome: the stored value for every waiter, or
+    /// the failure as `handover` copies it. (A leader dropped unended, on a cancel or a panic,
+    /// hands the load to one waiter instead.)
+    fn land<R>(leader: Leader<'_, K, V>, handover: Handover<R>, result: &R, stored: Option<V>) {
+        match stored {
+            Some(value) => leader.finish(value),
+            None => leader.fail((handover.share)(result)),
+        }
+    }
+
+    /// Runs one load, counts it (and its failure), stores what it says to store; the result
+    /// and the stored value.
+    async fn load_and_store<R, F, Fut>(&self, key: &K, load: F) -> (R, Option<V>)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = (R, Option<(V, Freshness)>)>,
     {
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
         let (result, store) = load().await;
-        match store {
-            Some((value, freshness)) => {
-                if freshness == Freshness::Negative {
-                    self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                self.insert(key.clone(), value.clone(), freshness);
-                leader.finish(value);
-            }
-            None => {
-                self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
-                drop(leader);
-            }
+        // A miss finds no entry, so its lookup read no time: a cache whose loads all fail
+        // would otherwise reach the `metrics` facade only when read.
+        self.stats.report_due(self.clock.now(), self.name);
+        let Some((value, freshness)) = store else {
+            self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
+            return (result, None);
+        };
+        if freshness == Freshness::Negative {
+            self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
         }
-        result
+        self.insert(key.clone(), value.clone(), freshness);
+        (result, Some(value))
     }
 }
 
@@ -508,16 +575,34 @@ where
         Fut: Future<Output = (R, Option<(V, Freshness)>)> + Send + 'static,
         R: Send + 'static,
     {
+        self.refresh_or_load(key, restore, Handover::none(), load)
+            .await
+    }
+
+    /// [`get_or_refresh`](Self::get_or_refresh), handing a failure to the waiters of a load
+    /// as `handover` says.
+    pub(crate) async fn refresh_or_load<R, F, Fut>(
+        &'static self,
+        key: &K,
+        restore: impl Fn(V) -> R,
+        handover: Handover<R>,
+        load: F,
+    ) -> R
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = (R, Option<(V, Freshness)>)> + Send + 'static,
+        R: Send + 'static,
+    {
         let found = self.lookup(key);
         match found {
             Lookup::Fresh(value) => restore(value),
             Lookup::Stale(value) if self.is_enabled() => {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                     return self
-                        .load_after(Lookup::Stale(value), key, restore, load)
+                        .load_after(Lookup::Stale(value), key, restore, handover, load)
                         .await;
                 };
-                if let super::flight::Role::Lead(leader) = self.flights.join(key) {
+                if let Role::Lead(leader) = self.flights.join(key) {
                     // A refresh that stored between the lookup and `join`: nothing to do.
                     if let Some(fresh) = self.fresh(key) {
                         leader.finish(fresh.clone());
@@ -525,13 +610,14 @@ where
                     }
                     let key = key.clone();
                     runtime.spawn(async move {
-                        // Dropped unused: the refresh's caller was served already.
-                        let _ = self.lead(&key, leader, load).await;
+                        // The result is dropped unused: the refresh's caller was served already.
+                        let (result, stored) = self.load_and_store(&key, load).await;
+                        Self::land(leader, handover, &result, stored);
                     });
                 }
                 restore(value)
             }
-            found => self.load_after(found, key, restore, load).await,
+            found => self.load_after(found, key, restore, handover, load).await,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `#[cached]`: a `CacheSite` and a call of `cached_async` (or `cached_async_refreshing`, or
-//! `cached_blocking`), keyed by the arguments or the `key` expression.
+//! `#[cached]`: a `CacheSite` and a call of `cached_async_in` (or `cached_async_refreshing_in`,
+//! or `cached_blocking_in`), keyed by the arguments or the `key` expression, with the mode the
+//! return type stores in.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -23,19 +24,20 @@ pub(super) fn expand(
         ::core::concat!(::core::module_path!(), "::", #function, "#", ::core::line!(), ":", ::core::column!())
     };
     let value = quote!(::resilience::__private::CacheSite::new(#id, #name, #policy, #spec));
-    let (output, mode, key, once) = (cx.output, mode(cx, args), key(cx, args), cx.once(&inner));
+    let (output, (mode, probed), key) = (cx.output, mode(cx, args), key(cx, args));
+    let once = cx.once(&inner);
     let background = args
         .stale_key
         .filter(|_| cx.is_async && crate::item::owns_its_arguments(cx.sig));
     let call = if !cx.is_async {
         quote_spanned! {output.span()=>
-            ::resilience::__private::cached_blocking::<#mode, _, _>(&#site, #key, #once)
+            ::resilience::__private::cached_blocking_in(#probed, &#site, #key, #once)
         }
     } else if let Some(span) = background {
         let refreshing = quote_spanned! {span=>
-            ::resilience::__private::cached_async_refreshing::<#mode, _, _, _, _>
+            ::resilience::__private::cached_async_refreshing_in
         };
-        quote!(#refreshing(&#site, #key, #once))
+        quote!(#refreshing(#probed, &#site, #key, #once))
     } else {
         // The key is bound first so the codec probe can see its type: a Redis backend is
         // used only for serde keys and values. On the return type's span: a value (or, with
@@ -46,7 +48,8 @@ pub(super) fn expand(
         };
         let call = quote_spanned! {output.span()=> {
             let #bound = #key;
-            ::resilience::__private::cached_async::<#mode, _, _, _>(
+            ::resilience::__private::cached_async_in(
+                #probed,
                 &#site,
                 ::resilience::__private::CodecProbe::<_, #stored>::of(&#bound).codec(),
                 #bound,
@@ -89,19 +92,29 @@ fn spec(args: &CachedArgs) -> TokenStream {
 
 /// What the return type stores, and whether failures are cached: a mode type of the
 /// runtime, on the return type's span (a bound the mode puts on the type, `Clone`, is
-/// reported there).
-fn mode(cx: &Cx<'_>, args: &CachedArgs) -> TokenStream {
+/// reported there), and the mode as the call's value. A `Result` without `negative_ttl` is
+/// probed, so that an `E: Clone` is handed to the waiters of a failed load (`OkCloneErr`)
+/// and any other `E` is not (`OkOnly`); both store `T`, so the type stays `OkOnly`.
+fn mode(cx: &Cx<'_>, args: &CachedArgs) -> (TokenStream, TokenStream) {
     let negative = args.negative_ttl.is_some();
-    let mode = match (Returns::of(cx.output), negative) {
+    let returns = Returns::of(cx.output);
+    let probe = matches!((returns, negative), (Returns::Result, false));
+    let mode = match (returns, negative) {
         (Returns::Result, false) => "OkOnly",
         (Returns::Result, true) => "OkAndErr",
         (Returns::Option, false) => "SomeOnly",
         (Returns::Option, true) => "SomeAndNone",
         (Returns::Other, _) => "AsIs",
     };
-    let span = cx.output.span();
+    let (span, output) = (cx.output.span(), cx.output);
     let mode = Ident::new(mode, span);
-    quote_spanned!(span=> ::resilience::__private::#mode)
+    let ty = quote_spanned!(span=> ::resilience::__private::#mode);
+    let value = if probe {
+        quote_spanned!(span=> ::resilience::__private::ModeProbe::<#output>::new().mode())
+    } else {
+        quote_spanned!(span=> ::core::marker::PhantomData::<#ty>)
+    };
+    (ty, value)
 }
 
 /// The cache key: the `key` expression, or every argument but `self`, owned, in a tuple.
