@@ -16,7 +16,11 @@ use std::fmt;
 ///
 /// A `reqwest::Error` knows its phase. A bare `std::io::Error` does not: it keeps its mapping
 /// (`TimedOut` is `Timeout`; a refused, reset, aborted or unconnected socket is `Connect`).
+///
+/// `#[non_exhaustive]`: a phase may get a class of its own later (`Body` was one), so a
+/// `match` outside this crate needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// The call was sent, or may have been, and no answer came in time (a client timeout,
     /// `Elapsed`, `Rejected::Timeout`, a connection lost before any answer).

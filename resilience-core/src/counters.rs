@@ -51,8 +51,9 @@ impl SiteCounters {
             Event::Retry(ErrorClass::Connect) => &self.retries[1],
             Event::Retry(ErrorClass::Status(429)) => &self.retries[2],
             Event::Retry(ErrorClass::Status(_)) => &self.retries[3],
-            Event::Retry(ErrorClass::Other) => &self.retries[4],
             Event::Retry(ErrorClass::Body) => &self.retries[5],
+            // `Other`, and a class added later until it has a counter of its own.
+            Event::Retry(_) => &self.retries[4],
             Event::LimiterWait => &self.limiter_waits,
             Event::LimiterRejection => &self.limiter_rejections,
             Event::BulkheadRejection => &self.bulkhead_rejections,

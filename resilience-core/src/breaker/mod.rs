@@ -47,5 +47,8 @@ pub fn counts_as_failure(classification: &Classification) -> bool {
         // had a class of its own.
         ErrorClass::Connect | ErrorClass::Body | ErrorClass::Other => true,
         ErrorClass::Status(code) => code == 429 || code >= 500,
+        // A class added later fails the dependency until it is decided otherwise, as an
+        // unclassified error does.
+        _ => true,
     }
 }
