@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use resilience_core::*;
 /// Retries a function that returns `Result<T, E>` when it fails with a transient error,

@@ -22,6 +22,8 @@
 //!   on this crate, rather than the other way round, so that `RESILIENCE_CONFIG=path` can load
 //!   a file from inside the runtime on the first use of a named policy.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod backend;
 pub mod breaker;
 pub mod bulkhead;

@@ -9,6 +9,8 @@
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod backend;
 pub mod batch;
 pub mod breaker;
