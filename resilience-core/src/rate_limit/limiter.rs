@@ -479,12 +479,13 @@ impl RateLimiter {
     /// its limit, the one kind of server that may be counting milliseconds between sends. A
     /// release long after the last (more than two intervals) owes it nothing.
     ///
-    /// Where the wake-up is precise (see the module `wake`: tokio's clock is the real one), a
-    /// release is late by tens of microseconds, not a tick, and there is nothing to give back:
-    /// the slack is then none, and a release keeps at least its slots' spacing after the last.
+    /// Where the wake-up is precise (see [`wake::precise`](super::wake::precise): tokio's clock
+    /// is the real one and the interval at least 2 ms), a release is late by tens of
+    /// microseconds, not a tick, and there is nothing to give back: the slack is then none, and
+    /// a release keeps at least its slots' spacing after the last.
     fn release_gap(&self, slot: u64) -> Option<Duration> {
         const TICK: u64 = 1_000_000;
-        let slack: u64 = if super::wake::clock_is_real() {
+        let slack: u64 = if super::wake::precise(self.interval()) {
             0
         } else {
             500_000

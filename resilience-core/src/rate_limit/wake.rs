@@ -34,7 +34,7 @@ pub(crate) async fn sleep(wait: Duration, interval: Duration) {
     if wait.is_zero() {
         return;
     }
-    if interval < LEAD || !clock_is_real() {
+    if !precise(interval) {
         tokio::time::sleep(wait).await;
         return;
     }
@@ -54,10 +54,16 @@ pub(crate) async fn sleep(wait: Duration, interval: Duration) {
     }
 }
 
+/// Whether a limiter whose admissions are `interval` apart is woken precisely by [`sleep`]
+/// (so its releases need no slack for tokio's rounding).
+pub(super) fn precise(interval: Duration) -> bool {
+    interval >= LEAD && clock_is_real()
+}
+
 /// Whether tokio's clock reads the real time: always without tokio's `test-util`, and with it
 /// unless a runtime has paused (or paused and resumed) it. A clock that reads real time lands
 /// between two real reads taken around it; a paused one holds a past or an advanced instant.
-pub(super) fn clock_is_real() -> bool {
+fn clock_is_real() -> bool {
     if !crate::clock::TOKIO_CAN_PAUSE {
         return true;
     }
@@ -77,6 +83,21 @@ mod tests {
         let start = tokio::time::Instant::now();
         sleep(Duration::from_millis(7), Duration::from_millis(20)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn only_a_real_clock_and_an_interval_of_two_ms_or_more_wake_precisely() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(precise(Duration::from_millis(20)));
+            assert!(precise(LEAD));
+            assert!(!precise(Duration::from_micros(1_999)));
+            tokio::time::pause();
+            assert!(!precise(Duration::from_millis(20)));
+        });
     }
 
     #[test]
