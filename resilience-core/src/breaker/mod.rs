@@ -43,12 +43,10 @@ pub fn counts_as_failure(classification: &Classification) -> bool {
         // A refusal by this process (a rate limit, a full bulkhead, another open breaker)
         // says nothing about the dependency.
         _ if classification.local => false,
-        // A cut body is the dependency failing midway, as a lost connection was before it
-        // had a class of its own.
-        ErrorClass::Connect | ErrorClass::Body | ErrorClass::Other => true,
         ErrorClass::Status(code) => code == 429 || code >= 500,
-        // A class added later fails the dependency until it is decided otherwise, as an
-        // unclassified error does.
+        // `Connect`, `Other`, and `Body` (a cut body is the dependency failing midway, as a
+        // lost connection was before it had a class of its own); a class added later too,
+        // until it is decided otherwise, as an unclassified error is.
         _ => true,
     }
 }
