@@ -517,6 +517,12 @@ impl<E> ClassifiedName<E> {
     }
 }
 
+/// Turns the counting of events behind `resilience::stats()` on or off, for the failure-path
+/// benchmark (`benches/failure_path.rs`) to measure what counting costs. On by default.
+pub fn set_counting(on: bool) {
+    crate::counters::set_counting(on);
+}
+
 /// The inline values of a `#[bulkhead]` site without `max_concurrent` (its policy gives it):
 /// unbounded until then.
 pub const UNBOUNDED_BULKHEAD: BulkheadSpec = BulkheadSpec::new(BulkheadSpec::UNBOUNDED);

@@ -171,6 +171,7 @@ pub struct BulkheadSite {
     policy: Option<&'static str>,
     spec: BulkheadSpec,
     bulkhead: OnceLock<Arc<Bulkhead>>,
+    counters: crate::counters::SiteCell,
 }
 
 impl BulkheadSite {
@@ -181,7 +182,14 @@ impl BulkheadSite {
             policy,
             spec,
             bulkhead: OnceLock::new(),
+            counters: crate::counters::SiteCell::new(),
         }
+    }
+
+    /// The site's counters in [`stats()`](crate::stats()), looked up once.
+    #[inline]
+    pub(crate) fn counted(&self) -> &crate::counters::SiteCounters {
+        self.counters.get(self.name, self.policy)
     }
 
     /// The site's bulkhead: the policy's shared one, or its own.
@@ -219,7 +227,7 @@ where
             match bulkhead.enter().await {
                 Ok(slot) => slot,
                 Err(rejected) => {
-                    observe::bulkhead_full(site.name, site.policy, started.elapsed());
+                    observe::bulkhead_full(site.counted(), started.elapsed());
                     return Err(reject(rejected));
                 }
             }
@@ -248,7 +256,7 @@ where
             match bulkhead.enter_blocking() {
                 Ok(slot) => slot,
                 Err(rejected) => {
-                    observe::bulkhead_full(site.name, site.policy, started.elapsed());
+                    observe::bulkhead_full(site.counted(), started.elapsed());
                     return Err(reject(rejected));
                 }
             }
@@ -259,7 +267,7 @@ where
 
 static NAMED: SharedByName<Bulkhead, BulkheadSpec> = SharedByName::new(
     "a shared bulkhead",
-    Bulkhead::new,
+    |_, spec| Bulkhead::new(spec),
     Bulkhead::configure,
     |policy, inline| policy.bulkhead.map(|patch| patch.apply(inline)),
 );

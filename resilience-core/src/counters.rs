@@ -1,10 +1,15 @@
 //! The counters behind [`stats()`](crate::stats()): per site, per policy (with the retry-rate
 //! ring an `alert` is judged on) and per policy file, bumped where things happen and read
 //! only by the snapshot. Nothing here logs or looks a policy up, so every layer can count.
+//!
+//! A site keeps its counters in a [`SiteCell`] of its own: the list of every site's counters
+//! is locked once per site (the first event), never per event, so a refused, retried or
+//! timed-out call counts with one atomic add on its site's counters, even when a failing
+//! dependency makes every call take that path at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::clock::{Clock, nanos};
@@ -13,8 +18,8 @@ use crate::error_class::ErrorClass;
 /// The counters of one site.
 #[derive(Debug)]
 pub(crate) struct SiteCounters {
-    pub(crate) name: String,
-    pub(crate) policy: Option<String>,
+    pub(crate) name: &'static str,
+    pub(crate) policy: Option<&'static str>,
     pub(crate) ok_first_try: AtomicU64,
     pub(crate) ok_after_retry: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -65,18 +70,19 @@ impl SiteCounters {
 
 static SITES: Mutex<Vec<Arc<SiteCounters>>> = Mutex::new(Vec::new());
 
-/// The counters of the site `name` naming `policy`, created on first use.
-pub(crate) fn site(name: &str, policy: Option<&str>) -> Arc<SiteCounters> {
+/// The counters of the site `name` naming `policy`, created on first use. Locks the list:
+/// a site keeps the answer in its [`SiteCell`].
+pub(crate) fn site(name: &'static str, policy: Option<&'static str>) -> Arc<SiteCounters> {
     let mut sites = lock(&SITES);
     if let Some(site) = sites
         .iter()
-        .find(|site| site.name == name && site.policy.as_deref() == policy)
+        .find(|site| site.name == name && site.policy == policy)
     {
         return Arc::clone(site);
     }
     let site = Arc::new(SiteCounters {
-        name: name.to_string(),
-        policy: policy.map(str::to_string),
+        name,
+        policy,
         ok_first_try: AtomicU64::new(0),
         ok_after_retry: AtomicU64::new(0),
         failed: AtomicU64::new(0),
@@ -91,16 +97,37 @@ pub(crate) fn site(name: &str, policy: Option<&str>) -> Arc<SiteCounters> {
     site
 }
 
-/// Counts one event of a site, looked up by name (the paths that are not the happy one).
-pub(crate) fn count(name: &str, policy: Option<&str>, event: Event) {
-    site(name, policy)
-        .counter(event)
-        .fetch_add(1, Ordering::Relaxed);
-}
-
 /// Counts one event on counters already at hand.
 pub(crate) fn count_at(counters: &SiteCounters, event: Event) {
-    counters.counter(event).fetch_add(1, Ordering::Relaxed);
+    if COUNTING.load(Ordering::Relaxed) {
+        counters.counter(event).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether events are counted; off only in the failure-path benchmark, to measure what the
+/// counting costs (`benches/failure_path.rs`).
+static COUNTING: AtomicBool = AtomicBool::new(true);
+
+/// Turns the counting of events on or off (see [`COUNTING`]).
+pub(crate) fn set_counting(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
+/// A site's counters, kept on the site (a `static` the macros build): looked up in the list
+/// once, on the site's first event.
+#[derive(Debug)]
+pub(crate) struct SiteCell(OnceLock<Arc<SiteCounters>>);
+
+impl SiteCell {
+    pub(crate) const fn new() -> Self {
+        SiteCell(OnceLock::new())
+    }
+
+    /// The counters of the site `name` naming `policy`, whose cell this is.
+    #[inline]
+    pub(crate) fn get(&self, name: &'static str, policy: Option<&'static str>) -> &SiteCounters {
+        self.0.get_or_init(|| site(name, policy))
+    }
 }
 
 static RELOADS: AtomicU64 = AtomicU64::new(0);

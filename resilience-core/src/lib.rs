@@ -31,6 +31,7 @@ mod block_on;
 mod clock;
 mod counters;
 mod error_class;
+mod families;
 mod hooks;
 mod observe;
 mod quota;

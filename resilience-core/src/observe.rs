@@ -4,25 +4,127 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::counters::{self, Event};
+use crate::counters::{self, Event, SiteCounters};
 use crate::error_class::ErrorClass;
+use crate::families::{
+    ALERT_FIRING, ALERTS, BREAKER_REFUSED, BREAKER_STATE, BREAKER_TRANSITIONS, BULKHEAD_REJECTIONS,
+    CALL_DURATION, CALLS, CONFIG_RELOADS, GIVE_UPS, LIMIT_LEARNED, LIMIT_PAUSES, LIMIT_REJECTIONS,
+    LIMIT_SLOWDOWNS, LIMIT_WAIT, LIMIT_WAITS, POLICY_MISSING, RETRIES, RETRY_WAIT, TIMEOUTS,
+};
 
 /// What most events share besides their log line: the site's counter in
 /// [`stats()`](crate::stats()), and the `metrics` counter `name` labelled with the site.
-fn counted(site: &str, policy: Option<&str>, event: Event, name: &'static str) {
-    counters::count(site, policy, event);
-    site_counter(name, site);
+fn counted(site: &SiteCounters, event: Event, name: &'static str) {
+    counters::count_at(site, event);
+    site_counter(name, site.name, site.policy);
 }
 
-/// Adds one to the `metrics` counter `name` of `site`.
-fn site_counter(name: &'static str, site: &str) {
-    metrics::counter!(name, "site" => site.to_owned()).increment(1);
+/// Adds one to the `metrics` counter `name` of `site`. The labels borrow the site's
+/// `'static` names: no allocation.
+fn site_counter(name: &'static str, site: &'static str, policy: Option<&'static str>) {
+    metrics::counter!(name, "site" => site, "policy" => policy.unwrap_or("")).increment(1);
+}
+
+/// How a call of a retry site ended, the `outcome` label of `resilience_calls_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Its first try succeeded.
+    Ok,
+    /// A retry succeeded.
+    OkAfterRetry,
+    /// It failed without a retry (not retryable, retries off, or given up at once).
+    Error,
+    /// It failed after one or more retries.
+    ErrorAfterRetry,
+}
+
+impl Outcome {
+    /// The outcome of a call that returned `ok` (or not), having retried (or not).
+    pub(crate) fn of(ok: bool, retried: bool) -> Self {
+        match (ok, retried) {
+            (true, false) => Outcome::Ok,
+            (true, true) => Outcome::OkAfterRetry,
+            (false, false) => Outcome::Error,
+            (false, true) => Outcome::ErrorAfterRetry,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::OkAfterRetry => "ok_after_retry",
+            Outcome::Error => "error",
+            Outcome::ErrorAfterRetry => "error_after_retry",
+        }
+    }
+}
+
+/// One finished call of a retry site: `resilience_calls_total` and, when it was timed,
+/// `resilience_call_duration_seconds`.
+pub(crate) fn call_finished(
+    site: &'static str,
+    policy: Option<&'static str>,
+    outcome: Outcome,
+    took: Option<Duration>,
+) {
+    let labels = [
+        ("site", site),
+        ("policy", policy.unwrap_or("")),
+        ("outcome", outcome.label()),
+    ];
+    metrics::counter!(CALLS, &labels).increment(1);
+    if let Some(took) = took {
+        metrics::histogram!(CALL_DURATION, &labels).record(took.as_secs_f64());
+    }
+}
+
+/// A retry site's handles of `resilience_calls_total` and `resilience_call_duration_seconds`,
+/// one per outcome: registered with the recorder once, so a timed call costs two atomic
+/// updates and no key, lookup or allocation.
+pub(crate) struct CallMetrics {
+    calls: [metrics::Counter; 4],
+    durations: [metrics::Histogram; 4],
+}
+
+impl CallMetrics {
+    const OUTCOMES: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::OkAfterRetry,
+        Outcome::Error,
+        Outcome::ErrorAfterRetry,
+    ];
+
+    pub(crate) fn new(site: &'static str, policy: Option<&'static str>) -> Self {
+        let labels = |outcome: Outcome| {
+            [
+                ("site", site),
+                ("policy", policy.unwrap_or("")),
+                ("outcome", outcome.label()),
+            ]
+        };
+        CallMetrics {
+            calls: Self::OUTCOMES.map(|outcome| metrics::counter!(CALLS, &labels(outcome))),
+            durations: Self::OUTCOMES
+                .map(|outcome| metrics::histogram!(CALL_DURATION, &labels(outcome))),
+        }
+    }
+
+    pub(crate) fn record(&self, outcome: Outcome, took: Duration) {
+        let index = outcome as usize;
+        self.calls[index].increment(1);
+        self.durations[index].record(took.as_secs_f64());
+    }
+}
+
+impl fmt::Debug for CallMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallMetrics")
+    }
 }
 
 /// The facts of one failed try, logged by the retry executor.
 pub(crate) struct RetryEvent<'a> {
-    pub(crate) site: &'a str,
-    pub(crate) policy: Option<&'a str>,
+    pub(crate) site: &'a SiteCounters,
     pub(crate) attempt: u32,
     pub(crate) error: &'a dyn fmt::Display,
     pub(crate) class: ErrorClass,
@@ -30,11 +132,11 @@ pub(crate) struct RetryEvent<'a> {
 
 impl RetryEvent<'_> {
     pub(crate) fn retrying(&self, delay: Duration) {
-        counters::count(self.site, self.policy, Event::Retry(self.class));
+        counters::count_at(self.site, Event::Retry(self.class));
         tracing::warn!(
             target: "resilience::retry",
-            site = self.site,
-            policy = self.policy,
+            site = self.site.name,
+            policy = self.site.policy,
             attempt = self.attempt,
             class = %self.class,
             error = %self.error,
@@ -43,15 +145,17 @@ impl RetryEvent<'_> {
             self.attempt,
             Rounded(delay),
         );
-        self.count_class("resilience_retries_total");
+        self.count_class(RETRIES);
+        metrics::histogram!(RETRY_WAIT, "site" => self.site.name, "policy" => self.site.policy.unwrap_or(""))
+            .record(delay.as_secs_f64());
     }
 
     pub(crate) fn not_retryable(&self) {
-        counters::count(self.site, self.policy, Event::Failed);
+        counters::count_at(self.site, Event::Failed);
         tracing::debug!(
             target: "resilience::retry",
-            site = self.site,
-            policy = self.policy,
+            site = self.site.name,
+            policy = self.site.policy,
             attempt = self.attempt,
             class = %self.class,
             error = %self.error,
@@ -61,23 +165,24 @@ impl RetryEvent<'_> {
     }
 
     pub(crate) fn gave_up(&self, reason: impl fmt::Display) {
-        counters::count(self.site, self.policy, Event::Failed);
+        counters::count_at(self.site, Event::Failed);
         tracing::error!(
             target: "resilience::retry",
-            site = self.site,
-            policy = self.policy,
+            site = self.site.name,
+            policy = self.site.policy,
             attempt = self.attempt,
             class = %self.class,
             error = %self.error,
             "giving up: {}",
             reason,
         );
-        self.count_class("resilience_retry_give_ups_total");
+        self.count_class(GIVE_UPS);
     }
 
     /// The `metrics` counter `name` labelled with the site and the error's class.
     fn count_class(&self, name: &'static str) {
-        metrics::counter!(name, "site" => self.site.to_owned(), "class" => self.class.to_string())
+        let (site, policy) = (self.site.name, self.site.policy.unwrap_or(""));
+        metrics::counter!(name, "site" => site, "policy" => policy, "class" => self.class.to_string())
             .increment(1);
     }
 }
@@ -101,8 +206,7 @@ pub(crate) fn policy_missing(site: &str, policy: &str) {
         policy,
         "policy `{policy}` named by `{site}` is not loaded; using the inline values",
     );
-    metrics::counter!("resilience_policy_missing_total", "policy" => policy.to_owned())
-        .increment(1);
+    metrics::counter!(POLICY_MISSING, "policy" => policy.to_owned()).increment(1);
 }
 
 /// A delay for humans: whole milliseconds from 1 ms up, exact below.
@@ -119,17 +223,12 @@ impl fmt::Display for Rounded {
     }
 }
 
-pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after: Duration) {
-    counted(
-        site,
-        policy,
-        Event::LimiterRejection,
-        "resilience_rate_limit_rejections_total",
-    );
+pub(crate) fn rate_limit_rejected(site: &SiteCounters, retry_after: Duration) {
+    counted(site, Event::LimiterRejection, LIMIT_REJECTIONS);
     tracing::debug!(
         target: "resilience::rate_limit",
-        site,
-        policy,
+        site = site.name,
+        policy = site.policy,
         retry_after_ms = millis(retry_after),
         "rate limited; next permit in {}",
         Rounded(retry_after),
@@ -138,44 +237,34 @@ pub(crate) fn rate_limit_rejected(site: &str, policy: Option<&str>, retry_after:
 
 /// A call costing more permits than its limiter admits per period (`Rejected::CostTooHigh`):
 /// a bug in the caller's cost or in the limit, so a warning.
-pub(crate) fn rate_limit_too_costly(site: &str, policy: Option<&str>, rejected: &dyn fmt::Display) {
-    counted(
-        site,
-        policy,
-        Event::LimiterRejection,
-        "resilience_rate_limit_rejections_total",
-    );
+pub(crate) fn rate_limit_too_costly(site: &SiteCounters, rejected: &dyn fmt::Display) {
+    counted(site, Event::LimiterRejection, LIMIT_REJECTIONS);
     tracing::warn!(
         target: "resilience::rate_limit",
-        site,
-        policy,
+        site = site.name,
+        policy = site.policy,
         "{rejected}",
     );
 }
 
-pub(crate) fn rate_limit_waited(site: &str, policy: Option<&str>, wait: Duration) {
-    counted(
-        site,
-        policy,
-        Event::LimiterWait,
-        "resilience_rate_limit_waits_total",
-    );
+pub(crate) fn rate_limit_waited(site: &SiteCounters, wait: Duration) {
+    counted(site, Event::LimiterWait, LIMIT_WAITS);
     tracing::trace!(
         target: "resilience::rate_limit",
-        site,
-        policy,
+        site = site.name,
+        policy = site.policy,
         wait_ms = millis(wait),
         "waiting {} for a permit",
         Rounded(wait),
     );
-    metrics::histogram!("resilience_rate_limit_wait_seconds", "site" => site.to_owned())
+    metrics::histogram!(LIMIT_WAIT, "site" => site.name, "policy" => site.policy.unwrap_or(""))
         .record(wait.as_secs_f64());
 }
 
 /// A server's 429 reached a limiter: the pace was cut, and maybe every caller held.
 pub(crate) fn rate_limit_throttled(
-    site: &str,
-    policy: Option<&str>,
+    site: &'static str,
+    policy: Option<&'static str>,
     pace: Option<Duration>,
     pause: Option<Duration>,
 ) {
@@ -188,7 +277,7 @@ pub(crate) fn rate_limit_throttled(
             per_second,
             "server answered 429; the limiter slows to {per_second:.2}/s and recovers from there",
         );
-        site_counter("resilience_rate_limit_slowdowns_total", site);
+        site_counter(LIMIT_SLOWDOWNS, site, policy);
     }
     if let Some(pause) = pause {
         quota_spent(site, policy, pause);
@@ -197,7 +286,7 @@ pub(crate) fn rate_limit_throttled(
 
 /// A server said its quota is spent (a long Retry-After, repeated 429s, `Remaining: 0` with a
 /// `Reset` past the window): every caller sharing the limiter waits.
-fn quota_spent(site: &str, policy: Option<&str>, pause: Duration) {
+fn quota_spent(site: &'static str, policy: Option<&'static str>, pause: Duration) {
     tracing::warn!(
         target: "resilience::rate_limit",
         site,
@@ -206,20 +295,15 @@ fn quota_spent(site: &str, policy: Option<&str>, pause: Duration) {
         "the server's quota is spent; the limiter admits nothing for {}",
         Rounded(pause),
     );
-    site_counter("resilience_rate_limit_server_pauses_total", site);
+    site_counter(LIMIT_PAUSES, site, policy);
 }
 
-pub(crate) fn bulkhead_full(site: &str, policy: Option<&str>, waited: Duration) {
-    counted(
-        site,
-        policy,
-        Event::BulkheadRejection,
-        "resilience_bulkhead_rejections_total",
-    );
+pub(crate) fn bulkhead_full(site: &SiteCounters, waited: Duration) {
+    counted(site, Event::BulkheadRejection, BULKHEAD_REJECTIONS);
     tracing::debug!(
         target: "resilience::bulkhead",
-        site,
-        policy,
+        site = site.name,
+        policy = site.policy,
         waited_ms = millis(waited),
         "bulkhead full; call refused",
     );
@@ -263,30 +347,30 @@ pub(crate) fn config_failed(
 /// Counts a policy file applied (`ok`) or refused.
 fn reloaded(ok: bool) {
     let outcome = if ok { "ok" } else { "error" };
-    metrics::counter!("resilience_config_reloads_total", "outcome" => outcome).increment(1);
+    metrics::counter!(CONFIG_RELOADS, "outcome" => outcome).increment(1);
     counters::config_reloaded(ok);
 }
 
-/// A circuit breaker changed state.
-pub(crate) fn breaker_transition(breaker: &str, state: &'static str, gauge: f64) {
+/// A circuit breaker changed state: its gauge is 1 for `state` and 0 for each of `states`'
+/// others, so `resilience_breaker_state{state="open"} == 1` selects the open breakers.
+pub(crate) fn breaker_transition(breaker: &str, state: &'static str, states: &[&'static str]) {
     if state == "open" {
         tracing::warn!(target: "resilience::breaker", breaker, state, "circuit breaker `{breaker}` opened");
     } else {
         tracing::info!(target: "resilience::breaker", breaker, state, "circuit breaker `{breaker}` is {state}");
     }
-    metrics::gauge!("resilience_breaker_state", "breaker" => breaker.to_owned()).set(gauge);
-    metrics::counter!("resilience_breaker_transitions_total", "breaker" => breaker.to_owned(), "to" => state)
+    for &each in states {
+        let value = if each == state { 1.0 } else { 0.0 };
+        metrics::gauge!(BREAKER_STATE, "breaker" => breaker.to_owned(), "state" => each).set(value);
+    }
+    metrics::counter!(BREAKER_TRANSITIONS, "breaker" => breaker.to_owned(), "to" => state)
         .increment(1);
 }
 
 /// An open breaker refused a call.
-pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Duration) {
-    counted(
-        site,
-        policy,
-        Event::BreakerRefusal,
-        "resilience_breaker_refused_total",
-    );
+pub(crate) fn circuit_refused(site: &SiteCounters, retry_after: Duration) {
+    counted(site, Event::BreakerRefusal, BREAKER_REFUSED);
+    let (site, policy) = (site.name, site.policy);
     tracing::debug!(
         target: "resilience::breaker",
         site,
@@ -297,8 +381,9 @@ pub(crate) fn circuit_refused(site: &str, policy: Option<&str>, retry_after: Dur
 }
 
 /// A call ran past its time limit and was dropped.
-pub(crate) fn timed_out(site: &str, policy: Option<&str>, after: Duration) {
-    counted(site, policy, Event::Timeout, "resilience_timeouts_total");
+pub(crate) fn timed_out(site: &SiteCounters, after: Duration) {
+    counted(site, Event::Timeout, TIMEOUTS);
+    let (site, policy) = (site.name, site.policy);
     tracing::warn!(
         target: "resilience::timeout",
         site,
@@ -350,9 +435,8 @@ pub(crate) fn alert_cleared(policy: &str, rate: Option<(f64, f64)>, window: Dura
 
 /// Counts an alert's change to `state` and sets its `resilience_alert_firing` gauge.
 fn alert_state(policy: &str, state: &'static str, firing: f64) {
-    metrics::counter!("resilience_alerts_total", "policy" => policy.to_owned(), "state" => state)
-        .increment(1);
-    metrics::gauge!("resilience_alert_firing", "policy" => policy.to_owned()).set(firing);
+    metrics::counter!(ALERTS, "policy" => policy.to_owned(), "state" => state).increment(1);
+    metrics::gauge!(ALERT_FIRING, "policy" => policy.to_owned()).set(firing);
 }
 
 /// A window for people: `5m`, `1h`, `90s`.
@@ -378,8 +462,8 @@ fn percent(rate: f64) -> String {
 
 /// A server's quota headers changed a named limiter.
 pub(crate) fn rate_limit_learned(
-    site: &str,
-    policy: Option<&str>,
+    site: &'static str,
+    policy: Option<&'static str>,
     limit: Option<u32>,
     pause: Option<Duration>,
 ) {
@@ -391,7 +475,7 @@ pub(crate) fn rate_limit_learned(
             limit,
             "the server advertises a limit of {limit}; the limiter follows it down",
         );
-        site_counter("resilience_rate_limit_server_limits_total", site);
+        site_counter(LIMIT_LEARNED, site, policy);
     }
     if let Some(pause) = pause {
         quota_spent(site, policy, pause);
@@ -417,6 +501,6 @@ pub(crate) fn backend_failed(
     } else {
         tracing::warn!(target: "resilience::backend", site, policy, fallback, "backend failed: {error}; {fallback}");
     }
-    metrics::counter!("resilience_backend_errors_total", "policy" => policy.to_owned(), "fallback" => fallback)
+    metrics::counter!(crate::families::BACKEND_ERRORS, "policy" => policy.to_owned(), "fallback" => fallback)
         .increment(1);
 }

@@ -15,6 +15,7 @@ pub struct TimeoutSite {
     name: &'static str,
     policy: Option<&'static str>,
     limit: Duration,
+    counters: crate::counters::SiteCell,
 }
 
 impl TimeoutSite {
@@ -24,7 +25,14 @@ impl TimeoutSite {
             name,
             policy,
             limit,
+            counters: crate::counters::SiteCell::new(),
         }
+    }
+
+    /// The site's counters in [`stats()`](crate::stats()), looked up once.
+    #[inline]
+    pub(crate) fn counted(&self) -> &crate::counters::SiteCounters {
+        self.counters.get(self.name, self.policy)
     }
 
     /// The limit a call starting now gets: the policy's `timeout` when it sets one, else the
@@ -88,7 +96,7 @@ where
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result,
         Err(_) => {
-            crate::observe::timed_out(site.name, site.policy, limit);
+            crate::observe::timed_out(site.counted(), limit);
             Err(reject(Rejected::Timeout { after: limit }))
         }
     }

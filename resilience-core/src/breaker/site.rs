@@ -16,6 +16,7 @@ pub struct BreakerSite {
     policy: Option<&'static str>,
     spec: BreakerSpec,
     breaker: OnceLock<Arc<Breaker>>,
+    counters: crate::counters::SiteCell,
 }
 
 impl BreakerSite {
@@ -26,7 +27,14 @@ impl BreakerSite {
             policy,
             spec,
             breaker: OnceLock::new(),
+            counters: crate::counters::SiteCell::new(),
         }
+    }
+
+    /// The site's counters in [`stats()`](crate::stats()), looked up once.
+    #[inline]
+    pub(crate) fn counted(&self) -> &crate::counters::SiteCounters {
+        self.counters.get(self.name, self.policy)
     }
 
     /// The site's breaker: the policy's shared one, or its own.
@@ -68,7 +76,7 @@ where
     let permit = match site.breaker().try_acquire() {
         Ok(permit) => permit,
         Err(retry_after) => {
-            crate::observe::circuit_refused(site.name, site.policy, retry_after);
+            crate::observe::circuit_refused(site.counted(), retry_after);
             return Err(reject(Rejected::CircuitOpen { retry_after }));
         }
     };
@@ -94,7 +102,7 @@ where
     let permit = match site.breaker().try_acquire() {
         Ok(permit) => permit,
         Err(retry_after) => {
-            crate::observe::circuit_refused(site.name, site.policy, retry_after);
+            crate::observe::circuit_refused(site.counted(), retry_after);
             return Err(reject(Rejected::CircuitOpen { retry_after }));
         }
     };
@@ -108,7 +116,7 @@ where
 
 static NAMED: SharedByName<Breaker, BreakerSpec> = SharedByName::new(
     "a shared circuit breaker",
-    Breaker::new,
+    |policy, spec| Breaker::with_name(spec, policy.into()),
     Breaker::configure,
     |policy, inline| {
         policy

@@ -30,8 +30,9 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
-    /// The state's number in the `resilience_breaker_state` gauge: 0 closed, 1 open, 2
-    /// half-open.
+    /// The state as one number: 0 closed, 1 open, 2 half-open, -1 disabled. (The
+    /// `resilience_breaker_state` gauge is labelled by state instead: `state="open"` is 1
+    /// while open, and the other states' series 0.)
     pub fn gauge(self) -> f64 {
         match self {
             BreakerState::Closed => 0.0,
@@ -40,6 +41,9 @@ impl BreakerState {
             BreakerState::Disabled => -1.0,
         }
     }
+
+    /// Every state's `state` label, in the `resilience_breaker_state` gauge.
+    const NAMES: &[&'static str] = &["closed", "open", "half_open", "disabled"];
 
     fn name(self) -> &'static str {
         match self {
@@ -77,7 +81,8 @@ fn next(word: u64, phase: u64) -> u64 {
 /// assert!(breaker.try_acquire().is_err(), "refused while open");
 /// ```
 pub struct Breaker {
-    name: &'static str,
+    /// In events and metrics: the site's name, or the policy's for a shared breaker.
+    name: Arc<str>,
     word: AtomicU64,
     config: ArcSwap<Config>,
     clock: Clock,
@@ -124,6 +129,11 @@ impl Breaker {
 
     /// A closed breaker named `name` in events and metrics.
     pub fn named(spec: BreakerSpec, name: &'static str) -> Self {
+        Breaker::with_name(spec, name.into())
+    }
+
+    /// [`Breaker::named`] with a name known only at run time (a policy's).
+    pub(crate) fn with_name(spec: BreakerSpec, name: Arc<str>) -> Self {
         Breaker {
             name,
             word: AtomicU64::new(if spec.enabled { CLOSED } else { DISABLED }),
@@ -165,7 +175,7 @@ impl Breaker {
         self.word.store(next(word, to), Ordering::Release);
         self.transitions.fetch_add(1, Ordering::Relaxed);
         let state = self.state_at(next(word, to));
-        crate::observe::breaker_transition(self.name, state.name(), state.gauge());
+        crate::observe::breaker_transition(&self.name, state.name(), BreakerState::NAMES);
     }
 
     /// The current state.
@@ -275,7 +285,7 @@ impl Breaker {
         self.word.store(next(from, to), Ordering::Release);
         self.transitions.fetch_add(1, Ordering::Relaxed);
         let state = self.state_at(next(from, to));
-        crate::observe::breaker_transition(self.name, state.name(), state.gauge());
+        crate::observe::breaker_transition(&self.name, state.name(), BreakerState::NAMES);
     }
 
     fn open(&self, from: u64) {

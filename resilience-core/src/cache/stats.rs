@@ -22,10 +22,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use crate::clock::nanos;
+use crate::families;
 
 /// The lookup counters of one slot, alone on its cache lines (128 bytes: two lines, as
 /// x86's adjacent-line prefetch pairs them).
@@ -147,6 +148,9 @@ pub struct CacheStats {
     reported: [AtomicU64; 6],
     /// When (on the cache's clock) a lookup next hands the counts to the `metrics` facade.
     next_report: AtomicU64,
+    /// Its `resilience_cache_load_duration_seconds` handle, made on the first load timed
+    /// after [`enable_metrics`](crate::stats::enable_metrics).
+    load_duration: OnceLock<metrics::Histogram>,
 }
 
 impl Default for CacheStats {
@@ -159,6 +163,7 @@ impl Default for CacheStats {
             evictions: AtomicU64::new(0),
             reported: Default::default(),
             next_report: AtomicU64::new(nanos(REPORT_EVERY)),
+            load_duration: OnceLock::new(),
         }
     }
 }
@@ -265,12 +270,12 @@ impl CacheStats {
             counts.evictions,
         ];
         const NAMES: [&str; 6] = [
-            "resilience_cache_hits_total",
-            "resilience_cache_misses_total",
-            "resilience_cache_stale_total",
-            "resilience_cache_loads_total",
-            "resilience_cache_load_errors_total",
-            "resilience_cache_evictions_total",
+            families::CACHE_HITS,
+            families::CACHE_MISSES,
+            families::CACHE_STALE,
+            families::CACHE_LOADS,
+            families::CACHE_LOAD_ERRORS,
+            families::CACHE_EVICTIONS,
         ];
         for ((name, value), reported) in NAMES.iter().zip(values).zip(&self.reported) {
             // fetch_max keeps the reported value monotonic when two reports race.
@@ -279,6 +284,22 @@ impl CacheStats {
                 metrics::counter!(*name, "site" => site).increment(delta);
             }
         }
+    }
+
+    /// Whether a load should be timed: per-call metrics are on.
+    #[inline]
+    pub(crate) fn times_loads(&self) -> bool {
+        families::per_call()
+    }
+
+    /// A load of the cache `site` took `took` nanoseconds (timed when
+    /// [`times_loads`](Self::times_loads) said so).
+    #[cold]
+    pub(crate) fn loaded(&self, site: &'static str, took: u64) {
+        let histogram = self
+            .load_duration
+            .get_or_init(|| metrics::histogram!(families::CACHE_LOAD_DURATION, "site" => site));
+        histogram.record(Duration::from_nanos(took).as_secs_f64());
     }
 
     /// The counts now.

@@ -535,10 +535,15 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         Fut: Future<Output = (R, Option<(V, Freshness)>)>,
     {
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
+        let started = self.stats.times_loads().then(|| self.clock.now());
         let (result, store) = load().await;
         // A miss finds no entry, so its lookup read no time: a cache whose loads all fail
         // would otherwise reach the `metrics` facade only when read.
-        self.stats.report_due(self.clock.now(), self.name);
+        let now = self.clock.now();
+        if let Some(started) = started {
+            self.stats.loaded(self.name, now.saturating_sub(started));
+        }
+        self.stats.report_due(now, self.name);
         let Some((value, freshness)) = store else {
             self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
             return (result, None);

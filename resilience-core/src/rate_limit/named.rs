@@ -8,7 +8,7 @@ use crate::registry::SharedByName;
 
 static NAMED: SharedByName<RateLimiter, RateLimitSpec> = SharedByName::new(
     "a shared rate limiter",
-    RateLimiter::new,
+    |_, spec| RateLimiter::new(spec),
     RateLimiter::configure,
     |policy, inline| policy.rate_limit.map(|patch| patch.apply(inline)),
 );

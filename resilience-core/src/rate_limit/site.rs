@@ -18,6 +18,7 @@ pub struct RateLimitSite {
     policy: Option<&'static str>,
     spec: RateLimitSpec,
     limiter: OnceLock<Arc<RateLimiter>>,
+    counters: crate::counters::SiteCell,
 }
 
 impl RateLimitSite {
@@ -32,7 +33,14 @@ impl RateLimitSite {
             policy,
             spec,
             limiter: OnceLock::new(),
+            counters: crate::counters::SiteCell::new(),
         }
+    }
+
+    /// The site's counters in [`stats()`](crate::stats()), looked up once.
+    #[inline]
+    pub(crate) fn counted(&self) -> &crate::counters::SiteCounters {
+        self.counters.get(self.name, self.policy)
     }
 
     /// The site's limiter: the policy's shared one, or its own.
@@ -61,9 +69,7 @@ impl RateLimitSite {
             Some(cost) => self
                 .limiter()
                 .check_verdict_n(key, cost)
-                .inspect_err(|rejected| {
-                    observe::rate_limit_too_costly(self.name, self.policy, rejected)
-                })?,
+                .inspect_err(|rejected| observe::rate_limit_too_costly(self.counted(), rejected))?,
         };
         if verdict.is_immediate() {
             return Ok(Duration::ZERO);
@@ -72,7 +78,7 @@ impl RateLimitSite {
             return Ok(verdict.wait());
         }
         let retry_after = verdict.wait();
-        observe::rate_limit_rejected(self.name, self.policy, retry_after);
+        observe::rate_limit_rejected(self.counted(), retry_after);
         Err(Rejected::RateLimited { retry_after })
     }
 
@@ -144,7 +150,7 @@ where
     let generation = site.limiter().generation();
     let wait = site.admit(key, cost).map_err(reject)?;
     if !wait.is_zero() {
-        observe::rate_limit_waited(site.name, site.policy, wait);
+        observe::rate_limit_waited(site.counted(), wait);
         site.limiter()
             .sleep_reserved(key, cost.unwrap_or(1), generation, wait)
             .await;
@@ -278,7 +284,7 @@ where
     let generation = site.limiter().generation();
     let wait = site.admit(key, cost).map_err(reject)?;
     if !wait.is_zero() {
-        observe::rate_limit_waited(site.name, site.policy, wait);
+        observe::rate_limit_waited(site.counted(), wait);
         site.limiter()
             .sleep_reserved_blocking(key, cost.unwrap_or(1), generation, wait);
     }
@@ -314,7 +320,7 @@ where
     let permits = cost.unwrap_or(1);
     // Refused here, before a round trip: the shared schedule has the same capacity.
     if let Err(rejected) = site.limiter().within_capacity(permits) {
-        observe::rate_limit_too_costly(site.name, site.policy, &rejected);
+        observe::rate_limit_too_costly(site.counted(), &rejected);
         return Err(reject(rejected));
     }
     let (interval, tolerance, max_wait) = site.limiter().params();
@@ -342,7 +348,7 @@ where
     let wait = match acquired {
         Ok(Ok(wait)) => wait,
         Ok(Err(retry_after)) => {
-            observe::rate_limit_rejected(site.name, site.policy, retry_after);
+            observe::rate_limit_rejected(site.counted(), retry_after);
             return Err(reject(Rejected::RateLimited { retry_after }));
         }
         Err(error) => {
@@ -363,7 +369,7 @@ where
         }
     };
     if !wait.is_zero() {
-        observe::rate_limit_waited(site.name, site.policy, wait);
+        observe::rate_limit_waited(site.counted(), wait);
         match local {
             Some(generation) => {
                 site.limiter()

@@ -37,8 +37,8 @@ type ByName<T, S> = HashMap<String, (Arc<T>, S)>;
 pub(crate) struct SharedByName<T, S> {
     /// What it is, for messages (`"a shared rate limiter"`).
     kind: &'static str,
-    /// A new object with these values.
-    create: fn(S) -> T,
+    /// A new object for the policy named first, with these values.
+    create: fn(&str, S) -> T,
     /// Changes the values, keeping the state.
     configure: fn(&T, S),
     /// The policy's section for this kind of object applied over the inline values, or
@@ -52,7 +52,7 @@ pub(crate) struct SharedByName<T, S> {
 impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> SharedByName<T, S> {
     pub(crate) const fn new(
         kind: &'static str,
-        create: fn(S) -> T,
+        create: fn(&str, S) -> T,
         configure: fn(&T, S),
         patch: fn(&NamedPolicy, S) -> Option<S>,
     ) -> Self {
@@ -82,7 +82,10 @@ impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> SharedByName<T, 
             return Arc::clone(object);
         }
         let snapshot = snapshot_for(self.kind, policy);
-        let object = Arc::new((self.create)(self.effective(snapshot.get(policy), inline)));
+        let object = Arc::new((self.create)(
+            policy,
+            self.effective(snapshot.get(policy), inline),
+        ));
         by_name.insert(policy.to_string(), (Arc::clone(&object), inline));
         object
     }

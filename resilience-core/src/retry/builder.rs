@@ -238,7 +238,27 @@ impl Retry {
     {
         let spec = self.effective();
         let mut clock = ThreadClock::start(&spec);
-        run_blocking(self.name, self.policy, &spec, &hooks, op, &mut clock)
+        // A builder is a value, not a `static`: its counters are looked up after a failure.
+        let counters = crate::counters::SiteCell::new();
+        let started = crate::families::per_call().then(std::time::Instant::now);
+        let mut op = op;
+        let mut tries = 0u32;
+        let result = run_blocking(
+            &counters,
+            (self.name, self.policy),
+            &spec,
+            &hooks,
+            || {
+                tries = tries.saturating_add(1);
+                op()
+            },
+            &mut clock,
+        );
+        if let Some(started) = started {
+            let outcome = crate::observe::Outcome::of(result.is_ok(), tries > 1);
+            crate::observe::call_finished(self.name, self.policy, outcome, Some(started.elapsed()));
+        }
+        result
     }
 }
 

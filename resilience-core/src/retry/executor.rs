@@ -8,12 +8,18 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::time::Instant;
+use tracing::Instrument;
+
 use super::{Decision, RetrySpec, Schedule};
+use crate::counters::{PolicyCounters, SiteCell, SiteCounters};
 use crate::error_class::Classification;
 use crate::hooks::ErrorHooks;
-use crate::{observe, registry};
+use crate::observe::{CallMetrics, Outcome};
+use crate::{families, observe, registry};
 
 impl<E> ErrorHooks<E> {
     /// Whether the error is retried (by `retry_if`, else by the spec's `on` set), and what it is.
@@ -35,15 +41,15 @@ pub struct RetrySite {
     policy: Option<&'static str>,
     spec: RetrySpec,
     reported_missing: AtomicBool,
-    /// A site naming a policy counts every call (see [`crate::stats`]).
-    counters: std::sync::OnceLock<Counters>,
+    /// The site's counters in [`crate::stats`], bumped after a failure; at a site naming a
+    /// policy, on every call.
+    counters: SiteCell,
+    /// The policy's calls and retry rate, at a site naming a policy.
+    policy_counters: OnceLock<Arc<PolicyCounters>>,
+    /// Its `resilience_calls_total` and `resilience_call_duration_seconds` handles, made on
+    /// the first call after [`enable_metrics`](crate::stats::enable_metrics).
+    metrics: OnceLock<CallMetrics>,
 }
-
-/// The site's and its policy's counters.
-type Counters = (
-    std::sync::Arc<crate::counters::SiteCounters>,
-    std::sync::Arc<crate::counters::PolicyCounters>,
-);
 
 impl RetrySite {
     /// A site named `name` (conventionally `module::path::function`).
@@ -53,19 +59,51 @@ impl RetrySite {
             policy,
             spec,
             reported_missing: AtomicBool::new(false),
-            counters: std::sync::OnceLock::new(),
+            counters: SiteCell::new(),
+            policy_counters: OnceLock::new(),
+            metrics: OnceLock::new(),
         }
     }
 
-    /// The counters of a site naming a policy.
-    fn counters(&self) -> Option<&Counters> {
+    /// The site's counters.
+    #[inline]
+    fn counted(&self) -> &SiteCounters {
+        self.counters.get(self.name, self.policy)
+    }
+
+    /// The counters of the policy the site names.
+    fn policy_counters(&self) -> Option<&PolicyCounters> {
         let policy = self.policy?;
-        Some(self.counters.get_or_init(|| {
-            (
-                crate::counters::site(self.name, Some(policy)),
-                crate::counters::policy(policy),
-            )
-        }))
+        Some(
+            self.policy_counters
+                .get_or_init(|| crate::counters::policy(policy)),
+        )
+    }
+
+    /// When a call starts, if per-call metrics are on (one relaxed load when they are not).
+    #[inline(always)]
+    fn start(&self) -> Option<Instant> {
+        if families::per_call() {
+            Some(Instant::now())
+        } else {
+            None
+        }
+    }
+
+    /// A call that `started` (see [`start`](Self::start)) ended with `outcome`.
+    #[inline]
+    fn finished(&self, started: Option<Instant>, outcome: Outcome) {
+        if let Some(started) = started {
+            self.record(started, outcome);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record(&self, started: Instant, outcome: Outcome) {
+        self.metrics
+            .get_or_init(|| CallMetrics::new(self.name, self.policy))
+            .record(outcome, started.elapsed());
     }
 
     /// The site's name.
@@ -144,22 +182,44 @@ impl InlineRetrySite {
         InlineRetrySite(RetrySite::new(name, None, spec))
     }
 
+    /// What `#[retry]` calls before the first try: the time, when per-call metrics are on
+    /// (see [`enable_metrics`](crate::stats::enable_metrics)); else `None`, for one relaxed
+    /// load.
+    #[inline(always)]
+    pub fn start(&self) -> Option<Instant> {
+        self.0.start()
+    }
+
+    /// What `#[retry]` calls when the first try succeeded: counts the call if it was timed.
+    #[inline(always)]
+    pub fn first_try_ok(&self, started: Option<Instant>) {
+        self.0.finished(started, Outcome::Ok);
+    }
+
     /// The retry loop after the first try at this site failed with `error`: what `#[retry]`
     /// on an `async fn` calls once the try it awaited itself (matched in the caller's own
     /// future, so the happy path adds no future around the try) has failed. `hooks` is called
-    /// now; the loop is boxed, so the caller's future stays the size of its try.
+    /// now; the loop is boxed, so the caller's future stays the size of its try. `started`
+    /// is [`start`](Self::start)'s answer.
     pub fn after_first_failure<T, E, F, Fut, H>(
         &'static self,
         hooks: H,
         op: F,
         error: E,
+        started: Option<Instant>,
     ) -> Pin<Box<impl Future<Output = Result<T, E>>>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         H: FnOnce() -> ErrorHooks<E>,
     {
-        Box::pin(retry_inline_after_failure(&self.0, hooks(), op, error))
+        Box::pin(retry_inline_after_failure(
+            &self.0,
+            hooks(),
+            op,
+            error,
+            started,
+        ))
     }
 }
 
@@ -180,25 +240,27 @@ impl RetrySite {
         // `run_async` written out rather than awaited: one state machine instead of two
         // nested ones, so the happy path stores its arguments once.
         let spec = self.spec();
-        let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
+        let started = self.start();
+        let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
         let error = match op().await {
             Ok(value) => {
                 counted_first_try(self);
+                self.finished(started, Outcome::Ok);
                 return Ok(value);
             }
             Err(error) => error,
         };
         let (result, retried) = Box::pin(retry_after_failure(
-            self.name,
-            self.policy,
+            self.counted(),
             &spec,
             &hooks(),
             op,
-            started,
+            elapsed_from,
             error,
         ))
         .await;
         counted_call(self, retried);
+        self.finished(started, Outcome::of(result.is_ok(), retried));
         result
     }
 }
@@ -206,15 +268,15 @@ impl RetrySite {
 /// A call that succeeded on its first try, at a site that counts every call.
 #[inline]
 fn counted_first_try(site: &RetrySite) {
-    if let Some((counters, policy)) = site.counters() {
-        crate::counters::count_at(counters, crate::counters::Event::OkFirstTry);
+    if let Some(policy) = site.policy_counters() {
+        crate::counters::count_at(site.counted(), crate::counters::Event::OkFirstTry);
         crate::alert::count_call(policy, false);
     }
 }
 
 /// A call that failed at least once, at a site that counts every call.
 fn counted_call(site: &RetrySite, retried: bool) {
-    if let Some((_, policy)) = site.counters() {
+    if let Some(policy) = site.policy_counters() {
         crate::alert::count_call(policy, retried);
     }
 }
@@ -225,14 +287,16 @@ async fn retry_inline_after_failure<T, E, F, Fut>(
     hooks: ErrorHooks<E>,
     op: F,
     error: E,
+    started: Option<Instant>,
 ) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    retry_after_failure(site.name, site.policy, &site.spec, &hooks, op, None, error)
-        .await
-        .0
+    let (result, retried) =
+        retry_after_failure(site.counted(), &site.spec, &hooks, op, None, error).await;
+    site.finished(started, Outcome::of(result.is_ok(), retried));
+    result
 }
 
 /// Runs `op` under `site`'s policy, sleeping the thread between tries. What `#[retry]` on a
@@ -246,10 +310,11 @@ where
     F: FnMut() -> Result<T, E>,
 {
     let spec = site.spec();
+    let started = site.start();
     let mut tries = 0;
     let result = run_blocking(
-        site.name,
-        site.policy,
+        &site.counters,
+        (site.name, site.policy),
         &spec,
         &hooks,
         || {
@@ -262,12 +327,16 @@ where
         (1, Ok(_)) => counted_first_try(site),
         (tries, _) => counted_call(site, tries > 1),
     }
+    site.finished(started, Outcome::of(result.is_ok(), tries > 1));
     result
 }
 
+/// The retry loop of a [`Retry`](super::Retry) builder: a value, not a `static`, so its
+/// counters are looked up (in the list) after a first failure, and its per-call metrics
+/// built for each call.
 pub(crate) async fn run_async<T, E, F, Fut>(
-    name: &str,
-    policy: Option<&str>,
+    name: &'static str,
+    policy: Option<&'static str>,
     spec: &RetrySpec,
     hooks: &ErrorHooks<E>,
     mut op: F,
@@ -276,28 +345,43 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let started = spec.max_elapsed.map(|_| tokio::time::Instant::now());
-    let error = match op().await {
-        Ok(value) => return Ok(value),
-        Err(error) => error,
+    let started = families::per_call().then(Instant::now);
+    let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
+    let (result, retried) = match op().await {
+        Ok(value) => (Ok(value), false),
+        Err(error) => {
+            let site = crate::counters::site(name, policy);
+            // Boxed, as in `retry_async`: the loop's state stays out of a happy call's future.
+            Box::pin(retry_after_failure(
+                &site,
+                spec,
+                hooks,
+                op,
+                elapsed_from,
+                error,
+            ))
+            .await
+        }
     };
-    // Boxed, as in `retry_async`: the loop's state stays out of a happy call's future.
-    Box::pin(retry_after_failure(
-        name, policy, spec, hooks, op, started, error,
-    ))
-    .await
-    .0
+    if let Some(started) = started {
+        let outcome = Outcome::of(result.is_ok(), retried);
+        observe::call_finished(name, policy, outcome, Some(started.elapsed()));
+    }
+    result
 }
 
 /// Everything after a failed first try: kept out of [`run_async`]'s body so the happy path's
 /// state machine stays small. Also says whether it retried.
+///
+/// The rest of the call runs in one span (`resilience.call`, with the site and policy),
+/// made here: the span, and the check whether a subscriber wants it, cost only a call that
+/// failed once; a call that succeeds at once has no span of its own.
 async fn retry_after_failure<T, E, F, Fut>(
-    name: &str,
-    policy: Option<&str>,
+    site: &SiteCounters,
     spec: &RetrySpec,
     hooks: &ErrorHooks<E>,
     mut op: F,
-    started: Option<tokio::time::Instant>,
+    started: Option<Instant>,
     mut error: E,
 ) -> (Result<T, E>, bool)
 where
@@ -306,27 +390,43 @@ where
 {
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::counters::count(name, policy, crate::counters::Event::Failed);
+        crate::counters::count_at(site, crate::counters::Event::Failed);
         return (Err(error), false);
     }
-    let mut schedule = Schedule::new(*spec);
-    let mut retried = false;
-    loop {
-        let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
-        let delay = match decide(name, policy, &mut schedule, hooks, &error, elapsed) {
-            Some(delay) => delay,
-            None => return (Err(error), retried),
-        };
-        retried = true;
-        tokio::time::sleep(delay).await;
-        error = match op().await {
-            Ok(value) => {
-                crate::counters::count(name, policy, crate::counters::Event::OkAfterRetry);
-                return (Ok(value), true);
-            }
-            Err(error) => error,
-        };
+    let span = call_span(site);
+    async move {
+        let mut schedule = Schedule::new(*spec);
+        let mut retried = false;
+        loop {
+            let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
+            let delay = match decide(site, &mut schedule, hooks, &error, elapsed) {
+                Some(delay) => delay,
+                None => return (Err(error), retried),
+            };
+            retried = true;
+            tokio::time::sleep(delay).await;
+            error = match op().await {
+                Ok(value) => {
+                    crate::counters::count_at(site, crate::counters::Event::OkAfterRetry);
+                    return (Ok(value), true);
+                }
+                Err(error) => error,
+            };
+        }
     }
+    .instrument(span)
+    .await
+}
+
+/// The span of a call that failed once: its tries' events (and the events of the function
+/// itself, on its later tries) land inside it.
+fn call_span(site: &SiteCounters) -> tracing::Span {
+    tracing::info_span!(
+        target: "resilience::retry",
+        "resilience.call",
+        site = site.name,
+        policy = site.policy,
+    )
 }
 
 /// The blocking loop's view of time, so tests can replace the thread's clock.
@@ -352,9 +452,11 @@ impl BlockingClock for ThreadClock {
     }
 }
 
+/// The blocking retry loop; `counters` is the site's cell for its counters, `name` and
+/// `policy` what to look them up by after a failure.
 pub(crate) fn run_blocking<T, E, F>(
-    name: &str,
-    policy: Option<&str>,
+    counters: &SiteCell,
+    (name, policy): (&'static str, Option<&'static str>),
     spec: &RetrySpec,
     hooks: &ErrorHooks<E>,
     mut op: F,
@@ -367,21 +469,23 @@ where
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
+    let site = counters.get(name, policy);
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::counters::count(name, policy, crate::counters::Event::Failed);
+        crate::counters::count_at(site, crate::counters::Event::Failed);
         return Err(error);
     }
+    let _span = call_span(site).entered();
     let mut schedule = Schedule::new(*spec);
     loop {
-        let delay = match decide(name, policy, &mut schedule, hooks, &error, clock.elapsed()) {
+        let delay = match decide(site, &mut schedule, hooks, &error, clock.elapsed()) {
             Some(delay) => delay,
             None => return Err(error),
         };
         clock.sleep(delay);
         error = match op() {
             Ok(value) => {
-                crate::counters::count(name, policy, crate::counters::Event::OkAfterRetry);
+                crate::counters::count_at(site, crate::counters::Event::OkAfterRetry);
                 return Ok(value);
             }
             Err(error) => error,
@@ -391,8 +495,7 @@ where
 
 /// One failure: classify, decide, log. `Some(delay)` to retry after `delay`.
 fn decide<E>(
-    name: &str,
-    policy: Option<&str>,
+    site: &SiteCounters,
     schedule: &mut Schedule,
     hooks: &ErrorHooks<E>,
     error: &E,
@@ -407,8 +510,7 @@ fn decide<E>(
         &mut rand::rng(),
     );
     let event = observe::RetryEvent {
-        site: name,
-        policy,
+        site,
         attempt,
         error: &Shown(error, hooks.describe),
         class: classification.class,
@@ -468,8 +570,8 @@ mod tests {
         let mut calls = 0;
         let hooks = ErrorHooks::<HttpError>::classified();
         let result = run_blocking(
-            "test",
-            None,
+            &SiteCell::new(),
+            ("test", None),
             &spec,
             &hooks,
             || {
@@ -527,8 +629,8 @@ mod tests {
         let hooks = ErrorHooks::<HttpError>::classified().retry_if(|e| e.status() == 404);
         let mut calls = 0;
         let result: Result<(), HttpError> = run_blocking(
-            "test",
-            None,
+            &SiteCell::new(),
+            ("test", None),
             &RetrySpec::DEFAULT,
             &hooks,
             || {
