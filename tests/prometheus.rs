@@ -375,6 +375,13 @@ async fn a_scrape_shows_every_family_with_help_type_and_labels() {
         1.0
     );
 
+    // `ops/alerts.yml` counts the calls slower than 30 s from the bucket `le="30"`.
+    assert!(
+        body.lines().any(|line| line
+            .starts_with(r#"resilience_call_duration_seconds_bucket{site="prometheus::down",policy="",outcome="error_after_retry",le="30"}"#)),
+        "no bucket at 30 s in:\n{body}"
+    );
+
     // The README's table lists every family, each once.
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("the README");
