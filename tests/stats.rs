@@ -253,3 +253,67 @@ async fn the_alert_warns_once_when_it_fires_and_once_when_it_clears() {
     );
     install("policies: {}\n");
 }
+
+static SHAKY: Script = Script::new();
+
+#[retry(policy = "stats-alert-kinds", attempts = 2)]
+async fn shaky() -> Result<u32, ApiError> {
+    SHAKY.answer()
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_rate_and_slow_call_alerts_fire_and_clear_without_traffic() {
+    let _policies = POLICIES.lock().await;
+    let seen: Arc<Mutex<Vec<resilience::Alert>>> = Arc::default();
+    let hook = Arc::clone(&seen);
+    resilience::on_alert(move |alert| {
+        if alert.policy == "stats-alert-kinds" {
+            common::lock(&hook).push(alert.clone());
+        }
+    });
+    install(
+        "policies:\n  stats-alert-kinds:\n    retry: { attempts: 2, base: 40s, max_delay: 1m, jitter: 0.0 }\n    alert: { failure_rate: 0.3, slow_call: 30s, window: 1m }\n",
+    );
+    let changes = || -> Vec<(resilience::AlertKind, bool, Option<f64>)> {
+        common::lock(&seen)
+            .iter()
+            .map(|alert| (alert.kind, alert.firing, alert.value))
+            .collect()
+    };
+    use resilience::AlertKind::{FailureRate, SlowCall};
+
+    // 10 calls a second apart, each a 404 (not retried, failed): 100% failed, judged at the
+    // 10th. No retry-rate alert: the section names other conditions only.
+    for _ in 0..10 {
+        SHAKY.set(404);
+        assert!(shaky().await.is_err());
+        advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(changes(), [(FailureRate, true, Some(1.0))]);
+    let firing = resilience::stats();
+    assert!(firing.policy("stats-alert-kinds").unwrap().alert_firing);
+
+    // No call for two minutes: the window empties, and a read judges it (no thread runs).
+    advance(Duration::from_secs(120)).await;
+    assert_eq!(changes().len(), 1, "nothing judges before the read");
+    let quiet = resilience::stats();
+    assert!(!quiet.policy("stats-alert-kinds").unwrap().alert_firing);
+    assert_eq!(changes()[1], (FailureRate, false, None));
+
+    // One call that fails once and succeeds after its 40 s backoff: it retried for 40 s,
+    // above `slow_call: 30s`.
+    SHAKY.set(1);
+    assert!(shaky().await.is_ok());
+    assert_eq!(changes()[2..], [(SlowCall, true, Some(40.0))]);
+    let fired = common::lock(&seen)[2].clone();
+    assert_eq!(
+        (fired.threshold, fired.window),
+        (Some(30.0), Duration::from_secs(60))
+    );
+
+    // A quiet minute later the slow call is out of the window: cleared on the next read.
+    advance(Duration::from_secs(70)).await;
+    resilience::stats();
+    assert_eq!(changes()[3..], [(SlowCall, false, Some(0.0))]);
+    install("policies: {}\n");
+}

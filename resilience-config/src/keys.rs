@@ -216,9 +216,12 @@ pub(crate) const BULKHEAD: &[Key<BulkheadPatch>] = &[
     key!(policy),
 ];
 
-/// A policy's `alert` section: warn when its retry rate crosses `retry_rate` over `window`.
+/// A policy's `alert` section: warn when, over `window`, its retry rate crosses `retry_rate`,
+/// its failure rate crosses `failure_rate`, or a retrying call takes longer than `slow_call`.
 pub(crate) const ALERT: &[Key<AlertDoc>] = &[
     key!(yaml retry_rate: scalar::fraction),
+    key!(yaml failure_rate: scalar::fraction),
+    key!(yaml slow_call: scalar::positive),
     key!(yaml window: scalar::positive),
 ];
 
@@ -282,7 +285,10 @@ mod tests {
     /// The lists keep the table's order; only the attribute takes code.
     #[test]
     fn lists_come_from_the_tables() {
-        assert_eq!(<AlertDoc as Doc>::YAML, ["retry_rate", "window"]);
+        assert_eq!(
+            <AlertDoc as Doc>::YAML,
+            ["retry_rate", "failure_rate", "slow_call", "window"]
+        );
         assert_eq!(<BulkheadPatch as Doc>::YAML, ["max_concurrent", "max_wait"]);
         assert_eq!(crate::rules::TIMEOUT_KEYS, ["duration", "policy"]);
         assert_eq!(<CachePatch as Doc>::YAML[0], "enabled");

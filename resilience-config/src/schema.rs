@@ -69,12 +69,18 @@ impl PolicyDoc {
     }
 }
 
-/// The `alert` section: warn when a policy's retry rate crosses `retry_rate` over `window`.
+/// The `alert` section: warn when, over `window`, a policy's retry rate crosses `retry_rate`,
+/// its failure rate crosses `failure_rate`, or one of its calls retries for longer than
+/// `slow_call`.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct AlertDoc {
     /// `retry_rate`.
     pub retry_rate: Option<f64>,
+    /// `failure_rate`: calls that returned an error / calls.
+    pub failure_rate: Option<f64>,
+    /// `slow_call`: a call that retried for longer than this (first failure to answer).
+    pub slow_call: Option<Duration>,
     /// `window`.
     pub window: Option<Duration>,
 }

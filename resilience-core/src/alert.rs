@@ -1,59 +1,249 @@
-//! A policy's `alert`: a warn-level event (and `resilience_alerts_total`) when the retry rate
-//! of its sites crosses above the threshold over the alert's window, and one when it falls
-//! back below. Judged on the per-policy counters, at most once a second, after a call.
+//! A policy's `alert`: over the alert's `window`, the retry rate of its calls above
+//! `retry_rate`, their failure rate above `failure_rate`, or a call that retried for longer
+//! than `slow_call`. Each condition fires once when it starts to hold and clears once when it
+//! stops: a warn-level event, `resilience_alerts_total`, and the hooks of [`on_alert`].
+//!
+//! Judged on the per-policy counters without a thread: by each call of the policy's retry
+//! sites (at most once a second), by a call of any policy's retry site for every policy (at
+//! most once a second per calling policy), and by each [`stats()`](crate::stats()) read. So
+//! an alert whose traffic stopped clears with the next call anywhere or the next read; a
+//! program with no calls and no reads judges nothing.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::clock::nanos;
-use crate::counters::PolicyCounters;
+use crate::counters::{Call, PolicyCounters, Window};
 
-/// Fewest calls in an alert's window before its rate is judged (1 retried call out of 1 is
-/// not a trend).
+/// Fewest calls in an alert's window before a rate is judged (1 retried call out of 1 is
+/// not a trend); with fewer, a rate alert that fired clears.
 const ALERT_MIN_CALLS: u64 = 10;
 
-/// Counts one finished call of a retry site naming the policy (`retried`: it needed at least
-/// one retry), then judges the policy's alert.
-pub(crate) fn count_call(policy: &PolicyCounters, retried: bool) {
-    let now = policy.call(retried);
-    judge(policy, now);
+/// The retry rate an `alert` section without any condition watches.
+const DEFAULT_RETRY_RATE: f64 = 0.2;
+
+/// The window of an `alert` section without `window`.
+const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Which condition of a policy's `alert` changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AlertKind {
+    /// `retry_rate`: the share of calls that needed a retry.
+    RetryRate,
+    /// `failure_rate`: the share of calls that returned an error.
+    FailureRate,
+    /// `slow_call`: a call retried (first failure to answer) for longer than this.
+    SlowCall,
 }
 
-/// Judges the policy's `alert` at most once a second: a warn-level event when the retry
-/// rate crosses above it, and one when it falls back below.
+impl AlertKind {
+    const ALL: [AlertKind; 3] = [
+        AlertKind::RetryRate,
+        AlertKind::FailureRate,
+        AlertKind::SlowCall,
+    ];
+
+    /// The condition's YAML key, also its `alert` label in metrics.
+    pub fn key(self) -> &'static str {
+        match self {
+            AlertKind::RetryRate => "retry_rate",
+            AlertKind::FailureRate => "failure_rate",
+            AlertKind::SlowCall => "slow_call",
+        }
+    }
+}
+
+/// One alert fired or cleared, as [`on_alert`] hooks see it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Alert {
+    /// The policy whose `alert` it is.
+    pub policy: String,
+    /// Which condition.
+    pub kind: AlertKind,
+    /// `true`: it fired; `false`: it cleared.
+    pub firing: bool,
+    /// What was measured over the window: a rate (0.0 to 1.0), or the slowest call's
+    /// retrying in seconds. `None` when it cleared without a measure: too few calls left in
+    /// the window, or the condition removed from the policy.
+    pub value: Option<f64>,
+    /// The condition's threshold, in the value's unit (`None` when removed).
+    pub threshold: Option<f64>,
+    /// The alert's window.
+    pub window: Duration,
+}
+
+/// A hook of [`on_alert`].
+type Hook = Arc<dyn Fn(&Alert) + Send + Sync>;
+
+static HOOKS: RwLock<Vec<Hook>> = RwLock::new(Vec::new());
+
+/// Calls `hook` for every alert that fires or clears from now on, for the life of the
+/// process (a webhook, a pager, a test's recorder). Hooks run on the thread that judged the
+/// alert, after its `tracing` event: keep them quick, or hand the alert to a task of your own.
+///
+/// ```
+/// resilience_core::on_alert(|alert| {
+///     let state = if alert.firing { "fired" } else { "cleared" };
+///     eprintln!("{}: {} {state}", alert.policy, alert.kind.key());
+/// });
+/// ```
+pub fn on_alert(hook: impl Fn(&Alert) + Send + Sync + 'static) {
+    HOOKS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(Arc::new(hook));
+}
+
+/// Tells the hooks; they run outside the lock, so a hook may add another.
+fn notify(alert: &Alert) {
+    let hooks = HOOKS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    for hook in hooks {
+        hook(alert);
+    }
+}
+
+/// Counts one finished call of a retry site naming the policy, then judges the policy's
+/// alert (and, at most once a second, every policy's).
+pub(crate) fn count_call(policy: &PolicyCounters, call: Call) {
+    let now = policy.call(call);
+    judge(policy, now);
+    if due(&policy.swept, now) {
+        sweep_others(policy);
+    }
+}
+
+/// Judges every policy's alert now: what a [`stats()`](crate::stats()) read does.
+pub(crate) fn sweep() {
+    for policy in crate::counters::policies() {
+        let now = policy.now();
+        judge(&policy, now);
+    }
+}
+
+fn sweep_others(calling: &PolicyCounters) {
+    for policy in crate::counters::policies() {
+        if !std::ptr::eq(Arc::as_ptr(&policy), calling) {
+            let now = policy.now();
+            judge(&policy, now);
+        }
+    }
+}
+
+/// Whether a second has passed since `last` (nanoseconds plus one; 0: never), claiming the
+/// turn if so: of several callers at once, one is told yes.
+fn due(last: &std::sync::atomic::AtomicU64, now: u64) -> bool {
+    let seen = last.load(Ordering::Relaxed);
+    if seen != 0 && now.saturating_sub(seen - 1) < nanos(Duration::from_secs(1)) {
+        return false;
+    }
+    last.compare_exchange(seen, now + 1, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Judges the policy's `alert` at most once a second.
 fn judge(policy: &PolicyCounters, now: u64) {
-    let judged = policy.judged.load(Ordering::Relaxed);
-    if judged != 0 && now.saturating_sub(judged - 1) < nanos(Duration::from_secs(1)) {
+    if !due(&policy.judged, now) {
         return;
     }
-    if policy
-        .judged
-        .compare_exchange(judged, now + 1, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
-        return;
-    }
-    let Some(alert) = crate::registry::alert(&policy.name) else {
-        if policy.firing.swap(false, Ordering::Relaxed) {
-            crate::observe::alert_cleared(&policy.name, None, Duration::ZERO);
+    let alert = crate::registry::alert(&policy.name);
+    let window = alert
+        .as_ref()
+        .and_then(|alert| alert.window)
+        .unwrap_or(DEFAULT_WINDOW);
+    let measured = policy.window(window);
+    for kind in AlertKind::ALL {
+        let threshold = alert.as_ref().and_then(|alert| match kind {
+            AlertKind::RetryRate => alert
+                .retry_rate
+                .or((alert.failure_rate.is_none() && alert.slow_call.is_none())
+                    .then_some(DEFAULT_RETRY_RATE)),
+            AlertKind::FailureRate => alert.failure_rate,
+            AlertKind::SlowCall => alert.slow_call.map(|slow| slow.as_secs_f64()),
+        });
+        let firing = &policy.firing[kind as usize];
+        let (above, value) = match threshold {
+            None => (false, None),
+            Some(threshold) => verdict(kind, &measured, threshold),
+        };
+        if above != firing.load(Ordering::Relaxed) {
+            firing.store(above, Ordering::Relaxed);
+            let change = Alert {
+                policy: policy.name.clone(),
+                kind,
+                firing: above,
+                value,
+                threshold,
+                window,
+            };
+            crate::observe::alert_changed(&change);
+            notify(&change);
         }
-        return;
-    };
-    let threshold = alert.retry_rate.unwrap_or(0.2);
-    let window = alert.window.unwrap_or(Duration::from_secs(300));
-    let Some((rate, calls)) = policy.rate(window) else {
-        return;
-    };
-    if calls < ALERT_MIN_CALLS {
-        return;
     }
-    let above = rate > threshold;
-    if above != policy.firing.load(Ordering::Relaxed) {
-        policy.firing.store(above, Ordering::Relaxed);
-        if above {
-            crate::observe::alert_fired(&policy.name, rate, threshold, window);
-        } else {
-            crate::observe::alert_cleared(&policy.name, Some((rate, threshold)), window);
+}
+
+/// Whether the condition holds over `measured`, and the value it was judged on (`None`: too
+/// few calls to judge a rate, which does not hold).
+fn verdict(kind: AlertKind, measured: &Window, threshold: f64) -> (bool, Option<f64>) {
+    let rate = match kind {
+        AlertKind::SlowCall => {
+            let slowest = measured.slowest.as_secs_f64();
+            return (slowest > threshold, Some(slowest));
         }
+        AlertKind::RetryRate => measured.retry_rate(),
+        AlertKind::FailureRate => measured.failure_rate(),
+    };
+    match rate {
+        Some(rate) if measured.calls >= ALERT_MIN_CALLS => (rate > threshold, Some(rate)),
+        _ => (false, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(calls: u64, retried: u64, failed: u64, slowest_s: u64) -> Window {
+        Window {
+            calls,
+            retried,
+            failed,
+            slowest: Duration::from_secs(slowest_s),
+        }
+    }
+
+    #[test]
+    fn rates_need_ten_calls_and_must_exceed_the_threshold() {
+        let retry = AlertKind::RetryRate;
+        assert_eq!(verdict(retry, &window(9, 9, 0, 0), 0.2), (false, None));
+        assert_eq!(
+            verdict(retry, &window(10, 2, 0, 0), 0.2),
+            (false, Some(0.2))
+        );
+        assert_eq!(verdict(retry, &window(10, 3, 0, 0), 0.2), (true, Some(0.3)));
+        let failure = AlertKind::FailureRate;
+        assert_eq!(
+            verdict(failure, &window(20, 0, 5, 0), 0.2),
+            (true, Some(0.25))
+        );
+        assert_eq!(verdict(failure, &window(0, 0, 0, 0), 0.2), (false, None));
+    }
+
+    #[test]
+    fn one_slow_call_is_enough() {
+        let slow = AlertKind::SlowCall;
+        assert_eq!(
+            verdict(slow, &window(1, 1, 0, 31), 30.0),
+            (true, Some(31.0))
+        );
+        assert_eq!(
+            verdict(slow, &window(1, 1, 0, 30), 30.0),
+            (false, Some(30.0))
+        );
     }
 }

@@ -152,13 +152,48 @@ const BUCKET: Duration = Duration::from_secs(10);
 /// Buckets kept: one hour, the longest alert window.
 const BUCKETS: usize = 360;
 
-/// Calls and retried calls of one bucket; `epoch` is the bucket's number since the clock's
-/// start, so a bucket left from an hour ago reads as empty.
+/// Calls, retried and failed calls, and the longest retrying of one bucket; `epoch` is the
+/// bucket's number since the clock's start, so a bucket left from an hour ago reads as empty.
 #[derive(Debug, Default)]
 struct Bucket {
     epoch: AtomicU64,
     calls: AtomicU64,
     retried: AtomicU64,
+    failed: AtomicU64,
+    /// The longest a call of the bucket spent retrying (first failure to answer), in ns.
+    slowest: AtomicU64,
+}
+
+/// How one call of a policy's retry site ended, for its ring.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Call {
+    /// It needed at least one retry.
+    pub(crate) retried: bool,
+    /// It returned an error.
+    pub(crate) failed: bool,
+    /// How long it spent retrying, first failure to answer (zero when it did not fail).
+    pub(crate) retrying: Duration,
+}
+
+/// What a policy's ring holds over a window: see [`PolicyCounters::window`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Window {
+    pub(crate) calls: u64,
+    pub(crate) retried: u64,
+    pub(crate) failed: u64,
+    pub(crate) slowest: Duration,
+}
+
+impl Window {
+    /// Retried calls / calls; `None` without calls.
+    pub(crate) fn retry_rate(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.retried as f64 / self.calls as f64)
+    }
+
+    /// Failed calls / calls; `None` without calls.
+    pub(crate) fn failure_rate(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.failed as f64 / self.calls as f64)
+    }
 }
 
 /// The calls of one policy's retry sites.
@@ -169,10 +204,13 @@ pub(crate) struct PolicyCounters {
     pub(crate) calls: AtomicU64,
     pub(crate) retried: AtomicU64,
     ring: Box<[Bucket]>,
-    /// Whether the policy's alert is firing (see [`crate::alert`]).
-    pub(crate) firing: AtomicBool,
+    /// Whether each condition of the policy's alert is firing, by `AlertKind`
+    /// (see [`crate::alert`]).
+    pub(crate) firing: [AtomicBool; 3],
     /// When the alert was last judged (nanoseconds on `clock`, plus one; 0: never).
     pub(crate) judged: AtomicU64,
+    /// When a call of this policy last judged every policy's alerts (as `judged`).
+    pub(crate) swept: AtomicU64,
 }
 
 static POLICIES: LazyLock<Mutex<HashMap<String, Arc<PolicyCounters>>>> =
@@ -200,17 +238,19 @@ pub(crate) fn policy(name: &str) -> Arc<PolicyCounters> {
         calls: AtomicU64::new(0),
         retried: AtomicU64::new(0),
         ring: (0..BUCKETS).map(|_| Bucket::default()).collect(),
-        firing: AtomicBool::new(false),
+        firing: Default::default(),
         judged: AtomicU64::new(0),
+        swept: AtomicU64::new(0),
     });
     policies.insert(name.to_string(), Arc::clone(&policy));
     policy
 }
 
 impl PolicyCounters {
-    /// Counts one finished call; `retried`: it needed at least one retry. Returns the time
-    /// it was counted at (nanoseconds on the policy's clock), for judging its alert.
-    pub(crate) fn call(&self, retried: bool) -> u64 {
+    /// Counts one finished call. Returns the time it was counted at (nanoseconds on the
+    /// policy's clock), for judging its alert.
+    pub(crate) fn call(&self, call: Call) -> u64 {
+        let retried = call.retried;
         self.calls.fetch_add(1, Ordering::Relaxed);
         if retried {
             self.retried.fetch_add(1, Ordering::Relaxed);
@@ -227,28 +267,46 @@ impl PolicyCounters {
         {
             bucket.calls.store(0, Ordering::Relaxed);
             bucket.retried.store(0, Ordering::Relaxed);
+            bucket.failed.store(0, Ordering::Relaxed);
+            bucket.slowest.store(0, Ordering::Relaxed);
         }
         bucket.calls.fetch_add(1, Ordering::Relaxed);
         if retried {
             bucket.retried.fetch_add(1, Ordering::Relaxed);
         }
+        if call.failed {
+            bucket.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if !call.retrying.is_zero() {
+            bucket
+                .slowest
+                .fetch_max(nanos(call.retrying), Ordering::Relaxed);
+        }
         now
     }
 
-    /// Retried calls / calls over the last `window` (whole buckets), and the calls counted;
-    /// `None` with no call in it.
-    pub(crate) fn rate(&self, window: Duration) -> Option<(f64, u64)> {
+    /// The policy's clock now.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// What the ring holds over the last `window` (whole buckets).
+    pub(crate) fn window(&self, window: Duration) -> Window {
         let now = self.clock.now() / nanos(BUCKET);
         let span = (nanos(window).div_ceil(nanos(BUCKET))).clamp(1, BUCKETS as u64);
-        let (mut calls, mut retried) = (0, 0);
+        let mut sum = Window::default();
+        let mut slowest = 0;
         for epoch in now.saturating_sub(span - 1)..=now {
             let bucket = &self.ring[(epoch % BUCKETS as u64) as usize];
             if bucket.epoch.load(Ordering::Acquire) == epoch {
-                calls += bucket.calls.load(Ordering::Relaxed);
-                retried += bucket.retried.load(Ordering::Relaxed);
+                sum.calls += bucket.calls.load(Ordering::Relaxed);
+                sum.retried += bucket.retried.load(Ordering::Relaxed);
+                sum.failed += bucket.failed.load(Ordering::Relaxed);
+                slowest = slowest.max(bucket.slowest.load(Ordering::Relaxed));
             }
         }
-        (calls > 0).then(|| (retried as f64 / calls as f64, calls))
+        sum.slowest = Duration::from_nanos(slowest);
+        sum
     }
 }
 

@@ -45,6 +45,7 @@ pub mod __private;
 // YAML; they stay reachable here under their old paths.
 pub use resilience_config::{duration, rules};
 
+pub use alert::{Alert, AlertKind, on_alert};
 pub use batch::batch;
 pub use classify::classify_error;
 pub use duration::{DurationError, parse_duration};

@@ -394,49 +394,81 @@ pub(crate) fn timed_out(site: &SiteCounters, after: Duration) {
     );
 }
 
-/// A policy's retry rate crossed above its `alert`.
-pub(crate) fn alert_fired(policy: &str, rate: f64, threshold: f64, window: Duration) {
+/// A condition of a policy's `alert` fired or cleared: one warn-level event, and the
+/// `resilience_alerts_total` counter and `resilience_alert_firing` gauge of the condition.
+pub(crate) fn alert_changed(alert: &crate::alert::Alert) {
+    use crate::alert::AlertKind;
+    let (policy, kind, window) = (alert.policy.as_str(), alert.kind.key(), alert.window);
+    let shown = |value: f64| match alert.kind {
+        AlertKind::SlowCall => span(Duration::from_secs_f64(value.max(0.0))),
+        _ => percent(value),
+    };
+    let measure = match alert.kind {
+        AlertKind::RetryRate => "of calls retried",
+        AlertKind::FailureRate => "of calls failed",
+        AlertKind::SlowCall => "the slowest call retried for",
+    };
+    let message = match (alert.firing, alert.value, alert.threshold) {
+        (true, Some(value), Some(threshold)) => match alert.kind {
+            AlertKind::SlowCall => format!(
+                "policy `{policy}`: a call retried for {} within the last {}, above the alert's {}",
+                shown(value),
+                span(window),
+                shown(threshold),
+            ),
+            _ => format!(
+                "policy `{policy}`: {} {measure} over the last {}, above the alert's {}",
+                shown(value),
+                span(window),
+                shown(threshold),
+            ),
+        },
+        (false, Some(value), Some(threshold)) => match alert.kind {
+            AlertKind::RetryRate => format!(
+                "policy `{policy}`: retry rate back to {} over the last {}, below the alert's {}",
+                shown(value),
+                span(window),
+                shown(threshold),
+            ),
+            AlertKind::FailureRate => format!(
+                "policy `{policy}`: failure rate back to {} over the last {}, below the alert's {}",
+                shown(value),
+                span(window),
+                shown(threshold),
+            ),
+            AlertKind::SlowCall => format!(
+                "policy `{policy}`: {measure} {} within the last {}, below the alert's {}",
+                shown(value),
+                span(window),
+                shown(threshold),
+            ),
+        },
+        (_, _, Some(_)) => format!(
+            "policy `{policy}`: fewer than 10 calls over the last {}; `{kind}` alert cleared",
+            span(window),
+        ),
+        (_, _, None) => {
+            format!("policy `{policy}`: `{kind}` alert removed from the policy; cleared")
+        }
+    };
     tracing::warn!(
         target: "resilience::alert",
         policy,
-        retry_rate = rate,
-        threshold,
+        alert = kind,
+        firing = alert.firing,
+        value = alert.value,
+        threshold = alert.threshold,
         window_s = window.as_secs(),
-        "policy `{policy}`: {} of calls retried over the last {}, above the alert's {}",
-        percent(rate),
-        span(window),
-        percent(threshold),
+        "{message}",
     );
-    alert_state(policy, "firing", 1.0);
-}
-
-/// A policy's retry rate fell back below its `alert` (or the alert was removed: `None`).
-pub(crate) fn alert_cleared(policy: &str, rate: Option<(f64, f64)>, window: Duration) {
-    match rate {
-        Some((rate, threshold)) => tracing::warn!(
-            target: "resilience::alert",
-            policy,
-            retry_rate = rate,
-            threshold,
-            window_s = window.as_secs(),
-            "policy `{policy}`: retry rate back to {} over the last {}, below the alert's {}",
-            percent(rate),
-            span(window),
-            percent(threshold),
-        ),
-        None => tracing::warn!(
-            target: "resilience::alert",
-            policy,
-            "policy `{policy}`: alert removed from the policy; cleared",
-        ),
-    }
-    alert_state(policy, "cleared", 0.0);
-}
-
-/// Counts an alert's change to `state` and sets its `resilience_alert_firing` gauge.
-fn alert_state(policy: &str, state: &'static str, firing: f64) {
-    metrics::counter!(ALERTS, "policy" => policy.to_owned(), "state" => state).increment(1);
-    metrics::gauge!(ALERT_FIRING, "policy" => policy.to_owned()).set(firing);
+    let (state, firing) = if alert.firing {
+        ("firing", 1.0)
+    } else {
+        ("cleared", 0.0)
+    };
+    metrics::counter!(ALERTS, "policy" => policy.to_owned(), "alert" => kind, "state" => state)
+        .increment(1);
+    metrics::gauge!(ALERT_FIRING, "policy" => policy.to_owned(), "alert" => kind).set(firing);
 }
 
 /// A window for people: `5m`, `1h`, `90s`.

@@ -136,7 +136,7 @@ pub struct PolicyStats {
     pub breaker: Option<BreakerState>,
     /// The caches of the sites naming it, summed.
     pub cache: Option<CacheCounts>,
-    /// Whether its `alert` is firing.
+    /// Whether one of its `alert`'s conditions is firing.
     pub alert_firing: bool,
 }
 
@@ -176,6 +176,9 @@ pub fn enable_metrics() {
 /// assert!(stats.site("no::such::site").is_none());
 /// ```
 pub fn stats() -> Stats {
+    // A reader may be the only activity left: its read judges the alerts, so one firing
+    // clears once its window empties even when no call comes.
+    crate::alert::sweep();
     let mut sites: Vec<SiteStats> = counters::sites()
         .iter()
         .map(|site| snapshot(site))
@@ -224,10 +227,11 @@ pub fn stats() -> Stats {
         });
         policy.calls = counters.calls.load(Ordering::Relaxed);
         policy.retried_calls = counters.retried.load(Ordering::Relaxed);
-        policy.retry_rate_5m = counters
-            .rate(Duration::from_secs(300))
-            .map(|(rate, _)| rate);
-        policy.alert_firing = counters.firing.load(Ordering::Relaxed);
+        policy.retry_rate_5m = counters.window(Duration::from_secs(300)).retry_rate();
+        policy.alert_firing = counters
+            .firing
+            .iter()
+            .any(|firing| firing.load(Ordering::Relaxed));
     }
     for (_, policy, breaker) in &breakers {
         if let Some(name) = policy {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{Decision, RetrySpec, Schedule};
-use crate::counters::{PolicyCounters, SiteCell, SiteCounters};
+use crate::counters::{Call, PolicyCounters, SiteCell, SiteCounters};
 use crate::error_class::Classification;
 use crate::hooks::ErrorHooks;
 use crate::observe::{CallMetrics, Outcome};
@@ -250,7 +250,7 @@ impl RetrySite {
             }
             Err(error) => error,
         };
-        let (result, retried) = Box::pin(retry_after_failure(
+        let (result, call) = Box::pin(retry_after_failure(
             self.counted(),
             &spec,
             &hooks(),
@@ -259,8 +259,8 @@ impl RetrySite {
             error,
         ))
         .await;
-        counted_call(self, retried);
-        self.finished(started, Outcome::of(result.is_ok(), retried));
+        counted_call(self, call);
+        self.finished(started, Outcome::of(result.is_ok(), call.retried));
         result
     }
 }
@@ -270,14 +270,14 @@ impl RetrySite {
 fn counted_first_try(site: &RetrySite) {
     if let Some(policy) = site.policy_counters() {
         crate::counters::count_at(site.counted(), crate::counters::Event::OkFirstTry);
-        crate::alert::count_call(policy, false);
+        crate::alert::count_call(policy, Call::default());
     }
 }
 
 /// A call that failed at least once, at a site that counts every call.
-fn counted_call(site: &RetrySite, retried: bool) {
+fn counted_call(site: &RetrySite, call: Call) {
     if let Some(policy) = site.policy_counters() {
-        crate::alert::count_call(policy, retried);
+        crate::alert::count_call(policy, call);
     }
 }
 
@@ -293,9 +293,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let (result, retried) =
+    let (result, call) =
         retry_after_failure(site.counted(), &site.spec, &hooks, op, None, error).await;
-    site.finished(started, Outcome::of(result.is_ok(), retried));
+    site.finished(started, Outcome::of(result.is_ok(), call.retried));
     result
 }
 
@@ -311,23 +311,36 @@ where
 {
     let spec = site.spec();
     let started = site.start();
-    let mut tries = 0;
+    let mut tries = 0u32;
+    let mut first_failure = None;
     let result = run_blocking(
         &site.counters,
         (site.name, site.policy),
         &spec,
         &hooks,
         || {
-            tries += 1;
-            op()
+            tries = tries.saturating_add(1);
+            let result = op();
+            if tries == 1 && result.is_err() {
+                first_failure = Some(std::time::Instant::now());
+            }
+            result
         },
         &mut ThreadClock::start(&spec),
     );
-    match (tries, &result) {
-        (1, Ok(_)) => counted_first_try(site),
-        (tries, _) => counted_call(site, tries > 1),
+    let retried = tries > 1;
+    match (first_failure, &result) {
+        (None, _) => counted_first_try(site),
+        (Some(failed_at), result) => counted_call(
+            site,
+            Call {
+                retried,
+                failed: result.is_err(),
+                retrying: failed_at.elapsed(),
+            },
+        ),
     }
-    site.finished(started, Outcome::of(result.is_ok(), tries > 1));
+    site.finished(started, Outcome::of(result.is_ok(), retried));
     result
 }
 
@@ -347,8 +360,8 @@ where
 {
     let started = families::per_call().then(Instant::now);
     let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
-    let (result, retried) = match op().await {
-        Ok(value) => (Ok(value), false),
+    let (result, call) = match op().await {
+        Ok(value) => (Ok(value), Call::default()),
         Err(error) => {
             let site = crate::counters::site(name, policy);
             // Boxed, as in `retry_async`: the loop's state stays out of a happy call's future.
@@ -364,14 +377,15 @@ where
         }
     };
     if let Some(started) = started {
-        let outcome = Outcome::of(result.is_ok(), retried);
+        let outcome = Outcome::of(result.is_ok(), call.retried);
         observe::call_finished(name, policy, outcome, Some(started.elapsed()));
     }
     result
 }
 
 /// Everything after a failed first try: kept out of [`run_async`]'s body so the happy path's
-/// state machine stays small. Also says whether it retried.
+/// state machine stays small. Also says how the call went: whether it retried, failed, and
+/// how long it spent retrying.
 ///
 /// The rest of the call runs in one span (`resilience.call`, with the site and policy),
 /// made here: the span, and the check whether a subscriber wants it, cost only a call that
@@ -383,15 +397,21 @@ async fn retry_after_failure<T, E, F, Fut>(
     mut op: F,
     started: Option<Instant>,
     mut error: E,
-) -> (Result<T, E>, bool)
+) -> (Result<T, E>, Call)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    let failed_at = Instant::now();
+    let call = |retried, failed| Call {
+        retried,
+        failed,
+        retrying: failed_at.elapsed(),
+    };
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
         crate::counters::count_at(site, crate::counters::Event::Failed);
-        return (Err(error), false);
+        return (Err(error), call(false, true));
     }
     let span = call_span(site);
     async move {
@@ -401,14 +421,14 @@ where
             let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
             let delay = match decide(site, &mut schedule, hooks, &error, elapsed) {
                 Some(delay) => delay,
-                None => return (Err(error), retried),
+                None => return (Err(error), call(retried, true)),
             };
             retried = true;
             tokio::time::sleep(delay).await;
             error = match op().await {
                 Ok(value) => {
                     crate::counters::count_at(site, crate::counters::Event::OkAfterRetry);
-                    return (Ok(value), true);
+                    return (Ok(value), call(true, false));
                 }
                 Err(error) => error,
             };
