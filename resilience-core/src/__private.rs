@@ -243,6 +243,7 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
     key
 }
 
+pub use crate::clock::Stamp;
 pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSite, RateLimitSpec, key_hash};
 pub use crate::retry::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};

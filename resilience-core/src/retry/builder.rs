@@ -240,7 +240,7 @@ impl Retry {
         let mut clock = ThreadClock::start(&spec);
         // A builder is a value, not a `static`: its counters are looked up after a failure.
         let counters = crate::counters::SiteCell::new();
-        let started = crate::families::per_call().then(std::time::Instant::now);
+        let started = crate::families::per_call().then(crate::clock::Stamp::now);
         let mut op = op;
         let mut tries = 0u32;
         let result = run_blocking(

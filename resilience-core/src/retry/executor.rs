@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{Decision, RetrySpec, Schedule};
+use crate::clock::Stamp;
 use crate::counters::{Call, PolicyCounters, SiteCell, SiteCounters};
 use crate::error_class::Classification;
 use crate::hooks::ErrorHooks;
@@ -82,9 +83,9 @@ impl RetrySite {
 
     /// When a call starts, if per-call metrics are on (one relaxed load when they are not).
     #[inline(always)]
-    fn start(&self) -> Option<Instant> {
+    fn start(&self) -> Option<Stamp> {
         if families::per_call() {
-            Some(Instant::now())
+            Some(Stamp::now())
         } else {
             None
         }
@@ -92,7 +93,7 @@ impl RetrySite {
 
     /// A call that `started` (see [`start`](Self::start)) ended with `outcome`.
     #[inline]
-    fn finished(&self, started: Option<Instant>, outcome: Outcome) {
+    fn finished(&self, started: Option<Stamp>, outcome: Outcome) {
         if let Some(started) = started {
             self.record(started, outcome);
         }
@@ -100,7 +101,7 @@ impl RetrySite {
 
     #[cold]
     #[inline(never)]
-    fn record(&self, started: Instant, outcome: Outcome) {
+    fn record(&self, started: Stamp, outcome: Outcome) {
         self.metrics
             .get_or_init(|| CallMetrics::new(self.name, self.policy))
             .record(outcome, started.elapsed());
@@ -186,13 +187,13 @@ impl InlineRetrySite {
     /// (see [`enable_metrics`](crate::stats::enable_metrics)); else `None`, for one relaxed
     /// load.
     #[inline(always)]
-    pub fn start(&self) -> Option<Instant> {
+    pub fn start(&self) -> Option<Stamp> {
         self.0.start()
     }
 
     /// What `#[retry]` calls when the first try succeeded: counts the call if it was timed.
     #[inline(always)]
-    pub fn first_try_ok(&self, started: Option<Instant>) {
+    pub fn first_try_ok(&self, started: Option<Stamp>) {
         self.0.finished(started, Outcome::Ok);
     }
 
@@ -206,7 +207,7 @@ impl InlineRetrySite {
         hooks: H,
         op: F,
         error: E,
-        started: Option<Instant>,
+        started: Option<Stamp>,
     ) -> Pin<Box<impl Future<Output = Result<T, E>>>>
     where
         F: FnMut() -> Fut,
@@ -287,7 +288,7 @@ async fn retry_inline_after_failure<T, E, F, Fut>(
     hooks: ErrorHooks<E>,
     op: F,
     error: E,
-    started: Option<Instant>,
+    started: Option<Stamp>,
 ) -> Result<T, E>
 where
     F: FnMut() -> Fut,
@@ -322,7 +323,8 @@ where
             tries = tries.saturating_add(1);
             let result = op();
             if tries == 1 && result.is_err() {
-                first_failure = Some(std::time::Instant::now());
+                // Only a policy's alert reads how long a call retried (`slow_call`).
+                first_failure = Some(site.policy.map(|_| std::time::Instant::now()));
             }
             result
         },
@@ -336,7 +338,7 @@ where
             Call {
                 retried,
                 failed: result.is_err(),
-                retrying: failed_at.elapsed(),
+                retrying: failed_at.map_or(Duration::ZERO, |at| at.elapsed()),
             },
         ),
     }
@@ -358,7 +360,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let started = families::per_call().then(Instant::now);
+    let started = families::per_call().then(Stamp::now);
     let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
     let (result, call) = match op().await {
         Ok(value) => (Ok(value), Call::default()),
@@ -402,11 +404,12 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let failed_at = Instant::now();
+    // Only a policy's alert reads how long a call retried (`slow_call`).
+    let failed_at = site.policy.map(|_| Instant::now());
     let call = |retried, failed| Call {
         retried,
         failed,
-        retrying: failed_at.elapsed(),
+        retrying: failed_at.map_or(Duration::ZERO, |at| at.elapsed()),
     };
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
