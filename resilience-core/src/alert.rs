@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use crate::clock::nanos;
 use crate::counters::{Call, PolicyCounters, Window};
+use crate::families;
+use crate::observe::{percent, span};
 
 /// Fewest calls in an alert's window before a rate is judged (1 retried call out of 1 is
 /// not a trend); with fewer, a rate alert that fired clears.
@@ -181,10 +183,70 @@ fn judge(policy: &PolicyCounters, now: u64) {
                 threshold,
                 window,
             };
-            crate::observe::alert_changed(&change);
+            report(&change);
             notify(&change);
         }
     }
+}
+
+/// A condition of a policy's `alert` fired or cleared: one warn-level event, and the
+/// `resilience_alerts_total` counter and `resilience_alert_firing` gauge of the condition.
+fn report(alert: &Alert) {
+    let (policy, kind, window) = (alert.policy.as_str(), alert.kind.key(), alert.window);
+    let shown = |value: f64| match alert.kind {
+        AlertKind::SlowCall => span(Duration::from_secs_f64(value.max(0.0))),
+        _ => percent(value),
+    };
+    // Fired: "50% of calls retried over the last 1m, above the alert's 20%"; cleared:
+    // "retry rate back to 10% over the last 1m, below the alert's 20%".
+    let (measured, back) = match alert.kind {
+        AlertKind::RetryRate => ("of calls retried", "retry rate back to"),
+        AlertKind::FailureRate => ("of calls failed", "failure rate back to"),
+        AlertKind::SlowCall => (
+            "the slowest call retried for",
+            "the slowest call retried for",
+        ),
+    };
+    let message = match (alert.value, alert.threshold) {
+        (Some(value), Some(threshold)) => {
+            let (value, threshold, window) = (shown(value), shown(threshold), span(window));
+            match (alert.firing, alert.kind) {
+                (true, AlertKind::SlowCall) => format!(
+                    "policy `{policy}`: a call retried for {value} within the last {window}, above the alert's {threshold}"
+                ),
+                (true, _) => format!(
+                    "policy `{policy}`: {value} {measured} over the last {window}, above the alert's {threshold}"
+                ),
+                (false, _) => format!(
+                    "policy `{policy}`: {back} {value} over the last {window}, below the alert's {threshold}"
+                ),
+            }
+        }
+        (_, Some(_)) => format!(
+            "policy `{policy}`: fewer than 10 calls over the last {}; `{kind}` alert cleared",
+            span(window),
+        ),
+        (_, None) => format!("policy `{policy}`: `{kind}` alert removed from the policy; cleared"),
+    };
+    tracing::warn!(
+        target: "resilience::alert",
+        policy,
+        alert = kind,
+        firing = alert.firing,
+        value = alert.value,
+        threshold = alert.threshold,
+        window_s = window.as_secs(),
+        "{message}",
+    );
+    let (state, firing) = if alert.firing {
+        ("firing", 1.0)
+    } else {
+        ("cleared", 0.0)
+    };
+    metrics::counter!(families::ALERTS, "policy" => policy.to_owned(), "alert" => kind, "state" => state)
+        .increment(1);
+    metrics::gauge!(families::ALERT_FIRING, "policy" => policy.to_owned(), "alert" => kind)
+        .set(firing);
 }
 
 /// Whether the condition holds over `measured`, and the value it was judged on (`None`: too

@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::counters::{self, Event, SiteCounters};
 use crate::error_class::ErrorClass;
 use crate::families::{
-    ALERT_FIRING, ALERTS, BREAKER_REFUSED, BREAKER_STATE, BREAKER_TRANSITIONS, BULKHEAD_REJECTIONS,
-    CALL_DURATION, CALLS, CONFIG_RELOADS, GIVE_UPS, LIMIT_LEARNED, LIMIT_PAUSES, LIMIT_REJECTIONS,
-    LIMIT_SLOWDOWNS, LIMIT_WAIT, LIMIT_WAITS, POLICY_MISSING, RETRIES, RETRY_WAIT, TIMEOUTS,
+    BREAKER_REFUSED, BREAKER_STATE, BREAKER_TRANSITIONS, BULKHEAD_REJECTIONS, CALL_DURATION, CALLS,
+    CONFIG_RELOADS, GIVE_UPS, LIMIT_LEARNED, LIMIT_PAUSES, LIMIT_REJECTIONS, LIMIT_SLOWDOWNS,
+    LIMIT_WAIT, LIMIT_WAITS, POLICY_MISSING, RETRIES, RETRY_WAIT, TIMEOUTS,
 };
 
 /// What most events share besides their log line: the site's counter in
@@ -394,85 +394,8 @@ pub(crate) fn timed_out(site: &SiteCounters, after: Duration) {
     );
 }
 
-/// A condition of a policy's `alert` fired or cleared: one warn-level event, and the
-/// `resilience_alerts_total` counter and `resilience_alert_firing` gauge of the condition.
-pub(crate) fn alert_changed(alert: &crate::alert::Alert) {
-    use crate::alert::AlertKind;
-    let (policy, kind, window) = (alert.policy.as_str(), alert.kind.key(), alert.window);
-    let shown = |value: f64| match alert.kind {
-        AlertKind::SlowCall => span(Duration::from_secs_f64(value.max(0.0))),
-        _ => percent(value),
-    };
-    let measure = match alert.kind {
-        AlertKind::RetryRate => "of calls retried",
-        AlertKind::FailureRate => "of calls failed",
-        AlertKind::SlowCall => "the slowest call retried for",
-    };
-    let message = match (alert.firing, alert.value, alert.threshold) {
-        (true, Some(value), Some(threshold)) => match alert.kind {
-            AlertKind::SlowCall => format!(
-                "policy `{policy}`: a call retried for {} within the last {}, above the alert's {}",
-                shown(value),
-                span(window),
-                shown(threshold),
-            ),
-            _ => format!(
-                "policy `{policy}`: {} {measure} over the last {}, above the alert's {}",
-                shown(value),
-                span(window),
-                shown(threshold),
-            ),
-        },
-        (false, Some(value), Some(threshold)) => match alert.kind {
-            AlertKind::RetryRate => format!(
-                "policy `{policy}`: retry rate back to {} over the last {}, below the alert's {}",
-                shown(value),
-                span(window),
-                shown(threshold),
-            ),
-            AlertKind::FailureRate => format!(
-                "policy `{policy}`: failure rate back to {} over the last {}, below the alert's {}",
-                shown(value),
-                span(window),
-                shown(threshold),
-            ),
-            AlertKind::SlowCall => format!(
-                "policy `{policy}`: {measure} {} within the last {}, below the alert's {}",
-                shown(value),
-                span(window),
-                shown(threshold),
-            ),
-        },
-        (_, _, Some(_)) => format!(
-            "policy `{policy}`: fewer than 10 calls over the last {}; `{kind}` alert cleared",
-            span(window),
-        ),
-        (_, _, None) => {
-            format!("policy `{policy}`: `{kind}` alert removed from the policy; cleared")
-        }
-    };
-    tracing::warn!(
-        target: "resilience::alert",
-        policy,
-        alert = kind,
-        firing = alert.firing,
-        value = alert.value,
-        threshold = alert.threshold,
-        window_s = window.as_secs(),
-        "{message}",
-    );
-    let (state, firing) = if alert.firing {
-        ("firing", 1.0)
-    } else {
-        ("cleared", 0.0)
-    };
-    metrics::counter!(ALERTS, "policy" => policy.to_owned(), "alert" => kind, "state" => state)
-        .increment(1);
-    metrics::gauge!(ALERT_FIRING, "policy" => policy.to_owned(), "alert" => kind).set(firing);
-}
-
 /// A window for people: `5m`, `1h`, `90s`.
-fn span(window: Duration) -> String {
+pub(crate) fn span(window: Duration) -> String {
     let secs = window.as_secs();
     match secs {
         0 => format!("{}", Rounded(window)),
@@ -483,7 +406,7 @@ fn span(window: Duration) -> String {
 }
 
 /// A rate for people: `20%`, `19.6%`.
-fn percent(rate: f64) -> String {
+pub(crate) fn percent(rate: f64) -> String {
     let percent = (rate * 1000.0).round() / 10.0;
     if percent.fract() == 0.0 {
         format!("{percent:.0}%")
