@@ -1,7 +1,7 @@
 //! Prometheus end to end: `/metrics` served on loopback while a small workload runs.
 //!
 //! `cargo run --example prometheus` (then `curl http://127.0.0.1:9898/metrics`; another
-//! port with `PORT=9899`). It runs for 20 seconds (`SECONDS=120` for longer), then prints the
+//! port with `PORT=9899`). It runs for 20 seconds (`RUN_SECONDS=120` for longer), then prints the
 //! library's series from one scrape of its own and exits.
 //!
 //! The workload: a backend that answers 503 to one call in four (`#[retry]` retries it), a
@@ -70,7 +70,7 @@ async fn fetch_order(id: u64) -> Result<u64, BackendError> {
 #[cached(ttl = "5s")]
 async fn region(id: u64) -> String {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    format!("region-{}", id % 16)
+    format!("region-{id}")
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -83,7 +83,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = u16::try_from(env_number("PORT", 9898))?;
-    let run_for = Duration::from_secs(env_number("SECONDS", 20));
+    let run_for = Duration::from_secs(env_number("RUN_SECONDS", 20));
     let (recorder, exporter) = PrometheusBuilder::new()
         .with_http_listener(([127, 0, 0, 1], port))
         .set_buckets_for_metric(
@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Err(error) = fetch_order(id).await {
             println!("order {id}: {error}");
         }
-        region(id).await;
+        region(id % 16).await;
     }
 
     // One scrape of our own: the library's series.
