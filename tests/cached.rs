@@ -512,6 +512,38 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_backgroun
     assert_eq!(revalidated_cache().counts(), counts(1, 2, 11, 3, 0));
 }
 
+static EARLY: Calls = Calls::new();
+
+/// A slow load (100 s, on the paused clock): under `early_refresh = 1.0` the value stops
+/// being fresh 100 s * E before it expires, E exponential of mean 1, more than a microsecond
+/// but with probability 1e-8.
+#[cached(ttl = "600s", early_refresh = 1.0)]
+async fn early(id: u32) -> String {
+    let run = EARLY.run();
+    tokio::time::sleep(secs(100)).await;
+    format!("{id} v{run}")
+}
+
+/// A hot key is refreshed before it expires: the caller that finds it past its drawn point
+/// is served at once, like everyone else, while one refresh runs in the background, and the
+/// refreshed value replaces it.
+#[tokio::test(start_paused = true)]
+async fn early_refresh_reloads_a_hot_key_in_the_background_before_it_expires() {
+    assert_eq!(early(1).await, "1 v1"); // stored at 100 s, expires at 700 s
+    advance(secs(600) - Duration::from_micros(1)).await;
+    for _ in 0..10 {
+        let served_at = Instant::now();
+        assert_eq!(early(1).await, "1 v1");
+        assert_eq!(served_at.elapsed(), Duration::ZERO, "at once");
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(EARLY.get(), 2, "one refresh, in the background");
+    advance(secs(100)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(early(1).await, "1 v2", "the refresh stored");
+    assert_eq!(EARLY.get(), 2);
+}
+
 static REVALIDATED_BORROWED: Calls = Calls::new();
 
 /// Borrows its argument, so its refresh cannot move to another task.

@@ -31,6 +31,12 @@ pub struct CacheSpec {
     pub negative_ttl: Option<Duration>,
     /// Serve an expired value for this long while one refresh runs. Default none.
     pub stale_while_revalidate: Option<Duration>,
+    /// Probabilistic early refresh of hot entries before they expire (XFetch), with this
+    /// `beta`: a value whose load took `d` is refreshed by the first caller after
+    /// `expiry - d * beta * E`, `E` drawn once per stored value from the exponential
+    /// distribution of mean 1, while every caller keeps getting the value. 1.0 is the
+    /// paper's choice; above it refreshes earlier. Default 0.0: off.
+    pub early_refresh: f64,
     /// `false` bypasses the cache (and clears it). Default true.
     pub enabled: bool,
 }
@@ -44,6 +50,7 @@ impl CacheSpec {
             ttl_jitter: 0.0,
             negative_ttl: None,
             stale_while_revalidate: None,
+            early_refresh: 0.0,
             enabled: true,
         }
     }
@@ -64,6 +71,8 @@ patch! {
         negative_ttl: Option<Duration>,
         /// Overrides `stale_while_revalidate` (`Some(None)` turns it off).
         stale_while_revalidate: Option<Duration>,
+        /// Overrides `early_refresh` (0.0 turns it off).
+        early_refresh: f64,
         /// Overrides `enabled`: `false` bypasses and clears the cache.
         enabled: bool,
     }

@@ -194,6 +194,7 @@ pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(negative_ttl: scalar::optional_duration),
     key!(key),
     key!(stale_while_revalidate: scalar::optional_duration),
+    key!(early_refresh: scalar::early_refresh),
     key!(policy),
 ];
 

@@ -144,6 +144,10 @@ pub(crate) fn fraction(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
     rules::check_fraction(key, number(key, scalar)?).map_err(Problem::new)
 }
 
+pub(crate) fn early_refresh(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
+    rules::check_early_refresh(number(key, scalar)?).map_err(Problem::new)
+}
+
 pub(crate) fn factor(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
     rules::check_factor(number(key, scalar)?).map_err(Problem::new)
 }

@@ -17,8 +17,9 @@ pub(crate) struct CachedArgs {
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) key: Option<Expr>,
     pub(crate) stale_while_revalidate: Option<Duration>,
-    /// The `stale_while_revalidate` key, where a body that cannot refresh in the background
-    /// (not `Send`) is reported.
+    pub(crate) early_refresh: Option<f64>,
+    /// The `stale_while_revalidate` (else `early_refresh`) key, where a body that cannot
+    /// refresh in the background (not `Send`) is reported.
     pub(crate) stale_key: Option<proc_macro2::Span>,
     pub(crate) policy: Option<LitStr>,
 }
@@ -33,6 +34,7 @@ impl CachedArgs {
             negative_ttl: None,
             key: None,
             stale_while_revalidate: None,
+            early_refresh: None,
             stale_key: None,
             policy: None,
         };
@@ -65,6 +67,15 @@ impl CachedArgs {
                 "stale_while_revalidate" => {
                     out.stale_while_revalidate = errors.take(args::duration(&key, &value));
                     out.stale_key = Some(key.span());
+                }
+                "early_refresh" => {
+                    let checked = args::number(&key, &value).and_then(|n| {
+                        rules::check_early_refresh(n)
+                            .map_err(|msg| syn::Error::new_spanned(&value, msg))
+                    });
+                    out.early_refresh = errors.take(checked);
+                    // An early refresh runs in the background as a stale one does.
+                    out.stale_key.get_or_insert(key.span());
                 }
                 "key" => out.key = Some(value),
                 "policy" => {

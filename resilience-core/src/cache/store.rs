@@ -137,12 +137,47 @@ pub struct Cache<K, V> {
     jitter_bits: AtomicU64,
     negative_ttl: AtomicU64,
     stale_window: AtomicU64,
+    /// `early_refresh` (XFetch's beta) as f64 bits; 0.0 is off.
+    early_bits: AtomicU64,
     enabled: AtomicBool,
     capacity: AtomicU64,
     clock: Clock,
     stats: Arc<CacheStats>,
     /// The site name reported to the `metrics` facade.
     name: &'static str,
+}
+
+/// How long before its expiry a value whose load took `took` nanoseconds stops being fresh,
+/// under early refresh with `beta` (XFetch: Vattani, Chierichetti and Lowenstein, "Optimal
+/// Probabilistic Cache Stampede Prevention", VLDB 2015): `took * beta * E`, with
+/// `E = -ln(draw)` exponential of mean 1 for a `draw` uniform in `[0, 1)`.
+///
+/// The paper draws on every read; this draws once per stored value, so a hit reads no random
+/// number and compares against one stored instant as it does without early refresh. The
+/// refresh then comes at the first read past a point drawn from the same distribution, one
+/// refresh at a time (the stale path's single flight), where per-read draws would make a key
+/// read more often refresh a little earlier.
+fn early_gap(took: u64, beta: f64, draw: f64) -> u64 {
+    // `1 - draw` is in (0, 1]: its logarithm is finite and at most 0.
+    let exponential = -(1.0 - draw).ln();
+    let gap = took as f64 * beta * exponential;
+    // `as` saturates (and reads NaN as 0): a huge gap is capped by the ttl at the caller.
+    gap as u64
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The draw [`early_draw`] returns on this thread, in this module's tests.
+    static DRAW: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// A uniform draw in `[0, 1)` for [`early_gap`].
+fn early_draw() -> f64 {
+    #[cfg(test)]
+    if let Some(draw) = DRAW.with(std::cell::Cell::get) {
+        return draw;
+    }
+    rand::rng().random()
 }
 
 /// Shards of the store: 16 per core where quick_cache's default is 4. A read takes its
@@ -195,6 +230,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             jitter_bits: AtomicU64::new(0),
             negative_ttl: AtomicU64::new(0),
             stale_window: AtomicU64::new(0),
+            early_bits: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
             clock: Clock::new(),
@@ -252,6 +288,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             spec.stale_while_revalidate.map_or(0, nanos),
             Ordering::Relaxed,
         );
+        // NaN and negatives (a spec built in code, unchecked) are off.
+        let early = if spec.early_refresh > 0.0 {
+            spec.early_refresh.min(100.0)
+        } else {
+            0.0
+        };
+        self.early_bits.store(early.to_bits(), Ordering::Relaxed);
         let capacity = spec.max_entries.max(1);
         if self.capacity.swap(capacity, Ordering::Relaxed) != capacity {
             self.fit_capacity(capacity);
@@ -331,6 +374,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// Stores `value` for `key` as a success or a failure. A failure is only stored when
     /// `negative_ttl` is set; a disabled cache stores nothing. Returns whether it was stored.
     pub fn insert(&self, key: K, value: V, freshness: Freshness) -> bool {
+        self.insert_loaded(key, value, freshness, 0)
+    }
+
+    /// [`insert`](Self::insert) of a value whose load took `took` nanoseconds: with
+    /// `early_refresh`, a success stops being fresh a random stretch before it expires (see
+    /// [`early_gap`]) and stays servable until then, so the first caller past that point
+    /// refreshes it as it would a stale one while everyone else is served.
+    pub(crate) fn insert_loaded(&self, key: K, value: V, freshness: Freshness, took: u64) -> bool {
         if !self.enabled.load(Ordering::Relaxed) {
             return false;
         }
@@ -342,12 +393,16 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             },
         };
         let now = self.clock.now();
-        let fresh_until = now.saturating_add(ttl);
+        let expiry = now.saturating_add(ttl);
         let usable_until = match freshness {
-            Freshness::Positive => {
-                fresh_until.saturating_add(self.stale_window.load(Ordering::Relaxed))
-            }
-            Freshness::Negative => fresh_until,
+            Freshness::Positive => expiry.saturating_add(self.stale_window.load(Ordering::Relaxed)),
+            Freshness::Negative => expiry,
+        };
+        let beta = f64::from_bits(self.early_bits.load(Ordering::Relaxed));
+        let fresh_until = if freshness == Freshness::Positive && beta > 0.0 && took > 0 {
+            expiry.saturating_sub(early_gap(took, beta, early_draw()).min(ttl))
+        } else {
+            expiry
         };
         let entry = Entry {
             value,
@@ -535,10 +590,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         Fut: Future<Output = (R, Option<(V, Freshness)>)>,
     {
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
+        let started = self.clock.now();
         let (result, store) = load().await;
         // A miss finds no entry, so its lookup read no time: a cache whose loads all fail
         // would otherwise reach the `metrics` facade only when read.
-        self.stats.report_due(self.clock.now(), self.name);
+        let done = self.clock.now();
+        self.stats.report_due(done, self.name);
         let Some((value, freshness)) = store else {
             self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
             return (result, None);
@@ -546,7 +603,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         if freshness == Freshness::Negative {
             self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
         }
-        self.insert(key.clone(), value.clone(), freshness);
+        let took = done.saturating_sub(started);
+        self.insert_loaded(key.clone(), value.clone(), freshness, took);
         (result, Some(value))
     }
 }
@@ -800,6 +858,71 @@ mod tests {
         tokio::time::advance(5 * S).await;
         assert_eq!(negative.lookup(&1), Lookup::Miss);
         assert_eq!(negative.stats().counts().load_errors, 1);
+    }
+
+    #[test]
+    fn the_early_gap_is_the_load_time_by_beta_by_an_exponential_draw() {
+        let took = 2_000_000_000; // a load of 2 s
+        assert_eq!(early_gap(took, 1.0, 0.0), 0);
+        // the median draw: ln 2 of the load time
+        assert_eq!(early_gap(took, 1.0, 0.5), 1_386_294_361);
+        assert_eq!(early_gap(took, 2.0, 0.5), 2_772_588_722);
+        // a draw of 1 - 1e-9 is a tail of about 20.7 load times; never infinite
+        assert_eq!(early_gap(took, 1.0, 1.0 - 1e-9), 41_446_531_730);
+        assert_eq!(early_gap(u64::MAX, 100.0, 0.999), u64::MAX);
+        assert_eq!(early_gap(took, f64::NAN, 0.5), 0);
+    }
+
+    /// A hot key under `early_refresh`: the first caller past the drawn point refreshes it
+    /// before it expires, while every other caller is served at once, and only once.
+    #[tokio::test(start_paused = true)]
+    async fn early_refresh_reloads_a_hot_key_before_it_expires() {
+        // the median draw: the value stops being fresh ln 2 load times before it expires
+        DRAW.with(|draw| draw.set(Some(0.5)));
+        let spec = CacheSpec::new(60 * S).early_refresh(1.0);
+        let cache = Arc::new(Cache::<u32, String>::new(spec));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let load = |value: &'static str, took: Duration| {
+            let loads = Arc::clone(&loads);
+            move || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(took).await;
+                ok(value)
+            }
+        };
+        let first = cache.get_or_load(&1, restore, load("v1", 10 * S)).await;
+        assert_eq!(first, Ok("v1".to_string()));
+        // it expires 60 s after its 10 s load finished, and is fresh until 6.93 s before
+        tokio::time::advance(60 * S - Duration::from_millis(6_932)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("v1".into()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let refresher = {
+            let (cache, load) = (Arc::clone(&cache), load("v2", S));
+            tokio::spawn(async move { cache.get_or_load(&1, restore, load).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // the refresh runs; everyone else is served the current value at once
+        for _ in 0..5 {
+            let served = cache.get_or_load(&1, restore, load("v3", S)).await;
+            assert_eq!(served, Ok("v1".to_string()));
+        }
+        assert_eq!(refresher.await.unwrap(), Ok("v2".to_string()));
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("v2".into()));
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_early_refresh_a_value_is_fresh_until_it_expires() {
+        let cache = Cache::<u32, String>::new(CacheSpec::new(60 * S));
+        let slow = || async {
+            tokio::time::sleep(10 * S).await;
+            ok("v1")
+        };
+        let _ = cache.get_or_load(&1, restore, slow).await;
+        tokio::time::advance(60 * S - Duration::from_nanos(1)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("v1".into()));
+        tokio::time::advance(Duration::from_nanos(1)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Miss);
     }
 
     #[tokio::test(start_paused = true)]

@@ -87,6 +87,7 @@ fn spec(args: &CachedArgs) -> TokenStream {
     super::set(&mut tokens, "negative_ttl", negative_ttl);
     let window = args.stale_while_revalidate.map(super::some_duration);
     super::set(&mut tokens, "stale_while_revalidate", window);
+    super::set(&mut tokens, "early_refresh", args.early_refresh);
     tokens
 }
 
