@@ -512,6 +512,35 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_backgroun
     assert_eq!(revalidated_cache().counts(), counts(1, 2, 11, 3, 0));
 }
 
+static HEAVY: Calls = Calls::new();
+
+/// 100-byte values (a `String` of 100 bytes weighs 124: its own 24 and its buffer) under a
+/// bound of 1 KiB.
+#[cached(ttl = "600s", max_entries = 1000, max_bytes = "1KiB")]
+async fn heavy(id: u32) -> String {
+    HEAVY.run();
+    format!("{id:0>100}")
+}
+
+/// `max_bytes` holds beside `max_entries`: however many values are stored, the ones kept
+/// weigh at most the bound, and the cache still keeps some.
+#[tokio::test(start_paused = true)]
+async fn max_bytes_bounds_the_weight_of_the_values_kept() {
+    for id in 0..200 {
+        heavy(id).await;
+    }
+    assert_eq!(HEAVY.get(), 200);
+    let kept = heavy_cache().len();
+    assert!(
+        kept * 124 <= 1024,
+        "{kept} values of 124 bytes kept under 1 KiB"
+    );
+    assert!(kept >= 1, "a bound of 1 KiB keeps values of 124 bytes");
+    // the last one stored is kept, and served without a load
+    heavy(199).await;
+    assert_eq!(HEAVY.get(), 200);
+}
+
 static EARLY: Calls = Calls::new();
 
 /// A slow load (100 s, on the paused clock): under `early_refresh = 1.0` the value stops

@@ -24,6 +24,9 @@ pub struct CacheSpec {
     pub ttl: Duration,
     /// The bound on entries; the least valuable ones are evicted (S3-FIFO). Default 10 000.
     pub max_entries: u64,
+    /// A bound on the stored values' weight in bytes, beside `max_entries` (both hold); the
+    /// values are weighed by `resilience::cache::Weigh`. Default none.
+    pub max_bytes: Option<u64>,
     /// Each entry's ttl is uniform in `[ttl * (1 - j), ttl]`, so entries written together do
     /// not expire together. Default 0.0.
     pub ttl_jitter: f64,
@@ -47,6 +50,7 @@ impl CacheSpec {
         CacheSpec {
             ttl,
             max_entries: 10_000,
+            max_bytes: None,
             ttl_jitter: 0.0,
             negative_ttl: None,
             stale_while_revalidate: None,
@@ -65,6 +69,8 @@ patch! {
     with setters {
         /// Overrides `max_entries`.
         max_entries: u64,
+        /// Overrides `max_bytes` (`Some(None)` turns it off).
+        max_bytes: Option<u64>,
         /// Overrides `ttl_jitter`.
         ttl_jitter: f64,
         /// Overrides `negative_ttl` (`Some(None)` turns it off).

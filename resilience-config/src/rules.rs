@@ -170,6 +170,15 @@ pub fn check_factor(value: f64) -> Result<f64, String> {
     }
 }
 
+/// `max_bytes` is at least one byte.
+pub fn check_max_bytes(value: u64) -> Result<u64, String> {
+    if value >= 1 {
+        Ok(value)
+    } else {
+        Err("`max_bytes` must be at least 1 byte, found 0".to_string())
+    }
+}
+
 /// `early_refresh` (XFetch's `beta`) is between 0.0 (off) and 100.0: past that, a value
 /// would be refreshed a hundred load times before it expires, which is a shorter `ttl`.
 pub fn check_early_refresh(value: f64) -> Result<f64, String> {

@@ -13,6 +13,7 @@ use crate::diag::Errors;
 pub(crate) struct CachedArgs {
     pub(crate) ttl: Option<Duration>,
     pub(crate) max_entries: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
     pub(crate) ttl_jitter: Option<f64>,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) key: Option<Expr>,
@@ -30,6 +31,7 @@ impl CachedArgs {
         let mut out = CachedArgs {
             ttl: None,
             max_entries: None,
+            max_bytes: None,
             ttl_jitter: None,
             negative_ttl: None,
             key: None,
@@ -56,6 +58,7 @@ impl CachedArgs {
                     });
                     out.max_entries = errors.take(checked);
                 }
+                "max_bytes" => out.max_bytes = errors.take(args::bytes(&key, &value)),
                 "ttl_jitter" => {
                     let checked = args::number(&key, &value).and_then(|n| {
                         rules::check_fraction("ttl_jitter", n)

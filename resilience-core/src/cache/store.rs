@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use quick_cache::sync::Cache as Store;
-use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use rand::Rng;
 
 use super::flight::{Flights, Handed, Leader, Role};
 use super::stats::Lookups;
+use super::weigh::AnyWeigher;
 use super::{CacheSpec, CacheStats, Cacheable, Failure};
 use crate::clock::{Clock, nanos};
 
@@ -26,6 +27,20 @@ struct Entry<V> {
     value: V,
     fresh_until: u64,
     usable_until: u64,
+    /// Its weight in the store: 1, or under `max_bytes` its share of both bounds (see
+    /// [`Cache::weight_of`]). Kept with the entry because the store reads it again when it
+    /// evicts, and a reload may change the bounds meanwhile.
+    weight: u64,
+}
+
+/// The store's weigher: the weight each entry was stored with.
+#[derive(Clone, Copy)]
+struct EntryWeight;
+
+impl<K, V> Weighter<K, Entry<V>> for EntryWeight {
+    fn weight(&self, _key: &K, entry: &Entry<V>) -> u64 {
+        entry.weight
+    }
 }
 
 /// Counts evictions (the store calls it under its shard lock: one relaxed add).
@@ -131,7 +146,12 @@ impl<R> Handover<R> {
 /// # }
 /// ```
 pub struct Cache<K, V> {
-    store: Store<K, Entry<V>, UnitWeighter, DefaultHashBuilder, CountEvictions>,
+    store: Store<K, Entry<V>, EntryWeight, DefaultHashBuilder, CountEvictions>,
+    /// How a value is weighed for `max_bytes` (`#[cached(max_bytes = ..)]`); without one a
+    /// `max_bytes` from a policy is not applied.
+    weigher: Option<AnyWeigher>,
+    /// `max_bytes`, 0 when unset.
+    max_bytes: AtomicU64,
     flights: Flights<K, V>,
     ttl: AtomicU64,
     jitter_bits: AtomicU64,
@@ -180,6 +200,13 @@ fn early_draw() -> f64 {
     rand::rng().random()
 }
 
+/// Shards of a store that weighs its values (`#[cached(max_bytes = ..)]`). The store splits
+/// its bound evenly between its shards and keeps no value heavier than its shard's part, so
+/// with the usual 32 a value over a thirty-second of `max_bytes` could never be kept; with 4
+/// one may take up to about a quarter (less the store's cold share), at the price of more
+/// contention on hits from many threads.
+const WEIGHED_SHARDS: usize = 4;
+
 /// Shards of the store: 16 per core where quick_cache's default is 4. A read takes its
 /// shard's lock word for an atomic add, so two threads reading keys of one shard bounce that
 /// line between their cores; with 2 cores and 1000 warm keys, 32 shards read 2 threads' hits
@@ -199,7 +226,7 @@ impl<K, V> Drop for Cache<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     /// An empty cache with these values.
     pub fn new(spec: CacheSpec) -> Self {
         Cache::named(spec, "cache")
@@ -207,6 +234,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     /// An empty cache whose counters reach the `metrics` facade under `site = name`.
     pub fn named(spec: CacheSpec, name: &'static str) -> Self {
+        Cache::weighed(spec, name, None)
+    }
+
+    /// [`named`](Self::named), weighing values with `weigher` (see
+    /// [`Weigh`](super::Weigh)) so that `max_bytes` can hold. Without a weigher, `max_bytes`
+    /// is not applied (and said so once, at `warn` level).
+    pub fn weighed(spec: CacheSpec, name: &'static str, weigher: Option<AnyWeigher>) -> Self {
         let stats = Arc::new(CacheStats::default());
         super::stats::watch(&stats, name);
         let capacity = spec.max_entries.max(1);
@@ -216,10 +250,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                     usize::try_from(capacity).unwrap_or(usize::MAX).min(1 << 24),
                 )
                 .weight_capacity(capacity)
-                .shards(shards())
+                .shards(if weigher.is_some() {
+                    WEIGHED_SHARDS
+                } else {
+                    shards()
+                })
                 .build()
                 .expect("both capacities are set"),
-            UnitWeighter,
+            EntryWeight,
             DefaultHashBuilder::default(),
             CountEvictions(Arc::clone(&stats)),
         );
@@ -231,6 +269,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             negative_ttl: AtomicU64::new(0),
             stale_window: AtomicU64::new(0),
             early_bits: AtomicU64::new(0),
+            weigher,
+            max_bytes: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
             clock: Clock::new(),
@@ -295,6 +335,18 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             0.0
         };
         self.early_bits.store(early.to_bits(), Ordering::Relaxed);
+        let max_bytes = spec.max_bytes.unwrap_or(0);
+        if max_bytes > 0 && self.weigher.is_none() {
+            tracing::warn!(
+                target: "resilience::cache",
+                site = self.name,
+                max_bytes,
+                "`max_bytes` is not applied: this cache's values have no weigher (give the \
+                 function `#[cached(max_bytes = ..)]`, whose value type implements \
+                 `resilience::cache::Weigh`); `max_entries` still holds"
+            );
+        }
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
         let capacity = spec.max_entries.max(1);
         if self.capacity.swap(capacity, Ordering::Relaxed) != capacity {
             self.fit_capacity(capacity);
@@ -404,10 +456,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         } else {
             expiry
         };
+        let weight = self.weight_of(&value);
         let entry = Entry {
             value,
             fresh_until,
             usable_until,
+            weight,
         };
         let mut inserting = Inserting(Some(key.clone()));
         self.store.insert_with_lifecycle(key, entry, &mut inserting);
@@ -416,6 +470,22 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             self.trim(capacity);
         }
         true
+    }
+
+    /// The weight `value` is stored with. The store holds one bound, on the sum of weights,
+    /// set to `max_entries`; under `max_bytes` a value of `b` bytes weighs
+    /// `ceil(b * max_entries / max_bytes)` (at least 1), so that a full store holds at most
+    /// `max_entries` values (each weighs 1 or more) and at most `max_bytes` bytes (the weights
+    /// are the bytes in units of `max_bytes / max_entries`), whichever binds first.
+    fn weight_of(&self, value: &V) -> u64 {
+        let max_bytes = self.max_bytes.load(Ordering::Relaxed);
+        let Some(weigh) = self.weigher.filter(|_| max_bytes > 0) else {
+            return 1;
+        };
+        let bytes = u128::from(weigh(value));
+        let entries = u128::from(self.capacity.load(Ordering::Relaxed));
+        let weight = (bytes * entries).div_ceil(u128::from(max_bytes));
+        u64::try_from(weight).unwrap_or(u64::MAX).max(1)
     }
 
     /// How long a value stored now lives (nanoseconds; 0: not stored), for a backend that
@@ -909,6 +979,27 @@ mod tests {
         assert_eq!(refresher.await.unwrap(), Ok("v2".to_string()));
         assert_eq!(cache.lookup(&1), Lookup::Fresh("v2".into()));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn max_bytes_holds_beside_max_entries() {
+        let spec = CacheSpec::new(60 * S)
+            .max_entries(1000)
+            .max_bytes(Some(1024));
+        let weigher: AnyWeigher = super::super::weigh_any::<String>;
+        let cache = Cache::<u32, String>::weighed(spec, "weighed", Some(weigher));
+        for key in 0..200 {
+            // 124 bytes each: a weight of ceil(124 * 1000 / 1024) = 122 of 1000
+            cache.insert(key, String::with_capacity(100), Freshness::Positive);
+        }
+        let kept = cache.len();
+        assert!((1..=8).contains(&kept), "{kept} kept");
+        // without a weigher the bound is entries alone
+        let cache = Cache::<u32, String>::weighed(spec, "unweighed", None);
+        for key in 0..200 {
+            cache.insert(key, String::with_capacity(100), Freshness::Positive);
+        }
+        assert_eq!(cache.len(), 200);
     }
 
     #[tokio::test(start_paused = true)]
