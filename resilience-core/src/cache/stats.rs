@@ -286,13 +286,13 @@ impl CacheStats {
         }
     }
 
-    /// Whether a load should be timed: per-call metrics are on.
+    /// Whether a load's time goes to `metrics`: per-call metrics are on.
     #[inline]
     pub(crate) fn times_loads(&self) -> bool {
         families::per_call()
     }
 
-    /// A load of the cache `site` took `took` nanoseconds (timed when
+    /// A load of the cache `site` took `took` nanoseconds (reported when
     /// [`times_loads`](Self::times_loads) said so).
     #[cold]
     pub(crate) fn loaded(&self, site: &'static str, took: u64) {
