@@ -13,9 +13,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use resilience::config::{self, PolicyDoc, PolicyFile};
-use resilience::retry::{
-    Backoff, ErrorHooks, Jitter, RetryOn, RetryPatch, RetrySite, RetrySpec, retry_blocking,
-};
+use resilience::__private::{RetrySite, retry_blocking};
+use resilience::retry::{Backoff, ErrorHooks, Jitter, RetryOn, RetryPatch, RetrySpec};
 use resilience::{HttpError, registry, retry};
 
 /// Held by every test that installs policies.

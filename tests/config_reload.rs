@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use resilience::config::{self, Watch};
 use resilience::registry;
-use resilience::retry::{RetrySite, RetrySpec};
+use resilience::__private::RetrySite;
+use resilience::retry::RetrySpec;
 
 /// Held by every test that installs policies.
 fn serial() -> MutexGuard<'static, ()> {

@@ -31,6 +31,7 @@ pub mod cache;
 pub mod class;
 mod declare;
 pub mod duration;
+mod invalid;
 mod keys;
 pub mod rate_limit;
 pub mod retry;
@@ -50,6 +51,7 @@ mod validate;
 mod watch;
 
 pub use backend::{BackendName, OnBackendError};
+pub use invalid::InvalidValue;
 #[cfg(feature = "yaml")]
 pub use error::{ConfigError, ConfigErrors};
 #[cfg(feature = "yaml")]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::InvalidValue;
 use crate::declare::patch;
 
 /// What a rate-limited call does when no permit is free.
@@ -125,12 +126,12 @@ impl RateLimitSpec {
     }
 
     /// Checks `calls >= 1` and `period > 0`, the rules the macro and YAML front ends enforce.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         if self.calls == 0 {
-            return Err("`calls` must be at least 1, found 0".to_string());
+            return Err("`calls` must be at least 1, found 0".to_string().into());
         }
         if self.period.is_zero() {
-            return Err("`period` must be longer than zero".to_string());
+            return Err("`period` must be longer than zero".to_string().into());
         }
         Ok(())
     }

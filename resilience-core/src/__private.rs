@@ -5,14 +5,16 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-pub use crate::breaker::{
-    BreakerSite, BreakerSpec, circuit_breaker_async, circuit_breaker_blocking,
-};
+pub use crate::breaker::BreakerSpec;
+pub use crate::breaker::site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking};
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
-pub use crate::cache::{
-    AsIs, CacheSite, CacheSpec, Cacheable, Codec, OkAndErr, OkCloneErr, OkOnly, SomeAndNone,
-    SomeOnly, cached_async, cached_async_refreshing, cached_blocking,
+pub use crate::cache::adapter::{
+    AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly,
 };
+pub use crate::cache::site::{
+    AnyCache, Codec, cached_async, cached_async_refreshing, cached_blocking,
+};
+pub use crate::cache::{CacheSite, CacheSpec};
 pub use crate::timeout::{TimeoutSite, timeout_async};
 
 /// What a cache key must be: stored in the cache and compared on every lookup.
@@ -243,8 +245,10 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
     key
 }
 
-pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSite, RateLimitSpec, key_hash};
-pub use crate::retry::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
+pub use crate::rate_limit::site::RateLimitSite;
+pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSpec, key_hash};
+pub use crate::retry::ErrorHooks;
+pub use crate::retry::executor::{InlineRetrySite, RetrySite, retry_blocking};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
@@ -295,7 +299,7 @@ where
 }
 
 pub use crate::bulkhead::{bulkhead_async, bulkhead_blocking};
-pub use crate::rate_limit::{rate_limited_async, rate_limited_blocking};
+pub use crate::rate_limit::site::{rate_limited_async, rate_limited_blocking};
 
 /// What a `cost = expr` value may be: an unsigned integer, the permits one call takes.
 ///

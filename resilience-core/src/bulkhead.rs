@@ -165,6 +165,7 @@ fn nanos(duration: Duration) -> u64 {
 }
 
 /// One `#[bulkhead]` function: its name, policy, inline values and (once called) its bulkhead.
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct BulkheadSite {
     name: &'static str,
@@ -197,7 +198,8 @@ impl BulkheadSite {
 /// `Err(reject(Rejected::BulkheadFull))` when no slot frees up within `max_wait`. `reject` is
 /// usually `E::from`. `call` makes the future for the reason [`timeout_async`] gives.
 ///
-/// [`timeout_async`]: crate::timeout::timeout_async
+/// [`timeout_async`]: crate::__private::timeout_async
+#[doc(hidden)]
 pub async fn bulkhead_async<T, E, F, Fut>(
     site: &'static BulkheadSite,
     reject: fn(Rejected) -> E,
@@ -229,6 +231,7 @@ where
 }
 
 /// [`bulkhead_async`] for a blocking function.
+#[doc(hidden)]
 pub fn bulkhead_blocking<T, E, F>(
     site: &'static BulkheadSite,
     reject: fn(Rejected) -> E,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{Backoff, Jitter, RetryOn};
+use crate::InvalidValue;
 use crate::declare::patch;
 use crate::rules;
 
@@ -81,7 +82,7 @@ impl RetrySpec {
     /// let err = RetrySpec::DEFAULT.jitter(Jitter::Fraction(1.5)).validate().unwrap_err();
     /// assert_eq!(err, "`jitter` must be between 0.0 and 1.0, found 1.5");
     /// ```
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         rules::check_attempts(u64::from(self.attempts))?;
         rules::check_factor(self.factor)?;
         if let Jitter::Fraction(j) = self.jitter {

@@ -13,12 +13,13 @@
 //! - [`BreakerSite`], [`circuit_breaker_async`] and [`circuit_breaker_blocking`] are what
 //!   `#[circuit_breaker]` expands to; sites naming one policy share one breaker.
 
-mod site;
+// What `#[circuit_breaker]` expands to: `__private` re-exports it from here.
+pub(crate) mod site;
 mod state;
 mod window;
 
 pub(crate) use site::in_use;
-pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
+pub use site::named;
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::breaker::{BreakerPatch, BreakerSpec};
 pub use state::{Breaker, BreakerState, Permit};

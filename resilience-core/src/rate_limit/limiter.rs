@@ -121,7 +121,7 @@ impl RateLimiter {
     /// use resilience_core::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
     ///
     /// let spec = RateLimitSpec::new(0, Duration::from_secs(1)).mode(LimitMode::Reject);
-    /// assert_eq!(spec.validate(), Err("`calls` must be at least 1, found 0".to_string()));
+    /// assert_eq!(spec.validate().unwrap_err(), "`calls` must be at least 1, found 0");
     /// let limiter = RateLimiter::new(spec); // logged, and one call per second
     /// assert!(limiter.check(None).is_ok());
     /// assert!(limiter.check(None).is_err());
