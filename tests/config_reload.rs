@@ -15,9 +15,9 @@ use std::sync::{Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use resilience::__private::RetrySite;
 use resilience::config::{self, Watch};
 use resilience::registry;
-use resilience::__private::RetrySite;
 use resilience::retry::RetrySpec;
 
 /// Held by every test that installs policies.

@@ -11,8 +11,9 @@ use crate::rules;
 /// `circuit_breaker` section.
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::breaker::BreakerSpec;
+/// use resilience::breaker::BreakerSpec;
 ///
 /// let spec = BreakerSpec::DEFAULT.failure_rate(0.25).open_for(Duration::from_secs(10));
 /// assert_eq!((spec.min_calls, spec.window, spec.half_open_calls), (10, 20, 3));

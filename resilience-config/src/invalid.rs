@@ -6,8 +6,8 @@ use std::fmt;
 /// the attribute and YAML use for it.
 ///
 /// ```
-/// use resilience::RetrySpec;
-/// use resilience::retry::Jitter;
+/// # use resilience_config as resilience;
+/// use resilience::retry::{Jitter, RetrySpec};
 ///
 /// let error = RetrySpec::DEFAULT.jitter(Jitter::Fraction(1.5)).validate().unwrap_err();
 /// assert_eq!(error.to_string(), "`jitter` must be between 0.0 and 1.0, found 1.5");

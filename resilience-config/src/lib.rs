@@ -51,9 +51,9 @@ mod validate;
 mod watch;
 
 pub use backend::{BackendName, OnBackendError};
-pub use invalid::InvalidValue;
 #[cfg(feature = "yaml")]
 pub use error::{ConfigError, ConfigErrors};
+pub use invalid::InvalidValue;
 #[cfg(feature = "yaml")]
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]

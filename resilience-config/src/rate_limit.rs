@@ -36,8 +36,9 @@ impl LimitMode {
 /// headroom.
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::rate_limit::{LimitMode, RateLimitSpec};
+/// use resilience::rate_limit::{LimitMode, RateLimitSpec};
 ///
 /// const GITHUB: RateLimitSpec = RateLimitSpec::new(20, Duration::from_secs(10))
 ///     .burst(5)

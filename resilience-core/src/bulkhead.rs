@@ -19,7 +19,8 @@ use crate::rejected::Rejected;
 /// adds slots at once; shrinking takes slots back as calls finish.
 ///
 /// ```
-/// use resilience_core::bulkhead::{Bulkhead, BulkheadSpec};
+/// # use resilience_core as resilience;
+/// use resilience::bulkhead::{Bulkhead, BulkheadSpec};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

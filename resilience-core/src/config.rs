@@ -43,15 +43,16 @@ use crate::registry::{self, Policies};
 /// named policy at once. On error nothing changes.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// # let dir = std::env::temp_dir().join(format!("resilience-doc-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// let path = dir.join("policies.yaml");
 /// std::fs::write(&path, "policies:\n  user-api:\n    retry: { attempts: 5 }\n").unwrap();
-/// let policies = resilience_core::config::load(&path).unwrap();
+/// let policies = resilience::config::load(&path).unwrap();
 /// assert!(policies.get("user-api").is_some());
 ///
 /// std::fs::write(&path, "policies:\n  user-api:\n    retry: { attemps: 5 }\n").unwrap();
-/// let errors = resilience_core::config::load(&path).unwrap_err();
+/// let errors = resilience::config::load(&path).unwrap_err();
 /// assert!(errors.to_string().ends_with(
 ///     "policies.yaml:3:14: policies.user-api.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?"
 /// ));
@@ -64,11 +65,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
 /// once. On error nothing changes.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// let yaml = "policies:\n  search:\n    rate_limit: { calls: 20, period: 10s }\n";
-/// let policies = resilience_core::config::load_str(yaml).unwrap();
+/// let policies = resilience::config::load_str(yaml).unwrap();
 /// assert_eq!(policies.get("search").unwrap().rate_limit.unwrap().calls, Some(20));
 ///
-/// let errors = resilience_core::config::load_str("policies:\n  search:\n    retry: { jitter: 1.5 }\n").unwrap_err();
+/// let errors = resilience::config::load_str("policies:\n  search:\n    retry: { jitter: 1.5 }\n").unwrap_err();
 /// assert_eq!(
 ///     errors.to_string(),
 ///     "<yaml>:3:22: policies.search.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5"
@@ -89,8 +91,9 @@ pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
 /// remove every policy, one that panicked, and a file that cannot be read (see [`watch_with`]).
 ///
 /// ```no_run
+/// # use resilience_core as resilience;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let _watch = resilience_core::config::watch("policies.yaml")?;
+/// let _watch = resilience::config::watch("policies.yaml")?;
 /// // ... the service runs; edits to policies.yaml apply to the next call
 /// # Ok(())
 /// # }
@@ -110,8 +113,9 @@ pub fn watch(path: impl AsRef<Path>) -> Result<Watch, ConfigErrors> {
 /// Dropping the [`Watch`] waits at most 250 ms for the watching thread.
 ///
 /// ```no_run
+/// # use resilience_core as resilience;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use resilience_core::config::{self, WatchOptions};
+/// use resilience::config::{self, WatchOptions};
 /// // An empty `policies:` returns every site to its inline values instead of being refused.
 /// let _watch = config::watch_with("policies.yaml", WatchOptions::new().allow_empty(true))?;
 /// # Ok(())

@@ -34,9 +34,9 @@ mod hooks;
 mod observe;
 mod quota;
 // What `#[timeout]` expands to, re-exported by `__private`.
-mod timeout;
 #[cfg(feature = "redis")]
 mod redis;
+mod timeout;
 
 #[doc(hidden)]
 pub mod __private;

@@ -16,8 +16,9 @@ use crate::rules;
 /// before they get here (see [`RetrySpec::validate`]).
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::retry::{Backoff, Jitter, RetrySpec};
+/// use resilience::retry::{Backoff, Jitter, RetrySpec};
 ///
 /// const SPEC: RetrySpec = RetrySpec::DEFAULT
 ///     .attempts(5)
@@ -76,7 +77,8 @@ impl RetrySpec {
     /// (`attempts >= 1`, `jitter` in 0.0..=1.0, `factor` in 1.0..=1e6).
     ///
     /// ```
-    /// use resilience_config::retry::{Jitter, RetrySpec};
+    /// # use resilience_config as resilience;
+    /// use resilience::retry::{Jitter, RetrySpec};
     ///
     /// assert!(RetrySpec::DEFAULT.validate().is_ok());
     /// let err = RetrySpec::DEFAULT.jitter(Jitter::Fraction(1.5)).validate().unwrap_err();
@@ -129,7 +131,8 @@ impl RetryPatch {
     /// `spec` with every field this patch sets replaced.
     ///
     /// ```
-    /// use resilience_config::retry::{RetryPatch, RetrySpec};
+    /// # use resilience_config as resilience;
+    /// use resilience::retry::{RetryPatch, RetrySpec};
     ///
     /// let patch = RetryPatch { attempts: Some(5), ..RetryPatch::default() };
     /// let spec = patch.apply(RetrySpec::DEFAULT.attempts(2).factor(3.0));

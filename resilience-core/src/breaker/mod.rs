@@ -29,8 +29,9 @@ use crate::error_class::{Classification, ErrorClass};
 /// Whether an error of this classification counts against the dependency.
 ///
 /// ```
-/// use resilience_core::breaker::counts_as_failure;
-/// use resilience_core::{Classification, ErrorClass};
+/// # use resilience_core as resilience;
+/// use resilience::breaker::counts_as_failure;
+/// use resilience::{Classification, ErrorClass};
 ///
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(503))));
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(429))));

@@ -112,8 +112,9 @@ impl<R> Handover<R> {
 /// A cache of `V` by `K`, with the values of a [`CacheSpec`] that can change while it runs.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::cache::{Cache, CacheSpec, Freshness, Lookup};
+/// use resilience::cache::{Cache, CacheSpec, Freshness, Lookup};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {

@@ -22,7 +22,8 @@ use crate::hooks::ErrorHooks;
 /// the default 2.0).
 ///
 /// ```
-/// use resilience_core::Retry;
+/// # use resilience_core as resilience;
+/// use resilience::Retry;
 ///
 /// let retry = Retry::new().factor(f64::NAN);
 /// assert_eq!(
@@ -32,8 +33,9 @@ use crate::hooks::ErrorHooks;
 /// ```
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::{HttpError, Jitter, Retry};
+/// use resilience::{HttpError, Jitter, Retry};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -195,8 +197,9 @@ impl Retry {
     /// (for example `classify_error` on any `std::error::Error`) or with a `retry_if`.
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::fmt;
-    /// use resilience_core::{classify_error, ErrorHooks, Retry};
+    /// use resilience::{classify_error, ErrorHooks, Retry};
     ///
     /// #[derive(Debug)]
     /// struct MyError(std::io::Error);
@@ -274,15 +277,24 @@ mod tests {
     #[test]
     fn the_other_float_arguments_are_checked_the_same_way() {
         assert_eq!(
-            Retry::new().jitter(Jitter::Fraction(f64::NAN)).validate().map_err(|e| e.to_string()),
+            Retry::new()
+                .jitter(Jitter::Fraction(f64::NAN))
+                .validate()
+                .map_err(|e| e.to_string()),
             Err("`jitter` must be between 0.0 and 1.0, found NaN".to_string())
         );
         assert_eq!(
-            Retry::new().jitter(Jitter::Fraction(-0.5)).validate().map_err(|e| e.to_string()),
+            Retry::new()
+                .jitter(Jitter::Fraction(-0.5))
+                .validate()
+                .map_err(|e| e.to_string()),
             Err("`jitter` must be between 0.0 and 1.0, found -0.5".to_string())
         );
         assert_eq!(
-            Retry::new().attempts(0).validate().map_err(|e| e.to_string()),
+            Retry::new()
+                .attempts(0)
+                .validate()
+                .map_err(|e| e.to_string()),
             Err("`attempts` must be at least 1 (it counts the first try), found 0".to_string())
         );
         assert_eq!(Retry::new().factor(1.5).validate(), Ok(()));
