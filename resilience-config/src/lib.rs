@@ -46,6 +46,8 @@ mod limits;
 #[cfg(feature = "yaml")]
 mod load;
 #[cfg(feature = "yaml")]
+mod serialize;
+#[cfg(feature = "yaml")]
 mod validate;
 #[cfg(feature = "yaml")]
 mod watch;
@@ -59,5 +61,7 @@ pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str};
 pub use schema::{AlertDoc, ON_BACKEND_ERROR_NAMES, PolicyDoc, PolicyFile};
+#[cfg(feature = "yaml")]
+pub use validate::deserialize_policies;
 #[cfg(feature = "yaml")]
 pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

@@ -26,6 +26,33 @@
 //! - `RESILIENCE_CONFIG=path` in the environment makes the first use of a named policy load
 //!   that file (once; it is not watched: call [`watch`] for that).
 //!
+//! # Policies inside a service's own configuration
+//!
+//! [`Policies`] is a serde type: a service that reads its configuration with figment,
+//! config-rs or serde itself keeps a `policies:` block there and hands it to [`install`].
+//! Reading it checks every value as a policy file is checked (a bad value is an error naming
+//! its path, never a value dropped); writing it gives the same block back.
+//!
+//! ```
+//! # use resilience_core as resilience;
+//! #[derive(serde::Deserialize)]
+//! struct ServiceConfig {
+//!     port: u16,
+//!     policies: resilience::config::Policies,
+//! }
+//!
+//! let text = r#"{"port": 8080, "policies": {"user-api": {"retry": {"attempts": 5, "base": "200ms"}}}}"#;
+//! let config: ServiceConfig = serde_json::from_str(text).unwrap();
+//! assert_eq!(config.port, 8080);
+//! resilience::config::install(config.policies);
+//!
+//! let bad = r#"{"port": 8080, "policies": {"user-api": {"retry": {"attemps": 5}}}}"#;
+//! let error = serde_json::from_str::<ServiceConfig>(bad).err().unwrap();
+//! assert!(error.to_string().starts_with(
+//!     "policies.user-api.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?"
+//! ));
+//! ```
+//!
 //! A YAML value of `~` for `max_elapsed`, `max_wait`, `negative_ttl` or
 //! `stale_while_revalidate` removes a limit the attribute sets.
 
@@ -37,7 +64,10 @@ pub use resilience_config::{
     AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
 };
 
-use crate::registry::{self, Policies};
+use crate::registry;
+// The named policies, one type wherever they come from: a file, a service's own configuration
+// (serde), or code.
+pub use crate::registry::{NamedPolicy, Policies, install};
 
 /// Reads and checks the policy file at `path` and installs its policies, replacing every
 /// named policy at once. On error nothing changes.
