@@ -14,7 +14,11 @@ pub(crate) mod site;
 mod stats;
 mod store;
 
-pub(crate) use adapter::{Cacheable, Failure};
+pub(crate) use adapter::Failure;
+// What a return type stores, named in the compile errors of `#[cached]` (`Report:
+// Cacheable<AsIs>`): a path outside `__private`, so rustc writes the short names.
+#[doc(hidden)]
+pub use adapter::{AsIs, Cacheable, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
 pub use site::CacheSite;
 pub(crate) use site::all_counts;
 // Plain data, shared with the macros and YAML.
