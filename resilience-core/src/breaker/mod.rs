@@ -10,8 +10,8 @@
 //! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, Body, 429, 5xx and
 //!   unclassified errors; other 4xx answers are not failures (the server is healthy, the
 //!   request was wrong), and neither are the runtime's own local refusals but `Timeout`.
-//! - [`BreakerSite`], [`circuit_breaker_async`] and [`circuit_breaker_blocking`] are what
-//!   `#[circuit_breaker]` expands to; sites naming one policy share one breaker.
+//! - [`named`] is the breaker every site naming a policy shares; `site.rs` holds what
+//!   `#[circuit_breaker]` expands to.
 
 // What `#[circuit_breaker]` expands to: `__private` re-exports it from here.
 pub(crate) mod site;

@@ -15,9 +15,9 @@ mod stats;
 mod store;
 
 pub(crate) use adapter::Failure;
-// What a return type stores, named in the compile errors of `#[cached]` (`Report:
-// Cacheable<AsIs>`): a path outside `__private`, so rustc writes the short names.
-#[doc(hidden)]
+// What a return type stores: named in the compile errors of `#[cached]` (`Report:
+// Cacheable<AsIs>` for a value that is not `Clone`), so documented, at a path outside
+// `__private` (rustc writes a name short only when a visible path has it).
 pub use adapter::{AsIs, Cacheable, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
 pub use site::CacheSite;
 pub(crate) use site::all_counts;

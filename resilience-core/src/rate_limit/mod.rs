@@ -42,11 +42,9 @@ mod reschedule;
 pub(crate) mod site;
 mod wake;
 
-// The limiter's cell and its key: reachable for the Redis backend's tests and the benches,
-// not part of the documented API.
-#[doc(hidden)]
+// The limiter's cell and the key generated code hashes: hidden where they are defined (a
+// hidden `pub use` is not hidden in the facade, which re-exports this module).
 pub use gcra::{Admission, Gcra};
-#[doc(hidden)]
 pub use key::RateKey;
 pub use key::stable_hash;
 pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
