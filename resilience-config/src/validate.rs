@@ -99,6 +99,72 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
     Err(ConfigErrors::new(errors))
 }
 
+/// Reads the named policies (what a policy file has under `policies:`) from any
+/// self-describing serde format: a `policies:` block inside a service's own configuration, read
+/// with figment, config-rs, serde_json or serde_yaml. Every check of a policy file applies: an
+/// unknown key, a value outside its rule or a malformed duration is an error that names the
+/// key's path and the problem (every problem found, one per line), never a value dropped.
+///
+/// ```
+/// # use resilience_config as resilience;
+/// #[derive(serde::Deserialize)]
+/// struct Service {
+///     #[serde(deserialize_with = "resilience::deserialize_policies")]
+///     policies: std::collections::BTreeMap<String, resilience::PolicyDoc>,
+/// }
+///
+/// let service: Service =
+///     serde_yaml::from_str("policies:\n  search:\n    retry: { attempts: 5 }\n").unwrap();
+/// assert_eq!(service.policies["search"].retry.unwrap().attempts, Some(5));
+///
+/// let error = serde_yaml::from_str::<Service>("policies:\n  search:\n    retry: { jitter: 1.5 }\n")
+///     .err()
+///     .unwrap();
+/// assert!(error.to_string().contains(
+///     "policies.search.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5"
+/// ));
+/// ```
+pub fn deserialize_policies<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, PolicyDoc>, D::Error> {
+    let pass = Pass {
+        failure: RefCell::new(None),
+        found: RefCell::new(Vec::new()),
+        stopped: Cell::new(false),
+        values: Cell::new(0),
+    };
+    let read = PoliciesSeed(&pass).deserialize(deserializer);
+    let described = |failure: Failure| {
+        let path = if failure.path.is_empty() {
+            "policies".to_string()
+        } else {
+            failure.path
+        };
+        match failure.hint {
+            Some(hint) => format!("{path}: {}; {hint}", failure.message),
+            None => format!("{path}: {}", failure.message),
+        }
+    };
+    let mut problems: Vec<String> = pass
+        .found
+        .take()
+        .into_iter()
+        .map(|found| described(found.failure))
+        .collect();
+    match read {
+        Ok(policies) if problems.is_empty() => return Ok(policies),
+        Ok(_) => {}
+        // The last problem recorded stopped the reading: it is in `problems` already.
+        Err(_) if pass.stopped.get() => {}
+        Err(error) => match pass.failure.take() {
+            Some(failure) => problems.push(described(failure)),
+            None if problems.is_empty() => return Err(error),
+            None => problems.push(error.to_string()),
+        },
+    }
+    Err(de::Error::custom(problems.join("\n")))
+}
+
 /// The place serde_yaml appends to an error's message (`... at line 4 column 17`); the
 /// document's start when it has none (serde_yaml omits the place of the very first byte).
 fn mark_of(message: &str) -> (usize, usize) {

@@ -30,8 +30,9 @@ use crate::rejected::Rejected;
 /// [`Retry::run_with`](crate::Retry::run_with) (through [`ErrorHooks::new`](crate::ErrorHooks::new)).
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::io;
-/// use resilience_core::{classify_error, ErrorClass};
+/// use resilience::{classify_error, ErrorClass};
 ///
 /// let err = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
 /// assert_eq!(classify_error(&err).class, ErrorClass::Connect);

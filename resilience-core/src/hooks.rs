@@ -37,7 +37,8 @@ impl<E> ErrorHooks<E> {
     /// Hooks from a classifier and a describer (used in log events).
     ///
     /// ```
-    /// use resilience_core::{Classification, ErrorClass, ErrorHooks};
+    /// # use resilience_core as resilience;
+    /// use resilience::{Classification, ErrorClass, ErrorHooks};
     ///
     /// let hooks: ErrorHooks<String> = ErrorHooks::new(
     ///     |e| if e.contains("timeout") { Classification::new(ErrorClass::Timeout) } else { Classification::OTHER },

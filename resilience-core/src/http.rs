@@ -15,8 +15,9 @@ pub use crate::quota::{Allowance, Quota, parse_retry_after};
 /// your function (directly, through `From`, or as the `source()` of your own error type).
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::HttpError;
+/// use resilience::HttpError;
 ///
 /// let err = HttpError::new(503).with_retry_after(Duration::from_secs(2));
 /// assert_eq!(err.status(), 503);
@@ -119,9 +120,10 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 /// `#[retry]` can honour it.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<String, resilience_core::HttpError> {
-/// let response = reqwest::get("http://127.0.0.1:8080/users/1").await.map_err(|_| resilience_core::HttpError::new(599))?;
-/// let response = resilience_core::http::error_for_status(response)?;
+/// # use resilience_core as resilience;
+/// # async fn demo() -> Result<String, resilience::HttpError> {
+/// let response = reqwest::get("http://127.0.0.1:8080/users/1").await.map_err(|_| resilience::HttpError::new(599))?;
+/// let response = resilience::http::error_for_status(response)?;
 /// # Ok(response.text().await.unwrap_or_default())
 /// # }
 /// ```

@@ -24,7 +24,6 @@ pub mod registry;
 pub mod rejected;
 pub mod retry;
 pub mod stats;
-pub mod timeout;
 
 mod alert;
 mod block_on;
@@ -34,15 +33,16 @@ mod error_class;
 mod hooks;
 mod observe;
 mod quota;
+// What `#[timeout]` expands to, re-exported by `__private`.
 #[cfg(feature = "redis")]
 mod redis;
+mod timeout;
 
 #[doc(hidden)]
 pub mod __private;
 
-// The duration syntax and the value rules are the config crate's, shared with the macros and
-// YAML; they stay reachable here under their old paths.
-pub use resilience_config::{duration, rules};
+// The duration syntax is the config crate's, shared with the macros and YAML.
+use resilience_config::duration;
 
 pub use batch::batch;
 pub use classify::classify_error;
@@ -51,6 +51,7 @@ pub use error_class::{Classification, Classify, ErrorClass};
 pub use hooks::ErrorHooks;
 pub use http::HttpError;
 pub use rejected::Rejected;
+pub use resilience_config::InvalidValue;
 pub use retry::{
     Backoff, Decision, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
 };

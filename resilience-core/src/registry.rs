@@ -74,10 +74,11 @@ impl NamedPolicy {
     /// [`crate::backend`]).
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::backend::{BackendSpec, OnBackendError};
-    /// use resilience_core::rate_limit::RateLimitPatch;
-    /// use resilience_core::registry::NamedPolicy;
+    /// use resilience::backend::{BackendSpec, OnBackendError};
+    /// use resilience::rate_limit::RateLimitPatch;
+    /// use resilience::registry::NamedPolicy;
     ///
     /// let policy = NamedPolicy::with_rate_limit(RateLimitPatch { calls: Some(50), ..Default::default() })
     ///     .with_backend(
@@ -138,8 +139,9 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// with; calls starting afterwards use `policies`.
 ///
 /// ```
-/// use resilience_core::registry::{self, NamedPolicy, Policies};
-/// use resilience_core::RetryPatch;
+/// # use resilience_core as resilience;
+/// use resilience::registry::{self, NamedPolicy, Policies};
+/// use resilience::RetryPatch;
 ///
 /// let mut policies = Policies::new();
 /// policies.insert("user-api", NamedPolicy::with_retry(RetryPatch { attempts: Some(5), ..Default::default() }));
@@ -156,8 +158,9 @@ pub fn install(policies: Policies) {
 /// snapshot that concurrent writers cannot interleave.
 ///
 /// ```
-/// use resilience_core::registry::{self, NamedPolicy};
-/// use resilience_core::RetryPatch;
+/// # use resilience_core as resilience;
+/// use resilience::registry::{self, NamedPolicy};
+/// use resilience::RetryPatch;
 ///
 /// registry::set("search-api", NamedPolicy::with_retry(RetryPatch { attempts: Some(2), ..Default::default() }));
 /// assert!(registry::current().get("search-api").is_some());

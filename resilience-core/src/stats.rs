@@ -153,7 +153,8 @@ pub struct ConfigStats {
 /// The snapshot now.
 ///
 /// ```
-/// let stats = resilience_core::stats();
+/// # use resilience_core as resilience;
+/// let stats = resilience::stats();
 /// assert!(stats.site("no::such::site").is_none());
 /// ```
 pub fn stats() -> Stats {

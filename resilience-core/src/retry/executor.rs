@@ -146,20 +146,20 @@ impl InlineRetrySite {
 
     /// The retry loop after the first try at this site failed with `error`: what `#[retry]`
     /// on an `async fn` calls once the try it awaited itself (matched in the caller's own
-    /// future, so the happy path adds no future around the try) has failed. `hooks` is called
-    /// now; the loop is boxed, so the caller's future stays the size of its try.
-    pub fn after_first_failure<T, E, F, Fut, H>(
+    /// future, so the happy path adds no future around the try) has failed. The caller makes
+    /// `hooks` in its failure arm, so the happy path never does; the loop is boxed, so the
+    /// caller's future stays the size of its try.
+    pub fn after_first_failure<T, E, F, Fut>(
         &'static self,
-        hooks: H,
+        hooks: ErrorHooks<E>,
         op: F,
         error: E,
     ) -> Pin<Box<impl Future<Output = Result<T, E>>>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        H: FnOnce() -> ErrorHooks<E>,
     {
-        Box::pin(retry_inline_after_failure(&self.0, hooks(), op, error))
+        Box::pin(retry_inline_after_failure(&self.0, hooks, op, error))
     }
 }
 
