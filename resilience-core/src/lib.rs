@@ -7,6 +7,7 @@
 //! - [`HttpError`] and [`Rejected`] are the crate's own errors.
 //! - [`parse_duration`] is the duration syntax of the macros and YAML policies.
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
+//! - [`pipeline::Pipeline`] applies a named policy's sections to a closure.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod classify;
 pub mod config;
 pub mod http;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
