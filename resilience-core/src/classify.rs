@@ -20,7 +20,7 @@ use std::io;
 use std::time::Duration;
 
 pub use crate::error_class::{Classification, Classify, ErrorClass};
-use crate::http::HttpError;
+use crate::http_error::HttpError;
 use crate::rejected::Rejected;
 
 /// Classifies any error by walking its `source()` chain, stopping at the first error the

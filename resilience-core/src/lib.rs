@@ -34,6 +34,7 @@ mod clock;
 mod counters;
 mod error_class;
 mod hooks;
+mod http_error;
 mod observe;
 mod quota;
 #[cfg(feature = "redis")]

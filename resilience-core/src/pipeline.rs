@@ -135,6 +135,12 @@ impl Pipeline {
         self.sites.policy
     }
 
+    /// The retry values a call starting now uses (the policy's `retry` section; one try when
+    /// it has none).
+    pub fn retry_spec(&self) -> RetrySpec {
+        *self.sites.retry.spec()
+    }
+
     /// Runs `op` (called once per try) through every section, for an error type that
     /// classifies itself ([`Classify`]) and can carry a refusal (`E: From<Rejected>`).
     pub async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, E>
