@@ -27,6 +27,8 @@ pub mod rejected;
 pub mod retry;
 pub mod stats;
 pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 mod alert;
 mod block_on;
