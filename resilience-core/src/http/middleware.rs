@@ -144,14 +144,19 @@ impl Middleware for ResilienceMiddleware {
         let hooks = hooks(&request, template.is_some());
         let buffer = pipeline.retry_spec().on.matches(ErrorClass::Body);
         let mut first = Some(request);
-        // Each try borrows the extensions in turn (tries never overlap).
-        let extensions = tokio::sync::Mutex::new(extensions);
+        // Each try takes the extensions and puts them back (tries never overlap), so the next
+        // try and the caller see what the middlewares below left there. A try cut short by
+        // `total` drops what it held.
+        let shared = std::sync::Mutex::new(std::mem::take(extensions));
         let run = pipeline.run_with(hooks, || {
             let request = first
                 .take()
                 .or_else(|| template.as_ref().and_then(Request::try_clone));
-            let (next, extensions) = (next.clone(), &extensions);
-            async move {
+            let (next, shared) = (next.clone(), &shared);
+            // Boxed: every layer of the pipeline holds the try's future, and moves it as it
+            // starts; a pointer moves for less than the request and its send (measured in
+            // `benches/http_middleware.rs`, group `http_middleware_overhead`).
+            Box::pin(async move {
                 // Unreachable: a request without a clone is never retried (see `hooks`).
                 let request = request.ok_or_else(|| {
                     Failure::Sent(reqwest_middleware::Error::middleware(
@@ -160,9 +165,11 @@ impl Middleware for ResilienceMiddleware {
                         ),
                     ))
                 })?;
-                let mut extensions = extensions.lock().await;
-                send(next, request, &mut extensions, timeouts.read, buffer).await
-            }
+                let mut own = std::mem::take(&mut *lock(shared));
+                let answer = send(next, request, &mut own, timeouts.read, buffer).await;
+                *lock(shared) = own;
+                answer
+            })
         });
         let outcome = match timeouts.total {
             Some(total) => tokio::time::timeout(total, run)
@@ -170,6 +177,7 @@ impl Middleware for ResilienceMiddleware {
                 .unwrap_or(Err(Failure::Rejected(Rejected::Timeout { after: total }))),
             None => run.await,
         };
+        *extensions = std::mem::take(&mut *lock(&shared));
         match outcome {
             Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
             Err(Failure::Sent(error)) => Err(error),
@@ -183,6 +191,12 @@ impl Middleware for ResilienceMiddleware {
             }
         }
     }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One try: the request sent, its answer's head awaited (for at most `read`), its quota
