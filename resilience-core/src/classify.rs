@@ -12,6 +12,7 @@
 //! | [`HttpError`] | `Status(code)`, with its Retry-After |
 //! | [`Rejected`] | see [`Rejected`]'s own table |
 //! | `reqwest::Error` (feature `reqwest`) | by the phase that failed: `Connect`, `Timeout`, `Body`, or `Status(code)` |
+//! | `reqwest_middleware::Error` (feature `reqwest-middleware`) | its `reqwest::Error` as above, or the error a middleware returned (a [`Rejected`] of the policy) |
 //! | any `std::error::Error + 'static` | the first of the above found along its `source()` chain |
 //! | anything else | `Other` (not retried by default) |
 
@@ -65,6 +66,12 @@ fn classify_known(error: &(dyn Error + 'static)) -> Option<Classification> {
     #[cfg(feature = "reqwest")]
     if let Some(reqwest) = error.downcast_ref::<reqwest::Error>() {
         return classify_reqwest(reqwest);
+    }
+    // Its `source()` skips the error it wraps (`#[error(transparent)]`): its `Classify` impl
+    // (in `http`) looks at that error itself.
+    #[cfg(feature = "reqwest-middleware")]
+    if let Some(middleware) = error.downcast_ref::<reqwest_middleware::Error>() {
+        return Some(middleware.classification());
     }
     None
 }

@@ -149,7 +149,8 @@ impl<E: std::error::Error + 'static> Classify for Error<E> {
 /// Why one try did not give the answer to return.
 enum Failure<E, R> {
     /// An answer whose status the policy may retry; returned as it is after the last try.
-    Answer(Response<R>, Classification),
+    /// Boxed: only a failed try pays for moving it.
+    Answer(Box<Response<R>>, Classification),
     Inner(E),
     Rejected(Rejected),
 }
@@ -197,7 +198,7 @@ fn answered<E, R>(response: Response<R>) -> Result<Response<R>, Failure<E, R>> {
         .and_then(|value| parse_retry_after(value, SystemTime::now()));
     let classification = Classification::new(ErrorClass::Status(response.status().as_u16()))
         .with_retry_after(retry_after);
-    Err(Failure::Answer(response, classification))
+    Err(Failure::Answer(Box::new(response), classification))
 }
 
 /// Runs the policy around the inner service, one request per try from `request`.
@@ -265,7 +266,8 @@ where
         let (pipeline, inner) = (self.pipeline, self.inner.clone());
         Box::pin(async move {
             match run(pipeline, hooks, inner, move || Some(copy(&request))).await {
-                Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
+                Ok(response) => Ok(response),
+                Err(Failure::Answer(response, _)) => Ok(*response),
                 Err(Failure::Inner(error)) => Err(Error::Inner(error)),
                 Err(Failure::Rejected(rejected)) => Err(Error::Rejected(rejected)),
             }
@@ -296,7 +298,8 @@ where
         let mut request = Some(request);
         Box::pin(async move {
             match run(pipeline, hooks, inner, move || request.take()).await {
-                Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
+                Ok(response) => Ok(response),
+                Err(Failure::Answer(response, _)) => Ok(*response),
                 Err(Failure::Inner(error)) => Err(error),
                 Err(Failure::Rejected(rejected)) => Ok(refusal(&rejected)),
             }
