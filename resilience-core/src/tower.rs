@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | sections | bulkhead, rate limit, retry, circuit breaker, timeout | bulkhead, rate limit, circuit breaker, timeout (a server does not replay requests) |
 //! | request | `http::Request<B>` with `B: Clone` (each try sends a copy) | `http::Request<B>`, any `B` |
-//! | a refusal (bulkhead full, rate limited, breaker open, timeout) | `Err(Error::Rejected(..))` | a response: 429 with `Retry-After` when rate limited, 503 otherwise (with `Retry-After` when known) |
+//! | a refusal (bulkhead full, rate limited, breaker open, timeout) | `Err(Error::Refused(..))` | a response: 429 with `Retry-After` when rate limited, 503 otherwise (with `Retry-After` when known) |
 //! | the last answer (a 503 after the last try included) | `Ok(response)` | `Ok(response)` |
 //!
 //! The client layer retries as the reqwest middleware does: an idempotent method or a request
@@ -111,7 +111,9 @@ pub struct ShedLoad<S> {
 #[derive(Debug)]
 pub enum Error<E> {
     /// A refusal of the policy (bulkhead full, rate limited, breaker open, timeout).
-    Rejected(Rejected),
+    // Not named `Rejected`: a second public item of that name would make rustc spell the
+    // crate's `Rejected` in full in every diagnostic (the ui snapshots show it short).
+    Refused(Rejected),
     /// The inner service's error.
     Inner(E),
 }
@@ -119,7 +121,7 @@ pub enum Error<E> {
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Rejected(rejected) => write!(f, "{rejected}"),
+            Error::Refused(rejected) => write!(f, "{rejected}"),
             Error::Inner(error) => write!(f, "{error}"),
         }
     }
@@ -128,7 +130,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Rejected(rejected) => Some(rejected),
+            Error::Refused(rejected) => Some(rejected),
             Error::Inner(error) => Some(error),
         }
     }
@@ -140,7 +142,7 @@ impl<E: std::error::Error + 'static> Classify for Error<E> {
     }
     fn classification(&self) -> Classification {
         match self {
-            Error::Rejected(rejected) => rejected.classification(),
+            Error::Refused(rejected) => rejected.classification(),
             Error::Inner(error) => classify_error(error),
         }
     }
@@ -269,7 +271,7 @@ where
                 Ok(response) => Ok(response),
                 Err(Failure::Answer(response, _)) => Ok(*response),
                 Err(Failure::Inner(error)) => Err(Error::Inner(error)),
-                Err(Failure::Rejected(rejected)) => Err(Error::Rejected(rejected)),
+                Err(Failure::Rejected(rejected)) => Err(Error::Refused(rejected)),
             }
         })
     }
