@@ -60,6 +60,8 @@ pub use resilience_macros::retry;
 /// | `negative_ttl` | duration | none | also cache `Err` (needs `E: Clone`) and `None` for this long |
 /// | `key` | expression over the arguments | every argument but `self` | the cache key (`Hash + Eq + Clone + Send + Sync + 'static`) |
 /// | `stale_while_revalidate` | duration | none | serve an expired value for this long while one refresh runs |
+/// | `max_bytes` | size: `"64MiB"`, `"10 MB"`, or bytes | none | a bound on the stored values' weight (they implement `resilience::cache::Weigh`), beside `max_entries` |
+/// | `early_refresh` | number 0.0..=100.0 | `0.0` (off) | XFetch's `beta`: a value whose load took `d` is refreshed by the first caller after `expiry - d * beta * E` (`E` exponential of mean 1, drawn once per stored value), in the background as a stale one is, while every caller keeps getting it |
 /// | `policy` | string | none | a named policy whose `cache` section overrides these values; `enabled: false` there bypasses the cache |
 ///
 /// `Result<T, E>` caches `Ok`, `Option<T>` caches `Some`, other return types are cached as

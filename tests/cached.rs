@@ -512,6 +512,67 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_backgroun
     assert_eq!(revalidated_cache().counts(), counts(1, 2, 11, 3, 0));
 }
 
+static HEAVY: Calls = Calls::new();
+
+/// 100-byte values (a `String` of 100 bytes weighs 124: its own 24 and its buffer) under a
+/// bound of 1 KiB.
+#[cached(ttl = "600s", max_entries = 1000, max_bytes = "1KiB")]
+async fn heavy(id: u32) -> String {
+    HEAVY.run();
+    format!("{id:0>100}")
+}
+
+/// `max_bytes` holds beside `max_entries`: however many values are stored, the ones kept
+/// weigh at most the bound, and the cache still keeps some.
+#[tokio::test(start_paused = true)]
+async fn max_bytes_bounds_the_weight_of_the_values_kept() {
+    for id in 0..200 {
+        heavy(id).await;
+    }
+    assert_eq!(HEAVY.get(), 200);
+    let kept = heavy_cache().len();
+    assert!(
+        kept * 124 <= 1024,
+        "{kept} values of 124 bytes kept under 1 KiB"
+    );
+    assert!(kept >= 1, "a bound of 1 KiB keeps values of 124 bytes");
+    // the last one stored is kept, and served without a load
+    heavy(199).await;
+    assert_eq!(HEAVY.get(), 200);
+}
+
+static EARLY: Calls = Calls::new();
+
+/// A slow load (100 s, on the paused clock): under `early_refresh = 1.0` the value stops
+/// being fresh 100 s * E before it expires, E exponential of mean 1, more than a microsecond
+/// but with probability 1e-8.
+#[cached(ttl = "600s", early_refresh = 1.0)]
+async fn early(id: u32) -> String {
+    let run = EARLY.run();
+    tokio::time::sleep(secs(100)).await;
+    format!("{id} v{run}")
+}
+
+/// A hot key is refreshed before it expires: the caller that finds it past its drawn point
+/// is served at once, like everyone else, while one refresh runs in the background, and the
+/// refreshed value replaces it.
+#[tokio::test(start_paused = true)]
+async fn early_refresh_reloads_a_hot_key_in_the_background_before_it_expires() {
+    assert_eq!(early(1).await, "1 v1"); // stored at 100 s, expires at 700 s
+    advance(secs(600) - Duration::from_micros(1)).await;
+    for _ in 0..10 {
+        let served_at = Instant::now();
+        assert_eq!(early(1).await, "1 v1");
+        assert_eq!(served_at.elapsed(), Duration::ZERO, "at once");
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(EARLY.get(), 2, "one refresh, in the background");
+    advance(secs(100)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(early(1).await, "1 v2", "the refresh stored");
+    assert_eq!(EARLY.get(), 2);
+}
+
 static REVALIDATED_BORROWED: Calls = Calls::new();
 
 /// Borrows its argument, so its refresh cannot move to another task.

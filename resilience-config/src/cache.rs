@@ -24,6 +24,9 @@ pub struct CacheSpec {
     pub ttl: Duration,
     /// The bound on entries; the least valuable ones are evicted (S3-FIFO). Default 10 000.
     pub max_entries: u64,
+    /// A bound on the stored values' weight in bytes, beside `max_entries` (both hold); the
+    /// values are weighed by `resilience::cache::Weigh`. Default none.
+    pub max_bytes: Option<u64>,
     /// Each entry's ttl is uniform in `[ttl * (1 - j), ttl]`, so entries written together do
     /// not expire together. Default 0.0.
     pub ttl_jitter: f64,
@@ -31,6 +34,12 @@ pub struct CacheSpec {
     pub negative_ttl: Option<Duration>,
     /// Serve an expired value for this long while one refresh runs. Default none.
     pub stale_while_revalidate: Option<Duration>,
+    /// Probabilistic early refresh of hot entries before they expire (XFetch), with this
+    /// `beta`: a value whose load took `d` is refreshed by the first caller after
+    /// `expiry - d * beta * E`, `E` drawn once per stored value from the exponential
+    /// distribution of mean 1, while every caller keeps getting the value. 1.0 is the
+    /// paper's choice; above it refreshes earlier. Default 0.0: off.
+    pub early_refresh: f64,
     /// `false` bypasses the cache (and clears it). Default true.
     pub enabled: bool,
 }
@@ -41,9 +50,11 @@ impl CacheSpec {
         CacheSpec {
             ttl,
             max_entries: 10_000,
+            max_bytes: None,
             ttl_jitter: 0.0,
             negative_ttl: None,
             stale_while_revalidate: None,
+            early_refresh: 0.0,
             enabled: true,
         }
     }
@@ -58,12 +69,16 @@ patch! {
     with setters {
         /// Overrides `max_entries`.
         max_entries: u64,
+        /// Overrides `max_bytes` (`Some(None)` turns it off).
+        max_bytes: Option<u64>,
         /// Overrides `ttl_jitter`.
         ttl_jitter: f64,
         /// Overrides `negative_ttl` (`Some(None)` turns it off).
         negative_ttl: Option<Duration>,
         /// Overrides `stale_while_revalidate` (`Some(None)` turns it off).
         stale_while_revalidate: Option<Duration>,
+        /// Overrides `early_refresh` (0.0 turns it off).
+        early_refresh: f64,
         /// Overrides `enabled`: `false` bypasses and clears the cache.
         enabled: bool,
     }

@@ -193,10 +193,12 @@ pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(yaml enabled: scalar::boolean),
     key!(ttl: scalar::duration),
     key!(max_entries: |key, value| scalar::count(key, value).map(u64::from)),
+    key!(max_bytes: scalar::optional_bytes),
     key!(ttl_jitter: scalar::fraction),
     key!(negative_ttl: scalar::optional_duration),
     key!(key),
     key!(stale_while_revalidate: scalar::optional_duration),
+    key!(early_refresh: scalar::early_refresh),
     key!(policy),
 ];
 

@@ -37,6 +37,7 @@ pub mod retry;
 pub mod rules;
 mod scalar;
 mod schema;
+pub mod size;
 pub mod timeout;
 
 #[cfg(feature = "yaml")]

@@ -170,6 +170,27 @@ pub fn check_factor(value: f64) -> Result<f64, String> {
     }
 }
 
+/// `max_bytes` is at least one byte.
+pub fn check_max_bytes(value: u64) -> Result<u64, String> {
+    if value >= 1 {
+        Ok(value)
+    } else {
+        Err("`max_bytes` must be at least 1 byte, found 0".to_string())
+    }
+}
+
+/// `early_refresh` (XFetch's `beta`) is between 0.0 (off) and 100.0: past that, a value
+/// would be refreshed a hundred load times before it expires, which is a shorter `ttl`.
+pub fn check_early_refresh(value: f64) -> Result<f64, String> {
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "`early_refresh` must be between 0.0 (off) and 100.0 (1.0 is the usual choice), found {value:?}"
+        ))
+    }
+}
+
 /// An HTTP status code is in 100..=599.
 pub fn check_status(value: u64) -> Result<u16, String> {
     if (100..=599).contains(&value) {

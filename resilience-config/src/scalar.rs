@@ -144,6 +144,32 @@ pub(crate) fn fraction(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
     rules::check_fraction(key, number(key, scalar)?).map_err(Problem::new)
 }
 
+/// A byte size (`65536`, `"64MiB"`; see [`crate::size`]) of at least one byte, or nothing.
+pub(crate) fn optional_bytes(key: &str, scalar: Scalar<'_>) -> Result<Option<u64>, Problem> {
+    let bytes = match scalar {
+        Scalar::Null => return Ok(None),
+        Scalar::Int(n) => u64::try_from(n).map_err(|_| {
+            Problem::new(format!(
+                "`{key}` must be a size of at least 1 byte, found {n}"
+            ))
+        })?,
+        Scalar::Str(text) => crate::size::parse_bytes(text)
+            .map_err(|message| Problem::new(format!("`{key}`: {message}")))?,
+        other => {
+            return Err(Problem::new(format!(
+                "`{key}` must be a size in bytes (a number, or a string such as \"64MiB\"), found {other}"
+            )));
+        }
+    };
+    rules::check_max_bytes(bytes)
+        .map(Some)
+        .map_err(Problem::new)
+}
+
+pub(crate) fn early_refresh(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
+    rules::check_early_refresh(number(key, scalar)?).map_err(Problem::new)
+}
+
 pub(crate) fn factor(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
     rules::check_factor(number(key, scalar)?).map_err(Problem::new)
 }

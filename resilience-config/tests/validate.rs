@@ -174,6 +174,8 @@ policies:
       ttl_jitter: 1
       negative_ttl: ~
       stale_while_revalidate: 30s
+      early_refresh: 1.5
+      max_bytes: 64MiB
     circuit_breaker:
       failure_rate: 1.0
       min_calls: 1
@@ -223,6 +225,8 @@ policies:
     cache.ttl_jitter = Some(1.0);
     cache.negative_ttl = Some(None);
     cache.stale_while_revalidate = Some(Some(secs(30)));
+    cache.early_refresh = Some(1.5);
+    cache.max_bytes = Some(Some(64 << 20));
     assert_eq!(search.cache, Some(cache));
 
     let mut circuit_breaker = BreakerPatch::default();
@@ -643,6 +647,27 @@ fn other_ranges_are_refused_with_the_rule() {
         (4, 19),
         "policies.user-api.cache.ttl_jitter",
         "`ttl_jitter` must be between 0.0 and 1.0, found 2.0",
+        None,
+    );
+    assert_error(
+        &only_error(&in_section("cache", "max_bytes: 0")),
+        (4, 18),
+        "policies.user-api.cache.max_bytes",
+        "`max_bytes` must be at least 1 byte, found 0",
+        None,
+    );
+    assert_error(
+        &only_error(&in_section("cache", "max_bytes: lots")),
+        (4, 18),
+        "policies.user-api.cache.max_bytes",
+        "`max_bytes`: unknown unit in \"lots\": expected a size such as \"64MiB\", \"10 MB\" or \"4096\" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
+        None,
+    );
+    assert_error(
+        &only_error(&in_section("cache", "early_refresh: -1")),
+        (4, 22),
+        "policies.user-api.cache.early_refresh",
+        "`early_refresh` must be between 0.0 (off) and 100.0 (1.0 is the usual choice), found -1.0",
         None,
     );
     assert_error(

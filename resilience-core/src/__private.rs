@@ -11,7 +11,7 @@ pub use crate::breaker::{
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
 pub use crate::cache::{
     AsIs, CacheSite, CacheSpec, Cacheable, Codec, OkAndErr, OkCloneErr, OkOnly, SomeAndNone,
-    SomeOnly, cached_async, cached_async_refreshing, cached_blocking,
+    SomeOnly, cached_async, cached_async_refreshing, cached_blocking, weigh_any,
 };
 pub use crate::timeout::{TimeoutSite, timeout_async};
 

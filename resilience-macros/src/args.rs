@@ -192,6 +192,24 @@ pub(crate) fn number(key: &Ident, value: &Expr) -> syn::Result<f64> {
     }
 }
 
+/// A byte size: an integer literal (bytes) or a string such as `"64MiB"`, of at least 1 byte.
+pub(crate) fn bytes(key: &Ident, value: &Expr) -> syn::Result<u64> {
+    let bytes = match literal(value) {
+        Some(Lit::Str(text)) => resilience_config::size::parse_bytes(&text.value())
+            .map_err(|message| syn::Error::new_spanned(value, format!("`{key}`: {message}")))?,
+        Some(Lit::Int(_)) => integer(key, value)?,
+        _ => {
+            return Err(wrong_type(
+                key,
+                value,
+                "a size in bytes, e.g. `\"64MiB\"` or `65536`",
+            ));
+        }
+    };
+    resilience_config::rules::check_max_bytes(bytes)
+        .map_err(|message| syn::Error::new_spanned(value, message))
+}
+
 /// A string literal.
 pub(crate) fn string(key: &Ident, value: &Expr) -> syn::Result<syn::LitStr> {
     match literal(value) {

@@ -13,12 +13,14 @@ use crate::diag::Errors;
 pub(crate) struct CachedArgs {
     pub(crate) ttl: Option<Duration>,
     pub(crate) max_entries: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
     pub(crate) ttl_jitter: Option<f64>,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) key: Option<Expr>,
     pub(crate) stale_while_revalidate: Option<Duration>,
-    /// The `stale_while_revalidate` key, where a body that cannot refresh in the background
-    /// (not `Send`) is reported.
+    pub(crate) early_refresh: Option<f64>,
+    /// The `stale_while_revalidate` (else `early_refresh`) key, where a body that cannot
+    /// refresh in the background (not `Send`) is reported.
     pub(crate) stale_key: Option<proc_macro2::Span>,
     pub(crate) policy: Option<LitStr>,
 }
@@ -29,10 +31,12 @@ impl CachedArgs {
         let mut out = CachedArgs {
             ttl: None,
             max_entries: None,
+            max_bytes: None,
             ttl_jitter: None,
             negative_ttl: None,
             key: None,
             stale_while_revalidate: None,
+            early_refresh: None,
             stale_key: None,
             policy: None,
         };
@@ -54,6 +58,7 @@ impl CachedArgs {
                     });
                     out.max_entries = errors.take(checked);
                 }
+                "max_bytes" => out.max_bytes = errors.take(args::bytes(&key, &value)),
                 "ttl_jitter" => {
                     let checked = args::number(&key, &value).and_then(|n| {
                         rules::check_fraction("ttl_jitter", n)
@@ -65,6 +70,15 @@ impl CachedArgs {
                 "stale_while_revalidate" => {
                     out.stale_while_revalidate = errors.take(args::duration(&key, &value));
                     out.stale_key = Some(key.span());
+                }
+                "early_refresh" => {
+                    let checked = args::number(&key, &value).and_then(|n| {
+                        rules::check_early_refresh(n)
+                            .map_err(|msg| syn::Error::new_spanned(&value, msg))
+                    });
+                    out.early_refresh = errors.take(checked);
+                    // An early refresh runs in the background as a stale one does.
+                    out.stale_key.get_or_insert(key.span());
                 }
                 "key" => out.key = Some(value),
                 "policy" => {

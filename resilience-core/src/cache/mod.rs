@@ -12,6 +12,7 @@ mod frame;
 mod site;
 mod stats;
 mod store;
+mod weigh;
 
 pub use adapter::{AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
 pub(crate) use site::all_counts;
@@ -22,3 +23,4 @@ pub use site::{
 pub use resilience_config::cache::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats, Reporter, spawn_reporter};
 pub use store::{Cache, Freshness, Lookup};
+pub use weigh::{AnyWeigher, Weigh, weigh_any};

@@ -137,6 +137,8 @@ pub struct CacheSite {
     name: &'static str,
     policy: Option<&'static str>,
     spec: CacheSpec,
+    /// How the stored values are weighed for `max_bytes` (`#[cached(max_bytes = ..)]`).
+    weigher: Option<super::AnyWeigher>,
     slot: OnceLock<Erased>,
 }
 
@@ -179,8 +181,16 @@ impl CacheSite {
             name,
             policy,
             spec,
+            weigher: None,
             slot: OnceLock::new(),
         }
+    }
+
+    /// The same site, weighing its values with `weigher` (`weigh_any::<Stored>`), so that
+    /// `max_bytes` can hold.
+    pub const fn weighed(mut self, weigher: super::AnyWeigher) -> Self {
+        self.weigher = Some(weigher);
+        self
     }
 
     /// The function's name.
@@ -219,8 +229,11 @@ impl CacheSite {
             return registered.cache;
         }
         let spec = effective(&crate::registry::current(), self.policy, self.spec);
-        let cache: &'static dyn AnyCache =
-            Box::leak(Box::new(Cache::<K, V>::named(spec, self.name)));
+        let cache: &'static dyn AnyCache = Box::leak(Box::new(Cache::<K, V>::weighed(
+            spec,
+            self.name,
+            self.weigher,
+        )));
         sites.insert(
             self.id,
             Registered {
@@ -309,6 +322,16 @@ impl CacheSite {
     /// The counters (zero before the first call).
     pub fn counts(&self) -> CacheCounts {
         self.existing().map(AnyCache::counts).unwrap_or_default()
+    }
+
+    /// The number of entries kept in this process now (0 before the first call).
+    pub fn len(&self) -> usize {
+        self.existing().map_or(0, AnyCache::len)
+    }
+
+    /// Whether nothing is kept in this process.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use quick_cache::sync::Cache as Store;
-use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use rand::Rng;
 
 use super::flight::{Flights, Handed, Leader, Role};
 use super::stats::Lookups;
+use super::weigh::AnyWeigher;
 use super::{CacheSpec, CacheStats, Cacheable, Failure};
 use crate::clock::{Clock, nanos};
 
@@ -26,6 +27,20 @@ struct Entry<V> {
     value: V,
     fresh_until: u64,
     usable_until: u64,
+    /// Its weight in the store: 1, or under `max_bytes` its share of both bounds (see
+    /// [`Cache::weight_of`]). Kept with the entry because the store reads it again when it
+    /// evicts, and a reload may change the bounds meanwhile.
+    weight: u64,
+}
+
+/// The store's weigher: the weight each entry was stored with.
+#[derive(Clone, Copy)]
+struct EntryWeight;
+
+impl<K, V> Weighter<K, Entry<V>> for EntryWeight {
+    fn weight(&self, _key: &K, entry: &Entry<V>) -> u64 {
+        entry.weight
+    }
 }
 
 /// Counts evictions (the store calls it under its shard lock: one relaxed add).
@@ -131,12 +146,19 @@ impl<R> Handover<R> {
 /// # }
 /// ```
 pub struct Cache<K, V> {
-    store: Store<K, Entry<V>, UnitWeighter, DefaultHashBuilder, CountEvictions>,
+    store: Store<K, Entry<V>, EntryWeight, DefaultHashBuilder, CountEvictions>,
+    /// How a value is weighed for `max_bytes` (`#[cached(max_bytes = ..)]`); without one a
+    /// `max_bytes` from a policy is not applied.
+    weigher: Option<AnyWeigher>,
+    /// `max_bytes`, 0 when unset.
+    max_bytes: AtomicU64,
     flights: Flights<K, V>,
     ttl: AtomicU64,
     jitter_bits: AtomicU64,
     negative_ttl: AtomicU64,
     stale_window: AtomicU64,
+    /// `early_refresh` (XFetch's beta) as f64 bits; 0.0 is off.
+    early_bits: AtomicU64,
     enabled: AtomicBool,
     capacity: AtomicU64,
     clock: Clock,
@@ -144,6 +166,46 @@ pub struct Cache<K, V> {
     /// The site name reported to the `metrics` facade.
     name: &'static str,
 }
+
+/// How long before its expiry a value whose load took `took` nanoseconds stops being fresh,
+/// under early refresh with `beta` (XFetch: Vattani, Chierichetti and Lowenstein, "Optimal
+/// Probabilistic Cache Stampede Prevention", VLDB 2015): `took * beta * E`, with
+/// `E = -ln(draw)` exponential of mean 1 for a `draw` uniform in `[0, 1)`.
+///
+/// The paper draws on every read; this draws once per stored value, so a hit reads no random
+/// number and compares against one stored instant as it does without early refresh. The
+/// refresh then comes at the first read past a point drawn from the same distribution, one
+/// refresh at a time (the stale path's single flight), where per-read draws would make a key
+/// read more often refresh a little earlier.
+fn early_gap(took: u64, beta: f64, draw: f64) -> u64 {
+    // `1 - draw` is in (0, 1]: its logarithm is finite and at most 0.
+    let exponential = -(1.0 - draw).ln();
+    let gap = took as f64 * beta * exponential;
+    // `as` saturates (and reads NaN as 0): a huge gap is capped by the ttl at the caller.
+    gap as u64
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The draw [`early_draw`] returns on this thread, in this module's tests.
+    static DRAW: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// A uniform draw in `[0, 1)` for [`early_gap`].
+fn early_draw() -> f64 {
+    #[cfg(test)]
+    if let Some(draw) = DRAW.with(std::cell::Cell::get) {
+        return draw;
+    }
+    rand::rng().random()
+}
+
+/// Shards of a store that weighs its values (`#[cached(max_bytes = ..)]`). The store splits
+/// its bound evenly between its shards and keeps no value heavier than its shard's part, so
+/// with the usual 32 a value over a thirty-second of `max_bytes` could never be kept; with 4
+/// one may take up to about a quarter (less the store's cold share), at the price of more
+/// contention on hits from many threads.
+const WEIGHED_SHARDS: usize = 4;
 
 /// Shards of the store: 16 per core where quick_cache's default is 4. A read takes its
 /// shard's lock word for an atomic add, so two threads reading keys of one shard bounce that
@@ -164,7 +226,7 @@ impl<K, V> Drop for Cache<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     /// An empty cache with these values.
     pub fn new(spec: CacheSpec) -> Self {
         Cache::named(spec, "cache")
@@ -172,6 +234,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     /// An empty cache whose counters reach the `metrics` facade under `site = name`.
     pub fn named(spec: CacheSpec, name: &'static str) -> Self {
+        Cache::weighed(spec, name, None)
+    }
+
+    /// [`named`](Self::named), weighing values with `weigher` (see
+    /// [`Weigh`](super::Weigh)) so that `max_bytes` can hold. Without a weigher, `max_bytes`
+    /// is not applied (and said so once, at `warn` level).
+    pub fn weighed(spec: CacheSpec, name: &'static str, weigher: Option<AnyWeigher>) -> Self {
         let stats = Arc::new(CacheStats::default());
         super::stats::watch(&stats, name);
         let capacity = spec.max_entries.max(1);
@@ -181,10 +250,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
                     usize::try_from(capacity).unwrap_or(usize::MAX).min(1 << 24),
                 )
                 .weight_capacity(capacity)
-                .shards(shards())
+                .shards(if weigher.is_some() {
+                    WEIGHED_SHARDS
+                } else {
+                    shards()
+                })
                 .build()
                 .expect("both capacities are set"),
-            UnitWeighter,
+            EntryWeight,
             DefaultHashBuilder::default(),
             CountEvictions(Arc::clone(&stats)),
         );
@@ -195,6 +268,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             jitter_bits: AtomicU64::new(0),
             negative_ttl: AtomicU64::new(0),
             stale_window: AtomicU64::new(0),
+            early_bits: AtomicU64::new(0),
+            weigher,
+            max_bytes: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
             clock: Clock::new(),
@@ -252,6 +328,25 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             spec.stale_while_revalidate.map_or(0, nanos),
             Ordering::Relaxed,
         );
+        // NaN and negatives (a spec built in code, unchecked) are off.
+        let early = if spec.early_refresh > 0.0 {
+            spec.early_refresh.min(100.0)
+        } else {
+            0.0
+        };
+        self.early_bits.store(early.to_bits(), Ordering::Relaxed);
+        let max_bytes = spec.max_bytes.unwrap_or(0);
+        if max_bytes > 0 && self.weigher.is_none() {
+            tracing::warn!(
+                target: "resilience::cache",
+                site = self.name,
+                max_bytes,
+                "`max_bytes` is not applied: this cache's values have no weigher (give the \
+                 function `#[cached(max_bytes = ..)]`, whose value type implements \
+                 `resilience::cache::Weigh`); `max_entries` still holds"
+            );
+        }
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
         let capacity = spec.max_entries.max(1);
         if self.capacity.swap(capacity, Ordering::Relaxed) != capacity {
             self.fit_capacity(capacity);
@@ -331,6 +426,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// Stores `value` for `key` as a success or a failure. A failure is only stored when
     /// `negative_ttl` is set; a disabled cache stores nothing. Returns whether it was stored.
     pub fn insert(&self, key: K, value: V, freshness: Freshness) -> bool {
+        self.insert_loaded(key, value, freshness, 0)
+    }
+
+    /// [`insert`](Self::insert) of a value whose load took `took` nanoseconds: with
+    /// `early_refresh`, a success stops being fresh a random stretch before it expires (see
+    /// [`early_gap`]) and stays servable until then, so the first caller past that point
+    /// refreshes it as it would a stale one while everyone else is served.
+    pub(crate) fn insert_loaded(&self, key: K, value: V, freshness: Freshness, took: u64) -> bool {
         if !self.enabled.load(Ordering::Relaxed) {
             return false;
         }
@@ -342,17 +445,23 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             },
         };
         let now = self.clock.now();
-        let fresh_until = now.saturating_add(ttl);
+        let expiry = now.saturating_add(ttl);
         let usable_until = match freshness {
-            Freshness::Positive => {
-                fresh_until.saturating_add(self.stale_window.load(Ordering::Relaxed))
-            }
-            Freshness::Negative => fresh_until,
+            Freshness::Positive => expiry.saturating_add(self.stale_window.load(Ordering::Relaxed)),
+            Freshness::Negative => expiry,
         };
+        let beta = f64::from_bits(self.early_bits.load(Ordering::Relaxed));
+        let fresh_until = if freshness == Freshness::Positive && beta > 0.0 && took > 0 {
+            expiry.saturating_sub(early_gap(took, beta, early_draw()).min(ttl))
+        } else {
+            expiry
+        };
+        let weight = self.weight_of(&value);
         let entry = Entry {
             value,
             fresh_until,
             usable_until,
+            weight,
         };
         let mut inserting = Inserting(Some(key.clone()));
         self.store.insert_with_lifecycle(key, entry, &mut inserting);
@@ -361,6 +470,22 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
             self.trim(capacity);
         }
         true
+    }
+
+    /// The weight `value` is stored with. The store holds one bound, on the sum of weights,
+    /// set to `max_entries`; under `max_bytes` a value of `b` bytes weighs
+    /// `ceil(b * max_entries / max_bytes)` (at least 1), so that a full store holds at most
+    /// `max_entries` values (each weighs 1 or more) and at most `max_bytes` bytes (the weights
+    /// are the bytes in units of `max_bytes / max_entries`), whichever binds first.
+    fn weight_of(&self, value: &V) -> u64 {
+        let max_bytes = self.max_bytes.load(Ordering::Relaxed);
+        let Some(weigh) = self.weigher.filter(|_| max_bytes > 0) else {
+            return 1;
+        };
+        let bytes = u128::from(weigh(value));
+        let entries = u128::from(self.capacity.load(Ordering::Relaxed));
+        let weight = (bytes * entries).div_ceil(u128::from(max_bytes));
+        u64::try_from(weight).unwrap_or(u64::MAX).max(1)
     }
 
     /// How long a value stored now lives (nanoseconds; 0: not stored), for a backend that
@@ -535,10 +660,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         Fut: Future<Output = (R, Option<(V, Freshness)>)>,
     {
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
+        let started = self.clock.now();
         let (result, store) = load().await;
         // A miss finds no entry, so its lookup read no time: a cache whose loads all fail
         // would otherwise reach the `metrics` facade only when read.
-        self.stats.report_due(self.clock.now(), self.name);
+        let done = self.clock.now();
+        self.stats.report_due(done, self.name);
         let Some((value, freshness)) = store else {
             self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
             return (result, None);
@@ -546,7 +673,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         if freshness == Freshness::Negative {
             self.stats.load_errors.fetch_add(1, Ordering::Relaxed);
         }
-        self.insert(key.clone(), value.clone(), freshness);
+        let took = done.saturating_sub(started);
+        self.insert_loaded(key.clone(), value.clone(), freshness, took);
         (result, Some(value))
     }
 }
@@ -800,6 +928,92 @@ mod tests {
         tokio::time::advance(5 * S).await;
         assert_eq!(negative.lookup(&1), Lookup::Miss);
         assert_eq!(negative.stats().counts().load_errors, 1);
+    }
+
+    #[test]
+    fn the_early_gap_is_the_load_time_by_beta_by_an_exponential_draw() {
+        let took = 2_000_000_000; // a load of 2 s
+        assert_eq!(early_gap(took, 1.0, 0.0), 0);
+        // the median draw: ln 2 of the load time
+        assert_eq!(early_gap(took, 1.0, 0.5), 1_386_294_361);
+        assert_eq!(early_gap(took, 2.0, 0.5), 2_772_588_722);
+        // a draw of 1 - 1e-9 is a tail of about 20.7 load times; never infinite
+        assert_eq!(early_gap(took, 1.0, 1.0 - 1e-9), 41_446_531_730);
+        assert_eq!(early_gap(u64::MAX, 100.0, 0.999), u64::MAX);
+        assert_eq!(early_gap(took, f64::NAN, 0.5), 0);
+    }
+
+    /// A hot key under `early_refresh`: the first caller past the drawn point refreshes it
+    /// before it expires, while every other caller is served at once, and only once.
+    #[tokio::test(start_paused = true)]
+    async fn early_refresh_reloads_a_hot_key_before_it_expires() {
+        // the median draw: the value stops being fresh ln 2 load times before it expires
+        DRAW.with(|draw| draw.set(Some(0.5)));
+        let spec = CacheSpec::new(60 * S).early_refresh(1.0);
+        let cache = Arc::new(Cache::<u32, String>::new(spec));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let load = |value: &'static str, took: Duration| {
+            let loads = Arc::clone(&loads);
+            move || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(took).await;
+                ok(value)
+            }
+        };
+        let first = cache.get_or_load(&1, restore, load("v1", 10 * S)).await;
+        assert_eq!(first, Ok("v1".to_string()));
+        // it expires 60 s after its 10 s load finished, and is fresh until 6.93 s before
+        tokio::time::advance(60 * S - Duration::from_millis(6_932)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("v1".into()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let refresher = {
+            let (cache, load) = (Arc::clone(&cache), load("v2", S));
+            tokio::spawn(async move { cache.get_or_load(&1, restore, load).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // the refresh runs; everyone else is served the current value at once
+        for _ in 0..5 {
+            let served = cache.get_or_load(&1, restore, load("v3", S)).await;
+            assert_eq!(served, Ok("v1".to_string()));
+        }
+        assert_eq!(refresher.await.unwrap(), Ok("v2".to_string()));
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("v2".into()));
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn max_bytes_holds_beside_max_entries() {
+        let spec = CacheSpec::new(60 * S)
+            .max_entries(1000)
+            .max_bytes(Some(1024));
+        let weigher: AnyWeigher = super::super::weigh_any::<String>;
+        let cache = Cache::<u32, String>::weighed(spec, "weighed", Some(weigher));
+        for key in 0..200 {
+            // 124 bytes each: a weight of ceil(124 * 1000 / 1024) = 122 of 1000
+            cache.insert(key, String::with_capacity(100), Freshness::Positive);
+        }
+        let kept = cache.len();
+        assert!((1..=8).contains(&kept), "{kept} kept");
+        // without a weigher the bound is entries alone
+        let cache = Cache::<u32, String>::weighed(spec, "unweighed", None);
+        for key in 0..200 {
+            cache.insert(key, String::with_capacity(100), Freshness::Positive);
+        }
+        assert_eq!(cache.len(), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_early_refresh_a_value_is_fresh_until_it_expires() {
+        let cache = Cache::<u32, String>::new(CacheSpec::new(60 * S));
+        let slow = || async {
+            tokio::time::sleep(10 * S).await;
+            ok("v1")
+        };
+        let _ = cache.get_or_load(&1, restore, slow).await;
+        tokio::time::advance(60 * S - Duration::from_nanos(1)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Fresh("v1".into()));
+        tokio::time::advance(Duration::from_nanos(1)).await;
+        assert_eq!(cache.lookup(&1), Lookup::Miss);
     }
 
     #[tokio::test(start_paused = true)]

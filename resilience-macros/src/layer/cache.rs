@@ -23,8 +23,14 @@ pub(super) fn expand(
     let id = quote! {
         ::core::concat!(::core::module_path!(), "::", #function, "#", ::core::line!(), ":", ::core::column!())
     };
-    let value = quote!(::resilience::__private::CacheSite::new(#id, #name, #policy, #spec));
     let (output, (mode, probed), key) = (cx.output, mode(cx, args), key(cx, args));
+    let mut value = quote!(::resilience::__private::CacheSite::new(#id, #name, #policy, #spec));
+    if args.max_bytes.is_some() {
+        // On the return type's span: a stored value that is not `Weigh` is reported there.
+        value.extend(quote_spanned! {output.span()=>
+            .weighed(::resilience::__private::weigh_any::<<#output as ::resilience::__private::Cacheable<#mode>>::Stored>)
+        });
+    }
     let once = cx.once(&inner);
     let background = args
         .stale_key
@@ -82,11 +88,16 @@ fn spec(args: &CachedArgs) -> TokenStream {
     };
     let mut tokens = quote!(::resilience::__private::CacheSpec::new(#ttl));
     super::set(&mut tokens, "max_entries", args.max_entries);
+    let max_bytes = args
+        .max_bytes
+        .map(|bytes| quote!(::resilience::__private::Some(#bytes)));
+    super::set(&mut tokens, "max_bytes", max_bytes);
     super::set(&mut tokens, "ttl_jitter", args.ttl_jitter);
     let negative_ttl = args.negative_ttl.map(super::some_duration);
     super::set(&mut tokens, "negative_ttl", negative_ttl);
     let window = args.stale_while_revalidate.map(super::some_duration);
     super::set(&mut tokens, "stale_while_revalidate", window);
+    super::set(&mut tokens, "early_refresh", args.early_refresh);
     tokens
 }
 
