@@ -21,8 +21,13 @@ pub use resilience_core::{DurationError, InvalidValue, parse_duration};
 // `batch` and `stats` are each a module and a function of that name (`resilience::batch(..)`,
 // `resilience::stats()`): one `use` brings both.
 pub use resilience_core::{
-    backend, batch, breaker, bulkhead, cache, config, http, rate_limit, registry, retry, stats,
+    backend, batch, breaker, bulkhead, cache, config, http, pipeline, rate_limit, registry, retry,
+    stats,
 };
+
+/// A named policy as a `tower::Layer`, for clients and servers.
+#[cfg(feature = "tower")]
+pub use resilience_core::tower;
 
 /// Retries a function that returns `Result<T, E>` when it fails with a transient error,
 /// with exponential backoff and jitter, honouring the server's Retry-After.

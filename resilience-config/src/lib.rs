@@ -39,6 +39,7 @@ pub mod rules;
 mod scalar;
 mod schema;
 pub mod size;
+pub mod timeout;
 
 #[cfg(feature = "yaml")]
 mod error;

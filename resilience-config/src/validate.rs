@@ -723,6 +723,23 @@ fn read<'de, A: MapAccess<'de>, D>(
         Read::CircuitBreaker(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Bulkhead(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Alert(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Timeout(slots) => {
+            let seed = TimeoutSeed {
+                leaf: LeafSeed {
+                    pass,
+                    path,
+                    index: None,
+                    key: name,
+                    check: crate::scalar::positive as CheckDuration,
+                },
+            };
+            let (plain, phases) = slots(doc);
+            match value(pass, map, path, seed)? {
+                Some(Timeout::Plain(limit)) => *plain = Some(limit),
+                Some(Timeout::Phases(timeouts)) => *phases = Some(timeouts),
+                None => {}
+            }
+        }
     }
     Ok(())
 }
@@ -774,6 +791,71 @@ impl<'de, D: Doc> Visitor<'de> for SectionSeed<'_, D> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<D, A::Error> {
         fields(self.pass, map, self.path)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `timeout`: one duration, or a mapping of HTTP phases
+// ---------------------------------------------------------------------------------------------
+
+/// A `timeout` as written.
+enum Timeout {
+    /// `timeout: 3s`: the limit of each try.
+    Plain(std::time::Duration),
+    /// `timeout: { connect: 3s, read: 10s, total: 30s }`.
+    Phases(crate::timeout::HttpTimeouts),
+}
+
+/// A `timeout`: a scalar is read as a positive duration (by `leaf`), a mapping with the
+/// `timeout` key table.
+struct TimeoutSeed<'p, F> {
+    leaf: LeafSeed<'p, F>,
+}
+
+type CheckDuration = fn(&'static str, Scalar<'_>) -> Result<std::time::Duration, Problem>;
+
+impl<'de> DeserializeSeed<'de> for TimeoutSeed<'_, CheckDuration> {
+    type Value = Timeout;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Timeout, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// Each scalar goes to the leaf's own visitor, so a bad duration reads as in every other key.
+macro_rules! plain_timeout {
+    ($($visit:ident($($ty:ty)?)),*) => {$(
+        fn $visit<E: de::Error>(self $(, v: $ty)?) -> Result<Timeout, E> {
+            self.leaf.$visit($({ let v: $ty = v; v })?).map(Timeout::Plain)
+        }
+    )*};
+}
+
+impl<'de> Visitor<'de> for TimeoutSeed<'_, CheckDuration> {
+    type Value = Timeout;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration (e.g. `3s`), or a mapping of `timeout` keys (connect, read, total)")
+    }
+
+    plain_timeout!(
+        visit_unit(),
+        visit_none(),
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_u64(u64),
+        visit_i128(i128),
+        visit_u128(u128),
+        visit_f64(f64),
+        visit_str(&str)
+    );
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Timeout, A::Error> {
+        self.leaf.visit_seq(seq).map(Timeout::Plain)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Timeout, A::Error> {
+        fields(self.leaf.pass, map, self.leaf.path).map(Timeout::Phases)
     }
 }
 

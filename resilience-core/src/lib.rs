@@ -7,6 +7,7 @@
 //! - [`HttpError`] and [`Rejected`] are the crate's own errors.
 //! - [`parse_duration`] is the duration syntax of the macros and YAML policies.
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
+//! - [`pipeline::Pipeline`] applies a named policy's sections to a closure.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -19,11 +20,14 @@ pub mod cache;
 pub mod classify;
 pub mod config;
 pub mod http;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
 pub mod stats;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 mod alert;
 mod block_on;
@@ -31,6 +35,7 @@ mod clock;
 mod counters;
 mod error_class;
 mod hooks;
+mod http_error;
 mod observe;
 mod quota;
 // What `#[timeout]` expands to, re-exported by `__private`.

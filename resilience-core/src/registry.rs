@@ -39,6 +39,8 @@ pub struct NamedPolicy {
     pub circuit_breaker: Option<BreakerPatch>,
     /// The time limit of each call.
     pub timeout: Option<std::time::Duration>,
+    /// The limits of each phase of an HTTP call (`timeout: { connect, read, total }`).
+    pub http_timeouts: Option<resilience_config::timeout::HttpTimeouts>,
     /// The retry-rate alert of the policy.
     pub alert: Option<resilience_config::AlertDoc>,
     /// Where the stateful sections keep their state, when not in this process.
@@ -253,6 +255,15 @@ pub(crate) fn alert(name: &str) -> Option<resilience_config::AlertDoc> {
         .load()
         .get(name)
         .and_then(|policy| policy.alert.clone())
+}
+
+/// The `timeout: { connect, read, total }` of the policy called `name`, if it sets one.
+pub(crate) fn http_timeouts(name: &str) -> Option<resilience_config::timeout::HttpTimeouts> {
+    named_use();
+    CURRENT
+        .load()
+        .get(name)
+        .and_then(|policy| policy.http_timeouts)
 }
 
 /// The `timeout` of the policy called `name`, if it sets one.

@@ -85,6 +85,7 @@ fn policy(doc: &PolicyDoc) -> NamedPolicy {
         cache: doc.cache,
         circuit_breaker: doc.circuit_breaker,
         timeout: doc.timeout,
+        http_timeouts: doc.http_timeouts,
         alert: doc.alert.clone(),
         backend: doc.backend_spec().map(std::sync::Arc::new),
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Decision, RetrySpec, Schedule};
-use crate::error_class::Classification;
+use crate::error_class::{Classification, ErrorClass};
 use crate::hooks::ErrorHooks;
 use crate::{observe, registry};
 
@@ -20,6 +20,7 @@ impl<E> ErrorHooks<E> {
     fn verdict(&self, error: &E, spec: &RetrySpec) -> (bool, Classification) {
         let classification = (self.classify)(error);
         let retryable = match self.retry_if {
+            _ if self.unsent_only && classification.class != ErrorClass::Connect => false,
             Some(predicate) => predicate(error),
             None => spec.on.matches(classification.class),
         };
