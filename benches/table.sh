@@ -7,6 +7,7 @@
 #   benches/table.sh cache                  # `cache` and `cache_memory`: each case beside quick_cache, moka and `cached`
 #   benches/table.sh pipeline               # `pipeline`: per group `pipeline_*`, each case and its ratio to `bare` (and to `tower`)
 #   benches/table.sh redis                  # `redis` (starts its own redis-server): each case and its ratio to one round trip
+#   benches/table.sh http                   # `http_middleware`: each middleware per request on loopback, and its own cost, beside reqwest-retry's
 #   benches/table.sh [BENCH] --no-run       # only print the tables of the last run
 #   benches/table.sh [BENCH] -- ARGS...     # pass other criterion arguments instead of the defaults
 #
@@ -17,6 +18,9 @@ cd "$(dirname "$0")/.."
 bench=retry
 if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" || "${1:-}" == "pipeline" || "${1:-}" == "redis" ]]; then
     bench=$1
+    shift
+elif [[ "${1:-}" == "http" ]]; then
+    bench=http_middleware
     shift
 fi
 
@@ -108,6 +112,33 @@ elif bench == "pipeline":
             if name in stack:
                 r = stack[name] / stack["tower"]
                 print(f"| {name} | {r:.2f}x | {'yes' if r < 1 else 'no'} |")
+elif bench == "http_middleware":
+    # the loopback round trips, measured in alternation (the bench writes their medians), and
+    # each middleware's own cost with the transport answered in place (criterion's medians)
+    alternated = root / "http_middleware" / "alternated.json"
+    if not alternated.exists():
+        sys.exit(f"no {alternated}: run the benchmark first")
+    loopback = dict(json.loads(alternated.read_text()))
+    own = medians("http_middleware_overhead")
+    order = ["bare", "reqwest_retry", "resilience_retry", "resilience_full"]
+    print("| case | loopback request (µs) | ratio to bare | ratio to reqwest_retry | "
+          "without the transport (ns) | cost over bare (ns) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in order:
+        if name not in loopback:
+            continue
+        t = loopback[name]
+        o = own.get(name)
+        shown = f"{o:.0f} | {o - own['bare']:.0f}" if o is not None and "bare" in own else "- | -"
+        print(f"| {name} | {t / 1e3:.1f} | {t / loopback['bare']:.3f}x | "
+              f"{t / loopback['reqwest_retry']:.3f}x | {shown} |")
+    print()
+    print("| target: no slower than reqwest-retry (loopback) | ratio | met |")
+    print("|---|---:|---|")
+    for name in ["resilience_retry", "resilience_full"]:
+        if name in loopback:
+            r = loopback[name] / loopback["reqwest_retry"]
+            print(f"| {name} | {r:.3f}x | {'yes' if r <= 1 else 'no'} |")
 elif bench == "redis":
     # one table per group, each case beside the floor: one round trip on a ConnectionManager
     groups = [

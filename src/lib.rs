@@ -1,7 +1,37 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use resilience_core::*;
+// The public API, listed: every item a user names (README, examples, tests). Whole modules
+// where the module is the natural path (`resilience::cache::Cache`), so an item added to one
+// appears here without editing this list; what only generated code calls is in `__private`.
+
+/// Errors and their classification: what a policy reads from a failure.
+pub use resilience_core::{
+    Classification, Classify, ErrorClass, ErrorHooks, HttpError, Rejected, classify_error,
+};
+
+/// The plain builder API of `#[retry]`, and a retry policy as data.
+pub use resilience_core::{
+    Backoff, Decision, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
+};
+
+/// Durations as the macros and YAML write them, and a policy value outside its rule.
+pub use resilience_core::{DurationError, InvalidValue, parse_duration};
+
+/// A policy's `alert` fired or cleared, and the hook that is told (a webhook, a pager).
+pub use resilience_core::{Alert, AlertKind, on_alert};
+
+// `batch` and `stats` are each a module and a function of that name (`resilience::batch(..)`,
+// `resilience::stats()`): one `use` brings both.
+pub use resilience_core::{
+    backend, batch, breaker, bulkhead, cache, config, http, pipeline, rate_limit, registry, retry,
+    stats,
+};
+
+/// A named policy as a `tower::Layer`, for clients and servers.
+#[cfg(feature = "tower")]
+pub use resilience_core::tower;
+
 /// Retries a function that returns `Result<T, E>` when it fails with a transient error,
 /// with exponential backoff and jitter, honouring the server's Retry-After.
 ///

@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use resilience::__private::{RetrySite, retry_blocking};
 use resilience::config::{self, PolicyDoc, PolicyFile};
-use resilience::retry::{
-    Backoff, ErrorHooks, Jitter, RetryOn, RetryPatch, RetrySite, RetrySpec, retry_blocking,
-};
+use resilience::retry::{Backoff, ErrorHooks, Jitter, RetryOn, RetryPatch, RetrySpec};
 use resilience::{HttpError, registry, retry};
 
 /// Held by every test that installs policies.

@@ -15,9 +15,10 @@ use std::sync::{Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use resilience::__private::RetrySite;
 use resilience::config::{self, Watch};
 use resilience::registry;
-use resilience::retry::{RetrySite, RetrySpec};
+use resilience::retry::RetrySpec;
 
 /// Held by every test that installs policies.
 fn serial() -> MutexGuard<'static, ()> {

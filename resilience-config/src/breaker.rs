@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::InvalidValue;
 use crate::declare::patch;
 use crate::rules;
 
@@ -10,8 +11,9 @@ use crate::rules;
 /// `circuit_breaker` section.
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::breaker::BreakerSpec;
+/// use resilience::breaker::BreakerSpec;
 ///
 /// let spec = BreakerSpec::DEFAULT.failure_rate(0.25).open_for(Duration::from_secs(10));
 /// assert_eq!((spec.min_calls, spec.window, spec.half_open_calls), (10, 20, 3));
@@ -55,13 +57,13 @@ impl BreakerSpec {
 
     /// Checks the rules the macro and YAML front ends enforce: `failure_rate` in 0.0..=1.0,
     /// counts at least 1, `open_for` longer than zero.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         rules::check_fraction("failure_rate", self.failure_rate)?;
         rules::check_count("min_calls", u64::from(self.min_calls))?;
         rules::check_count("window", u64::from(self.window))?;
         rules::check_count("half_open_calls", u64::from(self.half_open_calls))?;
         if self.open_for.is_zero() {
-            return Err("`open_for` must be longer than zero".to_string());
+            return Err("`open_for` must be longer than zero".to_string().into());
         }
         Ok(())
     }

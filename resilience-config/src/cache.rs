@@ -8,8 +8,9 @@ use crate::declare::patch;
 /// policy's `cache` section overrides.
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::cache::CacheSpec;
+/// use resilience::cache::CacheSpec;
 ///
 /// const CITIES: CacheSpec = CacheSpec::new(Duration::from_secs(60))
 ///     .max_entries(10_000)

@@ -35,6 +35,18 @@ macro_rules! patch {
             }
         }
 
+        /// The fields it sets, under their YAML keys, as a policy file writes them.
+        #[cfg(feature = "yaml")]
+        impl serde::Serialize for $patch {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap as _;
+                let mut entries = $crate::serialize::Entries(serializer.serialize_map(None)?);
+                $(entries.entry(stringify!($field), self.$field.as_ref())?;)*
+                $(entries.entry(stringify!($set), self.$set.as_ref())?;)*
+                entries.0.end()
+            }
+        }
+
         impl $spec {
             $(
                 #[doc = concat!("Sets `", stringify!($set), "`.")]

@@ -72,8 +72,9 @@ pub const DURATION_EXAMPLES: &str = "expected e.g. `\"250ms\"`, `\"30s\"`, `\"1h
 /// the text.
 ///
 /// ```
+/// # mod resilience { pub use resilience_config::duration::parse_duration; }
 /// use std::time::Duration;
-/// use resilience_config::duration::parse_duration;
+/// use resilience::parse_duration;
 ///
 /// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
 /// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));

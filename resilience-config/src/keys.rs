@@ -16,6 +16,7 @@ use crate::rate_limit::RateLimitPatch;
 use crate::retry::{RetryOn, RetryPatch};
 use crate::scalar::{self, Problem, Scalar};
 use crate::schema::{AlertDoc, PolicyDoc};
+use crate::timeout::HttpTimeouts;
 
 /// How YAML reads a key's value into its section's document `D`.
 pub(crate) enum Read<D> {
@@ -38,6 +39,8 @@ pub(crate) enum Read<D> {
     Bulkhead(fn(&mut D) -> &mut Option<BulkheadPatch>),
     /// An `alert` section.
     Alert(fn(&mut D) -> &mut Option<AlertDoc>),
+    /// A `timeout`: one duration (the limit of each try), or a mapping of HTTP phases.
+    Timeout(fn(&mut D) -> (&mut Option<std::time::Duration>, &mut Option<HttpTimeouts>)),
 }
 
 /// One key of a section.
@@ -228,8 +231,14 @@ pub(crate) const ALERT: &[Key<AlertDoc>] = &[
 ];
 
 /// `#[timeout(...)]` (also written `#[timeout("3s")]`); in YAML a policy's `timeout` is one
-/// duration.
-pub(crate) const TIMEOUT: &[Key<()>] = &[key!(duration), key!(policy)];
+/// duration (the limit of each try) or a mapping of the phases of an HTTP call.
+pub(crate) const TIMEOUT: &[Key<HttpTimeouts>] = &[
+    key!(duration),
+    key!(policy),
+    key!(yaml connect: scalar::positive),
+    key!(yaml read: scalar::positive),
+    key!(yaml total: scalar::positive),
+];
 
 /// `#[resilient(...)]` and a named policy: the sections, in the pipeline's order, and the
 /// policy's own keys.
@@ -240,7 +249,7 @@ pub(crate) const POLICY: &[Key<PolicyDoc>] = &[
     key!(rate_limit: RateLimit section),
     key!(retry: Retry section),
     key!(circuit_breaker: CircuitBreaker section),
-    key!(timeout: scalar::positive),
+    key!(@ timeout, true, Read::Timeout(|doc| (&mut doc.timeout, &mut doc.http_timeouts))),
     key!(yaml alert: Alert section),
     key!(yaml backend: scalar::backend),
     key!(yaml backend_timeout: scalar::positive),
@@ -277,6 +286,7 @@ docs! {
     BreakerPatch: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";
     BulkheadPatch: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
     AlertDoc: ALERT, "`alert` key", "`alert` keys";
+    HttpTimeouts: TIMEOUT, "`timeout` key", "`timeout` keys";
     PolicyDoc: POLICY, "section", "sections";
 }
 
@@ -293,6 +303,7 @@ mod tests {
         );
         assert_eq!(<BulkheadPatch as Doc>::YAML, ["max_concurrent", "max_wait"]);
         assert_eq!(crate::rules::TIMEOUT_KEYS, ["duration", "policy"]);
+        assert_eq!(<HttpTimeouts as Doc>::YAML, ["connect", "read", "total"]);
         assert_eq!(<CachePatch as Doc>::YAML[0], "enabled");
         assert!(!crate::rules::CACHE_KEYS.contains(&"enabled"));
         let only: Vec<&str> = ATTRIBUTE_ONLY

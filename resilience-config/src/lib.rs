@@ -31,6 +31,7 @@ pub mod cache;
 pub mod class;
 mod declare;
 pub mod duration;
+mod invalid;
 mod keys;
 pub mod rate_limit;
 pub mod retry;
@@ -38,6 +39,7 @@ pub mod rules;
 mod scalar;
 mod schema;
 pub mod size;
+pub mod timeout;
 
 #[cfg(feature = "yaml")]
 mod error;
@@ -46,6 +48,8 @@ mod limits;
 #[cfg(feature = "yaml")]
 mod load;
 #[cfg(feature = "yaml")]
+mod serialize;
+#[cfg(feature = "yaml")]
 mod validate;
 #[cfg(feature = "yaml")]
 mod watch;
@@ -53,10 +57,13 @@ mod watch;
 pub use backend::{BackendName, OnBackendError};
 #[cfg(feature = "yaml")]
 pub use error::{ConfigError, ConfigErrors};
+pub use invalid::InvalidValue;
 #[cfg(feature = "yaml")]
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str};
 pub use schema::{AlertDoc, ON_BACKEND_ERROR_NAMES, PolicyDoc, PolicyFile};
+#[cfg(feature = "yaml")]
+pub use validate::deserialize_policies;
 #[cfg(feature = "yaml")]
 pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::InvalidValue;
 use crate::declare::patch;
 
 /// What a rate-limited call does when no permit is free.
@@ -35,8 +36,9 @@ impl LimitMode {
 /// headroom.
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::rate_limit::{LimitMode, RateLimitSpec};
+/// use resilience::rate_limit::{LimitMode, RateLimitSpec};
 ///
 /// const GITHUB: RateLimitSpec = RateLimitSpec::new(20, Duration::from_secs(10))
 ///     .burst(5)
@@ -125,12 +127,12 @@ impl RateLimitSpec {
     }
 
     /// Checks `calls >= 1` and `period > 0`, the rules the macro and YAML front ends enforce.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         if self.calls == 0 {
-            return Err("`calls` must be at least 1, found 0".to_string());
+            return Err("`calls` must be at least 1, found 0".to_string().into());
         }
         if self.period.is_zero() {
-            return Err("`period` must be longer than zero".to_string());
+            return Err("`period` must be longer than zero".to_string().into());
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::RetryPatch;
+use crate::timeout::HttpTimeouts;
 
 /// A whole policy file: `policies:` and the named policies under it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,8 +33,10 @@ pub struct PolicyDoc {
     pub cache: Option<CachePatch>,
     /// `circuit_breaker`.
     pub circuit_breaker: Option<BreakerPatch>,
-    /// `timeout`: a duration.
+    /// `timeout` written as one duration: the limit of each try.
     pub timeout: Option<Duration>,
+    /// `timeout` written as a mapping (`{ connect, read, total }`): one limit per HTTP phase.
+    pub http_timeouts: Option<HttpTimeouts>,
     /// `bulkhead`.
     pub bulkhead: Option<BulkheadPatch>,
     /// `alert`.

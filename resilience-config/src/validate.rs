@@ -99,6 +99,72 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
     Err(ConfigErrors::new(errors))
 }
 
+/// Reads the named policies (what a policy file has under `policies:`) from any
+/// self-describing serde format: a `policies:` block inside a service's own configuration, read
+/// with figment, config-rs, serde_json or serde_yaml. Every check of a policy file applies: an
+/// unknown key, a value outside its rule or a malformed duration is an error that names the
+/// key's path and the problem (every problem found, one per line), never a value dropped.
+///
+/// ```
+/// # use resilience_config as resilience;
+/// #[derive(serde::Deserialize)]
+/// struct Service {
+///     #[serde(deserialize_with = "resilience::deserialize_policies")]
+///     policies: std::collections::BTreeMap<String, resilience::PolicyDoc>,
+/// }
+///
+/// let service: Service =
+///     serde_yaml::from_str("policies:\n  search:\n    retry: { attempts: 5 }\n").unwrap();
+/// assert_eq!(service.policies["search"].retry.unwrap().attempts, Some(5));
+///
+/// let error = serde_yaml::from_str::<Service>("policies:\n  search:\n    retry: { jitter: 1.5 }\n")
+///     .err()
+///     .unwrap();
+/// assert!(error.to_string().contains(
+///     "policies.search.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5"
+/// ));
+/// ```
+pub fn deserialize_policies<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, PolicyDoc>, D::Error> {
+    let pass = Pass {
+        failure: RefCell::new(None),
+        found: RefCell::new(Vec::new()),
+        stopped: Cell::new(false),
+        values: Cell::new(0),
+    };
+    let read = PoliciesSeed(&pass).deserialize(deserializer);
+    let described = |failure: Failure| {
+        let path = if failure.path.is_empty() {
+            "policies".to_string()
+        } else {
+            failure.path
+        };
+        match failure.hint {
+            Some(hint) => format!("{path}: {}; {hint}", failure.message),
+            None => format!("{path}: {}", failure.message),
+        }
+    };
+    let mut problems: Vec<String> = pass
+        .found
+        .take()
+        .into_iter()
+        .map(|found| described(found.failure))
+        .collect();
+    match read {
+        Ok(policies) if problems.is_empty() => return Ok(policies),
+        Ok(_) => {}
+        // The last problem recorded stopped the reading: it is in `problems` already.
+        Err(_) if pass.stopped.get() => {}
+        Err(error) => match pass.failure.take() {
+            Some(failure) => problems.push(described(failure)),
+            None if problems.is_empty() => return Err(error),
+            None => problems.push(error.to_string()),
+        },
+    }
+    Err(de::Error::custom(problems.join("\n")))
+}
+
 /// The place serde_yaml appends to an error's message (`... at line 4 column 17`); the
 /// document's start when it has none (serde_yaml omits the place of the very first byte).
 fn mark_of(message: &str) -> (usize, usize) {
@@ -657,6 +723,23 @@ fn read<'de, A: MapAccess<'de>, D>(
         Read::CircuitBreaker(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Bulkhead(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Alert(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Timeout(slots) => {
+            let seed = TimeoutSeed {
+                leaf: LeafSeed {
+                    pass,
+                    path,
+                    index: None,
+                    key: name,
+                    check: crate::scalar::positive as CheckDuration,
+                },
+            };
+            let (plain, phases) = slots(doc);
+            match value(pass, map, path, seed)? {
+                Some(Timeout::Plain(limit)) => *plain = Some(limit),
+                Some(Timeout::Phases(timeouts)) => *phases = Some(timeouts),
+                None => {}
+            }
+        }
     }
     Ok(())
 }
@@ -708,6 +791,71 @@ impl<'de, D: Doc> Visitor<'de> for SectionSeed<'_, D> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<D, A::Error> {
         fields(self.pass, map, self.path)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `timeout`: one duration, or a mapping of HTTP phases
+// ---------------------------------------------------------------------------------------------
+
+/// A `timeout` as written.
+enum Timeout {
+    /// `timeout: 3s`: the limit of each try.
+    Plain(std::time::Duration),
+    /// `timeout: { connect: 3s, read: 10s, total: 30s }`.
+    Phases(crate::timeout::HttpTimeouts),
+}
+
+/// A `timeout`: a scalar is read as a positive duration (by `leaf`), a mapping with the
+/// `timeout` key table.
+struct TimeoutSeed<'p, F> {
+    leaf: LeafSeed<'p, F>,
+}
+
+type CheckDuration = fn(&'static str, Scalar<'_>) -> Result<std::time::Duration, Problem>;
+
+impl<'de> DeserializeSeed<'de> for TimeoutSeed<'_, CheckDuration> {
+    type Value = Timeout;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Timeout, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// Each scalar goes to the leaf's own visitor, so a bad duration reads as in every other key.
+macro_rules! plain_timeout {
+    ($($visit:ident($($ty:ty)?)),*) => {$(
+        fn $visit<E: de::Error>(self $(, v: $ty)?) -> Result<Timeout, E> {
+            self.leaf.$visit($({ let v: $ty = v; v })?).map(Timeout::Plain)
+        }
+    )*};
+}
+
+impl<'de> Visitor<'de> for TimeoutSeed<'_, CheckDuration> {
+    type Value = Timeout;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration (e.g. `3s`), or a mapping of `timeout` keys (connect, read, total)")
+    }
+
+    plain_timeout!(
+        visit_unit(),
+        visit_none(),
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_u64(u64),
+        visit_i128(i128),
+        visit_u128(u128),
+        visit_f64(f64),
+        visit_str(&str)
+    );
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Timeout, A::Error> {
+        self.leaf.visit_seq(seq).map(Timeout::Plain)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Timeout, A::Error> {
+        fields(self.leaf.pass, map, self.leaf.path).map(Timeout::Phases)
     }
 }
 

@@ -1361,3 +1361,59 @@ fn good_redis_urls_load() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `timeout` as a mapping of HTTP phases
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_timeout_mapping_sets_the_http_phases_and_leaves_the_per_try_limit() {
+    use resilience_config::timeout::HttpTimeouts;
+    let file = load_str("policies:\n  api:\n    timeout: { connect: 3s, read: 10s, total: 30s }\n")
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let doc = &file.policies["api"];
+    assert_eq!(doc.timeout, None);
+    assert_eq!(
+        doc.http_timeouts,
+        Some(
+            HttpTimeouts::NONE
+                .connect(Duration::from_secs(3))
+                .read(Duration::from_secs(10))
+                .total(Duration::from_secs(30))
+        )
+    );
+    let file = load_str("policies:\n  api:\n    timeout: { read: 250ms }\n").unwrap();
+    let doc = &file.policies["api"];
+    assert_eq!(
+        doc.http_timeouts,
+        Some(HttpTimeouts::NONE.read(Duration::from_millis(250)))
+    );
+    let plain = load_str("policies:\n  api:\n    timeout: 3s\n").unwrap();
+    assert_eq!(plain.policies["api"].timeout, Some(Duration::from_secs(3)));
+    assert_eq!(plain.policies["api"].http_timeouts, None);
+}
+
+#[test]
+fn a_timeout_mapping_refuses_unknown_keys_and_bad_durations_where_they_are() {
+    assert_error(
+        &only_error("policies:\n  api:\n    timeout: { conect: 3s }\n"),
+        (3, 16),
+        "policies.api.timeout.conect",
+        "unknown `timeout` key `conect`",
+        Some("did you mean `connect`?"),
+    );
+    assert_error(
+        &only_error("policies:\n  api:\n    timeout: { read: 0s }\n"),
+        (3, 22),
+        "policies.api.timeout.read",
+        "`read` must be longer than zero",
+        None,
+    );
+    assert_error(
+        &only_error("policies:\n  api:\n    timeout:\n      total: 5\n"),
+        (4, 14),
+        "policies.api.timeout.total",
+        "`total` needs a unit: `5` alone is ambiguous",
+        Some("write `5s` or `5ms`"),
+    );
+}

@@ -5,14 +5,17 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-pub use crate::breaker::{
-    BreakerSite, BreakerSpec, circuit_breaker_async, circuit_breaker_blocking,
-};
+pub use crate::breaker::BreakerSpec;
+pub use crate::breaker::site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking};
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
-pub use crate::cache::{
-    AsIs, CacheSite, CacheSpec, Cacheable, Codec, OkAndErr, OkCloneErr, OkOnly, SomeAndNone,
-    SomeOnly, cached_async, cached_async_refreshing, cached_blocking, weigh_any,
+pub use crate::cache::adapter::{
+    AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly,
 };
+pub use crate::cache::site::{
+    AnyCache, Codec, cached_async, cached_async_refreshing, cached_blocking,
+};
+pub use crate::cache::weigh::weigh_any;
+pub use crate::cache::{CacheSite, CacheSpec};
 pub use crate::timeout::{TimeoutSite, timeout_async};
 
 /// What a cache key must be: stored in the cache and compared on every lookup.
@@ -26,60 +29,52 @@ pub trait KeyPart: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
 impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {}
 
 /// An argument on its way into the cache key. `#[cached]` calls
-/// `(&&KeyProbe::of(&argument)).key()`: autoref specialisation picks [`ViaKeyPart`] when the
-/// argument (or, for `&T`, its owned form) is a [`KeyPart`], else [`ViaNotKeyPart`], whose
-/// `key` is an error on the argument with `KeyPart`'s message and returns a placeholder key,
-/// so the key tuple is still a key and the cache call reports nothing more.
-pub struct KeyProbe<'a, T: ?Sized>(&'a T);
+/// `KeyProbe::of(&argument).key()`: autoderef specialisation (as [`CodecProbe`]) makes `key`
+/// an inherent method of this type when the argument (or, for `&T`, its owned form) is a
+/// [`KeyPart`], and of [`NotKeyPart`], which this type derefs to, always. That one is an
+/// error on the argument with `KeyPart`'s message and returns a placeholder key, so the key
+/// tuple is still a key and the cache call reports nothing more. Inherent methods need no
+/// import, so the key is one expression in the generated code.
+pub struct KeyProbe<'a, T: ?Sized>(NotKeyPart<'a, T>);
+
+/// The fallback level of [`KeyProbe`]: the argument is not a key part.
+pub struct NotKeyPart<'a, T: ?Sized>(&'a T);
 
 impl<'a, T: ?Sized> KeyProbe<'a, T> {
     /// A probe of `argument` (`&arg` for an owned argument, `arg` for a borrowed one).
     #[inline(always)]
     pub fn of(argument: &'a T) -> Self {
-        KeyProbe(argument)
+        KeyProbe(NotKeyPart(argument))
     }
 }
 
-/// The argument is a key part: the key holds it owned.
-pub trait ViaKeyPart {
-    /// The owned argument.
-    type Key;
-    /// A copy of the argument, owned (`&str` becomes `String`).
-    fn key(&self) -> Self::Key;
+impl<'a, T: ?Sized> Deref for KeyProbe<'a, T> {
+    type Target = NotKeyPart<'a, T>;
+    #[inline(always)]
+    fn deref(&self) -> &NotKeyPart<'a, T> {
+        &self.0
+    }
 }
 
-impl<T: ?Sized + ToOwned> ViaKeyPart for &KeyProbe<'_, T>
+impl<T: ?Sized + ToOwned> KeyProbe<'_, T>
 where
     T::Owned: KeyPart,
 {
-    type Key = T::Owned;
+    /// The argument is a key part: a copy of it, owned (`&str` becomes `String`).
     #[inline(always)]
-    fn key(&self) -> T::Owned {
-        self.0.to_owned()
+    pub fn key(&self) -> T::Owned {
+        self.0.0.to_owned()
     }
 }
 
-/// The argument is not a key part: a compile error, on the argument.
-pub trait ViaNotKeyPart<T> {
+impl<T> NotKeyPart<'_, T> {
     /// Never compiles: `T` is not a key part.
-    fn key(&self) -> NotAKey
-    where
-        T: KeyPart;
-}
-
-impl<T> ViaNotKeyPart<T> for KeyProbe<'_, T> {
-    fn key(&self) -> NotAKey
+    pub fn key(&self) -> NotAKey
     where
         T: KeyPart,
     {
         NotAKey
     }
-}
-
-/// The key probe's traits, for a glob import: generated code writes one `use` line, and the
-/// traits (imported as `_`) add no name to the scope.
-pub mod key_probe {
-    pub use super::{ViaKeyPart as _, ViaNotKeyPart as _};
 }
 
 /// The placeholder key of an argument that is not a key part (never built in a program that
@@ -103,9 +98,9 @@ pub struct NoCodec<K, V>(PhantomData<Types<K, V>>);
 type Types<K, V> = (fn(&K), fn(&V));
 
 impl<K, V> CodecProbe<K, V> {
-    /// A probe for the type of `key`.
+    /// A probe for the type of `key` and the stored value's type `V`.
     #[inline(always)]
-    pub fn of(_key: &K) -> Self {
+    pub fn of(_key: &K, _value: PhantomData<V>) -> Self {
         CodecProbe(NoCodec(PhantomData))
     }
 }
@@ -188,20 +183,24 @@ impl<R> PlainErr<R> {
     }
 }
 
-/// [`cached_async`] with its mode given as a value (a [`ModeProbe`]'s answer).
+/// [`cached_async`] with its mode given as a value (a [`ModeProbe`]'s answer), and its codec
+/// as a [`CodecProbe`] of the key and the stored value: a closure, type-checked after the
+/// other arguments (closures are), so that it is given both types without generated code
+/// naming them.
 #[inline(always)]
 pub fn cached_async_in<Mode, R, K, Fut>(
     _mode: PhantomData<Mode>,
     site: &'static CacheSite,
-    codec: Option<Codec<K, R::Stored>>,
     key: K,
     load: impl FnOnce() -> Fut,
+    codec: impl FnOnce(&K, PhantomData<R::Stored>) -> Option<Codec<K, R::Stored>>,
 ) -> impl Future<Output = R>
 where
     R: Cacheable<Mode>,
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     Fut: Future<Output = R>,
 {
+    let codec = codec(&key, PhantomData);
     cached_async::<Mode, R, K, Fut>(site, codec, key, load)
 }
 
@@ -244,8 +243,10 @@ pub fn key_value<K: KeyPart>(key: K) -> K {
 }
 
 pub use crate::clock::Stamp;
-pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSite, RateLimitSpec, key_hash};
-pub use crate::retry::{ErrorHooks, InlineRetrySite, RetrySite, retry_blocking};
+pub use crate::rate_limit::site::RateLimitSite;
+pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSpec, key_hash};
+pub use crate::retry::ErrorHooks;
+pub use crate::retry::executor::{InlineRetrySite, RetrySite, retry_blocking};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
@@ -296,7 +297,7 @@ where
 }
 
 pub use crate::bulkhead::{bulkhead_async, bulkhead_blocking};
-pub use crate::rate_limit::{rate_limited_async, rate_limited_blocking};
+pub use crate::rate_limit::site::{rate_limited_async, rate_limited_blocking};
 
 /// What a `cost = expr` value may be: an unsigned integer, the permits one call takes.
 ///

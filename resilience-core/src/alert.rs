@@ -87,7 +87,8 @@ static HOOKS: RwLock<Vec<Hook>> = RwLock::new(Vec::new());
 /// alert, after its `tracing` event: keep them quick, or hand the alert to a task of your own.
 ///
 /// ```
-/// resilience_core::on_alert(|alert| {
+/// # use resilience_core as resilience;
+/// resilience::on_alert(|alert| {
 ///     let state = if alert.firing { "fired" } else { "cleared" };
 ///     eprintln!("{}: {} {state}", alert.policy, alert.kind.key());
 /// });

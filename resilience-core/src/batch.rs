@@ -12,7 +12,8 @@
 //! so that a later run replays only what failed.
 //!
 //! ```
-//! use resilience_core::batch;
+//! # use resilience_core as resilience;
+//! use resilience::batch;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {

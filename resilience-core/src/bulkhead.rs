@@ -19,7 +19,8 @@ use crate::rejected::Rejected;
 /// adds slots at once; shrinking takes slots back as calls finish.
 ///
 /// ```
-/// use resilience_core::bulkhead::{Bulkhead, BulkheadSpec};
+/// # use resilience_core as resilience;
+/// use resilience::bulkhead::{Bulkhead, BulkheadSpec};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -165,6 +166,7 @@ fn nanos(duration: Duration) -> u64 {
 }
 
 /// One `#[bulkhead]` function: its name, policy, inline values and (once called) its bulkhead.
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct BulkheadSite {
     name: &'static str,
@@ -205,7 +207,8 @@ impl BulkheadSite {
 /// `Err(reject(Rejected::BulkheadFull))` when no slot frees up within `max_wait`. `reject` is
 /// usually `E::from`. `call` makes the future for the reason [`timeout_async`] gives.
 ///
-/// [`timeout_async`]: crate::timeout::timeout_async
+/// [`timeout_async`]: crate::__private::timeout_async
+#[doc(hidden)]
 pub async fn bulkhead_async<T, E, F, Fut>(
     site: &'static BulkheadSite,
     reject: fn(Rejected) -> E,
@@ -237,6 +240,7 @@ where
 }
 
 /// [`bulkhead_async`] for a blocking function.
+#[doc(hidden)]
 pub fn bulkhead_blocking<T, E, F>(
     site: &'static BulkheadSite,
     reject: fn(Rejected) -> E,

@@ -12,6 +12,7 @@
 //! | [`HttpError`] | `Status(code)`, with its Retry-After |
 //! | [`Rejected`] | see [`Rejected`]'s own table |
 //! | `reqwest::Error` (feature `reqwest`) | by the phase that failed: `Connect`, `Timeout`, `Body`, or `Status(code)` |
+//! | `reqwest_middleware::Error` (feature `reqwest-middleware`) | its `reqwest::Error` as above, or the error a middleware returned (a [`Rejected`] of the policy) |
 //! | any `std::error::Error + 'static` | the first of the above found along its `source()` chain |
 //! | anything else | `Other` (not retried by default) |
 
@@ -20,7 +21,7 @@ use std::io;
 use std::time::Duration;
 
 pub use crate::error_class::{Classification, Classify, ErrorClass};
-use crate::http::HttpError;
+use crate::http_error::HttpError;
 use crate::rejected::Rejected;
 
 /// Classifies any error by walking its `source()` chain, stopping at the first error the
@@ -30,8 +31,9 @@ use crate::rejected::Rejected;
 /// [`Retry::run_with`](crate::Retry::run_with) (through [`ErrorHooks::new`](crate::ErrorHooks::new)).
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::io;
-/// use resilience_core::{classify_error, ErrorClass};
+/// use resilience::{classify_error, ErrorClass};
 ///
 /// let err = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
 /// assert_eq!(classify_error(&err).class, ErrorClass::Connect);
@@ -65,6 +67,12 @@ fn classify_known(error: &(dyn Error + 'static)) -> Option<Classification> {
     #[cfg(feature = "reqwest")]
     if let Some(reqwest) = error.downcast_ref::<reqwest::Error>() {
         return classify_reqwest(reqwest);
+    }
+    // Its `source()` skips the error it wraps (`#[error(transparent)]`): its `Classify` impl
+    // (in `http`) looks at that error itself.
+    #[cfg(feature = "reqwest-middleware")]
+    if let Some(middleware) = error.downcast_ref::<reqwest_middleware::Error>() {
+        return Some(middleware.classification());
     }
     None
 }

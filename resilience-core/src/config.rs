@@ -26,6 +26,33 @@
 //! - `RESILIENCE_CONFIG=path` in the environment makes the first use of a named policy load
 //!   that file (once; it is not watched: call [`watch`] for that).
 //!
+//! # Policies inside a service's own configuration
+//!
+//! [`Policies`] is a serde type: a service that reads its configuration with figment,
+//! config-rs or serde itself keeps a `policies:` block there and hands it to [`install`].
+//! Reading it checks every value as a policy file is checked (a bad value is an error naming
+//! its path, never a value dropped); writing it gives the same block back.
+//!
+//! ```
+//! # use resilience_core as resilience;
+//! #[derive(serde::Deserialize)]
+//! struct ServiceConfig {
+//!     port: u16,
+//!     policies: resilience::config::Policies,
+//! }
+//!
+//! let text = r#"{"port": 8080, "policies": {"user-api": {"retry": {"attempts": 5, "base": "200ms"}}}}"#;
+//! let config: ServiceConfig = serde_json::from_str(text).unwrap();
+//! assert_eq!(config.port, 8080);
+//! resilience::config::install(config.policies);
+//!
+//! let bad = r#"{"port": 8080, "policies": {"user-api": {"retry": {"attemps": 5}}}}"#;
+//! let error = serde_json::from_str::<ServiceConfig>(bad).err().unwrap();
+//! assert!(error.to_string().starts_with(
+//!     "policies.user-api.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?"
+//! ));
+//! ```
+//!
 //! A YAML value of `~` for `max_elapsed`, `max_wait`, `negative_ttl` or
 //! `stale_while_revalidate` removes a limit the attribute sets.
 
@@ -37,21 +64,25 @@ pub use resilience_config::{
     AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
 };
 
-use crate::registry::{self, Policies};
+use crate::registry;
+// The named policies, one type wherever they come from: a file, a service's own configuration
+// (serde), or code.
+pub use crate::registry::{NamedPolicy, Policies, install};
 
 /// Reads and checks the policy file at `path` and installs its policies, replacing every
 /// named policy at once. On error nothing changes.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// # let dir = std::env::temp_dir().join(format!("resilience-doc-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// let path = dir.join("policies.yaml");
 /// std::fs::write(&path, "policies:\n  user-api:\n    retry: { attempts: 5 }\n").unwrap();
-/// let policies = resilience_core::config::load(&path).unwrap();
+/// let policies = resilience::config::load(&path).unwrap();
 /// assert!(policies.get("user-api").is_some());
 ///
 /// std::fs::write(&path, "policies:\n  user-api:\n    retry: { attemps: 5 }\n").unwrap();
-/// let errors = resilience_core::config::load(&path).unwrap_err();
+/// let errors = resilience::config::load(&path).unwrap_err();
 /// assert!(errors.to_string().ends_with(
 ///     "policies.yaml:3:14: policies.user-api.retry.attemps: unknown `retry` key `attemps`; did you mean `attempts`?"
 /// ));
@@ -64,11 +95,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<Policies, ConfigErrors> {
 /// once. On error nothing changes.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// let yaml = "policies:\n  search:\n    rate_limit: { calls: 20, period: 10s }\n";
-/// let policies = resilience_core::config::load_str(yaml).unwrap();
+/// let policies = resilience::config::load_str(yaml).unwrap();
 /// assert_eq!(policies.get("search").unwrap().rate_limit.unwrap().calls, Some(20));
 ///
-/// let errors = resilience_core::config::load_str("policies:\n  search:\n    retry: { jitter: 1.5 }\n").unwrap_err();
+/// let errors = resilience::config::load_str("policies:\n  search:\n    retry: { jitter: 1.5 }\n").unwrap_err();
 /// assert_eq!(
 ///     errors.to_string(),
 ///     "<yaml>:3:22: policies.search.retry.jitter: `jitter` must be between 0.0 and 1.0, found 1.5"
@@ -89,8 +121,9 @@ pub fn load_str(yaml: &str) -> Result<Policies, ConfigErrors> {
 /// remove every policy, one that panicked, and a file that cannot be read (see [`watch_with`]).
 ///
 /// ```no_run
+/// # use resilience_core as resilience;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let _watch = resilience_core::config::watch("policies.yaml")?;
+/// let _watch = resilience::config::watch("policies.yaml")?;
 /// // ... the service runs; edits to policies.yaml apply to the next call
 /// # Ok(())
 /// # }
@@ -110,8 +143,9 @@ pub fn watch(path: impl AsRef<Path>) -> Result<Watch, ConfigErrors> {
 /// Dropping the [`Watch`] waits at most 250 ms for the watching thread.
 ///
 /// ```no_run
+/// # use resilience_core as resilience;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use resilience_core::config::{self, WatchOptions};
+/// use resilience::config::{self, WatchOptions};
 /// // An empty `policies:` returns every site to its inline values instead of being refused.
 /// let _watch = config::watch_with("policies.yaml", WatchOptions::new().allow_empty(true))?;
 /// # Ok(())

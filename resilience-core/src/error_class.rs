@@ -47,8 +47,9 @@ impl Classification {
 /// `source()` chain walk that `#[retry]` uses for other `std::error::Error` types.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::{Classify, ErrorClass};
+/// use resilience::{Classify, ErrorClass};
 ///
 /// enum ApiError {
 ///     Throttled { wait_secs: u64 },

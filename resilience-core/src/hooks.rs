@@ -16,6 +16,8 @@ pub struct ErrorHooks<E> {
     pub(crate) classify: fn(&E) -> Classification,
     pub(crate) describe: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
     pub(crate) retry_if: Option<fn(&E) -> bool>,
+    /// Only failures before sending (`Connect`) may be retried: see [`Self::unsent_only`].
+    pub(crate) unsent_only: bool,
 }
 
 impl<E> Clone for ErrorHooks<E> {
@@ -29,6 +31,7 @@ impl<E> fmt::Debug for ErrorHooks<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErrorHooks")
             .field("retry_if", &self.retry_if.is_some())
+            .field("unsent_only", &self.unsent_only)
             .finish_non_exhaustive()
     }
 }
@@ -37,7 +40,8 @@ impl<E> ErrorHooks<E> {
     /// Hooks from a classifier and a describer (used in log events).
     ///
     /// ```
-    /// use resilience_core::{Classification, ErrorClass, ErrorHooks};
+    /// # use resilience_core as resilience;
+    /// use resilience::{Classification, ErrorClass, ErrorHooks};
     ///
     /// let hooks: ErrorHooks<String> = ErrorHooks::new(
     ///     |e| if e.contains("timeout") { Classification::new(ErrorClass::Timeout) } else { Classification::OTHER },
@@ -53,6 +57,7 @@ impl<E> ErrorHooks<E> {
             classify,
             describe,
             retry_if: None,
+            unsent_only: false,
         }
     }
 
@@ -66,6 +71,23 @@ impl<E> ErrorHooks<E> {
     /// The same hooks with an optional `retry_if` (what `#[retry(retry_if = ...)]` passes).
     pub const fn with_retry_if(mut self, predicate: Option<fn(&E) -> bool>) -> Self {
         self.retry_if = predicate;
+        self
+    }
+
+    /// Retries only the failures classified `Connect` (the call was never sent), whatever
+    /// `on` or `retry_if` say: for one call that is not safe to repeat once it has reached the
+    /// server, such as a POST without an idempotency key. The other layers still see every
+    /// error as it is classified (a breaker counts a timeout, a limiter learns from a 429).
+    ///
+    /// ```
+    /// # use resilience_core as resilience;
+    /// use resilience::{ErrorHooks, HttpError};
+    ///
+    /// let hooks = ErrorHooks::<HttpError>::classified().unsent_only();
+    /// # let _ = hooks;
+    /// ```
+    pub const fn unsent_only(mut self) -> Self {
+        self.unsent_only = true;
         self
     }
 

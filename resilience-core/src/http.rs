@@ -1,115 +1,49 @@
-//! HTTP status errors: [`HttpError`], Retry-After parsing, the quota a server advertises in
-//! its rate-limit headers ([`Quota`]), and (feature `reqwest`) [`error_for_status`] for
-//! `reqwest::Response`.
+//! HTTP: [`HttpError`], Retry-After parsing, the quota a server advertises in its rate-limit
+//! headers ([`Quota`]); with feature `reqwest`, [`error_for_status`] for `reqwest::Response` and
+//! [`client_builder`] (a client with a policy's connect and read timeouts); with feature
+//! `reqwest-middleware`, [`ResilienceMiddleware`] (a policy for every request of a client).
 
-use std::fmt;
-use std::time::Duration;
-
-use crate::error_class::{Classify, ErrorClass};
-
+pub use crate::http_error::HttpError;
 pub use crate::quota::{Allowance, Quota, parse_retry_after};
 
-/// The crate's own HTTP status error: a status code and, optionally, the server's Retry-After.
-///
-/// `#[retry]` classifies it as `Status(code)` and honours its Retry-After. Return it from
-/// your function (directly, through `From`, or as the `source()` of your own error type).
+#[cfg(feature = "reqwest")]
+mod client;
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
+
+#[cfg(feature = "reqwest")]
+pub use client::client_builder;
+#[cfg(feature = "reqwest-middleware")]
+pub use middleware::ResilienceMiddleware;
+
+/// Whether a request may be sent again after it may have reached the server: its method is
+/// idempotent (GET, HEAD, OPTIONS, PUT, DELETE, TRACE; RFC 9110, 9.2.2) or it carries an
+/// `Idempotency-Key` header (the server then answers a repeat as the first). The middleware
+/// and the tower layer retry any other request only when it was never sent (`Connect`).
 ///
 /// ```
-/// use std::time::Duration;
-/// use resilience_core::HttpError;
+/// # use resilience_core as resilience;
+/// use http::{HeaderMap, HeaderValue, Method};
+/// use resilience::http::is_retry_safe;
 ///
-/// let err = HttpError::new(503).with_retry_after(Duration::from_secs(2));
-/// assert_eq!(err.status(), 503);
-/// assert_eq!(err.to_string(), "HTTP 503 Service Unavailable (retry after 2s)");
+/// let mut headers = HeaderMap::new();
+/// assert!(is_retry_safe(&Method::PUT, &headers));
+/// assert!(!is_retry_safe(&Method::POST, &headers));
+/// headers.insert("idempotency-key", HeaderValue::from_static("order-42"));
+/// assert!(is_retry_safe(&Method::POST, &headers));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpError {
-    status: u16,
-    retry_after: Option<Duration>,
-    url: Option<String>,
-}
-
-impl HttpError {
-    /// An error for this status code.
-    pub const fn new(status: u16) -> Self {
-        HttpError {
-            status,
-            retry_after: None,
-            url: None,
-        }
-    }
-
-    /// The same error carrying the server's Retry-After.
-    pub const fn with_retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = Some(retry_after);
-        self
-    }
-
-    /// The same error naming the URL that answered (shown in its message).
-    pub fn with_url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
-        self
-    }
-
-    /// The HTTP status code.
-    pub const fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The server's Retry-After, if it sent one.
-    pub const fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-
-    /// The URL that answered, if known.
-    pub fn url(&self) -> Option<&str> {
-        self.url.as_deref()
-    }
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {}", self.status)?;
-        if let Some(reason) = reason_phrase(self.status) {
-            write!(f, " {reason}")?;
-        }
-        if let Some(url) = &self.url {
-            write!(f, " from {url}")?;
-        }
-        if let Some(wait) = self.retry_after {
-            write!(f, " (retry after {wait:?})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for HttpError {}
-
-impl Classify for HttpError {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Status(self.status)
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-}
-
-fn reason_phrase(status: u16) -> Option<&'static str> {
-    Some(match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        422 => "Unprocessable Entity",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => return None,
-    })
+#[cfg(any(feature = "reqwest", feature = "tower"))]
+pub fn is_retry_safe(method: &http::Method, headers: &http::HeaderMap) -> bool {
+    use http::Method;
+    let idempotent = [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+        Method::TRACE,
+    ];
+    idempotent.contains(method) || headers.contains_key("idempotency-key")
 }
 
 /// Turns a non-2xx `reqwest::Response` into an [`HttpError`] carrying its status, URL and
@@ -119,9 +53,10 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 /// `#[retry]` can honour it.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<String, resilience_core::HttpError> {
-/// let response = reqwest::get("http://127.0.0.1:8080/users/1").await.map_err(|_| resilience_core::HttpError::new(599))?;
-/// let response = resilience_core::http::error_for_status(response)?;
+/// # use resilience_core as resilience;
+/// # async fn demo() -> Result<String, resilience::HttpError> {
+/// let response = reqwest::get("http://127.0.0.1:8080/users/1").await.map_err(|_| resilience::HttpError::new(599))?;
+/// let response = resilience::http::error_for_status(response)?;
 /// # Ok(response.text().await.unwrap_or_default())
 /// # }
 /// ```
@@ -131,30 +66,42 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 /// call, so a batch paces itself to what the server advertises.
 #[cfg(feature = "reqwest")]
 pub fn error_for_status(response: reqwest::Response) -> Result<reqwest::Response, HttpError> {
-    let quota = Quota::from_headers(response.headers(), std::time::SystemTime::now());
+    match read_answer(&response) {
+        None => Ok(response),
+        Some(error) => Err(error),
+    }
+}
+
+/// What every response read by this crate goes through ([`error_for_status`] and the
+/// middleware): its quota headers reach the named limiter of the call in progress, and a
+/// non-2xx status becomes an [`HttpError`] with its URL and Retry-After.
+#[cfg(feature = "reqwest")]
+fn read_answer(response: &reqwest::Response) -> Option<HttpError> {
+    let now = std::time::SystemTime::now();
+    let quota = Quota::from_headers(response.headers(), now);
     if !quota.is_empty() {
         crate::rate_limit::learn_from_server(&quota);
     }
     let status = response.status();
     if status.is_success() {
-        return Ok(response);
+        return None;
     }
     let mut error = HttpError::new(status.as_u16()).with_url(response.url().as_str());
     if let Some(wait) = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()))
+        .and_then(|value| parse_retry_after(value, now))
     {
         error = error.with_retry_after(wait);
     }
-    Err(error)
+    Some(error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn retry_after_forms() {
@@ -169,13 +116,5 @@ mod tests {
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("", now), None);
         assert_eq!(parse_retry_after("99999999999999999999999", now), None);
-    }
-
-    #[test]
-    fn display_and_class() {
-        let err = HttpError::new(404).with_url("http://x/y");
-        assert_eq!(err.to_string(), "HTTP 404 Not Found from http://x/y");
-        assert_eq!(err.class(), ErrorClass::Status(404));
-        assert_eq!(HttpError::new(599).to_string(), "HTTP 599");
     }
 }

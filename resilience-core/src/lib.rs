@@ -7,6 +7,7 @@
 //! - [`HttpError`] and [`Rejected`] are the crate's own errors.
 //! - [`parse_duration`] is the duration syntax of the macros and YAML policies.
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
+//! - [`pipeline::Pipeline`] applies a named policy's sections to a closure.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -19,12 +20,14 @@ pub mod cache;
 pub mod classify;
 pub mod config;
 pub mod http;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
 pub mod stats;
-pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 mod alert;
 mod block_on;
@@ -33,17 +36,19 @@ mod counters;
 mod error_class;
 mod families;
 mod hooks;
+mod http_error;
 mod observe;
 mod quota;
+// What `#[timeout]` expands to, re-exported by `__private`.
 #[cfg(feature = "redis")]
 mod redis;
+mod timeout;
 
 #[doc(hidden)]
 pub mod __private;
 
-// The duration syntax and the value rules are the config crate's, shared with the macros and
-// YAML; they stay reachable here under their old paths.
-pub use resilience_config::{duration, rules};
+// The duration syntax is the config crate's, shared with the macros and YAML.
+use resilience_config::duration;
 
 pub use alert::{Alert, AlertKind, on_alert};
 pub use batch::batch;
@@ -53,6 +58,7 @@ pub use error_class::{Classification, Classify, ErrorClass};
 pub use hooks::ErrorHooks;
 pub use http::HttpError;
 pub use rejected::Rejected;
+pub use resilience_config::InvalidValue;
 pub use retry::{
     Backoff, Decision, GiveUp, Jitter, Retry, RetryOn, RetryPatch, RetrySpec, Schedule,
 };

@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `None` for anything else.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-/// use resilience_core::http::parse_retry_after;
+/// use resilience::http::parse_retry_after;
 ///
 /// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
 /// assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
@@ -75,8 +76,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// longer than 256 bytes counts as absent; a request count above `u32::MAX` is `u32::MAX`.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use resilience_core::http::Quota;
+/// use resilience::http::Quota;
 ///
 /// let headers = [("x-ratelimit-limit", "50"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "2")];
 /// let quota = Quota::parse(|name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v), UNIX_EPOCH);

@@ -39,6 +39,8 @@ pub struct NamedPolicy {
     pub circuit_breaker: Option<BreakerPatch>,
     /// The time limit of each call.
     pub timeout: Option<std::time::Duration>,
+    /// The limits of each phase of an HTTP call (`timeout: { connect, read, total }`).
+    pub http_timeouts: Option<resilience_config::timeout::HttpTimeouts>,
     /// The retry-rate alert of the policy.
     pub alert: Option<resilience_config::AlertDoc>,
     /// Where the stateful sections keep their state, when not in this process.
@@ -74,10 +76,11 @@ impl NamedPolicy {
     /// [`crate::backend`]).
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::backend::{BackendSpec, OnBackendError};
-    /// use resilience_core::rate_limit::RateLimitPatch;
-    /// use resilience_core::registry::NamedPolicy;
+    /// use resilience::backend::{BackendSpec, OnBackendError};
+    /// use resilience::rate_limit::RateLimitPatch;
+    /// use resilience::registry::NamedPolicy;
     ///
     /// let policy = NamedPolicy::with_rate_limit(RateLimitPatch { calls: Some(50), ..Default::default() })
     ///     .with_backend(
@@ -138,8 +141,9 @@ static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 /// with; calls starting afterwards use `policies`.
 ///
 /// ```
-/// use resilience_core::registry::{self, NamedPolicy, Policies};
-/// use resilience_core::RetryPatch;
+/// # use resilience_core as resilience;
+/// use resilience::registry::{self, NamedPolicy, Policies};
+/// use resilience::RetryPatch;
 ///
 /// let mut policies = Policies::new();
 /// policies.insert("user-api", NamedPolicy::with_retry(RetryPatch { attempts: Some(5), ..Default::default() }));
@@ -156,8 +160,9 @@ pub fn install(policies: Policies) {
 /// snapshot that concurrent writers cannot interleave.
 ///
 /// ```
-/// use resilience_core::registry::{self, NamedPolicy};
-/// use resilience_core::RetryPatch;
+/// # use resilience_core as resilience;
+/// use resilience::registry::{self, NamedPolicy};
+/// use resilience::RetryPatch;
 ///
 /// registry::set("search-api", NamedPolicy::with_retry(RetryPatch { attempts: Some(2), ..Default::default() }));
 /// assert!(registry::current().get("search-api").is_some());
@@ -250,6 +255,15 @@ pub(crate) fn alert(name: &str) -> Option<resilience_config::AlertDoc> {
         .load()
         .get(name)
         .and_then(|policy| policy.alert.clone())
+}
+
+/// The `timeout: { connect, read, total }` of the policy called `name`, if it sets one.
+pub(crate) fn http_timeouts(name: &str) -> Option<resilience_config::timeout::HttpTimeouts> {
+    named_use();
+    CURRENT
+        .load()
+        .get(name)
+        .and_then(|policy| policy.http_timeouts)
 }
 
 /// The `timeout` of the policy called `name`, if it sets one.

@@ -173,7 +173,8 @@ pub fn enable_metrics() {
 /// The snapshot now.
 ///
 /// ```
-/// let stats = resilience_core::stats();
+/// # use resilience_core as resilience;
+/// let stats = resilience::stats();
 /// assert!(stats.site("no::such::site").is_none());
 /// ```
 pub fn stats() -> Stats {

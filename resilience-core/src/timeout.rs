@@ -55,9 +55,10 @@ impl TimeoutSite {
 /// `#[resilient(policy = ..)]` fn's future measured 5.3 kB; a closure costs its captures).
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::Rejected;
-/// use resilience_core::timeout::{TimeoutSite, timeout_async};
+/// use resilience::Rejected;
+/// use resilience::__private::{TimeoutSite, timeout_async};
 ///
 /// static SITE: TimeoutSite = TimeoutSite::new("slow", None, Duration::from_millis(50));
 ///

@@ -231,7 +231,7 @@ impl Reuse {
                 let borrow = quote::quote_spanned!(name.span()=> &#name);
                 (
                     quote!(#mutability #name),
-                    quote!(::resilience::__private::Reuse::reuse(#borrow)),
+                    quote!(__resilience_rt::Reuse::reuse(#borrow)),
                 )
             }
             Reuse::Reborrow { name, mutable } => {

@@ -142,12 +142,12 @@ impl<'a> Cx<'a> {
         let mut tokens = TokenStream::new();
         if self.is_async || layers.iter().any(Layer::classifies) {
             tokens.extend(quote! {
-                let #probe = ::resilience::__private::Probe::<#output>::new();
+                let #probe = __resilience_rt::Probe::<#output>::new();
             });
         }
         if layers.iter().any(Layer::refuses) {
             tokens.extend(quote::quote_spanned! {output.span()=>
-                let #reject = ::resilience::__private::rejecter::<#output>();
+                let #reject = __resilience_rt::rejecter::<#output>();
             });
         }
         tokens
@@ -198,7 +198,7 @@ impl<'a> Cx<'a> {
             true => format_ident!("{}_async", kind),
             false => format_ident!("{}_blocking", kind),
         };
-        quote!(::resilience::__private::#entry)
+        quote!(__resilience_rt::#entry)
     }
 
     /// The error hooks, made now.
@@ -212,7 +212,7 @@ impl<'a> Cx<'a> {
 fn site(name: &Ident, ty: &str, value: TokenStream) -> TokenStream {
     let ty = Ident::new(ty, Span::call_site());
     quote! {
-        static #name: ::resilience::__private::#ty = #value;
+        static #name: __resilience_rt::#ty = #value;
     }
 }
 
@@ -229,23 +229,23 @@ fn duration(value: Duration) -> TokenStream {
     let (secs, nanos) = (value.as_secs(), value.subsec_nanos());
     let millis = u64::try_from(value.as_millis());
     match (nanos, millis) {
-        (0, _) => quote!(::resilience::__private::Duration::from_secs(#secs)),
+        (0, _) => quote!(__resilience_rt::Duration::from_secs(#secs)),
         (nanos, Ok(millis)) if nanos % 1_000_000 == 0 => {
-            quote!(::resilience::__private::Duration::from_millis(#millis))
+            quote!(__resilience_rt::Duration::from_millis(#millis))
         }
-        _ => quote!(::resilience::__private::Duration::new(#secs, #nanos)),
+        _ => quote!(__resilience_rt::Duration::new(#secs, #nanos)),
     }
 }
 
 fn some_duration(value: Duration) -> TokenStream {
     let value = duration(value);
-    quote!(::resilience::__private::Some(#value))
+    quote!(__resilience_rt::Some(#value))
 }
 
 fn policy(policy: Option<&syn::LitStr>) -> TokenStream {
     match policy {
-        Some(policy) => quote!(::resilience::__private::Some(#policy)),
-        None => quote!(::resilience::__private::None),
+        Some(policy) => quote!(__resilience_rt::Some(#policy)),
+        None => quote!(__resilience_rt::None),
     }
 }
 
@@ -258,9 +258,9 @@ fn predicate(path: Option<&syn::Path>) -> TokenStream {
             let fn_type = quote::quote_spanned!(path.span()=> fn(&_) -> bool);
             quote! {{
                 let #binding: #fn_type = #path;
-                ::resilience::__private::Some(#binding)
+                __resilience_rt::Some(#binding)
             }}
         }
-        None => quote!(::resilience::__private::None),
+        None => quote!(__resilience_rt::None),
     }
 }

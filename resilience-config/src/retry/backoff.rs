@@ -17,8 +17,9 @@ use std::time::Duration;
 /// into `max_delay`.
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::retry::Backoff;
+/// use resilience::retry::Backoff;
 ///
 /// let ms = Duration::from_millis;
 /// let delays: Vec<_> = (1..=5)

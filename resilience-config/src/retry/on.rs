@@ -12,8 +12,9 @@ const WORDS: usize = 10; // 640 bits cover every status code 0..=599
 /// `Other` is never in the set; use a `retry_if` predicate for those.
 ///
 /// ```
-/// use resilience_config::class::ErrorClass;
-/// use resilience_config::retry::RetryOn;
+/// # mod resilience { pub use resilience_config::{class::ErrorClass, retry}; }
+/// use resilience::ErrorClass;
+/// use resilience::retry::RetryOn;
 ///
 /// let on = RetryOn::NONE.timeout().status(503).class(4);
 /// assert!(on.matches(ErrorClass::Timeout));

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{Backoff, Jitter, RetryOn};
+use crate::InvalidValue;
 use crate::declare::patch;
 use crate::rules;
 
@@ -15,8 +16,9 @@ use crate::rules;
 /// before they get here (see [`RetrySpec::validate`]).
 ///
 /// ```
+/// # use resilience_config as resilience;
 /// use std::time::Duration;
-/// use resilience_config::retry::{Backoff, Jitter, RetrySpec};
+/// use resilience::retry::{Backoff, Jitter, RetrySpec};
 ///
 /// const SPEC: RetrySpec = RetrySpec::DEFAULT
 ///     .attempts(5)
@@ -75,13 +77,14 @@ impl RetrySpec {
     /// (`attempts >= 1`, `jitter` in 0.0..=1.0, `factor` in 1.0..=1e6).
     ///
     /// ```
-    /// use resilience_config::retry::{Jitter, RetrySpec};
+    /// # use resilience_config as resilience;
+    /// use resilience::retry::{Jitter, RetrySpec};
     ///
     /// assert!(RetrySpec::DEFAULT.validate().is_ok());
     /// let err = RetrySpec::DEFAULT.jitter(Jitter::Fraction(1.5)).validate().unwrap_err();
     /// assert_eq!(err, "`jitter` must be between 0.0 and 1.0, found 1.5");
     /// ```
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         rules::check_attempts(u64::from(self.attempts))?;
         rules::check_factor(self.factor)?;
         if let Jitter::Fraction(j) = self.jitter {
@@ -128,7 +131,8 @@ impl RetryPatch {
     /// `spec` with every field this patch sets replaced.
     ///
     /// ```
-    /// use resilience_config::retry::{RetryPatch, RetrySpec};
+    /// # use resilience_config as resilience;
+    /// use resilience::retry::{RetryPatch, RetrySpec};
     ///
     /// let patch = RetryPatch { attempts: Some(5), ..RetryPatch::default() };
     /// let spec = patch.apply(RetrySpec::DEFAULT.attempts(2).factor(3.0));

@@ -10,15 +10,16 @@
 //! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, Body, 429, 5xx and
 //!   unclassified errors; other 4xx answers are not failures (the server is healthy, the
 //!   request was wrong), and neither are the runtime's own local refusals but `Timeout`.
-//! - [`BreakerSite`], [`circuit_breaker_async`] and [`circuit_breaker_blocking`] are what
-//!   `#[circuit_breaker]` expands to; sites naming one policy share one breaker.
+//! - [`named`] is the breaker every site naming a policy shares; `site.rs` holds what
+//!   `#[circuit_breaker]` expands to.
 
-mod site;
+// What `#[circuit_breaker]` expands to: `__private` re-exports it from here.
+pub(crate) mod site;
 mod state;
 mod window;
 
 pub(crate) use site::in_use;
-pub use site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking, named};
+pub use site::named;
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::breaker::{BreakerPatch, BreakerSpec};
 pub use state::{Breaker, BreakerState, Permit};
@@ -28,8 +29,9 @@ use crate::error_class::{Classification, ErrorClass};
 /// Whether an error of this classification counts against the dependency.
 ///
 /// ```
-/// use resilience_core::breaker::counts_as_failure;
-/// use resilience_core::{Classification, ErrorClass};
+/// # use resilience_core as resilience;
+/// use resilience::breaker::counts_as_failure;
+/// use resilience::{Classification, ErrorClass};
 ///
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(503))));
 /// assert!(counts_as_failure(&Classification::new(ErrorClass::Status(429))));

@@ -71,8 +71,9 @@ fn next(word: u64, phase: u64) -> u64 {
 /// A count-based circuit breaker (see the crate's README for the semantics).
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::breaker::{Breaker, BreakerSpec, BreakerState};
+/// use resilience::breaker::{Breaker, BreakerSpec, BreakerState};
 ///
 /// let breaker = Breaker::new(BreakerSpec::DEFAULT.min_calls(2).window(2));
 /// breaker.try_acquire().unwrap().record(true);

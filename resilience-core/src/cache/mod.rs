@@ -2,25 +2,28 @@
 //! stale-while-revalidate, a run-time switch and single-flight loads ([`Cache`]), and its policy
 //! as data ([`CacheSpec`]).
 //!
-//! [`CacheSite`], [`cached_async`], [`cached_async_refreshing`] and [`cached_blocking`] are
-//! what `#[cached]` expands to.
+//! [`CacheSite`] is the handle `#[cached]` puts beside each cached function
+//! (`<function>_cache()`): invalidate one key or all, read the counters.
 
-mod adapter;
+// `adapter` and `site` hold what `#[cached]` expands to: `__private` re-exports it from here.
+pub(crate) mod adapter;
 mod flight;
 #[cfg(feature = "redis")]
 mod frame;
-mod site;
+pub(crate) mod site;
 mod stats;
 mod store;
-mod weigh;
+pub(crate) mod weigh;
 
-pub use adapter::{AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
+pub(crate) use adapter::Failure;
+// What a return type stores: named in the compile errors of `#[cached]` (`Report:
+// Cacheable<AsIs>` for a value that is not `Clone`), so documented, at a path outside
+// `__private` (rustc writes a name short only when a visible path has it).
+pub use adapter::{AsIs, Cacheable, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly};
+pub use site::CacheSite;
 pub(crate) use site::all_counts;
-pub use site::{
-    AnyCache, CacheSite, Codec, cached_async, cached_async_refreshing, cached_blocking,
-};
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::cache::{CachePatch, CacheSpec};
 pub use stats::{CacheCounts, CacheStats, Reporter, spawn_reporter};
 pub use store::{Cache, Freshness, Lookup};
-pub use weigh::{AnyWeigher, Weigh, weigh_any};
+pub use weigh::Weigh;

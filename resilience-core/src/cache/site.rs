@@ -129,8 +129,11 @@ impl Reconfigurable for PolicyCaches {
     }
 }
 
-/// One cached function: an id unique to its `#[cached]` attribute, a name for people, the
-/// policy it names, its inline values, and (once first called) its cache.
+/// One cached function's cache: what the handle `#[cached]` puts beside the function
+/// (`<function>_cache()`) returns, to invalidate one key or every key and read the counters.
+///
+/// It holds an id unique to its `#[cached]` attribute, a name for people, the policy it names,
+/// its inline values, and (once first called) its cache.
 #[derive(Debug)]
 pub struct CacheSite {
     id: &'static str,
@@ -138,7 +141,7 @@ pub struct CacheSite {
     policy: Option<&'static str>,
     spec: CacheSpec,
     /// How the stored values are weighed for `max_bytes` (`#[cached(max_bytes = ..)]`).
-    weigher: Option<super::AnyWeigher>,
+    weigher: Option<super::weigh::AnyWeigher>,
     slot: OnceLock<Erased>,
 }
 
@@ -170,6 +173,7 @@ impl std::fmt::Debug for dyn AnyCache {
 impl CacheSite {
     /// A site; `id` must be unique to one function (`#[cached]` uses the module path, the
     /// function's name and the attribute's line and column).
+    #[doc(hidden)]
     pub const fn new(
         id: &'static str,
         name: &'static str,
@@ -186,9 +190,10 @@ impl CacheSite {
         }
     }
 
+    #[doc(hidden)]
     /// The same site, weighing its values with `weigher` (`weigh_any::<Stored>`), so that
     /// `max_bytes` can hold.
-    pub const fn weighed(mut self, weigher: super::AnyWeigher) -> Self {
+    pub const fn weighed(mut self, weigher: super::weigh::AnyWeigher) -> Self {
         self.weigher = Some(weigher);
         self
     }
@@ -200,6 +205,7 @@ impl CacheSite {
 
     /// The typed cache, created on first use. `None` if another site registered the same id
     /// with other key or value types (a duplicate id: not something `#[cached]` emits).
+    #[doc(hidden)]
     #[inline]
     pub fn cache<K, V>(&self) -> Option<&'static Cache<K, V>>
     where
@@ -248,6 +254,7 @@ impl CacheSite {
 
     /// The cache if the function has been called (a handle used before any call finds none:
     /// there is nothing to invalidate yet).
+    #[doc(hidden)]
     pub fn existing(&self) -> Option<&'static dyn AnyCache> {
         if let Some(erased) = self.slot.get() {
             return Some(erased.cache);
@@ -658,7 +665,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{OkAndErr, OkOnly};
+    use crate::cache::adapter::{OkAndErr, OkOnly};
     use crate::registry::{self, NamedPolicy};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -795,7 +802,7 @@ mod tests {
             for _ in 0..8 {
                 scope.spawn(|| {
                     let value: Option<u32> =
-                        cached_blocking::<crate::cache::SomeOnly, _, _>(&BLOCKING, "k", || {
+                        cached_blocking::<crate::cache::adapter::SomeOnly, _, _>(&BLOCKING, "k", || {
                             calls.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
                             Some(7)

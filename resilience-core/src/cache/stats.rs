@@ -356,9 +356,10 @@ pub struct Reporter {
 /// The operating system's error if the thread cannot be started.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
 ///
-/// let reporter = resilience_core::cache::spawn_reporter(Duration::from_secs(5))?;
+/// let reporter = resilience::cache::spawn_reporter(Duration::from_secs(5))?;
 /// // ... serve; the counts reach the recorder every 5 s
 /// drop(reporter); // stops the thread
 /// # Ok::<(), std::io::Error>(())

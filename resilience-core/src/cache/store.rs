@@ -127,8 +127,9 @@ impl<R> Handover<R> {
 /// A cache of `V` by `K`, with the values of a [`CacheSpec`] that can change while it runs.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::cache::{Cache, CacheSpec, Freshness, Lookup};
+/// use resilience::cache::{Cache, CacheSpec, Freshness, Lookup};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -989,7 +990,7 @@ mod tests {
         let spec = CacheSpec::new(60 * S)
             .max_entries(1000)
             .max_bytes(Some(1024));
-        let weigher: AnyWeigher = super::super::weigh_any::<String>;
+        let weigher: AnyWeigher = super::super::weigh::weigh_any::<String>;
         let cache = Cache::<u32, String>::weighed(spec, "weighed", Some(weigher));
         for key in 0..200 {
             // 124 bytes each: a weight of ceil(124 * 1000 / 1024) = 122 of 1000

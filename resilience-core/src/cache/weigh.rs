@@ -13,6 +13,7 @@ use std::sync::Arc;
 /// The weight is read once, when a value is stored, so it may walk the value.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use resilience::cache::Weigh;
 ///
 /// #[derive(Clone)]
@@ -196,7 +197,7 @@ weigh_tuple!(A, B, C, D);
 
 /// A type-erased weigher, as a `static` site holds it (`#[cached(max_bytes = ..)]` names
 /// `weigh_any::<Stored>`).
-pub type AnyWeigher = fn(&dyn Any) -> u64;
+pub(crate) type AnyWeigher = fn(&dyn Any) -> u64;
 
 /// [`Weigh::weigh`] of a value known to be a `V` (1 if it is not: never, for a site's own
 /// cache).

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The outcome of asking for a permit at time `now` (all values in nanoseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
 pub enum Admission {
     /// Admitted after waiting this long (0: at once). The slot is reserved.
     After(u64),
@@ -31,6 +32,7 @@ pub enum Admission {
 
 /// One GCRA cell: the TAT of one limiter (or of one key of a keyed limiter).
 #[derive(Debug, Default)]
+#[doc(hidden)]
 pub struct Gcra {
     tat: AtomicU64,
 }

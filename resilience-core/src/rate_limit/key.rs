@@ -17,6 +17,7 @@ use super::key_hash;
 /// for a site naming a policy (whose backend may be Redis), for the schedule every instance
 /// shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct RateKey {
     local: u64,
     shared: Option<u64>,

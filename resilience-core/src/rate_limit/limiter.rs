@@ -28,8 +28,9 @@ struct CacheLine<T>(T);
 /// thread outside any runtime) it is a calibrated TSC clock, which costs half as much to read.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+/// use resilience::rate_limit::{RateLimitSpec, RateLimiter};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -117,11 +118,12 @@ impl RateLimiter {
     /// zero `period` as a nanosecond.
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
+    /// use resilience::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
     ///
     /// let spec = RateLimitSpec::new(0, Duration::from_secs(1)).mode(LimitMode::Reject);
-    /// assert_eq!(spec.validate(), Err("`calls` must be at least 1, found 0".to_string()));
+    /// assert_eq!(spec.validate().unwrap_err(), "`calls` must be at least 1, found 0");
     /// let limiter = RateLimiter::new(spec); // logged, and one call per second
     /// assert!(limiter.check(None).is_ok());
     /// assert!(limiter.check(None).is_err());
@@ -199,8 +201,9 @@ impl RateLimiter {
     /// ([`RateLimitSpec::UNLIMITED`]).
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+    /// use resilience::rate_limit::{RateLimitSpec, RateLimiter};
     ///
     /// let limiter = RateLimiter::new(RateLimitSpec::new(90_000, Duration::from_secs(60)).burst(10));
     /// assert_eq!(limiter.capacity(), Some(90_010));
@@ -263,8 +266,9 @@ impl RateLimiter {
     /// three words to write.
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
+    /// use resilience::rate_limit::{LimitMode, RateLimitSpec, RateLimiter};
     ///
     /// let limiter = RateLimiter::new(
     ///     RateLimitSpec::new(1, Duration::from_secs(1)).mode(LimitMode::Reject),
@@ -289,9 +293,10 @@ impl RateLimiter {
     /// `Err(Rejected::CostTooHigh)` at once, whatever the mode, and nothing is reserved.
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::Rejected;
-    /// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+    /// use resilience::Rejected;
+    /// use resilience::rate_limit::{RateLimitSpec, RateLimiter};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -399,8 +404,9 @@ impl RateLimiter {
     /// `Rejected::CostTooHigh`, at once.
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::time::Duration;
-    /// use resilience_core::rate_limit::{RateLimitSpec, RateLimiter};
+    /// use resilience::rate_limit::{RateLimitSpec, RateLimiter};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {

@@ -1,6 +1,6 @@
 //! Rate limiting: a GCRA limiter ([`RateLimiter`]), its values as data ([`RateLimitSpec`]),
-//! named limiters shared by every site naming a policy, and the executors `#[rate_limited]`
-//! calls.
+//! named limiters shared by every site naming a policy ([`named`]), and server feedback
+//! ([`learn_from_server`]).
 //!
 //! # Server feedback: a control loop
 //!
@@ -38,14 +38,17 @@ mod keyed;
 mod limiter;
 mod named;
 mod reschedule;
-mod site;
+// What `#[rate_limited]` expands to: `__private` re-exports it from here.
+pub(crate) mod site;
 mod wake;
 
+// The limiter's cell and the key generated code hashes: hidden where they are defined (a
+// hidden `pub use` is not hidden in the facade, which re-exports this module).
 pub use gcra::{Admission, Gcra};
-pub use key::{RateKey, stable_hash};
+pub use key::RateKey;
+pub use key::stable_hash;
 pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub use site::learn_from_server;
-pub use site::{RateLimitSite, rate_limited_async, rate_limited_blocking};
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::rate_limit::{LimitMode, RateLimitPatch, RateLimitSpec};

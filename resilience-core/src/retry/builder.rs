@@ -22,18 +22,20 @@ use crate::hooks::ErrorHooks;
 /// the default 2.0).
 ///
 /// ```
-/// use resilience_core::Retry;
+/// # use resilience_core as resilience;
+/// use resilience::Retry;
 ///
 /// let retry = Retry::new().factor(f64::NAN);
 /// assert_eq!(
-///     retry.validate(),
-///     Err("`factor` must be between 1.0 and 1000000.0, found NaN".to_string())
+///     retry.validate().unwrap_err(),
+///     "`factor` must be between 1.0 and 1000000.0, found NaN"
 /// );
 /// ```
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::{HttpError, Jitter, Retry};
+/// use resilience::{HttpError, Jitter, Retry};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -160,7 +162,7 @@ impl Retry {
     /// Checks the values set against the rules of `#[retry]` and YAML (`attempts >= 1`,
     /// `factor` finite in 1.0..=1e6, a jitter fraction in 0.0..=1.0): the first problem, in
     /// their words.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::InvalidValue> {
         self.spec.validate()
     }
 
@@ -195,8 +197,9 @@ impl Retry {
     /// (for example `classify_error` on any `std::error::Error`) or with a `retry_if`.
     ///
     /// ```
+    /// # use resilience_core as resilience;
     /// use std::fmt;
-    /// use resilience_core::{classify_error, ErrorHooks, Retry};
+    /// use resilience::{classify_error, ErrorHooks, Retry};
     ///
     /// #[derive(Debug)]
     /// struct MyError(std::io::Error);
@@ -278,7 +281,7 @@ mod tests {
         ] {
             let retry = Retry::new().attempts(3).factor(factor);
             assert_eq!(
-                retry.validate(),
+                retry.validate().map_err(|e| e.to_string()),
                 Err(format!(
                     "`factor` must be between 1.0 and 1000000.0, found {found}"
                 ))
@@ -294,15 +297,24 @@ mod tests {
     #[test]
     fn the_other_float_arguments_are_checked_the_same_way() {
         assert_eq!(
-            Retry::new().jitter(Jitter::Fraction(f64::NAN)).validate(),
+            Retry::new()
+                .jitter(Jitter::Fraction(f64::NAN))
+                .validate()
+                .map_err(|e| e.to_string()),
             Err("`jitter` must be between 0.0 and 1.0, found NaN".to_string())
         );
         assert_eq!(
-            Retry::new().jitter(Jitter::Fraction(-0.5)).validate(),
+            Retry::new()
+                .jitter(Jitter::Fraction(-0.5))
+                .validate()
+                .map_err(|e| e.to_string()),
             Err("`jitter` must be between 0.0 and 1.0, found -0.5".to_string())
         );
         assert_eq!(
-            Retry::new().attempts(0).validate(),
+            Retry::new()
+                .attempts(0)
+                .validate()
+                .map_err(|e| e.to_string()),
             Err("`attempts` must be at least 1 (it counts the first try), found 0".to_string())
         );
         assert_eq!(Retry::new().factor(1.5).validate(), Ok(()));

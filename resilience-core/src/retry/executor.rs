@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::{Decision, RetrySpec, Schedule};
 use crate::clock::Stamp;
 use crate::counters::{Call, PolicyCounters, SiteCell, SiteCounters};
-use crate::error_class::Classification;
+use crate::error_class::{Classification, ErrorClass};
 use crate::hooks::ErrorHooks;
 use crate::observe::{CallMetrics, Outcome};
 use crate::{families, observe, registry};
@@ -27,6 +27,7 @@ impl<E> ErrorHooks<E> {
     fn verdict(&self, error: &E, spec: &RetrySpec) -> (bool, Classification) {
         let classification = (self.classify)(error);
         let retryable = match self.retry_if {
+            _ if self.unsent_only && classification.class != ErrorClass::Connect => false,
             Some(predicate) => predicate(error),
             None => spec.on.matches(classification.class),
         };
@@ -199,12 +200,13 @@ impl InlineRetrySite {
 
     /// The retry loop after the first try at this site failed with `error`: what `#[retry]`
     /// on an `async fn` calls once the try it awaited itself (matched in the caller's own
-    /// future, so the happy path adds no future around the try) has failed. `hooks` is called
-    /// now; the loop is boxed, so the caller's future stays the size of its try. `started`
-    /// is [`start`](Self::start)'s answer.
-    pub fn after_first_failure<T, E, F, Fut, H>(
+    /// future, so the happy path adds no future around the try) has failed. The caller makes
+    /// `hooks` in its failure arm, so the happy path never does; the loop is boxed, so the
+    /// caller's future stays the size of its try. `started` is [`start`](Self::start)'s
+    /// answer.
+    pub fn after_first_failure<T, E, F, Fut>(
         &'static self,
-        hooks: H,
+        hooks: ErrorHooks<E>,
         op: F,
         error: E,
         started: Option<Stamp>,
@@ -212,14 +214,9 @@ impl InlineRetrySite {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        H: FnOnce() -> ErrorHooks<E>,
     {
         Box::pin(retry_inline_after_failure(
-            &self.0,
-            hooks(),
-            op,
-            error,
-            started,
+            &self.0, hooks, op, error, started,
         ))
     }
 }

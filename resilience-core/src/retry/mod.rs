@@ -5,13 +5,13 @@
 //! executor.
 
 mod builder;
-mod executor;
+// What `#[retry]` expands to: `__private` re-exports it from here.
+pub(crate) mod executor;
 mod observer;
 mod schedule;
 
 pub use crate::hooks::ErrorHooks;
 pub use builder::Retry;
-pub use executor::{InlineRetrySite, RetrySite, retry_blocking};
 pub(crate) use observer::counting_retries;
 // Plain data, shared with the macros and YAML.
 pub use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch, RetrySpec};

@@ -64,8 +64,9 @@ impl fmt::Display for GiveUp {
 /// a policy's decisions exactly.
 ///
 /// ```
+/// # use resilience_core as resilience;
 /// use std::time::Duration;
-/// use resilience_core::{Decision, GiveUp, RetrySpec, Schedule};
+/// use resilience::{Decision, GiveUp, RetrySpec, Schedule};
 ///
 /// let mut schedule = Schedule::new(RetrySpec::DEFAULT.attempts(3));
 /// let mut rng = rand::rng();

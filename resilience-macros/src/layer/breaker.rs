@@ -10,7 +10,7 @@ use crate::circuit_breaker::BreakerArgs;
 
 pub(super) fn expand(args: &BreakerArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
-    let value = quote!(::resilience::__private::BreakerSite::new(#name, #policy, #spec));
+    let value = quote!(__resilience_rt::BreakerSite::new(#name, #policy, #spec));
     let failure_if = super::predicate(args.failure_if.as_ref());
     let (entry, hooks, reject, once) = (
         cx.entry("circuit_breaker"),
@@ -29,9 +29,9 @@ pub(super) fn expand(args: &BreakerArgs, cx: &Cx<'_>, site: &Ident, inner: Token
 /// The `BreakerSpec` constant: the runtime defaults with each given key set.
 fn spec(args: &BreakerArgs) -> TokenStream {
     let mut tokens = if args.off {
-        quote!(::resilience::__private::BreakerSpec::OFF)
+        quote!(__resilience_rt::BreakerSpec::OFF)
     } else {
-        quote!(::resilience::__private::BreakerSpec::DEFAULT)
+        quote!(__resilience_rt::BreakerSpec::DEFAULT)
     };
     super::set(&mut tokens, "failure_rate", args.failure_rate);
     super::set(&mut tokens, "min_calls", args.min_calls);

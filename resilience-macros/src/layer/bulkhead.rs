@@ -9,7 +9,7 @@ use crate::bulkhead::BulkheadArgs;
 
 pub(super) fn expand(args: &BulkheadArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
-    let value = quote!(::resilience::__private::BulkheadSite::new(#name, #policy, #spec));
+    let value = quote!(__resilience_rt::BulkheadSite::new(#name, #policy, #spec));
     let (entry, reject, once) = (cx.entry("bulkhead"), &cx.reject, cx.once(&inner));
     Part {
         site: super::site(site, "BulkheadSite", value),
@@ -23,8 +23,8 @@ pub(super) fn expand(args: &BulkheadArgs, cx: &Cx<'_>, site: &Ident, inner: Toke
 /// value is unbounded until the policy says otherwise.
 fn spec(args: &BulkheadArgs) -> TokenStream {
     let mut tokens = match args.max_concurrent {
-        Some(max_concurrent) => quote!(::resilience::__private::BulkheadSpec::new(#max_concurrent)),
-        None => quote!(::resilience::__private::UNBOUNDED_BULKHEAD),
+        Some(max_concurrent) => quote!(__resilience_rt::BulkheadSpec::new(#max_concurrent)),
+        None => quote!(__resilience_rt::UNBOUNDED_BULKHEAD),
     };
     super::set(&mut tokens, "max_wait", args.max_wait.map(super::duration));
     tokens

@@ -23,12 +23,13 @@ pub(super) fn expand(
     let id = quote! {
         ::core::concat!(::core::module_path!(), "::", #function, "#", ::core::line!(), ":", ::core::column!())
     };
-    let (output, (mode, probed), key) = (cx.output, mode(cx, args), key(cx, args));
-    let mut value = quote!(::resilience::__private::CacheSite::new(#id, #name, #policy, #spec));
+    let mut value = quote!(__resilience_rt::CacheSite::new(#id, #name, #policy, #spec));
+    let (output, probed, key) = (cx.output, mode(cx, args), key(cx, args));
     if args.max_bytes.is_some() {
         // On the return type's span: a stored value that is not `Weigh` is reported there.
+        let mode = Ident::new(mode_name(cx, args), output.span());
         value.extend(quote_spanned! {output.span()=>
-            .weighed(::resilience::__private::weigh_any::<<#output as ::resilience::__private::Cacheable<#mode>>::Stored>)
+            .weighed(__resilience_rt::weigh_any::<<#output as __resilience_rt::Cacheable<__resilience_rt::#mode>>::Stored>)
         });
     }
     let once = cx.once(&inner);
@@ -37,31 +38,26 @@ pub(super) fn expand(
         .filter(|_| cx.is_async && crate::item::owns_its_arguments(cx.sig));
     let call = if !cx.is_async {
         quote_spanned! {output.span()=>
-            ::resilience::__private::cached_blocking_in(#probed, &#site, #key, #once)
+            __resilience_rt::cached_blocking_in(#probed, &#site, #key, #once)
         }
     } else if let Some(span) = background {
         let refreshing = quote_spanned! {span=>
-            ::resilience::__private::cached_async_refreshing_in
+            __resilience_rt::cached_async_refreshing_in
         };
         quote!(#refreshing(#probed, &#site, #key, #once))
     } else {
-        // The key is bound first so the codec probe can see its type: a Redis backend is
-        // used only for serde keys and values. On the return type's span: a value (or, with
-        // `negative_ttl`, an error) that is not `Clone` is reported there, once.
-        let bound = format_ident!("__resilience_key", span = Span::mixed_site());
-        let stored = quote_spanned! {output.span()=>
-            <#output as ::resilience::__private::Cacheable<#mode>>::Stored
+        // The codec probe is given the key's and the stored value's types through its
+        // closure's arguments: a Redis backend is used only for serde keys and values. On the
+        // return type's span: a value (or, with `negative_ttl`, an error) that is not `Clone`
+        // is reported there, once.
+        let (key_ref, stored) = (
+            format_ident!("__resilience_key", span = Span::mixed_site()),
+            format_ident!("__resilience_stored", span = Span::mixed_site()),
+        );
+        let call = quote_spanned! {output.span()=>
+            __resilience_rt::cached_async_in(#probed, &#site, #key, #once,
+                |#key_ref, #stored| __resilience_rt::CodecProbe::of(#key_ref, #stored).codec())
         };
-        let call = quote_spanned! {output.span()=> {
-            let #bound = #key;
-            ::resilience::__private::cached_async_in(
-                #probed,
-                &#site,
-                ::resilience::__private::CodecProbe::<_, #stored>::of(&#bound).codec(),
-                #bound,
-                #once,
-            )
-        }};
         if outermost {
             call
         } else {
@@ -84,13 +80,13 @@ pub(super) fn expand(
 fn spec(args: &CachedArgs) -> TokenStream {
     let ttl = match args.ttl {
         Some(ttl) => super::duration(ttl),
-        None => quote!(::resilience::__private::NO_TTL),
+        None => quote!(__resilience_rt::NO_TTL),
     };
-    let mut tokens = quote!(::resilience::__private::CacheSpec::new(#ttl));
+    let mut tokens = quote!(__resilience_rt::CacheSpec::new(#ttl));
     super::set(&mut tokens, "max_entries", args.max_entries);
     let max_bytes = args
         .max_bytes
-        .map(|bytes| quote!(::resilience::__private::Some(#bytes)));
+        .map(|bytes| quote!(__resilience_rt::Some(#bytes)));
     super::set(&mut tokens, "max_bytes", max_bytes);
     super::set(&mut tokens, "ttl_jitter", args.ttl_jitter);
     let negative_ttl = args.negative_ttl.map(super::some_duration);
@@ -102,30 +98,28 @@ fn spec(args: &CachedArgs) -> TokenStream {
 }
 
 /// What the return type stores, and whether failures are cached: a mode type of the
-/// runtime, on the return type's span (a bound the mode puts on the type, `Clone`, is
-/// reported there), and the mode as the call's value. A `Result` without `negative_ttl` is
-/// probed, so that an `E: Clone` is handed to the waiters of a failed load (`OkCloneErr`)
-/// and any other `E` is not (`OkOnly`); both store `T`, so the type stays `OkOnly`.
-fn mode(cx: &Cx<'_>, args: &CachedArgs) -> (TokenStream, TokenStream) {
-    let negative = args.negative_ttl.is_some();
-    let returns = Returns::of(cx.output);
-    let probe = matches!((returns, negative), (Returns::Result, false));
-    let mode = match (returns, negative) {
+/// runtime, as a value on the return type's span (a bound the mode puts on the type, `Clone`,
+/// is reported there). A `Result` without `negative_ttl` is probed, so that an `E: Clone` is
+/// handed to the waiters of a failed load (`OkCloneErr`) and any other `E` is not (`OkOnly`).
+fn mode(cx: &Cx<'_>, args: &CachedArgs) -> TokenStream {
+    let (span, output) = (cx.output.span(), cx.output);
+    if let (Returns::Result, None) = (Returns::of(output), args.negative_ttl) {
+        return quote_spanned!(span=> __resilience_rt::ModeProbe::<#output>::new().mode());
+    }
+    let mode = Ident::new(mode_name(cx, args), span);
+    quote_spanned!(span=> ::core::marker::PhantomData::<__resilience_rt::#mode>)
+}
+
+/// The mode type's name; a `Result` without `negative_ttl` is `OkOnly`, whose stored type
+/// (`T`) the probed `OkCloneErr` shares.
+fn mode_name(cx: &Cx<'_>, args: &CachedArgs) -> &'static str {
+    match (Returns::of(cx.output), args.negative_ttl.is_some()) {
         (Returns::Result, false) => "OkOnly",
         (Returns::Result, true) => "OkAndErr",
         (Returns::Option, false) => "SomeOnly",
         (Returns::Option, true) => "SomeAndNone",
         (Returns::Other, _) => "AsIs",
-    };
-    let (span, output) = (cx.output.span(), cx.output);
-    let mode = Ident::new(mode, span);
-    let ty = quote_spanned!(span=> ::resilience::__private::#mode);
-    let value = if probe {
-        quote_spanned!(span=> ::resilience::__private::ModeProbe::<#output>::new().mode())
-    } else {
-        quote_spanned!(span=> ::core::marker::PhantomData::<#ty>)
-    };
-    (ty, value)
+    }
 }
 
 /// The cache key: the `key` expression, or every argument but `self`, owned, in a tuple.
@@ -133,29 +127,25 @@ fn mode(cx: &Cx<'_>, args: &CachedArgs) -> (TokenStream, TokenStream) {
 /// part of the key is one error, on that argument.
 fn key(cx: &Cx<'_>, args: &CachedArgs) -> TokenStream {
     if let Some(key) = &args.key {
-        return quote!(::resilience::__private::key_value(#key));
+        return quote!(__resilience_rt::key_value(#key));
     }
     let parts = cx.sig.inputs.iter().filter_map(|input| match input {
         syn::FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
             (syn::Pat::Ident(ident), syn::Type::Reference(_)) => {
                 let name = &ident.ident;
                 Some(quote_spanned! {name.span()=>
-                    (&&::resilience::__private::KeyProbe::of(#name)).key()
+                    __resilience_rt::KeyProbe::of(#name).key()
                 })
             }
             (syn::Pat::Ident(ident), _) => {
                 let name = &ident.ident;
                 Some(quote_spanned! {name.span()=>
-                    (&&::resilience::__private::KeyProbe::of(&#name)).key()
+                    __resilience_rt::KeyProbe::of(&#name).key()
                 })
             }
             _ => None,
         },
         syn::FnArg::Receiver(_) => None,
     });
-    quote! {{
-        #[allow(unused_imports)]
-        use ::resilience::__private::key_probe::*;
-        (#(#parts,)*)
-    }}
+    quote!((#(#parts,)*))
 }

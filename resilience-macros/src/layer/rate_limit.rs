@@ -11,7 +11,7 @@ use crate::rate_limited::{Cost, RateLimitArgs};
 
 pub(super) fn expand(args: &RateLimitArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
-    let value = quote!(::resilience::__private::RateLimitSite::new(#name, #policy, #spec));
+    let value = quote!(__resilience_rt::RateLimitSite::new(#name, #policy, #spec));
     // A site naming a policy may have its schedule in Redis: its key also gets the hash
     // every instance agrees on.
     let hashed = match &args.policy {
@@ -20,18 +20,18 @@ pub(super) fn expand(args: &RateLimitArgs, cx: &Cx<'_>, site: &Ident, inner: Tok
     };
     let key = match &args.key {
         Some(key) => quote! {
-            ::resilience::__private::Some(::resilience::__private::RateKey::#hashed(&(#key)))
+            __resilience_rt::Some(__resilience_rt::RateKey::#hashed(&(#key)))
         },
-        None => quote!(::resilience::__private::None),
+        None => quote!(__resilience_rt::None),
     };
     let cost = match &args.cost {
-        Some(Cost::Literal(cost)) => quote!(::resilience::__private::Some(#cost)),
+        Some(Cost::Literal(cost)) => quote!(__resilience_rt::Some(#cost)),
         // On the expression's span: a value of a type that is not an unsigned integer is one
         // error, there, naming `cost`.
         Some(Cost::Expr(cost)) => quote::quote_spanned! {cost.span()=>
-            ::resilience::__private::cost(&(#cost))
+            __resilience_rt::cost(&(#cost))
         },
-        None => quote!(::resilience::__private::None),
+        None => quote!(__resilience_rt::None),
     };
     let (entry, hooks, reject, once) = (
         cx.entry("rate_limited"),
@@ -53,13 +53,13 @@ fn spec(args: &RateLimitArgs) -> TokenStream {
     let mut tokens = match (args.calls, args.period) {
         (Some(calls), Some(period)) => {
             let period = super::duration(period);
-            quote!(::resilience::__private::RateLimitSpec::new(#calls, #period))
+            quote!(__resilience_rt::RateLimitSpec::new(#calls, #period))
         }
-        _ => quote!(::resilience::__private::RateLimitSpec::UNLIMITED),
+        _ => quote!(__resilience_rt::RateLimitSpec::UNLIMITED),
     };
     super::set(&mut tokens, "burst", args.burst);
     if args.reject == Some(true) {
-        tokens.extend(quote!(.mode(::resilience::__private::LimitMode::Reject)));
+        tokens.extend(quote!(.mode(__resilience_rt::LimitMode::Reject)));
     }
     super::set(
         &mut tokens,

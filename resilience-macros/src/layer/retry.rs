@@ -24,11 +24,11 @@ pub(super) fn expand(
     let (ty, value) = match inline {
         true => (
             "InlineRetrySite",
-            quote!(::resilience::__private::InlineRetrySite::new(#name, #spec)),
+            quote!(__resilience_rt::InlineRetrySite::new(#name, #spec)),
         ),
         false => (
             "RetrySite",
-            quote!(::resilience::__private::RetrySite::new(#name, #policy, #spec)),
+            quote!(__resilience_rt::RetrySite::new(#name, #policy, #spec)),
         ),
     };
     let hooks = match &args.retry_if {
@@ -45,7 +45,7 @@ pub(super) fn expand(
         // path adds no future around the try; only a failure builds the retry loop (boxed).
         // In the runtime instead, the try sits in a nested future: 88 bytes instead of 40
         // and 3.1 ns instead of 2.4 on the happy path (`benches/retry.rs`), as an `async
-        // fn` or written out. Outermost, this block is the fn's own body.
+        // fn` or written out. Outermost, these statements end the fn's own body.
         // `started` is `None` (one relaxed load) unless per-call metrics are on.
         let (op, error, ok, started) = (
             format_ident!("__resilience_op", span = Span::mixed_site()),
@@ -53,23 +53,22 @@ pub(super) fn expand(
             format_ident!("__resilience_ok", span = Span::mixed_site()),
             format_ident!("__resilience_started", span = Span::mixed_site()),
         );
-        let block = quote! {{
+        let statements = quote! {
             let mut #op = move || { #rebinds #inner };
             let #started = #site.start();
             match #op().await {
-                ::core::result::Result::Err(#error) => {
-                    #site.after_first_failure(move || #hooks, #op, #error, #started).await
-                }
+                ::core::result::Result::Err(#error) =>
+                    #site.after_first_failure(#hooks, #op, #error, #started).await,
                 #ok => {
                     #site.first_try_ok(#started);
                     #ok
                 }
             }
-        }};
+        };
         ready = outermost;
         match outermost {
-            true => block,
-            false => quote!(async move #block),
+            true => statements,
+            false => quote!(async move { #statements }),
         }
     } else if cx.is_async {
         // A closure: the runtime makes the hooks only after a failure.
@@ -79,7 +78,7 @@ pub(super) fn expand(
     } else {
         let output = cx.output;
         quote! {
-            ::resilience::__private::retry_blocking(&#site, #hooks, move || -> #output {
+            __resilience_rt::retry_blocking(&#site, #hooks, move || -> #output {
                 #rebinds
                 #inner
             })
@@ -111,9 +110,9 @@ fn rebinds(reuse: &[Reuse]) -> TokenStream {
 /// The `RetrySpec` constant: the runtime defaults with each given key set.
 fn spec(args: &RetryArgs) -> TokenStream {
     let mut tokens = if args.off {
-        quote!(::resilience::__private::RetrySpec::OFF)
+        quote!(__resilience_rt::RetrySpec::OFF)
     } else {
-        quote!(::resilience::__private::RetrySpec::DEFAULT)
+        quote!(__resilience_rt::RetrySpec::DEFAULT)
     };
     super::set(&mut tokens, "attempts", args.attempts);
     if let Some(backoff) = args.backoff {
@@ -122,7 +121,7 @@ fn spec(args: &RetryArgs) -> TokenStream {
             BackoffArg::Linear => quote!(Linear),
             BackoffArg::Constant => quote!(Constant),
         };
-        tokens.extend(quote!(.backoff(::resilience::__private::Backoff::#variant)));
+        tokens.extend(quote!(.backoff(__resilience_rt::Backoff::#variant)));
     }
     super::set(&mut tokens, "base", args.base.map(super::duration));
     super::set(&mut tokens, "factor", args.factor);
@@ -143,10 +142,10 @@ fn spec(args: &RetryArgs) -> TokenStream {
             JitterArg::Equal => quote!(Equal),
             JitterArg::Decorrelated => quote!(Decorrelated),
         };
-        tokens.extend(quote!(.jitter(::resilience::__private::Jitter::#jitter)));
+        tokens.extend(quote!(.jitter(__resilience_rt::Jitter::#jitter)));
     }
     if let Some(on) = &args.on {
-        let mut set = quote!(::resilience::__private::RetryOn::NONE);
+        let mut set = quote!(__resilience_rt::RetryOn::NONE);
         for item in on {
             set.extend(match item {
                 OnItem::Timeout => quote!(.timeout()),

@@ -12,9 +12,9 @@ pub(super) fn expand(args: &TimeoutArgs, cx: &Cx<'_>, site: &Ident, inner: Token
     let (name, policy) = (&cx.name, super::policy(args.policy.as_ref()));
     let limit = match args.duration {
         Some(limit) => super::duration(limit),
-        None => quote!(::resilience::__private::NO_TIME_LIMIT),
+        None => quote!(__resilience_rt::NO_TIME_LIMIT),
     };
-    let value = quote!(::resilience::__private::TimeoutSite::new(#name, #policy, #limit));
+    let value = quote!(__resilience_rt::TimeoutSite::new(#name, #policy, #limit));
     let (entry, reject, once) = (cx.entry("timeout"), &cx.reject, cx.once(&inner));
     Part {
         site: super::site(site, "TimeoutSite", value),

@@ -1,0 +1,213 @@
+//! Policies written back as data (serde `Serialize`): each key under its YAML name, each value
+//! as a policy file writes it (durations as `"250ms"`, names as `"exp"`), so what serializing
+//! gives, reading it back ([`crate::deserialize_policies`]) turns into the same policy.
+
+use std::time::Duration;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::backend::{BackendName, OnBackendError};
+use crate::class::ErrorClass;
+use crate::rate_limit::LimitMode;
+use crate::retry::{Backoff, Jitter, RetryOn};
+use crate::schema::{AlertDoc, PolicyDoc};
+
+/// A value as a policy file writes it.
+pub(crate) trait Written {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+}
+
+/// `Serialize` for a [`Written`] value.
+pub(crate) struct AsWritten<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl<T: Written + ?Sized> Serialize for AsWritten<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.write(serializer)
+    }
+}
+
+/// Plain values are written as they are.
+macro_rules! as_is {
+    ($($ty:ty),*) => {$(
+        impl Written for $ty {
+            fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.serialize(serializer)
+            }
+        }
+    )*};
+}
+
+as_is!(u32, u64, f64, bool, String);
+
+/// `~` (null): a limit the attribute sets, removed.
+impl<T: Written> Written for Option<T> {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Some(value) => value.write(serializer),
+            None => serializer.serialize_unit(),
+        }
+    }
+}
+
+/// In the largest unit that holds it exactly (`"90s"`, `"1500ms"`, `"2d"`).
+impl Written for Duration {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const UNITS: [(u128, &str); 7] = [
+            (86_400_000_000_000, "d"),
+            (3_600_000_000_000, "h"),
+            (60_000_000_000, "m"),
+            (1_000_000_000, "s"),
+            (1_000_000, "ms"),
+            (1_000, "us"),
+            (1, "ns"),
+        ];
+        let nanos = self.as_nanos();
+        let (per, unit) = UNITS
+            .into_iter()
+            .find(|(per, _)| nanos % per == 0)
+            .unwrap_or((1, "ns"));
+        serializer.collect_str(&format_args!("{}{unit}", nanos / per))
+    }
+}
+
+impl Written for Backoff {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl Written for LimitMode {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match self {
+            LimitMode::Wait => "wait",
+            LimitMode::Reject => "reject",
+        })
+    }
+}
+
+/// A fraction as a number (no jitter as `0.0`), a named kind by its name.
+impl Written for Jitter {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Jitter::None => serializer.serialize_f64(0.0),
+            Jitter::Fraction(fraction) => serializer.serialize_f64(*fraction),
+            Jitter::Full => serializer.serialize_str("full"),
+            Jitter::Equal => serializer.serialize_str("equal"),
+            Jitter::Decorrelated => serializer.serialize_str("decorrelated"),
+        }
+    }
+}
+
+/// The kinds by name, a whole class of statuses as `"5xx"`, other statuses as numbers.
+impl Written for RetryOn {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut items = serializer.serialize_seq(None)?;
+        for (class, name) in [
+            (ErrorClass::Timeout, "Timeout"),
+            (ErrorClass::Connect, "Connect"),
+            (ErrorClass::Body, "Body"),
+        ] {
+            if self.matches(class) {
+                items.serialize_element(name)?;
+            }
+        }
+        for hundreds in 1..=5u16 {
+            let codes = hundreds * 100..hundreds * 100 + 100;
+            if codes
+                .clone()
+                .all(|code| self.matches(ErrorClass::Status(code)))
+            {
+                items.serialize_element(&format!("{hundreds}xx"))?;
+                continue;
+            }
+            for code in codes.filter(|code| self.matches(ErrorClass::Status(*code))) {
+                items.serialize_element(&code)?;
+            }
+        }
+        items.end()
+    }
+}
+
+impl Written for OnBackendError {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match self {
+            OnBackendError::Allow => "allow",
+            OnBackendError::Deny => "deny",
+            OnBackendError::Local => "local",
+        })
+    }
+}
+
+impl Written for BackendName {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BackendName::Memory => serializer.serialize_str("memory"),
+            BackendName::Redis(url) => serializer.serialize_str(url),
+        }
+    }
+}
+
+/// The entries of a section: each field it sets, under its key.
+pub(crate) struct Entries<M>(pub(crate) M);
+
+impl<M: SerializeMap> Entries<M> {
+    pub(crate) fn entry<T: Written + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: Option<&T>,
+    ) -> Result<(), M::Error> {
+        match value {
+            Some(value) => self.0.serialize_entry(key, &AsWritten(value)),
+            None => Ok(()),
+        }
+    }
+
+    /// A section (a patch writes the fields it sets: its `patch!` declaration lists them).
+    pub(crate) fn section<T: Serialize>(
+        &mut self,
+        key: &'static str,
+        value: Option<&T>,
+    ) -> Result<(), M::Error> {
+        match value {
+            Some(value) => self.0.serialize_entry(key, value),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Serialize for AlertDoc {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries = Entries(serializer.serialize_map(None)?);
+        entries.entry("retry_rate", self.retry_rate.as_ref())?;
+        entries.entry("window", self.window.as_ref())?;
+        entries.0.end()
+    }
+}
+
+/// The sections in the pipeline's order, then the backend's keys.
+impl Serialize for PolicyDoc {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries = Entries(serializer.serialize_map(None)?);
+        entries.section("cache", self.cache.as_ref())?;
+        entries.section("bulkhead", self.bulkhead.as_ref())?;
+        entries.section("rate_limit", self.rate_limit.as_ref())?;
+        entries.section("retry", self.retry.as_ref())?;
+        entries.section("circuit_breaker", self.circuit_breaker.as_ref())?;
+        entries.entry("timeout", self.timeout.as_ref())?;
+        entries.section("alert", self.alert.as_ref())?;
+        entries.entry("backend", self.backend.as_ref())?;
+        entries.entry("backend_timeout", self.backend_timeout.as_ref())?;
+        entries.entry("on_backend_error", self.on_backend_error.as_ref())?;
+        entries.entry("key_prefix", self.key_prefix.as_ref())?;
+        entries.0.end()
+    }
+}
+
+/// `policies:` and the policies by name.
+impl Serialize for crate::schema::PolicyFile {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("policies", &self.policies)?;
+        map.end()
+    }
+}
