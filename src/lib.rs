@@ -427,3 +427,16 @@ pub use resilience_macros::resilient;
 
 #[doc(hidden)]
 pub use resilience_core::__private;
+
+// The guides moved out of the README are doctested as it is: their examples compile and run.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/batch.md")]
+struct BatchGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/redis.md")]
+struct RedisGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/performance.md")]
+struct PerformanceGuide;
