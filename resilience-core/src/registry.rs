@@ -257,7 +257,9 @@ pub(crate) fn alert(name: &str) -> Option<resilience_config::AlertDoc> {
         .and_then(|policy| policy.alert.clone())
 }
 
-/// The `timeout: { connect, read, total }` of the policy called `name`, if it sets one.
+/// The `timeout: { connect, read, total }` of the policy called `name`, if it sets one (read
+/// by the HTTP client builder and the middleware).
+#[cfg(feature = "reqwest")]
 pub(crate) fn http_timeouts(name: &str) -> Option<resilience_config::timeout::HttpTimeouts> {
     named_use();
     CURRENT
