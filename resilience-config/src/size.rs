@@ -62,7 +62,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let whole: u64 = whole.parse().map_err(|_| too_big())?;
     let mut bytes = whole.checked_mul(multiplier).ok_or_else(too_big)?;
     if !fraction.is_empty() {
-        // At most 19 digits keep 10^digits in a u64; later digits are far below a byte.
+        // 18 digits keep the product below 2^128 for any unit; later digits are far below a
+        // byte.
         let kept = &fraction[..fraction.len().min(18)];
         let scale = 10u128.pow(u32::try_from(kept.len()).unwrap_or(18));
         let numerator: u128 = kept.parse().map_err(|_| too_big())?;

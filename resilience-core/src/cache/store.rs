@@ -337,7 +337,9 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         };
         self.early_bits.store(early.to_bits(), Ordering::Relaxed);
         let max_bytes = spec.max_bytes.unwrap_or(0);
-        if max_bytes > 0 && self.weigher.is_none() {
+        let previous = self.max_bytes.swap(max_bytes, Ordering::Relaxed);
+        // Once per value a policy gives, not at every reload that leaves it as it was.
+        if max_bytes > 0 && self.weigher.is_none() && previous != max_bytes {
             tracing::warn!(
                 target: "resilience::cache",
                 site = self.name,
@@ -347,7 +349,6 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
                  `resilience::cache::Weigh`); `max_entries` still holds"
             );
         }
-        self.max_bytes.store(max_bytes, Ordering::Relaxed);
         let capacity = spec.max_entries.max(1);
         if self.capacity.swap(capacity, Ordering::Relaxed) != capacity {
             self.fit_capacity(capacity);

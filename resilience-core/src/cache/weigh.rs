@@ -6,7 +6,8 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 /// The bytes a value holds: its own size and what it owns on the heap, as `max_bytes` counts
-/// them. Implemented for the standard library's common types; implement it for your own
+/// them (an estimate: a `Vec`'s and a `String`'s spare capacity is counted, a hash table's
+/// is not). Implemented for the standard library's common types; implement it for your own
 /// value type (the sum of its fields' weights is usually right) to give a `#[cached]`
 /// function a `max_bytes` bound.
 ///
@@ -43,9 +44,17 @@ fn inline<T>() -> u64 {
     u64::try_from(size_of::<T>()).unwrap_or(u64::MAX)
 }
 
-/// The heap bytes of `len` items of `T` beyond the container's own size.
+/// The weight of the items a container holds (each item's own size and heap).
 fn owned<'a, T: Weigh + 'a>(items: impl Iterator<Item = &'a T>) -> u64 {
     items.fold(0, |sum: u64, item| sum.saturating_add(item.weigh()))
+}
+
+/// The weight of the entries a map holds, keys and values.
+fn entries<'a, K: Weigh + 'a, V: Weigh + 'a>(items: impl Iterator<Item = (&'a K, &'a V)>) -> u64 {
+    items.fold(0, |sum: u64, (key, value)| {
+        sum.saturating_add(key.weigh())
+            .saturating_add(value.weigh())
+    })
 }
 
 macro_rules! weigh_inline {
@@ -151,11 +160,7 @@ impl<T: Weigh, E: Weigh> Weigh for Result<T, E> {
 
 impl<K: Weigh, V: Weigh, S> Weigh for HashMap<K, V, S> {
     fn weigh(&self) -> u64 {
-        let entries = self.iter().fold(0, |sum: u64, (key, value)| {
-            sum.saturating_add(key.weigh())
-                .saturating_add(value.weigh())
-        });
-        inline::<Self>().saturating_add(entries)
+        inline::<Self>().saturating_add(entries(self.iter()))
     }
 }
 
@@ -167,11 +172,7 @@ impl<T: Weigh, S> Weigh for HashSet<T, S> {
 
 impl<K: Weigh, V: Weigh> Weigh for BTreeMap<K, V> {
     fn weigh(&self) -> u64 {
-        let entries = self.iter().fold(0, |sum: u64, (key, value)| {
-            sum.saturating_add(key.weigh())
-                .saturating_add(value.weigh())
-        });
-        inline::<Self>().saturating_add(entries)
+        inline::<Self>().saturating_add(entries(self.iter()))
     }
 }
 
