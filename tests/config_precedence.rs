@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use resilience::__private::{RetrySite, retry_blocking};
-use resilience::config::{self, PolicyDoc, PolicyFile};
+use resilience::config::{self, NamedPolicy, PolicyFile};
 use resilience::retry::{Backoff, ErrorHooks, Jitter, RetryOn, RetryPatch, RetrySpec};
 use resilience::{HttpError, registry, retry};
 
@@ -268,7 +268,7 @@ fn load_str_installs_what_config_policies_makes_of_the_file() {
         base: Some(ms(250)),
         ..RetryPatch::default()
     };
-    let mut doc = PolicyDoc::default();
+    let mut doc = NamedPolicy::default();
     doc.retry = Some(retry);
     doc.timeout = Some(secs(2));
     let mut file = PolicyFile::default();

@@ -65,13 +65,8 @@ async fn a_policies_block_in_a_service_config_is_read_installed_and_followed() {
     let policy = installed.get("serde.user-api").expect("installed");
     assert_eq!(policy.retry.and_then(|retry| retry.attempts), Some(4));
     assert_eq!(policy.timeout, Some(Duration::from_millis(1500)));
-    let backend = installed
-        .get("serde.search")
-        .and_then(|p| p.backend.clone());
-    assert_eq!(
-        backend.map(|b| b.key_prefix.clone()),
-        Some("svc:".to_string())
-    );
+    let backend = installed.get("serde.search").and_then(|p| p.backend_spec());
+    assert_eq!(backend.map(|b| b.key_prefix), Some("svc:".to_string()));
 
     let started = tokio::time::Instant::now();
     assert_eq!(user(7).await, Err(HttpError::new(503)));

@@ -15,7 +15,7 @@ use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::{RetryOn, RetryPatch};
 use crate::scalar::{self, Problem, Scalar};
-use crate::schema::{AlertDoc, PolicyDoc};
+use crate::schema::{AlertDoc, NamedPolicy};
 use crate::timeout::HttpTimeouts;
 
 /// How YAML reads a key's value into its section's document `D`.
@@ -242,7 +242,7 @@ pub(crate) const TIMEOUT: &[Key<HttpTimeouts>] = &[
 
 /// `#[resilient(...)]` and a named policy: the sections, in the pipeline's order, and the
 /// policy's own keys.
-pub(crate) const POLICY: &[Key<PolicyDoc>] = &[
+pub(crate) const POLICY: &[Key<NamedPolicy>] = &[
     key!(policy),
     key!(cache: Cache section),
     key!(bulkhead: Bulkhead section),
@@ -287,7 +287,7 @@ docs! {
     BulkheadPatch: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
     AlertDoc: ALERT, "`alert` key", "`alert` keys";
     HttpTimeouts: TIMEOUT, "`timeout` key", "`timeout` keys";
-    PolicyDoc: POLICY, "section", "sections";
+    NamedPolicy: POLICY, "section", "sections";
 }
 
 #[cfg(test)]

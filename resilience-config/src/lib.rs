@@ -15,7 +15,7 @@
 //!   crate uses them at compile time (with `default-features = false`, so it builds with no
 //!   dependency at all), the YAML reader at load time and the runtime on a spec built in code,
 //!   so a value `#[retry]` refuses at compile time is refused at load time with the same words.
-//! - [`PolicyFile`] and [`PolicyDoc`] are a policy file as plain data.
+//! - [`PolicyFile`] and [`NamedPolicy`] are a policy file as plain data.
 //! - With `yaml`: `load`, `load_str` and `watch` read and check; they do not apply.
 //!   `resilience::config::{load, load_str, watch}` (in `resilience-core`, re-exported by the
 //!   facade) call them and install what they return as the named policies. The runtime depends
@@ -62,7 +62,7 @@ pub use invalid::InvalidValue;
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str};
-pub use schema::{AlertDoc, ON_BACKEND_ERROR_NAMES, PolicyDoc, PolicyFile};
+pub use schema::{AlertDoc, NamedPolicy, ON_BACKEND_ERROR_NAMES, PolicyFile};
 #[cfg(feature = "yaml")]
 pub use validate::deserialize_policies;
 #[cfg(feature = "yaml")]

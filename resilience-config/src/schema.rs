@@ -18,13 +18,16 @@ use crate::timeout::HttpTimeouts;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyFile {
     /// The policies by name.
-    pub policies: BTreeMap<String, PolicyDoc>,
+    pub policies: BTreeMap<String, NamedPolicy>,
 }
 
 /// One named policy: its sections. A section that is absent leaves the sites' inline values.
+///
+/// The one type of a policy wherever it comes from: a file, a service's own configuration
+/// (serde) or code. The runtime's registry holds it as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
-pub struct PolicyDoc {
+pub struct NamedPolicy {
     /// `retry`.
     pub retry: Option<RetryPatch>,
     /// `rate_limit`.
@@ -51,7 +54,49 @@ pub struct PolicyDoc {
     pub key_prefix: Option<String>,
 }
 
-impl PolicyDoc {
+impl NamedPolicy {
+    /// A policy with only a `retry` section.
+    pub fn with_retry(retry: RetryPatch) -> Self {
+        NamedPolicy {
+            retry: Some(retry),
+            ..NamedPolicy::default()
+        }
+    }
+
+    /// A policy with only a `rate_limit` section.
+    pub fn with_rate_limit(rate_limit: RateLimitPatch) -> Self {
+        NamedPolicy {
+            rate_limit: Some(rate_limit),
+            ..NamedPolicy::default()
+        }
+    }
+
+    /// A policy with only a `bulkhead` section.
+    pub fn with_bulkhead(bulkhead: BulkheadPatch) -> Self {
+        NamedPolicy {
+            bulkhead: Some(bulkhead),
+            ..NamedPolicy::default()
+        }
+    }
+
+    /// A policy with only a `cache` section.
+    pub fn with_cache(cache: CachePatch) -> Self {
+        NamedPolicy {
+            cache: Some(cache),
+            ..NamedPolicy::default()
+        }
+    }
+
+    /// This policy with its stateful sections kept in `backend`: its four keys (`backend`,
+    /// `backend_timeout`, `on_backend_error`, `key_prefix`) as the spec gives them.
+    pub fn with_backend(mut self, backend: BackendSpec) -> Self {
+        self.backend = Some(BackendName::Redis(backend.url));
+        self.backend_timeout = Some(backend.timeout);
+        self.on_backend_error = Some(backend.on_error);
+        self.key_prefix = Some(backend.key_prefix);
+        self
+    }
+
     /// The backend this policy selects (`None`: in memory): its `backend` URL with its
     /// `backend_timeout`, `on_backend_error` and `key_prefix`.
     pub fn backend_spec(&self) -> Option<BackendSpec> {

@@ -10,7 +10,8 @@ use crate::backend::{BackendName, OnBackendError};
 use crate::class::ErrorClass;
 use crate::rate_limit::LimitMode;
 use crate::retry::{Backoff, Jitter, RetryOn};
-use crate::schema::{AlertDoc, PolicyDoc};
+use crate::schema::{AlertDoc, NamedPolicy};
+use crate::timeout::HttpTimeouts;
 
 /// A value as a policy file writes it.
 pub(crate) trait Written {
@@ -179,13 +180,26 @@ impl Serialize for AlertDoc {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut entries = Entries(serializer.serialize_map(None)?);
         entries.entry("retry_rate", self.retry_rate.as_ref())?;
+        entries.entry("failure_rate", self.failure_rate.as_ref())?;
+        entries.entry("slow_call", self.slow_call.as_ref())?;
         entries.entry("window", self.window.as_ref())?;
         entries.0.end()
     }
 }
 
+/// `timeout` as a mapping of the phases it bounds.
+impl Serialize for HttpTimeouts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries = Entries(serializer.serialize_map(None)?);
+        entries.entry("connect", self.connect.as_ref())?;
+        entries.entry("read", self.read.as_ref())?;
+        entries.entry("total", self.total.as_ref())?;
+        entries.0.end()
+    }
+}
+
 /// The sections in the pipeline's order, then the backend's keys.
-impl Serialize for PolicyDoc {
+impl Serialize for NamedPolicy {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut entries = Entries(serializer.serialize_map(None)?);
         entries.section("cache", self.cache.as_ref())?;
@@ -194,6 +208,7 @@ impl Serialize for PolicyDoc {
         entries.section("retry", self.retry.as_ref())?;
         entries.section("circuit_breaker", self.circuit_breaker.as_ref())?;
         entries.entry("timeout", self.timeout.as_ref())?;
+        entries.section("timeout", self.http_timeouts.as_ref())?;
         entries.section("alert", self.alert.as_ref())?;
         entries.entry("backend", self.backend.as_ref())?;
         entries.entry("backend_timeout", self.backend_timeout.as_ref())?;
@@ -209,5 +224,96 @@ impl Serialize for crate::schema::PolicyFile {
         let mut map = serializer.serialize_map(Some(1))?;
         map.serialize_entry("policies", &self.policies)?;
         map.end()
+    }
+}
+
+#[cfg(all(test, feature = "yaml"))]
+mod tests {
+    use crate::keys::Doc;
+    use crate::{breaker, bulkhead, cache, rate_limit, retry, schema, timeout};
+
+    /// Every YAML key of every table, each set: what serializing writes must hold each one
+    /// and read back as the same policies. A key added to a table and not to its writer fails
+    /// here (the check below makes sure this file sets it).
+    const EVERY_KEY: &str = "policies:
+  every:
+    cache: { enabled: true, ttl: 60s, max_entries: 100, max_bytes: 1MiB, ttl_jitter: 0.1, negative_ttl: 5s, stale_while_revalidate: 10s, early_refresh: 1.5 }
+    bulkhead: { max_concurrent: 20, max_wait: 1s }
+    rate_limit: { calls: 50, period: 1s, burst: 5, mode: reject, max_wait: 2s, cost: 3 }
+    retry: { attempts: 5, backoff: linear, base: 200ms, factor: 3.0, max_delay: 10s, max_elapsed: 1m, jitter: 0.2, on: [Timeout, Connect, 429, 5xx], retry_after: false }
+    circuit_breaker: { failure_rate: 0.5, min_calls: 10, window: 20, open_for: 30s, half_open_calls: 3 }
+    timeout: 3s
+    alert: { retry_rate: 0.2, failure_rate: 0.1, slow_call: 30s, window: 5m }
+    backend: redis://127.0.0.1:6379/0
+    backend_timeout: 20ms
+    on_backend_error: local
+    key_prefix: 'svc:'
+  phases:
+    timeout: { connect: 3s, read: 10s, total: 30s }
+";
+
+    fn keys_of(value: &serde_yaml::Value) -> Vec<String> {
+        value
+            .as_mapping()
+            .map(|map| {
+                map.keys()
+                    .filter_map(|k| k.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The keys `value` sets for `D`'s table, missing ones listed.
+    fn missing<D: Doc>(value: &serde_yaml::Value) -> Vec<&'static str> {
+        let set = keys_of(value);
+        D::YAML
+            .iter()
+            .copied()
+            .filter(|key| !set.iter().any(|s| s == key))
+            .collect()
+    }
+
+    fn check(text: &str) {
+        let value: serde_yaml::Value = serde_yaml::from_str(text).expect("YAML");
+        let every = &value["policies"]["every"];
+        let phases = &value["policies"]["phases"];
+        let sections: Vec<(&str, Vec<&str>)> = vec![
+            ("policy", {
+                let mut keys = missing::<schema::NamedPolicy>(every);
+                keys.retain(|key| *key != "timeout" || keys_of(phases).is_empty());
+                keys
+            }),
+            ("retry", missing::<retry::RetryPatch>(&every["retry"])),
+            (
+                "rate_limit",
+                missing::<rate_limit::RateLimitPatch>(&every["rate_limit"]),
+            ),
+            ("cache", missing::<cache::CachePatch>(&every["cache"])),
+            (
+                "circuit_breaker",
+                missing::<breaker::BreakerPatch>(&every["circuit_breaker"]),
+            ),
+            (
+                "bulkhead",
+                missing::<bulkhead::BulkheadPatch>(&every["bulkhead"]),
+            ),
+            ("alert", missing::<schema::AlertDoc>(&every["alert"])),
+            (
+                "timeout",
+                missing::<timeout::HttpTimeouts>(&phases["timeout"]),
+            ),
+        ];
+        for (section, keys) in sections {
+            assert!(keys.is_empty(), "`{section}` lacks {keys:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_key_is_written_and_read_back() {
+        check(EVERY_KEY);
+        let file = crate::load_str(EVERY_KEY).expect("a valid file");
+        let written = serde_yaml::to_string(&file).expect("written");
+        check(&written);
+        assert_eq!(crate::load_str(&written).expect("reads back"), file);
     }
 }

@@ -25,7 +25,7 @@ use crate::limits::{self, MAX_VALUES};
 use crate::retry::RetryOn;
 use crate::rules;
 use crate::scalar::{Problem, Scalar, list, on_item, shown};
-use crate::schema::{PolicyDoc, PolicyFile};
+use crate::schema::{NamedPolicy, PolicyFile};
 
 /// At most this many problems are reported for one file; the rest wait for the next edit.
 const MAX_ERRORS: usize = 20;
@@ -110,7 +110,7 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
 /// #[derive(serde::Deserialize)]
 /// struct Service {
 ///     #[serde(deserialize_with = "resilience::deserialize_policies")]
-///     policies: std::collections::BTreeMap<String, resilience::PolicyDoc>,
+///     policies: std::collections::BTreeMap<String, resilience::NamedPolicy>,
 /// }
 ///
 /// let service: Service =
@@ -126,7 +126,7 @@ pub(crate) fn parse(text: &str, file: Option<&Path>) -> Result<PolicyFile, Confi
 /// ```
 pub fn deserialize_policies<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<BTreeMap<String, PolicyDoc>, D::Error> {
+) -> Result<BTreeMap<String, NamedPolicy>, D::Error> {
     let pass = Pass {
         failure: RefCell::new(None),
         found: RefCell::new(Vec::new()),
@@ -586,7 +586,7 @@ impl<'de> Visitor<'de> for FileSeed<'_> {
 struct PoliciesSeed<'p>(&'p Pass);
 
 impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_> {
-    type Value = BTreeMap<String, PolicyDoc>;
+    type Value = BTreeMap<String, NamedPolicy>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -594,7 +594,7 @@ impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for PoliciesSeed<'_> {
-    type Value = BTreeMap<String, PolicyDoc>;
+    type Value = BTreeMap<String, NamedPolicy>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a mapping of policy names to policies")
@@ -641,31 +641,31 @@ struct PolicySeed<'p> {
 }
 
 impl<'de> DeserializeSeed<'de> for PolicySeed<'_> {
-    type Value = PolicyDoc;
+    type Value = NamedPolicy;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PolicyDoc, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<NamedPolicy, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for PolicySeed<'_> {
-    type Value = PolicyDoc;
+    type Value = NamedPolicy;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        expecting::<PolicyDoc>(f)
+        expecting::<NamedPolicy>(f)
     }
 
     /// A policy with no sections: it exists, and changes nothing.
-    fn visit_unit<E: de::Error>(self) -> Result<PolicyDoc, E> {
-        Ok(PolicyDoc::default())
+    fn visit_unit<E: de::Error>(self) -> Result<NamedPolicy, E> {
+        Ok(NamedPolicy::default())
     }
 
     /// An empty value: serde_yaml gives `None` for an empty document or `key:`.
-    fn visit_none<E: de::Error>(self) -> Result<PolicyDoc, E> {
+    fn visit_none<E: de::Error>(self) -> Result<NamedPolicy, E> {
         self.visit_unit()
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PolicyDoc, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<NamedPolicy, A::Error> {
         fields(self.pass, map, self.path)
     }
 }

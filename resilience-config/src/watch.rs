@@ -24,7 +24,7 @@ use notify::{RecursiveMode, Watcher as _};
 
 use crate::error::ConfigErrors;
 use crate::load::{file_problem as problem, read};
-use crate::schema::{PolicyDoc, PolicyFile};
+use crate::schema::{NamedPolicy, PolicyFile};
 
 /// How often the file is read without an event.
 pub(crate) const POLL: Duration = Duration::from_millis(500);
@@ -226,7 +226,7 @@ struct Reloader<F> {
     /// The last content handled (applied or refused): the same content is not handled twice.
     last: String,
     /// The policies last applied.
-    in_force: BTreeMap<String, PolicyDoc>,
+    in_force: BTreeMap<String, NamedPolicy>,
     /// Since when the file cannot be read, and the problem last reported.
     unreadable: Option<(Instant, Option<ConfigErrors>)>,
     /// The last data write seen without the writer's close since.

@@ -16,7 +16,7 @@ use resilience_config::cache::CachePatch;
 use resilience_config::rate_limit::{LimitMode, RateLimitPatch};
 use resilience_config::retry::{Backoff, Jitter, RetryOn, RetryPatch};
 use resilience_config::{
-    AlertDoc, ConfigError, ConfigErrors, PolicyDoc, PolicyFile, load, load_str,
+    AlertDoc, ConfigError, ConfigErrors, NamedPolicy, PolicyFile, load, load_str,
 };
 
 /// The contract's example file (DESIGN.md, "YAML policies"), verbatim.
@@ -131,7 +131,7 @@ fn the_contract_example_parses_into_every_section() {
     alert.retry_rate = Some(0.2);
     alert.window = Some(secs(300));
 
-    let mut policy = PolicyDoc::default();
+    let mut policy = NamedPolicy::default();
     policy.retry = Some(retry);
     policy.rate_limit = Some(rate_limit);
     policy.cache = Some(cache);
@@ -260,8 +260,8 @@ fn empty_policies_policies_and_sections_are_accepted() {
     assert_eq!(load_str("policies: {}\n").unwrap(), PolicyFile::default());
 
     let file = load_str("policies:\n  a:\n  b: {}\n  c:\n    retry:\n    cache: {}\n").unwrap();
-    assert_eq!(file.policies["a"], PolicyDoc::default());
-    assert_eq!(file.policies["b"], PolicyDoc::default());
+    assert_eq!(file.policies["a"], NamedPolicy::default());
+    assert_eq!(file.policies["b"], NamedPolicy::default());
     let c = &file.policies["c"];
     assert_eq!(c.retry, Some(RetryPatch::default()));
     assert_eq!(c.cache, Some(CachePatch::default()));

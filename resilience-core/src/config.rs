@@ -61,7 +61,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use resilience_config::{
-    AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyDoc, PolicyFile, WatchOptions,
+    AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyFile, WatchOptions,
 };
 
 use crate::registry;

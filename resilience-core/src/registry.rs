@@ -17,91 +17,38 @@ use shared::RECONFIGURABLE;
 pub(crate) use shared::{Reconfigurable, SharedByName, register};
 
 // The sections are the config crate's patches, plain data below every runtime module.
-use resilience_config::breaker::BreakerPatch;
-use resilience_config::bulkhead::BulkheadPatch;
-use resilience_config::cache::CachePatch;
-use resilience_config::rate_limit::RateLimitPatch;
 use resilience_config::retry::RetryPatch;
 
-/// The sections of one named policy. A `None` section leaves the inline values alone.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct NamedPolicy {
-    /// Overrides of the `retry` section.
-    pub retry: Option<RetryPatch>,
-    /// Values of the shared rate limiter.
-    pub rate_limit: Option<RateLimitPatch>,
-    /// Values of the shared bulkhead.
-    pub bulkhead: Option<BulkheadPatch>,
-    /// Overrides of the `cache` section (each cached function keeps its own store).
-    pub cache: Option<CachePatch>,
-    /// Values of the shared circuit breaker.
-    pub circuit_breaker: Option<BreakerPatch>,
-    /// The time limit of each call.
-    pub timeout: Option<std::time::Duration>,
-    /// The limits of each phase of an HTTP call (`timeout: { connect, read, total }`).
-    pub http_timeouts: Option<resilience_config::timeout::HttpTimeouts>,
-    /// The retry-rate alert of the policy.
-    pub alert: Option<resilience_config::AlertDoc>,
-    /// Where the stateful sections keep their state, when not in this process.
-    pub backend: Option<Arc<crate::backend::BackendSpec>>,
-}
+/// The sections of one named policy (the config crate's type: a policy read from a file, from
+/// a service's own configuration or written in code is the same value). A `None` section
+/// leaves the inline values alone.
+///
+/// ```
+/// # use resilience_core as resilience;
+/// use std::time::Duration;
+/// use resilience::backend::{BackendSpec, OnBackendError};
+/// use resilience::rate_limit::RateLimitPatch;
+/// use resilience::registry::NamedPolicy;
+///
+/// let policy = NamedPolicy::with_rate_limit(RateLimitPatch { calls: Some(50), ..Default::default() })
+///     .with_backend(
+///         BackendSpec::redis("redis://127.0.0.1:6379/0")
+///             .timeout(Duration::from_millis(20))
+///             .on_error(OnBackendError::Local),
+///     );
+/// assert_eq!(policy.backend_spec().unwrap().on_error, OnBackendError::Local);
+/// ```
+pub use resilience_config::NamedPolicy;
 
-impl NamedPolicy {
-    /// A policy with only a `retry` section.
-    pub fn with_retry(retry: RetryPatch) -> Self {
-        NamedPolicy {
-            retry: Some(retry),
-            ..NamedPolicy::default()
-        }
-    }
-
-    /// A policy with only a `rate_limit` section.
-    pub fn with_rate_limit(rate_limit: RateLimitPatch) -> Self {
-        NamedPolicy {
-            rate_limit: Some(rate_limit),
-            ..NamedPolicy::default()
-        }
-    }
-
-    /// A policy with only a `bulkhead` section.
-    pub fn with_bulkhead(bulkhead: BulkheadPatch) -> Self {
-        NamedPolicy {
-            bulkhead: Some(bulkhead),
-            ..NamedPolicy::default()
-        }
-    }
-
-    /// This policy with its stateful sections kept in `backend` (feature `redis`; see
-    /// [`crate::backend`]).
-    ///
-    /// ```
-    /// # use resilience_core as resilience;
-    /// use std::time::Duration;
-    /// use resilience::backend::{BackendSpec, OnBackendError};
-    /// use resilience::rate_limit::RateLimitPatch;
-    /// use resilience::registry::NamedPolicy;
-    ///
-    /// let policy = NamedPolicy::with_rate_limit(RateLimitPatch { calls: Some(50), ..Default::default() })
-    ///     .with_backend(
-    ///         BackendSpec::redis("redis://127.0.0.1:6379/0")
-    ///             .timeout(Duration::from_millis(20))
-    ///             .on_error(OnBackendError::Local),
-    ///     );
-    /// assert_eq!(policy.backend.unwrap().on_error, OnBackendError::Local);
-    /// ```
-    pub fn with_backend(mut self, backend: crate::backend::BackendSpec) -> Self {
-        self.backend = Some(Arc::new(backend));
-        self
-    }
-
-    /// A policy with only a `cache` section.
-    pub fn with_cache(cache: CachePatch) -> Self {
-        NamedPolicy {
-            cache: Some(cache),
-            ..NamedPolicy::default()
-        }
-    }
+/// A policy in the snapshot, with what the runtime derives from it once per install rather
+/// than once per call.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    policy: NamedPolicy,
+    /// The policy's backend, built from its four keys: a call through a shared limiter or
+    /// cache reads it on every call, so it is built here, not there.
+    #[cfg(feature = "redis")]
+    backend: Option<Arc<crate::backend::BackendSpec>>,
 }
 
 /// A complete set of named policies, replaced as a whole.
@@ -109,7 +56,7 @@ impl NamedPolicy {
 pub struct Policies {
     /// foldhash rather than SipHash: every call of a site naming a policy looks its name up,
     /// and these keys come from the program's own attributes and policy file, not from users.
-    by_name: HashMap<String, NamedPolicy, foldhash::fast::RandomState>,
+    by_name: HashMap<String, Entry, foldhash::fast::RandomState>,
 }
 
 impl Policies {
@@ -120,13 +67,18 @@ impl Policies {
 
     /// Adds (or replaces) the policy called `name`.
     pub fn insert(&mut self, name: impl Into<String>, policy: NamedPolicy) -> &mut Self {
-        self.by_name.insert(name.into(), policy);
+        let entry = Entry {
+            #[cfg(feature = "redis")]
+            backend: policy.backend_spec().map(Arc::new),
+            policy,
+        };
+        self.by_name.insert(name.into(), entry);
         self
     }
 
     /// The policy called `name`.
     pub fn get(&self, name: &str) -> Option<&NamedPolicy> {
-        self.by_name.get(name)
+        self.by_name.get(name).map(|entry| &entry.policy)
     }
 
     /// The names of all policies.
@@ -245,8 +197,9 @@ pub(crate) fn backend(name: &str) -> Option<Arc<crate::backend::BackendSpec>> {
     named_use();
     CURRENT
         .load()
+        .by_name
         .get(name)
-        .and_then(|policy| policy.backend.clone())
+        .and_then(|entry| entry.backend.clone())
 }
 
 /// The `alert` of the policy called `name`, if it has one.

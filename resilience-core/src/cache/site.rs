@@ -763,13 +763,10 @@ mod tests {
         let mut policies = Policies::new();
         policies.insert(
             "cache-switch-test",
-            NamedPolicy {
-                cache: Some(crate::cache::CachePatch {
-                    enabled: Some(false),
-                    ..Default::default()
-                }),
-                ..NamedPolicy::default()
-            },
+            NamedPolicy::with_cache(crate::cache::CachePatch {
+                enabled: Some(false),
+                ..Default::default()
+            }),
         );
         registry::install(policies);
         let _ = fetch(&SWITCHED, 1, &calls).await;
