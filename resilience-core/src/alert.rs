@@ -3,6 +3,21 @@
 //! than `slow_call`. Each condition fires once when it starts to hold and clears once when it
 //! stops: a warn-level event, `resilience_alerts_total`, and the hooks of [`on_alert`].
 //!
+//! # Sites without a policy
+//!
+//! The `alert` of the policy named `default` (as resilience4j's `default` config is the base
+//! of every instance) also watches every retry site that names no policy, each site on its
+//! own calls: a site's alert fires for that site alone, with the site's name in the event,
+//! the hook's [`Alert::site`] and the metrics' `site` label. While no `default` alert is
+//! installed, such sites count nothing per call; with one, each call pays a clock read and
+//! two atomic adds.
+//!
+//! ```yaml
+//! policies:
+//!   default:
+//!     alert: { retry_rate: 0.2, slow_call: 30s, window: 5m }
+//! ```
+//!
 //! Judged on the per-policy counters without a thread: by each call of the policy's retry
 //! sites (at most once a second), by a call of any policy's retry site for every policy (at
 //! most once a second per calling policy), and by each [`stats()`](crate::stats()) read. So
@@ -63,6 +78,9 @@ impl AlertKind {
 pub struct Alert {
     /// The policy whose `alert` it is.
     pub policy: String,
+    /// The site whose calls it judged, when it watched one site naming no policy (the
+    /// `default` policy's alert); `None` for a policy's calls.
+    pub site: Option<String>,
     /// Which condition.
     pub kind: AlertKind,
     /// `true`: it fired; `false`: it cleared.
@@ -154,7 +172,12 @@ fn judge(policy: &PolicyCounters, now: u64) {
     if !due(&policy.judged, now) {
         return;
     }
-    let alert = crate::registry::alert(&policy.name);
+    let owner = if policy.site {
+        crate::registry::DEFAULT_POLICY
+    } else {
+        &policy.name
+    };
+    let alert = crate::registry::alert(owner);
     let window = alert
         .as_ref()
         .and_then(|alert| alert.window)
@@ -177,7 +200,8 @@ fn judge(policy: &PolicyCounters, now: u64) {
         if above != firing.load(Ordering::Relaxed) {
             firing.store(above, Ordering::Relaxed);
             let change = Alert {
-                policy: policy.name.clone(),
+                policy: owner.to_string(),
+                site: policy.site.then(|| policy.name.clone()),
                 kind,
                 firing: above,
                 value,
@@ -194,6 +218,11 @@ fn judge(policy: &PolicyCounters, now: u64) {
 /// `resilience_alerts_total` counter and `resilience_alert_firing` gauge of the condition.
 fn report(alert: &Alert) {
     let (policy, kind, window) = (alert.policy.as_str(), alert.kind.key(), alert.window);
+    let site = alert.site.as_deref().unwrap_or_default();
+    let subject = match &alert.site {
+        Some(site) => format!("site `{site}`"),
+        None => format!("policy `{policy}`"),
+    };
     let shown = |value: f64| match alert.kind {
         AlertKind::SlowCall => span(Duration::from_secs_f64(value.max(0.0))),
         _ => percent(value),
@@ -213,25 +242,26 @@ fn report(alert: &Alert) {
             let (value, threshold, window) = (shown(value), shown(threshold), span(window));
             match (alert.firing, alert.kind) {
                 (true, AlertKind::SlowCall) => format!(
-                    "policy `{policy}`: a call retried for {value} within the last {window}, above the alert's {threshold}"
+                    "{subject}: a call retried for {value} within the last {window}, above the alert's {threshold}"
                 ),
                 (true, _) => format!(
-                    "policy `{policy}`: {value} {measured} over the last {window}, above the alert's {threshold}"
+                    "{subject}: {value} {measured} over the last {window}, above the alert's {threshold}"
                 ),
                 (false, _) => format!(
-                    "policy `{policy}`: {back} {value} over the last {window}, below the alert's {threshold}"
+                    "{subject}: {back} {value} over the last {window}, below the alert's {threshold}"
                 ),
             }
         }
         (_, Some(_)) => format!(
-            "policy `{policy}`: fewer than 10 calls over the last {}; `{kind}` alert cleared",
+            "{subject}: fewer than 10 calls over the last {}; `{kind}` alert cleared",
             span(window),
         ),
-        (_, None) => format!("policy `{policy}`: `{kind}` alert removed from the policy; cleared"),
+        (_, None) => format!("{subject}: `{kind}` alert removed from the policy; cleared"),
     };
     tracing::warn!(
         target: "resilience::alert",
         policy,
+        site,
         alert = kind,
         firing = alert.firing,
         value = alert.value,
@@ -244,10 +274,15 @@ fn report(alert: &Alert) {
     } else {
         ("cleared", 0.0)
     };
-    metrics::counter!(families::ALERTS, "policy" => policy.to_owned(), "alert" => kind, "state" => state)
-        .increment(1);
-    metrics::gauge!(families::ALERT_FIRING, "policy" => policy.to_owned(), "alert" => kind)
-        .set(firing);
+    let labels = [
+        ("policy", policy.to_owned()),
+        ("site", site.to_owned()),
+        ("alert", kind.to_owned()),
+    ];
+    metrics::gauge!(families::ALERT_FIRING, &labels).set(firing);
+    let mut labels = labels.to_vec();
+    labels.push(("state", state.to_owned()));
+    metrics::counter!(families::ALERTS, &labels).increment(1);
 }
 
 /// Whether the condition holds over `measured`, and the value it was judged on (`None`: too

@@ -196,10 +196,14 @@ impl Window {
     }
 }
 
-/// The calls of one policy's retry sites.
+/// The calls of one policy's retry sites, or of one site naming no policy (for the
+/// `default` policy's alert).
 #[derive(Debug)]
 pub(crate) struct PolicyCounters {
+    /// The policy's name, or the site's.
     pub(crate) name: String,
+    /// Whether these are one site's calls (`name` is the site's).
+    pub(crate) site: bool,
     clock: Clock,
     pub(crate) calls: AtomicU64,
     pub(crate) retried: AtomicU64,
@@ -216,24 +220,46 @@ pub(crate) struct PolicyCounters {
 static POLICIES: LazyLock<Mutex<HashMap<String, Arc<PolicyCounters>>>> =
     LazyLock::new(Default::default);
 
+/// The calls of each site naming no policy that counted one, by site name: apart from
+/// [`POLICIES`], since a policy may be called anything.
+static SITE_WINDOWS: LazyLock<Mutex<HashMap<String, Arc<PolicyCounters>>>> =
+    LazyLock::new(Default::default);
+
 /// The counters of every site that has counted anything.
 pub(crate) fn sites() -> Vec<Arc<SiteCounters>> {
     lock(&SITES).clone()
 }
 
-/// The counters of every policy whose retry sites have counted a call.
+/// The counters of every policy whose retry sites have counted a call, then of every site
+/// naming no policy that counted one.
 pub(crate) fn policies() -> Vec<Arc<PolicyCounters>> {
-    lock(&POLICIES).values().cloned().collect()
+    let mut all: Vec<_> = lock(&POLICIES).values().cloned().collect();
+    all.extend(lock(&SITE_WINDOWS).values().cloned());
+    all
 }
 
 /// The counters of `policy`, created on first use.
 pub(crate) fn policy(name: &str) -> Arc<PolicyCounters> {
-    let mut policies = lock(&POLICIES);
+    window_in(&POLICIES, name, false)
+}
+
+/// The calls of the site `name`, which names no policy, created on first use.
+pub(crate) fn site_window(name: &str) -> Arc<PolicyCounters> {
+    window_in(&SITE_WINDOWS, name, true)
+}
+
+fn window_in(
+    map: &Mutex<HashMap<String, Arc<PolicyCounters>>>,
+    name: &str,
+    site: bool,
+) -> Arc<PolicyCounters> {
+    let mut policies = lock(map);
     if let Some(policy) = policies.get(name) {
         return Arc::clone(policy);
     }
     let policy = Arc::new(PolicyCounters {
         name: name.to_string(),
+        site,
         clock: Clock::new(),
         calls: AtomicU64::new(0),
         retried: AtomicU64::new(0),

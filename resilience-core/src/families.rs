@@ -6,7 +6,7 @@
 //! family per meaning with its variants as labels.
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use metrics::Unit;
 
@@ -247,14 +247,43 @@ const FAMILIES: &[(&str, Kind, Unit, &str)] = &[
     ),
 ];
 
-/// Whether the metrics that cost a happy call something are on: the calls counter and call
-/// duration at sites naming no policy, and the cache load duration.
-static PER_CALL: AtomicBool = AtomicBool::new(false);
+/// Who wants each call of a retry site timed and counted, as bits: [`METRICS`] (the calls
+/// counter and call duration at sites naming no policy, and the cache load duration) and
+/// [`SITE_ALERTS`] (the `default` policy's alert, watching every site that names no policy).
+/// One byte, so a happy call asks both with one relaxed load.
+static PER_CALL: AtomicU8 = AtomicU8::new(0);
 
-/// Whether [`PER_CALL`] metrics are on: one relaxed load.
+/// [`enable`] was called.
+const METRICS: u8 = 1;
+
+/// A policy named `default` has an `alert` (see [`crate::alert`]).
+const SITE_ALERTS: u8 = 2;
+
+/// Whether anything wants each call timed and counted: one relaxed load.
 #[inline(always)]
 pub(crate) fn per_call() -> bool {
-    PER_CALL.load(Ordering::Relaxed)
+    PER_CALL.load(Ordering::Relaxed) != 0
+}
+
+/// Whether the per-call metrics are on.
+#[inline]
+pub(crate) fn metrics() -> bool {
+    PER_CALL.load(Ordering::Relaxed) & METRICS != 0
+}
+
+/// Whether sites naming no policy count their calls for the `default` policy's alert.
+#[inline]
+pub(crate) fn site_alerts() -> bool {
+    PER_CALL.load(Ordering::Relaxed) & SITE_ALERTS != 0
+}
+
+/// Turns the counting of calls for the `default` policy's alert on or off (at each install).
+pub(crate) fn set_site_alerts(on: bool) {
+    if on {
+        PER_CALL.fetch_or(SITE_ALERTS, Ordering::Relaxed);
+    } else {
+        PER_CALL.fetch_and(!SITE_ALERTS, Ordering::Relaxed);
+    }
 }
 
 /// Describes every family to the recorder installed now (once per process), and turns the
@@ -270,7 +299,7 @@ pub(crate) fn enable() {
             }
         }
     });
-    PER_CALL.store(true, Ordering::Relaxed);
+    PER_CALL.fetch_or(METRICS, Ordering::Relaxed);
 }
 
 #[cfg(test)]

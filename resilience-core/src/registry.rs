@@ -87,6 +87,10 @@ impl Policies {
     }
 }
 
+/// The policy whose `alert` also watches each retry site naming no policy (see
+/// [`crate::alert`]).
+pub(crate) const DEFAULT_POLICY: &str = "default";
+
 static CURRENT: LazyLock<ArcSwap<Policies>> = LazyLock::new(ArcSwap::default);
 
 /// Replaces every named policy at once. Calls already running keep the values they started
@@ -134,6 +138,10 @@ static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn publish(policies: Policies) {
     let policies = Arc::new(policies);
     CURRENT.store(Arc::clone(&policies));
+    let site_alerts = policies
+        .get(DEFAULT_POLICY)
+        .is_some_and(|policy| policy.alert.is_some());
+    crate::families::set_site_alerts(site_alerts);
     // Stateful sections live in shared objects: change them in place, keeping their state.
     // A copy of the list, so one registering while this runs does not wait for it (it then
     // reads the snapshot stored above itself).

@@ -106,6 +106,9 @@ pub struct SiteStats {
     pub breaker: Option<BreakerState>,
     /// The site's cache, if it has one.
     pub cache: Option<CacheCounts>,
+    /// Whether the `default` policy's alert is firing for this site's calls (a site naming
+    /// no policy; see [`on_alert`](crate::on_alert)).
+    pub alert_firing: bool,
 }
 
 /// What the sites naming one policy did together.
@@ -196,7 +199,6 @@ pub fn stats() -> Stats {
         let site = entry(&mut sites, name, policy);
         site.cache = Some(counts);
     }
-    sites.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut policies: HashMap<String, PolicyStats> = HashMap::new();
     for site in &sites {
@@ -223,6 +225,13 @@ pub fn stats() -> Stats {
     }
     for counters in counters::policies() {
         let name = &counters.name;
+        if counters.site {
+            entry(&mut sites, name, None).alert_firing = counters
+                .firing
+                .iter()
+                .any(|firing| firing.load(Ordering::Relaxed));
+            continue;
+        }
         let policy = policies.entry(name.clone()).or_insert_with(|| PolicyStats {
             name: name.clone(),
             ..PolicyStats::default()
@@ -244,6 +253,7 @@ pub fn stats() -> Stats {
             policy.breaker = Some(breaker.state());
         }
     }
+    sites.sort_by(|a, b| a.name.cmp(&b.name));
     let mut policies: Vec<PolicyStats> = policies.into_values().collect();
     policies.sort_by(|a, b| a.name.cmp(&b.name));
     let (reloads, failed_reloads) = counters::reloads();
@@ -296,5 +306,6 @@ fn snapshot(site: &SiteCounters) -> SiteStats {
         timeouts: load(&site.timeouts),
         breaker: None,
         cache: None,
+        alert_firing: false,
     }
 }

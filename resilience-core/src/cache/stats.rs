@@ -289,7 +289,7 @@ impl CacheStats {
     /// Whether a load's time goes to `metrics`: per-call metrics are on.
     #[inline]
     pub(crate) fn times_loads(&self) -> bool {
-        families::per_call()
+        families::metrics()
     }
 
     /// A load of the cache `site` took `took` nanoseconds (reported when

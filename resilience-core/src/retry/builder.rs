@@ -243,7 +243,7 @@ impl Retry {
         let mut clock = ThreadClock::start(&spec);
         // A builder is a value, not a `static`: its counters are looked up after a failure.
         let counters = crate::counters::SiteCell::new();
-        let started = crate::families::per_call().then(crate::clock::Stamp::now);
+        let started = crate::families::metrics().then(crate::clock::Stamp::now);
         let mut op = op;
         let mut tries = 0u32;
         let result = run_blocking(

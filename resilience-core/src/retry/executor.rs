@@ -73,13 +73,19 @@ impl RetrySite {
         self.counters.get(self.name, self.policy)
     }
 
-    /// The counters of the policy the site names.
+    /// The calls an alert judges: the policy's, at a site naming one; the site's own, at a
+    /// site naming none while the `default` policy has an alert (see [`crate::alert`]).
     fn policy_counters(&self) -> Option<&PolicyCounters> {
-        let policy = self.policy?;
-        Some(
-            self.policy_counters
+        let counters = match self.policy {
+            Some(policy) => self
+                .policy_counters
                 .get_or_init(|| crate::counters::policy(policy)),
-        )
+            None if families::site_alerts() => self
+                .policy_counters
+                .get_or_init(|| crate::counters::site_window(self.name)),
+            None => return None,
+        };
+        Some(counters)
     }
 
     /// When a call starts, if per-call metrics are on (one relaxed load when they are not).
@@ -103,6 +109,9 @@ impl RetrySite {
     #[cold]
     #[inline(never)]
     fn record(&self, started: Stamp, outcome: Outcome) {
+        if !families::metrics() {
+            return;
+        }
         self.metrics
             .get_or_init(|| CallMetrics::new(self.name, self.policy))
             .record(outcome, started.elapsed());
@@ -192,9 +201,13 @@ impl InlineRetrySite {
         self.0.start()
     }
 
-    /// What `#[retry]` calls when the first try succeeded: counts the call if it was timed.
+    /// What `#[retry]` calls when the first try succeeded: counts the call if it was timed
+    /// (for the metrics, or for the `default` policy's alert).
     #[inline(always)]
     pub fn first_try_ok(&self, started: Option<Stamp>) {
+        if started.is_some() {
+            counted_first_try(&self.0);
+        }
         self.0.finished(started, Outcome::Ok);
     }
 
@@ -293,6 +306,7 @@ where
 {
     let (result, call) =
         retry_after_failure(site.counted(), &site.spec, &hooks, op, None, error).await;
+    counted_call(site, call);
     site.finished(started, Outcome::of(result.is_ok(), call.retried));
     result
 }
@@ -320,8 +334,8 @@ where
             tries = tries.saturating_add(1);
             let result = op();
             if tries == 1 && result.is_err() {
-                // Only a policy's alert reads how long a call retried (`slow_call`).
-                first_failure = Some(site.policy.map(|_| std::time::Instant::now()));
+                // An alert's `slow_call` reads how long a call retried.
+                first_failure = Some(std::time::Instant::now());
             }
             result
         },
@@ -335,7 +349,7 @@ where
             Call {
                 retried,
                 failed: result.is_err(),
-                retrying: failed_at.map_or(Duration::ZERO, |at| at.elapsed()),
+                retrying: failed_at.elapsed(),
             },
         ),
     }
@@ -357,7 +371,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let started = families::per_call().then(Stamp::now);
+    let started = families::metrics().then(Stamp::now);
     let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
     let (result, call) = match op().await {
         Ok(value) => (Ok(value), Call::default()),
@@ -401,8 +415,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    // Only a policy's alert reads how long a call retried (`slow_call`).
-    let failed_at = site.policy.map(|_| Instant::now());
+    // An alert's `slow_call` reads how long a call retried; a clock read costs nothing next
+    // to the failure that led here.
+    let failed_at = Some(Instant::now());
     let call = |retried, failed| Call {
         retried,
         failed,
