@@ -410,7 +410,7 @@ fn a_panic_in_a_reload_is_counted_and_watching_goes_on() {
     let name = "reload.panic";
     let (_dir, path) = policy_file(&retry_attempts(name, 2));
     let watch = start(&path);
-    resilience_config::__panic_in_reloads_holding(Some("# panic here"));
+    resilience::config::__panic_in_reloads_holding(Some("# panic here"));
 
     write_atomically(&path, &format!("{}# panic here\n", retry_attempts(name, 3)));
     assert!(
@@ -436,7 +436,7 @@ fn a_panic_in_a_reload_is_counted_and_watching_goes_on() {
         "the watcher stopped after the panic"
     );
     assert_eq!((watch.reloads(), watch.failed_reloads()), (1, 1));
-    resilience_config::__panic_in_reloads_holding(None);
+    resilience::config::__panic_in_reloads_holding(None);
 
     // A duration that overflowed the parser (issue 15, item 3): a panic or a refusal, counted
     // either way, and the watcher goes on.

@@ -1,8 +1,7 @@
 //! Policy as data for [`resilience`](https://docs.rs/resilience): the spec and patch types
 //! of every policy section, the value rules and the duration syntax every front end shares,
 //! one key table per section, the schema of a policy file, and (feature `yaml`, on by
-//! default) YAML loading with `file:line:column` errors and "did you mean" hints, and hot
-//! reload.
+//! default) YAML loading with `file:line:column` errors and "did you mean" hints.
 //!
 //! - [`retry`], [`rate_limit`], [`cache`], [`breaker`] and [`bulkhead`] hold each section's
 //!   spec (what an attribute builds, in a `static`) and patch (what a named policy overrides).
@@ -16,9 +15,10 @@
 //!   dependency at all), the YAML reader at load time and the runtime on a spec built in code,
 //!   so a value `#[retry]` refuses at compile time is refused at load time with the same words.
 //! - [`PolicyFile`] and [`NamedPolicy`] are a policy file as plain data.
-//! - With `yaml`: `load`, `load_str` and `watch` read and check; they do not apply.
-//!   `resilience::config::{load, load_str, watch}` (in `resilience-core`, re-exported by the
-//!   facade) call them and install what they return as the named policies. The runtime depends
+//! - With `yaml`: [`load`], [`load_str`] and [`read_file`] + [`load_text`] read and check;
+//!   they do not apply. `resilience::config::{load, load_str, watch}` (in `resilience-core`,
+//!   re-exported by the facade) call them, install what they return as the named policies,
+//!   and watch the file: the runtime installs and watches what this crate reads. The runtime depends
 //!   on this crate, rather than the other way round, so that `RESILIENCE_CONFIG=path` can load
 //!   a file from inside the runtime on the first use of a named policy.
 
@@ -51,8 +51,6 @@ mod load;
 mod serialize;
 #[cfg(feature = "yaml")]
 mod validate;
-#[cfg(feature = "yaml")]
-mod watch;
 
 pub use backend::{BackendName, OnBackendError};
 #[cfg(feature = "yaml")]
@@ -61,9 +59,7 @@ pub use invalid::InvalidValue;
 #[cfg(feature = "yaml")]
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_FLOW_DEPTH, MAX_VALUES};
 #[cfg(feature = "yaml")]
-pub use load::{load, load_str};
+pub use load::{file_error, load, load_str, load_text, read_file};
 pub use schema::{AlertDoc, NamedPolicy, ON_BACKEND_ERROR_NAMES, PolicyFile};
 #[cfg(feature = "yaml")]
 pub use validate::deserialize_policies;
-#[cfg(feature = "yaml")]
-pub use watch::{__panic_in_reloads_holding, Reload, WatchOptions, Watcher, watch, watch_with};

@@ -19,7 +19,7 @@ const MAX_FILE_BYTES: u64 = crate::limits::MAX_DOCUMENT_BYTES as u64;
 /// a device or a directory is refused without blocking.
 pub fn load(path: impl AsRef<Path>) -> Result<PolicyFile, ConfigErrors> {
     let path = path.as_ref();
-    let text = read(path)?;
+    let text = read_file(path)?;
     crate::validate::parse(&text, Some(path))
 }
 
@@ -28,8 +28,15 @@ pub fn load_str(yaml: &str) -> Result<PolicyFile, ConfigErrors> {
     crate::validate::parse(yaml, None)
 }
 
-/// A problem with the file as a whole, placed by its path only (no line).
-pub(crate) fn file_problem(path: &Path, message: String, hint: Option<String>) -> ConfigErrors {
+/// Checks `text`, read from the file at `path` (with [`read_file`]): [`load`] in two steps,
+/// for a reader that looks at the text before checking it (the runtime's file watcher
+/// compares it with the last one read). Every problem names the file.
+pub fn load_text(text: &str, path: &Path) -> Result<PolicyFile, ConfigErrors> {
+    crate::validate::parse(text, Some(path))
+}
+
+/// A problem with the file at `path` as a whole, placed by its path only (no line).
+pub fn file_error(path: &Path, message: String, hint: Option<String>) -> ConfigErrors {
     ConfigErrors::new(vec![ConfigError {
         file: Some(path.to_path_buf()),
         line: 0,
@@ -40,13 +47,14 @@ pub(crate) fn file_problem(path: &Path, message: String, hint: Option<String>) -
     }])
 }
 
-/// The file's text, or why it cannot be read, as a located error (with no line).
+/// The text of the policy file at `path`, or why it cannot be read, as an error naming the
+/// file (with no line): what [`load`] reads.
 ///
 /// The path's metadata (symlinks followed) is checked before opening, and the opened file's
 /// again after (the path may be swapped in between); the open is non-blocking, so a FIFO put
 /// in the file's place can neither block the open nor the read.
-pub(crate) fn read(path: &Path) -> Result<String, ConfigErrors> {
-    let refuse = |message: String| file_problem(path, message, None);
+pub fn read_file(path: &Path) -> Result<String, ConfigErrors> {
+    let refuse = |message: String| file_error(path, message, None);
     let cannot_read = |error: std::io::Error| refuse(format!("cannot read the file: {error}"));
     regular_within_limit(&std::fs::metadata(path).map_err(cannot_read)?).map_err(&refuse)?;
     let file = open_nonblocking(path).map_err(cannot_read)?;

@@ -60,9 +60,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use resilience_config::{
-    AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyFile, WatchOptions,
-};
+mod watcher;
+
+pub use resilience_config::{AlertDoc, ConfigError, ConfigErrors, MAX_DOCUMENT_BYTES, PolicyFile};
+#[doc(hidden)]
+pub use watcher::__panic_in_reloads_holding;
+pub use watcher::WatchOptions;
 
 use crate::registry;
 // The named policies, one type wherever they come from: a file, a service's own configuration
@@ -156,7 +159,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
     let state = Arc::new(WatchState::default());
     let on_reload = {
         let (state, path) = (Arc::clone(&state), path.clone());
-        move |reload: resilience_config::Reload| match reload {
+        move |reload: watcher::Reload| match reload {
             Ok(file) => {
                 registry::install_file(&file, Some(&path));
                 state.reloads.fetch_add(1, Ordering::SeqCst);
@@ -171,7 +174,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
             }
         }
     };
-    let (file, watcher) = resilience_config::watch_with(&path, options, on_reload)
+    let (file, watcher) = watcher::watch_with(&path, options, on_reload)
         .inspect_err(|errors| crate::observe::config_failed(Some(&path), errors))?;
     registry::install_file(&file, Some(&path));
     Ok(Watch {
@@ -185,7 +188,7 @@ pub fn watch_with(path: impl AsRef<Path>, options: WatchOptions) -> Result<Watch
 #[derive(Debug)]
 #[must_use = "dropping the guard stops watching the file"]
 pub struct Watch {
-    _watcher: resilience_config::Watcher,
+    _watcher: watcher::Watcher,
     state: Arc<WatchState>,
     path: PathBuf,
 }

@@ -22,9 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::error::ConfigErrors;
-use crate::load::{file_problem as problem, read};
-use crate::schema::{NamedPolicy, PolicyFile};
+use resilience_config::{ConfigErrors, NamedPolicy, PolicyFile};
+use resilience_config::{file_error as problem, read_file as read};
 
 /// How often the file is read without an event.
 pub(crate) const POLL: Duration = Duration::from_millis(500);
@@ -52,7 +51,7 @@ const EVENTS_PER_ROUND: u32 = 10_000;
 
 /// What a reload found: new checked policies, or every problem of the new content (the
 /// previous policies stay in force).
-pub type Reload = Result<PolicyFile, ConfigErrors>;
+pub(crate) type Reload = Result<PolicyFile, ConfigErrors>;
 
 /// What a watch accepts beyond a valid file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,13 +79,12 @@ impl WatchOptions {
 /// thread, so it never hangs: once it returns no reload starts, unless `on_reload` was still
 /// running after that wait.
 #[derive(Debug)]
-pub struct Watcher {
+pub(crate) struct Watcher {
     stopped: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<Wake>>,
     ended: Option<mpsc::Receiver<()>>,
     thread: Option<JoinHandle<()>>,
     events: Option<notify::RecommendedWatcher>,
-    path: PathBuf,
 }
 
 enum Wake {
@@ -105,13 +103,6 @@ enum Touch {
     Replaced,
     /// Something else in a watched directory.
     Other,
-}
-
-impl Watcher {
-    /// The file being watched.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for Watcher {
@@ -136,7 +127,8 @@ impl Drop for Watcher {
 /// Reads the file at `path` now (an invalid file is an error here, before anything runs), then
 /// calls `on_reload` on a thread of its own with each changed content's result, until the
 /// returned [`Watcher`] is dropped. The same as [`watch_with`] and the default options.
-pub fn watch(
+#[cfg(test)]
+pub(crate) fn watch(
     path: impl AsRef<Path>,
     on_reload: impl FnMut(Reload) + Send + 'static,
 ) -> Result<(PolicyFile, Watcher), ConfigErrors> {
@@ -162,17 +154,17 @@ pub fn watch(
 /// - **Panics are contained.** A panic while reading, parsing or applying (in `on_reload`) is
 ///   reported to `on_reload` as a failed reload, and the thread keeps watching. A content
 ///   that panicked is not read again until it changes.
-/// - **Only regular files, up to [`MAX_DOCUMENT_BYTES`](crate::MAX_DOCUMENT_BYTES)**, opened
+/// - **Only regular files, up to [`MAX_DOCUMENT_BYTES`](resilience_config::MAX_DOCUMENT_BYTES)**, opened
 ///   non-blocking: a FIFO or a device in the file's place is refused, never waited on.
 /// - **Dropping never hangs** (see [`Watcher`]).
-pub fn watch_with(
+pub(crate) fn watch_with(
     path: impl AsRef<Path>,
     options: WatchOptions,
     on_reload: impl FnMut(Reload) + Send + 'static,
 ) -> Result<(PolicyFile, Watcher), ConfigErrors> {
     let path = path.as_ref().to_path_buf();
     let text = read(&path)?;
-    let first = crate::validate::parse(&text, Some(&path))?;
+    let first = resilience_config::load_text(&text, &path)?;
     let (wake, woken) = mpsc::channel();
     let (ended_sender, ended) = mpsc::channel::<()>();
     let stopped = Arc::new(AtomicBool::new(false));
@@ -212,7 +204,6 @@ pub fn watch_with(
             ended: Some(ended),
             thread: Some(thread),
             events,
-            path,
         },
     ))
 }
@@ -356,7 +347,7 @@ impl<F: FnMut(Reload)> Reloader<F> {
         // Recorded before parsing, so that a content which panics is handled once.
         let previous = std::mem::replace(&mut self.last, text.clone());
         test_hook::check(&text);
-        let file = match crate::validate::parse(&text, Some(&self.path)) {
+        let file = match resilience_config::load_text(&text, &self.path) {
             Ok(file) => file,
             Err(errors) => {
                 self.deliver(Err(errors));
@@ -556,3 +547,6 @@ mod test_hook {
 pub fn __panic_in_reloads_holding(marker: Option<&'static str>) {
     test_hook::set(marker);
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,4 @@
-//! The file watcher of `resilience-config` alone, each reload it delivers recorded exactly:
+//! The file watcher alone, each reload it delivers recorded exactly:
 //! it survives a panic in a reload, is not starved by a busy sibling file, refuses a FIFO or
 //! a device in the file's place without blocking, never applies a half-written file, and its
 //! drop never hangs.
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use resilience_config::{Reload, WatchOptions, Watcher, watch, watch_with};
+use super::{Reload, WatchOptions, Watcher, watch, watch_with};
 
 /// What one reload delivered: the policies' `retry.attempts` by name, or the error text.
 type Delivered = Result<BTreeMap<String, Option<u32>>, String>;
