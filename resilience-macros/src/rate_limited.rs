@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
+use resilience_config::rate_limit::LimitMode;
 use resilience_config::rules;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr};
 
@@ -14,7 +15,7 @@ pub(crate) struct RateLimitArgs {
     pub(crate) calls: Option<u32>,
     pub(crate) period: Option<Duration>,
     pub(crate) burst: Option<u32>,
-    pub(crate) reject: Option<bool>,
+    pub(crate) mode: Option<LimitMode>,
     pub(crate) max_wait: Option<Duration>,
     pub(crate) key: Option<Expr>,
     pub(crate) cost: Option<Cost>,
@@ -36,7 +37,7 @@ impl RateLimitArgs {
             calls: None,
             period: None,
             burst: None,
-            reject: None,
+            mode: None,
             max_wait: None,
             key: None,
             cost: None,
@@ -67,7 +68,7 @@ impl RateLimitArgs {
                     out.max_wait = errors.take(args::duration(&key, &value));
                     max_wait_key = Some(key);
                 }
-                "mode" => out.reject = errors.take(mode(&key, &value)),
+                "mode" => out.mode = errors.take(mode(&key, &value)),
                 "key" => out.key = Some(value),
                 "cost" => {
                     out.cost = errors.take(cost(&value));
@@ -108,7 +109,7 @@ impl RateLimitArgs {
                 errors.error(value, message);
             }
         }
-        if let (Some(true), Some(max_wait)) = (out.reject, &max_wait_key) {
+        if let (Some(LimitMode::Reject), Some(max_wait)) = (out.mode, &max_wait_key) {
             errors.error(
                 max_wait,
                 "`max_wait` applies to `mode = \"wait\"`; in reject mode a call without a permit is refused at once",
@@ -175,8 +176,7 @@ fn literal(value: &Expr) -> Option<&Lit> {
     }
 }
 
-/// `true` for reject mode.
-fn mode(key: &Ident, value: &Expr) -> syn::Result<bool> {
+fn mode(key: &Ident, value: &Expr) -> syn::Result<LimitMode> {
     let name = args::name(key, value, rules::LIMIT_MODE_NAMES, "mode")?;
-    Ok(name == "reject")
+    Ok(LimitMode::from_name(&name).unwrap_or_default())
 }

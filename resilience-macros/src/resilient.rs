@@ -213,7 +213,7 @@ fn off(name: &str, policy: Option<LitStr>) -> Layer {
             calls: None,
             period: None,
             burst: None,
-            reject: None,
+            mode: None,
             max_wait: None,
             key: None,
             cost: None,

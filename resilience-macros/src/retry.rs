@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use resilience_config::retry::{Backoff, Jitter};
 use resilience_config::rules;
 use syn::{Expr, Ident, Lit, LitStr};
 
@@ -18,32 +19,16 @@ pub(crate) enum OnItem {
     Class(u16),
 }
 
-/// A checked `jitter` value.
-pub(crate) enum JitterArg {
-    Fraction(f64),
-    Full,
-    Equal,
-    Decorrelated,
-}
-
-/// A checked `backoff` value.
-#[derive(Clone, Copy)]
-pub(crate) enum BackoffArg {
-    Exponential,
-    Linear,
-    Constant,
-}
-
 /// Every key of `#[retry]`; `None` keeps the runtime default.
 #[derive(Default)]
 pub(crate) struct RetryArgs {
     pub(crate) attempts: Option<u32>,
-    pub(crate) backoff: Option<BackoffArg>,
+    pub(crate) backoff: Option<Backoff>,
     pub(crate) base: Option<Duration>,
     pub(crate) factor: Option<f64>,
     pub(crate) max_delay: Option<Duration>,
     pub(crate) max_elapsed: Option<Duration>,
-    pub(crate) jitter: Option<JitterArg>,
+    pub(crate) jitter: Option<Jitter>,
     pub(crate) on: Option<Vec<OnItem>>,
     pub(crate) retry_if: Option<syn::Path>,
     pub(crate) retry_after: Option<bool>,
@@ -100,14 +85,12 @@ impl RetryArgs {
     }
 }
 
-fn backoff(key: &Ident, value: &Expr) -> syn::Result<BackoffArg> {
+fn backoff(key: &Ident, value: &Expr) -> syn::Result<Backoff> {
     let text = args::string(key, value)?;
     let name = text.value();
-    match name.as_str() {
-        "exp" => Ok(BackoffArg::Exponential),
-        "linear" => Ok(BackoffArg::Linear),
-        "constant" => Ok(BackoffArg::Constant),
-        _ => {
+    match Backoff::from_name(&name) {
+        Some(backoff) => Ok(backoff),
+        None => {
             let hint = match rules::did_you_mean(&name, rules::BACKOFF_NAMES) {
                 Some(close) => format!("; did you mean `\"{close}\"`?"),
                 None => String::new(),
@@ -122,14 +105,12 @@ fn backoff(key: &Ident, value: &Expr) -> syn::Result<BackoffArg> {
     }
 }
 
-fn jitter(key: &Ident, value: &Expr) -> syn::Result<JitterArg> {
+fn jitter(key: &Ident, value: &Expr) -> syn::Result<Jitter> {
     if let Ok(text) = args::string(key, value) {
         let name = text.value();
-        return match name.as_str() {
-            "full" => Ok(JitterArg::Full),
-            "equal" => Ok(JitterArg::Equal),
-            "decorrelated" => Ok(JitterArg::Decorrelated),
-            _ => {
+        return match Jitter::from_name(&name) {
+            Some(jitter) => Ok(jitter),
+            None => {
                 let hint = match rules::did_you_mean(&name, rules::JITTER_NAMES) {
                     Some(close) => format!("did you mean `\"{close}\"`?"),
                     None => "expected a fraction such as `0.2`, or `\"full\"`, `\"equal\"` or `\"decorrelated\"`"
@@ -149,7 +130,7 @@ fn jitter(key: &Ident, value: &Expr) -> syn::Result<JitterArg> {
         )
     })?;
     rules::check_jitter(fraction)
-        .map(JitterArg::Fraction)
+        .map(Jitter::Fraction)
         .map_err(|msg| syn::Error::new_spanned(value, msg))
 }
 

@@ -7,6 +7,8 @@ use syn::Ident;
 use syn::spanned::Spanned;
 
 use super::{Cx, Part};
+use resilience_config::rate_limit::LimitMode;
+
 use crate::rate_limited::{Cost, RateLimitArgs};
 
 pub(super) fn expand(args: &RateLimitArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
@@ -58,7 +60,7 @@ fn spec(args: &RateLimitArgs) -> TokenStream {
         _ => quote!(__resilience_rt::RateLimitSpec::UNLIMITED),
     };
     super::set(&mut tokens, "burst", args.burst);
-    if args.reject == Some(true) {
+    if args.mode == Some(LimitMode::Reject) {
         tokens.extend(quote!(.mode(__resilience_rt::LimitMode::Reject)));
     }
     super::set(

@@ -8,7 +8,9 @@ use syn::Ident;
 
 use super::{Cx, Part};
 use crate::item::Reuse;
-use crate::retry::{BackoffArg, JitterArg, OnItem, RetryArgs};
+use resilience_config::retry::{Backoff, Jitter};
+
+use crate::retry::{OnItem, RetryArgs};
 
 pub(super) fn expand(
     args: &RetryArgs,
@@ -117,9 +119,9 @@ fn spec(args: &RetryArgs) -> TokenStream {
     super::set(&mut tokens, "attempts", args.attempts);
     if let Some(backoff) = args.backoff {
         let variant = match backoff {
-            BackoffArg::Exponential => quote!(Exponential),
-            BackoffArg::Linear => quote!(Linear),
-            BackoffArg::Constant => quote!(Constant),
+            Backoff::Exponential => quote!(Exponential),
+            Backoff::Linear => quote!(Linear),
+            Backoff::Constant => quote!(Constant),
         };
         tokens.extend(quote!(.backoff(__resilience_rt::Backoff::#variant)));
     }
@@ -137,10 +139,11 @@ fn spec(args: &RetryArgs) -> TokenStream {
     );
     if let Some(jitter) = &args.jitter {
         let jitter = match jitter {
-            JitterArg::Fraction(fraction) => quote!(Fraction(#fraction)),
-            JitterArg::Full => quote!(Full),
-            JitterArg::Equal => quote!(Equal),
-            JitterArg::Decorrelated => quote!(Decorrelated),
+            Jitter::None => quote!(None),
+            Jitter::Fraction(fraction) => quote!(Fraction(#fraction)),
+            Jitter::Full => quote!(Full),
+            Jitter::Equal => quote!(Equal),
+            Jitter::Decorrelated => quote!(Decorrelated),
         };
         tokens.extend(quote!(.jitter(__resilience_rt::Jitter::#jitter)));
     }
