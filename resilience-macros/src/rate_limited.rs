@@ -178,5 +178,5 @@ fn literal(value: &Expr) -> Option<&Lit> {
 
 fn mode(key: &Ident, value: &Expr) -> syn::Result<LimitMode> {
     let name = args::name(key, value, rules::LIMIT_MODE_NAMES, "mode")?;
-    Ok(LimitMode::from_name(&name).unwrap_or_default())
+    Ok(LimitMode::from_name(name).unwrap_or_default())
 }
