@@ -49,6 +49,7 @@ pub use resilience_core::tower;
 /// | `on` | list of `Timeout`, `Connect`, `Body`, `Transient`, status codes (`503`), classes (`"5xx"`) | `[Transient]` | what to retry; `Transient` is Timeout, Connect, 429, 502, 503, 504; `Body` (an answer whose body failed midway) is retried only when listed |
 /// | `retry_if` | path to `fn(&E) -> bool` | none | replaces `on` |
 /// | `retry_after` | bool | `true` | wait the server's Retry-After; give up at once when it exceeds `max_delay` |
+/// | `budget` | string | none | the retry budget the site draws on (a policy's `retry_budget` section): a retry it refuses gives up at once |
 /// | `policy` | string | none | a named policy whose `retry` section overrides these values |
 ///
 /// Durations are strings: `"250ms"`, `"1.5s"`, `"10s"`, `"2m"`, `"1h"`.

@@ -14,6 +14,7 @@ use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::{RetryOn, RetryPatch};
+use crate::retry_budget::RetryBudgetPatch;
 use crate::scalar::{self, Problem, Scalar};
 use crate::schema::{AlertDoc, NamedPolicy};
 use crate::timeout::HttpTimeouts;
@@ -37,6 +38,8 @@ pub(crate) enum Read<D> {
     CircuitBreaker(fn(&mut D) -> &mut Option<BreakerPatch>),
     /// A `bulkhead` section.
     Bulkhead(fn(&mut D) -> &mut Option<BulkheadPatch>),
+    /// A `retry_budget` section.
+    RetryBudget(fn(&mut D) -> &mut Option<RetryBudgetPatch>),
     /// An `alert` section.
     Alert(fn(&mut D) -> &mut Option<AlertDoc>),
     /// A `timeout`: one duration (the limit of each try), or a mapping of HTTP phases.
@@ -171,6 +174,7 @@ pub(crate) const RETRY: &[Key<RetryPatch>] = &[
     key!(@ on, true, Read::On(|doc, on| doc.on = Some(on))),
     key!(retry_if),
     key!(retry_after: scalar::boolean),
+    key!(budget),
     key!(policy),
 ];
 
@@ -221,6 +225,14 @@ pub(crate) const BULKHEAD: &[Key<BulkheadPatch>] = &[
     key!(policy),
 ];
 
+/// A policy's `retry_budget` section: shared by every retry site naming the policy (as its
+/// `policy` or its `budget`).
+pub(crate) const RETRY_BUDGET: &[Key<RetryBudgetPatch>] = &[
+    key!(yaml ratio: scalar::fraction),
+    key!(yaml min_per_second: scalar::any_count),
+    key!(yaml window: scalar::positive),
+];
+
 /// A policy's `alert` section: warn when, over `window`, its retry rate crosses `retry_rate`,
 /// its failure rate crosses `failure_rate`, or a retrying call takes longer than `slow_call`.
 pub(crate) const ALERT: &[Key<AlertDoc>] = &[
@@ -248,6 +260,7 @@ pub(crate) const POLICY: &[Key<NamedPolicy>] = &[
     key!(bulkhead: Bulkhead section),
     key!(rate_limit: RateLimit section),
     key!(retry: Retry section),
+    key!(yaml retry_budget: RetryBudget section),
     key!(circuit_breaker: CircuitBreaker section),
     key!(@ timeout, true, Read::Timeout(|doc| (&mut doc.timeout, &mut doc.http_timeouts))),
     key!(yaml alert: Alert section),
@@ -285,6 +298,7 @@ docs! {
     CachePatch: CACHE, "`cache` key", "`cache` keys";
     BreakerPatch: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";
     BulkheadPatch: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
+    RetryBudgetPatch: RETRY_BUDGET, "`retry_budget` key", "`retry_budget` keys";
     AlertDoc: ALERT, "`alert` key", "`alert` keys";
     HttpTimeouts: TIMEOUT, "`timeout` key", "`timeout` keys";
     NamedPolicy: POLICY, "section", "sections";

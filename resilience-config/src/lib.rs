@@ -35,6 +35,7 @@ mod invalid;
 mod keys;
 pub mod rate_limit;
 pub mod retry;
+pub mod retry_budget;
 pub mod rules;
 mod scalar;
 mod schema;

@@ -12,6 +12,7 @@ use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::RetryPatch;
+use crate::retry_budget::RetryBudgetPatch;
 use crate::timeout::HttpTimeouts;
 
 /// A whole policy file: `policies:` and the named policies under it.
@@ -30,6 +31,8 @@ pub struct PolicyFile {
 pub struct NamedPolicy {
     /// `retry`.
     pub retry: Option<RetryPatch>,
+    /// `retry_budget`: the budget every retry site naming the policy draws on.
+    pub retry_budget: Option<RetryBudgetPatch>,
     /// `rate_limit`.
     pub rate_limit: Option<RateLimitPatch>,
     /// `cache`.

@@ -206,6 +206,7 @@ impl Serialize for NamedPolicy {
         entries.section("bulkhead", self.bulkhead.as_ref())?;
         entries.section("rate_limit", self.rate_limit.as_ref())?;
         entries.section("retry", self.retry.as_ref())?;
+        entries.section("retry_budget", self.retry_budget.as_ref())?;
         entries.section("circuit_breaker", self.circuit_breaker.as_ref())?;
         entries.entry("timeout", self.timeout.as_ref())?;
         entries.section("timeout", self.http_timeouts.as_ref())?;
@@ -230,7 +231,7 @@ impl Serialize for crate::schema::PolicyFile {
 #[cfg(all(test, feature = "yaml"))]
 mod tests {
     use crate::keys::Doc;
-    use crate::{breaker, bulkhead, cache, rate_limit, retry, schema, timeout};
+    use crate::{breaker, bulkhead, cache, rate_limit, retry, retry_budget, schema, timeout};
 
     /// Every YAML key of every table, each set: what serializing writes must hold each one
     /// and read back as the same policies. A key added to a table and not to its writer fails
@@ -240,6 +241,7 @@ mod tests {
     cache: { enabled: true, ttl: 60s, max_entries: 100, max_bytes: 1MiB, ttl_jitter: 0.1, negative_ttl: 5s, stale_while_revalidate: 10s, early_refresh: 1.5 }
     bulkhead: { max_concurrent: 20, max_wait: 1s }
     rate_limit: { calls: 50, period: 1s, burst: 5, mode: reject, max_wait: 2s, cost: 3 }
+    retry_budget: { ratio: 0.5, min_per_second: 3, window: 20s }
     retry: { attempts: 5, backoff: linear, base: 200ms, factor: 3.0, max_delay: 10s, max_elapsed: 1m, jitter: 0.2, on: [Timeout, Connect, 429, 5xx], retry_after: false }
     circuit_breaker: { failure_rate: 0.5, min_calls: 10, window: 20, open_for: 30s, half_open_calls: 3 }
     timeout: 3s
@@ -284,6 +286,10 @@ mod tests {
                 keys
             }),
             ("retry", missing::<retry::RetryPatch>(&every["retry"])),
+            (
+                "retry_budget",
+                missing::<retry_budget::RetryBudgetPatch>(&every["retry_budget"]),
+            ),
             (
                 "rate_limit",
                 missing::<rate_limit::RateLimitPatch>(&every["rate_limit"]),

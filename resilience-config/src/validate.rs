@@ -722,6 +722,7 @@ fn read<'de, A: MapAccess<'de>, D>(
         Read::Cache(slot) => *slot(doc) = section(pass, map, path)?,
         Read::CircuitBreaker(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Bulkhead(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::RetryBudget(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Alert(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Timeout(slots) => {
             let seed = TimeoutSeed {

@@ -30,6 +30,8 @@ pub(crate) struct SiteCounters {
     pub(crate) bulkhead_rejections: AtomicU64,
     pub(crate) breaker_refusals: AtomicU64,
     pub(crate) timeouts: AtomicU64,
+    /// Retries a retry budget refused.
+    pub(crate) budget_refusals: AtomicU64,
 }
 
 /// What happened, for [`count`].
@@ -44,6 +46,7 @@ pub(crate) enum Event {
     BulkheadRejection,
     BreakerRefusal,
     Timeout,
+    BudgetRefusal,
 }
 
 impl SiteCounters {
@@ -64,6 +67,7 @@ impl SiteCounters {
             Event::BulkheadRejection => &self.bulkhead_rejections,
             Event::BreakerRefusal => &self.breaker_refusals,
             Event::Timeout => &self.timeouts,
+            Event::BudgetRefusal => &self.budget_refusals,
         }
     }
 }
@@ -92,6 +96,7 @@ pub(crate) fn site(name: &'static str, policy: Option<&'static str>) -> Arc<Site
         bulkhead_rejections: AtomicU64::new(0),
         breaker_refusals: AtomicU64::new(0),
         timeouts: AtomicU64::new(0),
+        budget_refusals: AtomicU64::new(0),
     });
     sites.push(Arc::clone(&site));
     site

@@ -102,6 +102,8 @@ pub struct SiteStats {
     pub breaker_refusals: u64,
     /// Calls cut by a time limit.
     pub timeouts: u64,
+    /// Retries a retry budget refused (the call gave up).
+    pub budget_refusals: u64,
     /// The site's own breaker (not a policy's), if it has one.
     pub breaker: Option<BreakerState>,
     /// The site's cache, if it has one.
@@ -304,6 +306,7 @@ fn snapshot(site: &SiteCounters) -> SiteStats {
         bulkhead_rejections: load(&site.bulkhead_rejections),
         breaker_refusals: load(&site.breaker_refusals),
         timeouts: load(&site.timeouts),
+        budget_refusals: load(&site.budget_refusals),
         breaker: None,
         cache: None,
         alert_firing: false,

@@ -286,7 +286,7 @@ pub(crate) fn policy(key: &Ident, value: &Expr) -> syn::Result<syn::LitStr> {
     if text.value().trim().is_empty() {
         return Err(syn::Error::new_spanned(
             &text,
-            "`policy` needs a name, found an empty string",
+            format!("`{key}` needs a name, found an empty string"),
         ));
     }
     Ok(text)

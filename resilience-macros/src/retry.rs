@@ -32,6 +32,8 @@ pub(crate) struct RetryArgs {
     pub(crate) on: Option<Vec<OnItem>>,
     pub(crate) retry_if: Option<syn::Path>,
     pub(crate) retry_after: Option<bool>,
+    /// The retry budget the site draws on, by name.
+    pub(crate) budget: Option<LitStr>,
     pub(crate) policy: Option<LitStr>,
     /// No retry until the policy's `retry` section applies (`#[resilient]` without `retry(...)`).
     pub(crate) off: bool,
@@ -71,6 +73,7 @@ impl RetryArgs {
                     retry_if_key = Some(key);
                 }
                 "retry_after" => out.retry_after = errors.take(args::boolean(&key, &value)),
+                "budget" => out.budget = errors.take(args::policy(&key, &value)),
                 "policy" => out.policy = errors.take(args::policy(&key, &value)),
                 _ => {}
             }

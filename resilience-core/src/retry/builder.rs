@@ -249,7 +249,7 @@ impl Retry {
         let result = run_blocking(
             &counters,
             (self.name, self.policy),
-            &spec,
+            (&spec, None),
             &hooks,
             || {
                 tries = tries.saturating_add(1);

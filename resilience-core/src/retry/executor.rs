@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{Decision, RetrySpec, Schedule};
+use super::{Decision, GiveUp, RetryBudget, RetrySpec, Schedule};
 use crate::clock::Stamp;
 use crate::counters::{Call, PolicyCounters, SiteCell, SiteCounters};
 use crate::error_class::{Classification, ErrorClass};
@@ -51,6 +51,9 @@ pub struct RetrySite {
     /// Its `resilience_calls_total` and `resilience_call_duration_seconds` handles, made on
     /// the first call after [`enable_metrics`](crate::stats::enable_metrics).
     metrics: OnceLock<CallMetrics>,
+    /// The retry budget it draws on (`#[retry(budget = "name")]`), by name.
+    budget: Option<&'static str>,
+    budget_cell: OnceLock<Arc<RetryBudget>>,
 }
 
 impl RetrySite {
@@ -64,7 +67,22 @@ impl RetrySite {
             counters: SiteCell::new(),
             policy_counters: OnceLock::new(),
             metrics: OnceLock::new(),
+            budget: None,
+            budget_cell: OnceLock::new(),
         }
+    }
+
+    /// This site drawing on the retry budget called `budget` (see [`RetryBudget`]): each call
+    /// deposits into it, and each retry withdraws one or gives up.
+    pub const fn with_budget(mut self, budget: &'static str) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The budget it draws on, if any.
+    fn budget(&self) -> Option<&RetryBudget> {
+        let name = self.budget?;
+        Some(self.budget_cell.get_or_init(|| super::budget::named(name)))
     }
 
     /// The site's counters.
@@ -252,6 +270,10 @@ impl RetrySite {
         // nested ones, so the happy path stores its arguments once.
         let spec = self.spec();
         let started = self.start();
+        let budget = self.budget();
+        if let Some(budget) = budget {
+            budget.deposit();
+        }
         let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
         let error = match op().await {
             Ok(value) => {
@@ -263,7 +285,7 @@ impl RetrySite {
         };
         let (result, call) = Box::pin(retry_after_failure(
             self.counted(),
-            &spec,
+            (&spec, budget),
             &hooks(),
             op,
             elapsed_from,
@@ -305,7 +327,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let (result, call) =
-        retry_after_failure(site.counted(), &site.spec, &hooks, op, None, error).await;
+        retry_after_failure(site.counted(), (&site.spec, None), &hooks, op, None, error).await;
     counted_call(site, call);
     site.finished(started, Outcome::of(result.is_ok(), call.retried));
     result
@@ -323,12 +345,16 @@ where
 {
     let spec = site.spec();
     let started = site.start();
+    let budget = site.budget();
+    if let Some(budget) = budget {
+        budget.deposit();
+    }
     let mut tries = 0u32;
     let mut first_failure = None;
     let result = run_blocking(
         &site.counters,
         (site.name, site.policy),
-        &spec,
+        (&spec, budget),
         &hooks,
         || {
             tries = tries.saturating_add(1);
@@ -380,7 +406,7 @@ where
             // Boxed, as in `retry_async`: the loop's state stays out of a happy call's future.
             Box::pin(retry_after_failure(
                 &site,
-                spec,
+                (spec, None),
                 hooks,
                 op,
                 elapsed_from,
@@ -405,7 +431,7 @@ where
 /// failed once; a call that succeeds at once has no span of its own.
 async fn retry_after_failure<T, E, F, Fut>(
     site: &SiteCounters,
-    spec: &RetrySpec,
+    (spec, budget): (&RetrySpec, Option<&RetryBudget>),
     hooks: &ErrorHooks<E>,
     mut op: F,
     started: Option<Instant>,
@@ -434,7 +460,7 @@ where
         let mut retried = false;
         loop {
             let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
-            let delay = match decide(site, &mut schedule, hooks, &error, elapsed) {
+            let delay = match decide(site, &mut schedule, (hooks, budget), &error, elapsed) {
                 Some(delay) => delay,
                 None => return (Err(error), call(retried, true)),
             };
@@ -492,7 +518,7 @@ impl BlockingClock for ThreadClock {
 pub(crate) fn run_blocking<T, E, F>(
     counters: &SiteCell,
     (name, policy): (&'static str, Option<&'static str>),
-    spec: &RetrySpec,
+    (spec, budget): (&RetrySpec, Option<&RetryBudget>),
     hooks: &ErrorHooks<E>,
     mut op: F,
     clock: &mut dyn BlockingClock,
@@ -513,7 +539,13 @@ where
     let _span = call_span(site).entered();
     let mut schedule = Schedule::new(*spec);
     loop {
-        let delay = match decide(site, &mut schedule, hooks, &error, clock.elapsed()) {
+        let delay = match decide(
+            site,
+            &mut schedule,
+            (hooks, budget),
+            &error,
+            clock.elapsed(),
+        ) {
             Some(delay) => delay,
             None => return Err(error),
         };
@@ -532,7 +564,7 @@ where
 fn decide<E>(
     site: &SiteCounters,
     schedule: &mut Schedule,
-    hooks: &ErrorHooks<E>,
+    (hooks, budget): (&ErrorHooks<E>, Option<&RetryBudget>),
     error: &E,
     elapsed: Duration,
 ) -> Option<Duration> {
@@ -551,6 +583,11 @@ fn decide<E>(
         class: classification.class,
     };
     match decision {
+        Decision::Retry(_) if budget.is_some_and(|budget| !budget.withdraw()) => {
+            crate::counters::count_at(site, crate::counters::Event::BudgetRefusal);
+            event.gave_up(GiveUp::BudgetSpent);
+            None
+        }
         Decision::Retry(delay) => {
             event.retrying(delay);
             super::observer::retrying();
@@ -607,7 +644,7 @@ mod tests {
         let result = run_blocking(
             &SiteCell::new(),
             ("test", None),
-            &spec,
+            (&spec, None),
             &hooks,
             || {
                 calls += 1;
@@ -666,7 +703,7 @@ mod tests {
         let result: Result<(), HttpError> = run_blocking(
             &SiteCell::new(),
             ("test", None),
-            &RetrySpec::DEFAULT,
+            (&RetrySpec::DEFAULT, None),
             &hooks,
             || {
                 calls += 1;

@@ -4,6 +4,7 @@
 //! Use [`Retry`] to retry a closure, or `#[retry(...)]` on a function; both run the same
 //! executor.
 
+mod budget;
 mod builder;
 // What `#[retry]` expands to: `__private` re-exports it from here.
 pub(crate) mod executor;
@@ -11,6 +12,7 @@ mod observer;
 mod schedule;
 
 pub use crate::hooks::ErrorHooks;
+pub use budget::{RetryBudget, RetryBudgetPatch, RetryBudgetSpec, named as budget};
 pub use builder::Retry;
 pub(crate) use observer::counting_retries;
 // Plain data, shared with the macros and YAML.

@@ -31,6 +31,9 @@ pub enum GiveUp {
         /// The configured limit.
         limit: Duration,
     },
+    /// The retry budget the site draws on allowed no more retries (see
+    /// [`RetryBudget`](crate::retry::RetryBudget)).
+    BudgetSpent,
     /// The server asked to wait longer than `max_delay`.
     RetryAfterTooLong {
         /// The server's Retry-After.
@@ -44,6 +47,7 @@ impl fmt::Display for GiveUp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GiveUp::Exhausted { attempts } => write!(f, "all {attempts} attempts failed"),
+            GiveUp::BudgetSpent => f.write_str("the retry budget allows no more retries now"),
             GiveUp::MaxElapsed { limit } => {
                 write!(f, "the next retry would end past max_elapsed ({limit:?})")
             }

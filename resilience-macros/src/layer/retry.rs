@@ -21,17 +21,25 @@ pub(super) fn expand(
 ) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
     // Known now: a site of an `async fn` with no policy and no `max_elapsed` keeps nothing
-    // but the try in its call's future (see `InlineRetrySite::after_first_failure`).
-    let inline = cx.is_async && args.policy.is_none() && args.max_elapsed.is_none();
+    // but the try in its call's future (see `InlineRetrySite::after_first_failure`); a
+    // budget counts every call, so its site is a `RetrySite`.
+    let inline =
+        cx.is_async && args.policy.is_none() && args.max_elapsed.is_none() && args.budget.is_none();
     let (ty, value) = match inline {
         true => (
             "InlineRetrySite",
             quote!(__resilience_rt::InlineRetrySite::new(#name, #spec)),
         ),
-        false => (
-            "RetrySite",
-            quote!(__resilience_rt::RetrySite::new(#name, #policy, #spec)),
-        ),
+        false => {
+            let budget = args
+                .budget
+                .as_ref()
+                .map(|budget| quote!(.with_budget(#budget)));
+            (
+                "RetrySite",
+                quote!(__resilience_rt::RetrySite::new(#name, #policy, #spec)#budget),
+            )
+        }
     };
     let hooks = match &args.retry_if {
         Some(path) => {
