@@ -544,7 +544,7 @@ fn decide<E>(
         elapsed,
         &mut rand::rng(),
     );
-    let event = observe::RetryEvent {
+    let event = observe::FailedTry {
         site,
         attempt,
         error: &Shown(error, hooks.describe),
