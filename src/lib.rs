@@ -32,6 +32,10 @@ pub use resilience_core::{
     stats,
 };
 
+/// Plays YAML policies against a modelled server on tokio's paused clock.
+#[cfg(feature = "sim")]
+pub use resilience_core::sim;
+
 /// A named policy as a `tower::Layer`, for clients and servers.
 #[cfg(feature = "tower")]
 pub use resilience_core::tower;

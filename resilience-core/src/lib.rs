@@ -27,6 +27,8 @@ pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stats;
 #[cfg(feature = "tower")]
 pub mod tower;

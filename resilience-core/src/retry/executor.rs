@@ -538,12 +538,8 @@ fn decide<E>(
 ) -> Option<Duration> {
     let (retryable, classification) = hooks.verdict(error, schedule.spec());
     let attempt = schedule.tries();
-    let decision = schedule.next(
-        retryable,
-        classification.retry_after,
-        elapsed,
-        &mut rand::rng(),
-    );
+    let decision =
+        super::rng::with(|rng| schedule.next(retryable, classification.retry_after, elapsed, rng));
     let event = observe::FailedTry {
         site,
         attempt,
