@@ -123,6 +123,49 @@ async fn a_breaker_tells_each_state_change_and_each_refusal() {
     );
 }
 
+/// Two sites sharing the breaker of the policy `events-shared` (not loaded: the first site's
+/// inline values make it).
+#[circuit_breaker(
+    policy = "events-shared",
+    failure_rate = 1.0,
+    min_calls = 2,
+    window = 2,
+    open_for = "30s"
+)]
+async fn shared_a() -> Result<u32, ApiError> {
+    Err(ApiError::Http(HttpError::new(503)))
+}
+
+#[circuit_breaker(
+    policy = "events-shared",
+    failure_rate = 1.0,
+    min_calls = 2,
+    window = 2,
+    open_for = "30s"
+)]
+async fn shared_b() -> Result<u32, ApiError> {
+    Err(ApiError::Http(HttpError::new(503)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_shared_by_two_sites_opens_once() {
+    let heard: Heard<(String, BreakerState)> = Arc::default();
+    let kept = Arc::clone(&heard);
+    let _subscription = resilience::events().on_breaker_state(move |change| {
+        if change.breaker == "events-shared" {
+            lock(&kept).push((change.breaker.to_string(), change.state));
+        }
+    });
+    assert!(shared_a().await.is_err());
+    assert!(shared_b().await.is_err());
+    assert!(shared_a().await.is_err(), "refused");
+    assert!(shared_b().await.is_err(), "refused");
+    assert_eq!(
+        *lock(&heard),
+        [("events-shared".to_string(), BreakerState::Open)]
+    );
+}
+
 #[rate_limited(calls = 1, period = "1s", mode = "reject")]
 async fn limited() -> Result<(), ApiError> {
     Ok(())
