@@ -25,6 +25,12 @@
 //! - **Closed loop**: each caller starts its next call when the last one returned, until N
 //!   calls were made. A call's time runs from its start to its result, retries, waits and
 //!   refusals included; a failed call's time counts in the mean and the P99 too.
+//! - **Quiet**: the simulation's thread logs nothing and records no metric (tracing's and
+//!   `metrics`' no-op recorders are its defaults), and a policy's `alert` is not played, so no
+//!   hook or pager hears of it. Listeners of [`events()`](crate::events()) do hear its
+//!   retries and refusals (at the site `resilience::sim`) and its breaker's changes (named
+//!   `sim-<run>-<policy>`), and [`stats()`](crate::stats()) counts that site's calls. A
+//!   policy's `backend` is not played either: the simulated state is in this process.
 //! - Tries are counted by the server: `sent` is every try that reached it (a try the
 //!   breaker or the limiter refused never does), `wasted` those that did not give a call its
 //!   result (failed answers, and answers a timeout stopped waiting for).
@@ -185,7 +191,7 @@ impl Simulation {
         // A first use of a named policy reads `RESILIENCE_CONFIG`: let it happen before this
         // policy is set, as it would have without the simulation.
         crate::registry::named_use();
-        crate::registry::set(unique.clone(), policy.clone());
+        crate::registry::set(unique.clone(), in_process(policy));
         let (tally, elapsed) = std::thread::scope(|scope| {
             let thread = std::thread::Builder::new()
                 .name("resilience-sim".to_string())
@@ -206,10 +212,12 @@ impl Simulation {
             .build()
             .map_err(SimError::Runtime)?;
         let local = tokio::task::LocalSet::new();
-        Ok(local.block_on(
-            &runtime,
-            self.callers(Pipeline::site("resilience::sim", policy)),
-        ))
+        let play = || local.block_on(&runtime, self.callers(Pipeline::site(SITE, policy)));
+        // Silent on this thread: no log line or metric of the service is about a simulation.
+        let silent = tracing::subscriber::NoSubscriber::default();
+        Ok(tracing::subscriber::with_default(silent, || {
+            metrics::with_local_recorder(&metrics::NoopRecorder, play)
+        }))
     }
 
     /// The run's tally, and its length on the virtual clock.
@@ -243,6 +251,18 @@ impl Simulation {
         let elapsed = run.start.elapsed();
         (run.tally.take(), elapsed)
     }
+}
+
+/// The site of every simulated call, in [`stats()`](crate::stats()) and in events.
+const SITE: &str = "resilience::sim";
+
+/// The policy as the simulation plays it: its state in this process (no `backend`), and no
+/// `alert` (a simulated call must not page anyone).
+fn in_process(policy: &NamedPolicy) -> NamedPolicy {
+    let mut policy = policy.clone();
+    policy.backend = None;
+    policy.alert = None;
+    policy
 }
 
 /// Each caller's jitter seed: distinct per caller, fixed by the simulation's seed.
