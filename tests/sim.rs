@@ -149,8 +149,11 @@ fn ai_api() -> Server {
 
 #[test]
 fn the_same_seed_gives_the_same_report() {
-    let policies = sim::policies(STRATEGIES).expect("valid YAML");
-    let names = ["no-retry", "fixed", "exponential-jitter"];
+    // The strategies, and one with every stateful section: a limiter (paced by the 429s it
+    // hears), a bulkhead, a breaker and a timeout around a jittered retry.
+    let paced = "  paced: { rate_limit: { calls: 50, period: 1s }, bulkhead: { max_concurrent: 40, max_wait: 1s }, circuit_breaker: { failure_rate: 0.5, min_calls: 20, window: 40, open_for: 5s }, timeout: 1500ms, retry: { attempts: 4, base: 200ms, jitter: full } }\n";
+    let policies = sim::policies(&format!("{STRATEGIES}{paced}")).expect("valid YAML");
+    let names = ["no-retry", "fixed", "exponential-jitter", "paced"];
     let play = |seed| {
         Simulation::new(ai_api())
             .calls(2_000)
