@@ -262,6 +262,7 @@ impl fmt::Display for Server {
 
 /// What the server answers one try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Answer {
     /// A success.
     Ok,
