@@ -21,12 +21,20 @@ pub use resilience_core::{DurationError, InvalidValue, parse_duration};
 /// A policy's `alert` fired or cleared, and the hook that is told (a webhook, a pager).
 pub use resilience_core::{Alert, AlertKind, on_alert};
 
+// `events` is a module and a function of that name (`resilience::events().on_retry(..)`,
+// `resilience::events::Event`): one `use` brings both.
+pub use resilience_core::events;
+
 // `batch` and `stats` are each a module and a function of that name (`resilience::batch(..)`,
 // `resilience::stats()`): one `use` brings both.
 pub use resilience_core::{
     backend, batch, breaker, bulkhead, cache, config, http, pipeline, rate_limit, registry, retry,
     stats,
 };
+
+/// Plays YAML policies against a modelled server on tokio's paused clock.
+#[cfg(feature = "sim")]
+pub use resilience_core::sim;
 
 /// A named policy as a `tower::Layer`, for clients and servers.
 #[cfg(feature = "tower")]

@@ -2,7 +2,8 @@
 //!
 //! A counting global allocator (`stats_alloc`, so this file needs no `unsafe`) wraps the
 //! system one; the test calls annotated functions whose first try succeeds 1000 times and
-//! asserts that not one allocation happened. The file holds a single `#[test]` so no other
+//! asserts that not one allocation happened; then a refused call, which emits an event, with
+//! and without a listener (`resilience::events()`). The file holds a single `#[test]` so no other
 //! test thread allocates while it counts.
 
 use std::alloc::System;
@@ -43,6 +44,22 @@ async fn async_keys(x: u64) -> Result<u64, MyErr> {
 #[resilience::retry(attempts = 5, jitter = 0.2, on = [Timeout, 503])]
 fn sync_keys(x: u64) -> Result<u64, MyErr> {
     Ok(black_box(x))
+}
+
+/// The error of the refused calls below.
+#[derive(Debug)]
+struct Refused;
+
+impl From<resilience::Rejected> for Refused {
+    fn from(_: resilience::Rejected) -> Self {
+        Refused
+    }
+}
+
+/// Admits one call an hour: every later call is refused, an event's path.
+#[resilience::rate_limited(calls = 1, period = "1h", mode = "reject")]
+fn hourly() -> Result<(), Refused> {
+    Ok(())
 }
 
 /// Polls `future` to completion on this thread. The futures here never return `Pending`.
@@ -105,6 +122,45 @@ fn happy_path_allocates_nothing() {
             .sum()
     });
     assert_eq!(count, 0, "#[retry(...)] fn allocated on the happy path");
+
+    // A refusal emits an event (`resilience::events()`): without a listener it is one
+    // relaxed load, and no event is built. The refusal's own path allocates one thing, the
+    // label list of its `metrics` counter (the facade builds a key even with no recorder):
+    // measured alone first, it is all a refusal allocates.
+    let site = black_box("no_alloc::hourly");
+    let (labels, _) = allocations(|| {
+        for _ in 0..CALLS {
+            metrics::counter!("resilience_probe_total", "site" => site, "policy" => "")
+                .increment(1);
+        }
+        0
+    });
+    assert_eq!(labels, CALLS as usize, "one label list per counted refusal");
+    assert!(hourly().is_ok());
+    assert!(hourly().is_err());
+    let refusals = || (0..CALLS).map(|_| u64::from(hourly().is_err())).sum();
+    let (count, refused) = allocations(refusals);
+    assert_eq!(refused, CALLS);
+    assert_eq!(
+        count, labels,
+        "a refusal without a listener allocated for its event"
+    );
+
+    // With a listener, the event is built on the stack and lent to it: still nothing.
+    let heard = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&heard);
+    let subscription = resilience::events().on_rejected(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(hourly().is_err()); // the listener list's first read on this thread
+    let (count, refused) = allocations(refusals);
+    assert_eq!(refused, CALLS);
+    assert_eq!(heard.load(std::sync::atomic::Ordering::Relaxed), CALLS + 1);
+    assert_eq!(
+        count, labels,
+        "a refusal told to a listener allocated for its event"
+    );
+    drop(subscription);
 
     // The counter works: one boxed value is one allocation.
     let (count, _) = allocations(|| *black_box(Box::new(1_u64)));

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use crate::clock::nanos;
 use crate::counters::{Call, PolicyCounters, Window};
+pub use crate::events::{Alert, AlertKind};
 use crate::families;
 use crate::observe::{percent, span};
 
@@ -42,58 +43,6 @@ const DEFAULT_RETRY_RATE: f64 = 0.2;
 
 /// The window of an `alert` section without `window`.
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
-
-/// Which condition of a policy's `alert` changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AlertKind {
-    /// `retry_rate`: the share of calls that needed a retry.
-    RetryRate,
-    /// `failure_rate`: the share of calls that returned an error.
-    FailureRate,
-    /// `slow_call`: a call retried (first failure to answer) for longer than this.
-    SlowCall,
-}
-
-impl AlertKind {
-    const ALL: [AlertKind; 3] = [
-        AlertKind::RetryRate,
-        AlertKind::FailureRate,
-        AlertKind::SlowCall,
-    ];
-
-    /// The condition's YAML key, also its `alert` label in metrics.
-    pub fn key(self) -> &'static str {
-        match self {
-            AlertKind::RetryRate => "retry_rate",
-            AlertKind::FailureRate => "failure_rate",
-            AlertKind::SlowCall => "slow_call",
-        }
-    }
-}
-
-/// One alert fired or cleared, as [`on_alert`] hooks see it.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Alert {
-    /// The policy whose `alert` it is.
-    pub policy: String,
-    /// The site whose calls it judged, when it watched one site naming no policy (the
-    /// `default` policy's alert); `None` for a policy's calls.
-    pub site: Option<String>,
-    /// Which condition.
-    pub kind: AlertKind,
-    /// `true`: it fired; `false`: it cleared.
-    pub firing: bool,
-    /// What was measured over the window: a rate (0.0 to 1.0), or the slowest call's
-    /// retrying in seconds. `None` when it cleared without a measure: too few calls left in
-    /// the window, or the condition removed from the policy.
-    pub value: Option<f64>,
-    /// The condition's threshold, in the value's unit (`None` when removed).
-    pub threshold: Option<f64>,
-    /// The alert's window.
-    pub window: Duration,
-}
 
 /// A hook of [`on_alert`].
 type Hook = Arc<dyn Fn(&Alert) + Send + Sync>;
@@ -210,6 +159,7 @@ fn judge(policy: &PolicyCounters, now: u64) {
             };
             report(&change);
             notify(&change);
+            crate::events::alert(&change);
         }
     }
 }

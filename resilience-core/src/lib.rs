@@ -9,6 +9,7 @@
 //! - [`rate_limit`] is a GCRA rate limiter; [`bulkhead`] caps calls in flight.
 //! - [`pipeline::Pipeline`] applies a named policy's sections to a closure.
 //! - [`registry`] holds named policies; [`config`] loads them from YAML and reloads them.
+//! - [`events()`] tells listeners of retries, breaker state changes, refusals and alerts.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -19,12 +20,15 @@ pub mod bulkhead;
 pub mod cache;
 pub mod classify;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod registry;
 pub mod rejected;
 pub mod retry;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stats;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -55,6 +59,7 @@ pub use batch::batch;
 pub use classify::classify_error;
 pub use duration::{DurationError, parse_duration};
 pub use error_class::{Classification, Classify, ErrorClass};
+pub use events::events;
 pub use hooks::ErrorHooks;
 pub use http::HttpError;
 pub use rejected::Rejected;

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use crate::counters::{self, Event, SiteCounters};
 use crate::error_class::ErrorClass;
+use crate::events::{self, BreakerState};
 use crate::families::{
     BREAKER_REFUSED, BREAKER_STATE, BREAKER_TRANSITIONS, BULKHEAD_REJECTIONS, CALL_DURATION, CALLS,
     CONFIG_RELOADS, GIVE_UPS, LIMIT_LEARNED, LIMIT_PAUSES, LIMIT_REJECTIONS, LIMIT_SLOWDOWNS,
     LIMIT_WAIT, LIMIT_WAITS, POLICY_MISSING, RETRIES, RETRY_WAIT, TIMEOUTS,
 };
+use crate::rejected::Rejected;
 
 /// What most events share besides their log line: the site's counter in
 /// [`stats()`](crate::stats()), and the `metrics` counter `name` labelled with the site.
@@ -123,14 +125,14 @@ impl fmt::Debug for CallMetrics {
 }
 
 /// The facts of one failed try, logged by the retry executor.
-pub(crate) struct RetryEvent<'a> {
+pub(crate) struct FailedTry<'a> {
     pub(crate) site: &'a SiteCounters,
     pub(crate) attempt: u32,
     pub(crate) error: &'a dyn fmt::Display,
     pub(crate) class: ErrorClass,
 }
 
-impl RetryEvent<'_> {
+impl FailedTry<'_> {
     pub(crate) fn retrying(&self, delay: Duration) {
         counters::count_at(self.site, Event::Retry(self.class));
         tracing::warn!(
@@ -148,6 +150,14 @@ impl RetryEvent<'_> {
         self.count_class(RETRIES);
         metrics::histogram!(RETRY_WAIT, "site" => self.site.name, "policy" => self.site.policy.unwrap_or(""))
             .record(delay.as_secs_f64());
+        events::retry(
+            self.site.name,
+            self.site.policy,
+            self.attempt,
+            delay,
+            self.class,
+            self.error,
+        );
     }
 
     pub(crate) fn not_retryable(&self) {
@@ -225,6 +235,11 @@ impl fmt::Display for Rounded {
 
 pub(crate) fn rate_limit_rejected(site: &SiteCounters, retry_after: Duration) {
     counted(site, Event::LimiterRejection, LIMIT_REJECTIONS);
+    events::rejected(
+        site.name,
+        site.policy,
+        Rejected::RateLimited { retry_after },
+    );
     tracing::debug!(
         target: "resilience::rate_limit",
         site = site.name,
@@ -237,8 +252,9 @@ pub(crate) fn rate_limit_rejected(site: &SiteCounters, retry_after: Duration) {
 
 /// A call costing more permits than its limiter admits per period (`Rejected::CostTooHigh`):
 /// a bug in the caller's cost or in the limit, so a warning.
-pub(crate) fn rate_limit_too_costly(site: &SiteCounters, rejected: &dyn fmt::Display) {
+pub(crate) fn rate_limit_too_costly(site: &SiteCounters, rejected: &Rejected) {
     counted(site, Event::LimiterRejection, LIMIT_REJECTIONS);
+    events::rejected(site.name, site.policy, rejected.clone());
     tracing::warn!(
         target: "resilience::rate_limit",
         site = site.name,
@@ -300,6 +316,7 @@ fn quota_spent(site: &'static str, policy: Option<&'static str>, pause: Duration
 
 pub(crate) fn bulkhead_full(site: &SiteCounters, waited: Duration) {
     counted(site, Event::BulkheadRejection, BULKHEAD_REJECTIONS);
+    events::rejected(site.name, site.policy, Rejected::BulkheadFull);
     tracing::debug!(
         target: "resilience::bulkhead",
         site = site.name,
@@ -351,25 +368,32 @@ fn reloaded(ok: bool) {
     counters::config_reloaded(ok);
 }
 
-/// A circuit breaker changed state: its gauge is 1 for `state` and 0 for each of `states`'
-/// others, so `resilience_breaker_state{state="open"} == 1` selects the open breakers.
-pub(crate) fn breaker_transition(breaker: &str, state: &'static str, states: &[&'static str]) {
-    if state == "open" {
-        tracing::warn!(target: "resilience::breaker", breaker, state, "circuit breaker `{breaker}` opened");
+/// A circuit breaker changed state: its gauge is 1 for `state` and 0 for each other state,
+/// so `resilience_breaker_state{state="open"} == 1` selects the open breakers.
+pub(crate) fn breaker_transition(breaker: &str, state: BreakerState) {
+    let name = state.name();
+    if state == BreakerState::Open {
+        tracing::warn!(target: "resilience::breaker", breaker, state = name, "circuit breaker `{breaker}` opened");
     } else {
-        tracing::info!(target: "resilience::breaker", breaker, state, "circuit breaker `{breaker}` is {state}");
+        tracing::info!(target: "resilience::breaker", breaker, state = name, "circuit breaker `{breaker}` is {name}");
     }
-    for &each in states {
-        let value = if each == state { 1.0 } else { 0.0 };
+    for &each in BreakerState::NAMES {
+        let value = if each == name { 1.0 } else { 0.0 };
         metrics::gauge!(BREAKER_STATE, "breaker" => breaker.to_owned(), "state" => each).set(value);
     }
-    metrics::counter!(BREAKER_TRANSITIONS, "breaker" => breaker.to_owned(), "to" => state)
+    metrics::counter!(BREAKER_TRANSITIONS, "breaker" => breaker.to_owned(), "to" => name)
         .increment(1);
+    events::state_change(breaker, state);
 }
 
 /// An open breaker refused a call.
 pub(crate) fn circuit_refused(site: &SiteCounters, retry_after: Duration) {
     counted(site, Event::BreakerRefusal, BREAKER_REFUSED);
+    events::rejected(
+        site.name,
+        site.policy,
+        Rejected::CircuitOpen { retry_after },
+    );
     let (site, policy) = (site.name, site.policy);
     tracing::debug!(
         target: "resilience::breaker",
@@ -383,6 +407,7 @@ pub(crate) fn circuit_refused(site: &SiteCounters, retry_after: Duration) {
 /// A call ran past its time limit and was dropped.
 pub(crate) fn timed_out(site: &SiteCounters, after: Duration) {
     counted(site, Event::Timeout, TIMEOUTS);
+    events::rejected(site.name, site.policy, Rejected::Timeout { after });
     let (site, policy) = (site.name, site.policy);
     tracing::warn!(
         target: "resilience::timeout",

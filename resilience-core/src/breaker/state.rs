@@ -16,44 +16,8 @@ use super::BreakerSpec;
 use super::window::Window;
 use crate::clock::{Clock, nanos};
 
-/// Where a breaker is in its cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
-    /// Calls go through; outcomes are recorded.
-    Closed,
-    /// Calls are refused without calling the function.
-    Open,
-    /// A few trial calls go through; the others are refused.
-    HalfOpen,
-    /// Switched off ([`BreakerSpec::OFF`]): every call goes through, nothing is recorded.
-    Disabled,
-}
-
-impl BreakerState {
-    /// The state as one number: 0 closed, 1 open, 2 half-open, -1 disabled. (The
-    /// `resilience_breaker_state` gauge is labelled by state instead: `state="open"` is 1
-    /// while open, and the other states' series 0.)
-    pub fn gauge(self) -> f64 {
-        match self {
-            BreakerState::Closed => 0.0,
-            BreakerState::Open => 1.0,
-            BreakerState::HalfOpen => 2.0,
-            BreakerState::Disabled => -1.0,
-        }
-    }
-
-    /// Every state's `state` label, in the `resilience_breaker_state` gauge.
-    const NAMES: &[&'static str] = &["closed", "open", "half_open", "disabled"];
-
-    fn name(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-            BreakerState::Disabled => "disabled",
-        }
-    }
-}
+// Defined with the events that carry it, below this module.
+pub use crate::events::BreakerState;
 
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -176,7 +140,7 @@ impl Breaker {
         self.word.store(next(word, to), Ordering::Release);
         self.transitions.fetch_add(1, Ordering::Relaxed);
         let state = self.state_at(next(word, to));
-        crate::observe::breaker_transition(&self.name, state.name(), BreakerState::NAMES);
+        crate::observe::breaker_transition(&self.name, state);
     }
 
     /// The current state.
@@ -286,7 +250,7 @@ impl Breaker {
         self.word.store(next(from, to), Ordering::Release);
         self.transitions.fetch_add(1, Ordering::Relaxed);
         let state = self.state_at(next(from, to));
-        crate::observe::breaker_transition(&self.name, state.name(), BreakerState::NAMES);
+        crate::observe::breaker_transition(&self.name, state);
     }
 
     fn open(&self, from: u64) {

@@ -570,13 +570,9 @@ fn decide<E>(
 ) -> Option<Duration> {
     let (retryable, classification) = hooks.verdict(error, schedule.spec());
     let attempt = schedule.tries();
-    let decision = schedule.next(
-        retryable,
-        classification.retry_after,
-        elapsed,
-        &mut rand::rng(),
-    );
-    let event = observe::RetryEvent {
+    let decision =
+        super::rng::with(|rng| schedule.next(retryable, classification.retry_after, elapsed, rng));
+    let event = observe::FailedTry {
         site,
         attempt,
         error: &Shown(error, hooks.describe),

@@ -9,6 +9,8 @@ mod builder;
 // What `#[retry]` expands to: `__private` re-exports it from here.
 pub(crate) mod executor;
 mod observer;
+// Jitter's random numbers: the thread's, or a simulated caller's seeded ones.
+pub(crate) mod rng;
 mod schedule;
 
 pub use crate::hooks::ErrorHooks;
