@@ -18,6 +18,8 @@
 //! - `retry_happy_path_8ns`: the same with a leaf doing more work, so that the bare call
 //!   costs what the issue measured its bare call at (about 8 ns): the issue's own setting for
 //!   its 1.1x target.
+//! - `retry_happy_path_budget`: the leaf-future callee under `#[retry(budget = ..)]` (one
+//!   deposit a call), beside the same deposit into tower's `TpsBudget`.
 //!
 //! ```text
 //! cargo bench -p resilience-benches --bench retry -- --warm-up-time 1 --measurement-time 3
@@ -131,6 +133,38 @@ async fn call_8ns_retry_keys(x: u64) -> Result<u64, MyErr> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fixture 4: a retry budget's cost on the happy path (issue 20), beside tower's `TpsBudget`
+// ---------------------------------------------------------------------------------------------
+
+/// `call` under `#[retry]` drawing on a retry budget: each call deposits into it.
+#[resilience::retry(budget = "bench-budget")]
+async fn call_retry_budget(x: u64) -> Result<u64, MyErr> {
+    Ok(Leaf::<4>(x).await)
+}
+
+/// The budget group: `bare`, `#[retry(budget = ..)]`, and `call` after a deposit into tower's
+/// `TpsBudget` (what a tower retry `Policy` does per request; tower's defaults, as ours).
+fn budget_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    use tower::retry::budget::{Budget as _, TpsBudget};
+    let x = 42_u64;
+    let tower_budget = TpsBudget::new(std::time::Duration::from_secs(10), 10, 0.2);
+    let mut group = c.benchmark_group("retry_happy_path_budget");
+    group.bench_function("bare", |b| {
+        b.to_async(rt).iter(|| call(black_box(x)));
+    });
+    group.bench_function("resilience_retry_budget", |b| {
+        b.to_async(rt).iter(|| call_retry_budget(black_box(x)));
+    });
+    group.bench_function("tower_tps_budget", |b| {
+        b.to_async(rt).iter(|| {
+            tower_budget.deposit();
+            call(black_box(x))
+        });
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
 // The groups
 // ---------------------------------------------------------------------------------------------
 
@@ -231,5 +265,6 @@ fn main() {
         call_8ns_retry,
         call_8ns_retry_keys
     );
+    budget_group(&mut c, &rt);
     c.final_summary();
 }
