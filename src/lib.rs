@@ -274,6 +274,46 @@ pub use resilience_macros::rate_limited;
 #[doc(inline)]
 pub use resilience_macros::bulkhead;
 
+/// Sends an idempotent call again when it has not answered in time: the first `Ok` wins and
+/// the other attempts are dropped (cancelled). For calls with a long latency tail.
+///
+/// # Arguments
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `idempotent` | `true` | required | the promise that sending the call twice at once is safe |
+/// | `after` | duration, or `"p50"` ..= `"p99"` | `"p95"` | how long the attempts in flight may stay silent before another is sent; a percentile follows the site's latency (no hedge until 20 calls have answered) |
+/// | `max` | integer 1..=10 | `2` | attempts in flight at most, the first included |
+/// | `budget` | string | none | the retry budget each hedge withdraws from (a refused hedge is not sent) |
+/// | `policy` | string | none | a policy whose `hedge` section overrides `after` and `max` |
+///
+/// An attempt that fails waits for the others still in flight; when every attempt sent has
+/// failed, the call returns the last error. Hedging is not retrying: put `#[retry]` above
+/// `#[hedge]` for both. Only an `async fn` can be hedged; its attempts run at once in the
+/// caller's task (no task is spawned).
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{hedge, HttpError};
+///
+/// #[hedge(after = "50ms", max = 2, idempotent = true)]
+/// async fn price(sku: u64) -> Result<u64, HttpError> {
+///     Ok(sku * 100)
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// assert_eq!(price(3).await, Ok(300));
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// A compile error on the offending token for an unknown or duplicate key, a missing or
+/// `false` `idempotent`, an `after` that is neither a duration longer than zero nor `"p50"` to
+/// `"p99"`, a `max` outside 1..=10, a blocking `fn`, and a function not returning `Result`.
+#[doc(inline)]
+pub use resilience_macros::hedge;
+
 /// Stops calling a failing dependency for a while: a count-based circuit breaker.
 ///
 /// # Arguments

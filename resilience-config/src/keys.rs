@@ -12,6 +12,7 @@
 use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
+use crate::hedge::HedgePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::{RetryOn, RetryPatch};
 use crate::retry_budget::RetryBudgetPatch;
@@ -40,6 +41,8 @@ pub(crate) enum Read<D> {
     Bulkhead(fn(&mut D) -> &mut Option<BulkheadPatch>),
     /// A `retry_budget` section.
     RetryBudget(fn(&mut D) -> &mut Option<RetryBudgetPatch>),
+    /// A `hedge` section.
+    Hedge(fn(&mut D) -> &mut Option<HedgePatch>),
     /// An `alert` section.
     Alert(fn(&mut D) -> &mut Option<AlertDoc>),
     /// A `timeout`: one duration (the limit of each try), or a mapping of HTTP phases.
@@ -225,6 +228,16 @@ pub(crate) const BULKHEAD: &[Key<BulkheadPatch>] = &[
     key!(policy),
 ];
 
+/// `#[hedge(...)]` and a policy's `hedge` section (`idempotent` is the attribute's promise,
+/// `budget` names a retry budget).
+pub(crate) const HEDGE: &[Key<HedgePatch>] = &[
+    key!(after: scalar::hedge_after),
+    key!(max: scalar::hedge_max),
+    key!(idempotent),
+    key!(budget),
+    key!(policy),
+];
+
 /// A policy's `retry_budget` section: shared by every retry site naming the policy (as its
 /// `policy` or its `budget`).
 pub(crate) const RETRY_BUDGET: &[Key<RetryBudgetPatch>] = &[
@@ -261,6 +274,7 @@ pub(crate) const POLICY: &[Key<NamedPolicy>] = &[
     key!(rate_limit: RateLimit section),
     key!(retry: Retry section),
     key!(yaml retry_budget: RetryBudget section),
+    key!(yaml hedge: Hedge section),
     key!(circuit_breaker: CircuitBreaker section),
     key!(@ timeout, true, Read::Timeout(|doc| (&mut doc.timeout, &mut doc.http_timeouts))),
     key!(yaml alert: Alert section),
@@ -277,6 +291,7 @@ pub(crate) const ATTRIBUTE_ONLY: &[&[&str]] = &[
     names!(CACHE, Place::AttributeOnly),
     names!(CIRCUIT_BREAKER, Place::AttributeOnly),
     names!(BULKHEAD, Place::AttributeOnly),
+    names!(HEDGE, Place::AttributeOnly),
     names!(POLICY, Place::AttributeOnly),
 ];
 
@@ -298,6 +313,7 @@ docs! {
     CachePatch: CACHE, "`cache` key", "`cache` keys";
     BreakerPatch: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";
     BulkheadPatch: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
+    HedgePatch: HEDGE, "`hedge` key", "`hedge` keys";
     RetryBudgetPatch: RETRY_BUDGET, "`retry_budget` key", "`retry_budget` keys";
     AlertDoc: ALERT, "`alert` key", "`alert` keys";
     HttpTimeouts: TIMEOUT, "`timeout` key", "`timeout` keys";

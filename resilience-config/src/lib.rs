@@ -31,6 +31,7 @@ pub mod cache;
 pub mod class;
 mod declare;
 pub mod duration;
+pub mod hedge;
 mod invalid;
 mod keys;
 pub mod rate_limit;

@@ -43,6 +43,7 @@ pub const ATTRIBUTE_NAMES: &[&str] = &[
     "bulkhead",
     "circuit_breaker",
     "timeout",
+    "hedge",
     "resilient",
 ];
 
@@ -52,6 +53,10 @@ pub const RESILIENT_KEYS: &[&str] = names!(keys::POLICY, Place::Attribute);
 /// Keys of `#[circuit_breaker(...)]` and of a YAML policy's `circuit_breaker` section
 /// (`failure_if` is macro-only: a function path).
 pub const CIRCUIT_BREAKER_KEYS: &[&str] = names!(keys::CIRCUIT_BREAKER, Place::Attribute);
+
+/// Keys of `#[hedge(...)]` and of a YAML policy's `hedge` section (`idempotent` and `budget`
+/// are the attribute's own).
+pub const HEDGE_KEYS: &[&str] = names!(keys::HEDGE, Place::Attribute);
 
 /// Keys of `#[timeout(...)]` (also written `#[timeout("3s")]`).
 pub const TIMEOUT_KEYS: &[&str] = names!(keys::TIMEOUT, Place::Attribute);
@@ -156,6 +161,18 @@ pub fn check_fraction(key: &str, value: f64) -> Result<f64, String> {
         Err(format!(
             "`{key}` must be between 0.0 and 1.0, found {value:?}"
         ))
+    }
+}
+
+/// `max` of a hedge: 1 to [`HedgeSpec::MAX_ATTEMPTS`](crate::hedge::HedgeSpec::MAX_ATTEMPTS)
+/// attempts at once.
+pub fn check_hedge_max(value: u64) -> Result<u32, String> {
+    match u32::try_from(value) {
+        Ok(max) if (1..=crate::hedge::HedgeSpec::MAX_ATTEMPTS).contains(&max) => Ok(max),
+        _ => Err(format!(
+            "`max` must be between 1 and {}, found {value}",
+            crate::hedge::HedgeSpec::MAX_ATTEMPTS
+        )),
     }
 }
 

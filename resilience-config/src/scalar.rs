@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::backend::{BackendName, OnBackendError};
 use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
+use crate::hedge::HedgeAfter;
 use crate::rate_limit::LimitMode;
 use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::rules;
@@ -251,6 +252,31 @@ fn name<'n>(
         None => format!("expected one of {}", list(names)),
     };
     Err(Problem::new(format!("unknown {what} `{text}`")).hint(Some(hint)))
+}
+
+/// A hedge's `after`: `p50` to `p99`, or a duration longer than zero.
+pub(crate) fn hedge_after(key: &str, scalar: Scalar<'_>) -> Result<HedgeAfter, Problem> {
+    if let Scalar::Str(text) = scalar {
+        if let Some(after) = HedgeAfter::percentile(text) {
+            return Ok(after);
+        }
+        if text.starts_with('p') {
+            return Err(Problem::new(format!(
+                "`{key}` percentile `{}` is out of range",
+                shown(text)
+            ))
+            .hint(Some(
+                "expected `p50` to `p99`, or a duration such as `100ms`".to_string(),
+            )));
+        }
+    }
+    positive(key, scalar).map(HedgeAfter::Delay)
+}
+
+/// A hedge's `max`: attempts at once, 1 to 10.
+pub(crate) fn hedge_max(key: &str, scalar: Scalar<'_>) -> Result<u32, Problem> {
+    let value = any_count(key, scalar)?;
+    rules::check_hedge_max(u64::from(value)).map_err(Problem::new)
 }
 
 pub(crate) fn backoff(key: &str, scalar: Scalar<'_>) -> Result<Backoff, Problem> {

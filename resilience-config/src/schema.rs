@@ -10,6 +10,7 @@ use crate::backend::{BackendName, BackendSpec, OnBackendError};
 use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
 use crate::cache::CachePatch;
+use crate::hedge::HedgePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::RetryPatch;
 use crate::retry_budget::RetryBudgetPatch;
@@ -33,6 +34,8 @@ pub struct NamedPolicy {
     pub retry: Option<RetryPatch>,
     /// `retry_budget`: the budget every retry site naming the policy draws on.
     pub retry_budget: Option<RetryBudgetPatch>,
+    /// `hedge`: when the sites naming the policy send a call again.
+    pub hedge: Option<HedgePatch>,
     /// `rate_limit`.
     pub rate_limit: Option<RateLimitPatch>,
     /// `cache`.

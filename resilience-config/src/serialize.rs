@@ -8,6 +8,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::backend::{BackendName, OnBackendError};
 use crate::class::ErrorClass;
+use crate::hedge::HedgeAfter;
 use crate::rate_limit::LimitMode;
 use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::schema::{AlertDoc, NamedPolicy};
@@ -129,6 +130,16 @@ impl Written for RetryOn {
     }
 }
 
+/// A delay as a duration, a percentile as `p95`.
+impl Written for HedgeAfter {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            HedgeAfter::Delay(delay) => delay.write(serializer),
+            HedgeAfter::Percentile(p) => serializer.serialize_str(&format!("p{p}")),
+        }
+    }
+}
+
 impl Written for OnBackendError {
     fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(match self {
@@ -207,6 +218,7 @@ impl Serialize for NamedPolicy {
         entries.section("rate_limit", self.rate_limit.as_ref())?;
         entries.section("retry", self.retry.as_ref())?;
         entries.section("retry_budget", self.retry_budget.as_ref())?;
+        entries.section("hedge", self.hedge.as_ref())?;
         entries.section("circuit_breaker", self.circuit_breaker.as_ref())?;
         entries.entry("timeout", self.timeout.as_ref())?;
         entries.section("timeout", self.http_timeouts.as_ref())?;
@@ -231,7 +243,9 @@ impl Serialize for crate::schema::PolicyFile {
 #[cfg(all(test, feature = "yaml"))]
 mod tests {
     use crate::keys::Doc;
-    use crate::{breaker, bulkhead, cache, rate_limit, retry, retry_budget, schema, timeout};
+    use crate::{
+        breaker, bulkhead, cache, hedge, rate_limit, retry, retry_budget, schema, timeout,
+    };
 
     /// Every YAML key of every table, each set: what serializing writes must hold each one
     /// and read back as the same policies. A key added to a table and not to its writer fails
@@ -242,6 +256,7 @@ mod tests {
     bulkhead: { max_concurrent: 20, max_wait: 1s }
     rate_limit: { calls: 50, period: 1s, burst: 5, mode: reject, max_wait: 2s, cost: 3 }
     retry_budget: { ratio: 0.5, min_per_second: 3, window: 20s }
+    hedge: { after: p90, max: 3 }
     retry: { attempts: 5, backoff: linear, base: 200ms, factor: 3.0, max_delay: 10s, max_elapsed: 1m, jitter: 0.2, on: [Timeout, Connect, 429, 5xx], retry_after: false }
     circuit_breaker: { failure_rate: 0.5, min_calls: 10, window: 20, open_for: 30s, half_open_calls: 3 }
     timeout: 3s
@@ -252,6 +267,7 @@ mod tests {
     key_prefix: 'svc:'
   phases:
     timeout: { connect: 3s, read: 10s, total: 30s }
+    hedge: { after: 150ms }
 ";
 
     fn keys_of(value: &serde_yaml::Value) -> Vec<String> {
@@ -286,6 +302,7 @@ mod tests {
                 keys
             }),
             ("retry", missing::<retry::RetryPatch>(&every["retry"])),
+            ("hedge", missing::<hedge::HedgePatch>(&every["hedge"])),
             (
                 "retry_budget",
                 missing::<retry_budget::RetryBudgetPatch>(&every["retry_budget"]),

@@ -451,8 +451,8 @@ fn a_value_where_a_mapping_goes_is_refused() {
         (2, 13),
         "policies.user-api",
         "invalid type: integer `5`, expected a mapping of sections (`cache`, `bulkhead`, \
-         `rate_limit`, `retry`, `circuit_breaker`, `timeout`, `alert`, `backend`, \
-         `backend_timeout`, `on_backend_error`, `key_prefix`)",
+         `rate_limit`, `retry`, `retry_budget`, `hedge`, `circuit_breaker`, `timeout`, `alert`, \
+         `backend`, `backend_timeout`, `on_backend_error`, `key_prefix`)",
         None,
     );
 }

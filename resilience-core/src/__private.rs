@@ -16,6 +16,7 @@ pub use crate::cache::site::{
 };
 pub use crate::cache::weigh::weigh_any;
 pub use crate::cache::{CacheSite, CacheSpec};
+pub use crate::hedge::{HedgeAfter, HedgeSite, HedgeSpec, hedge_async};
 pub use crate::timeout::{TimeoutSite, timeout_async};
 
 /// What a cache key must be: stored in the cache and compared on every lookup.

@@ -9,6 +9,7 @@
 mod breaker;
 mod bulkhead;
 mod cache;
+mod hedge;
 mod rate_limit;
 mod retry;
 mod timeout;
@@ -23,6 +24,7 @@ use syn::{Ident, Signature, Type};
 use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
+use crate::hedge::HedgeArgs;
 use crate::item::Reuse;
 use crate::rate_limited::RateLimitArgs;
 use crate::retry::RetryArgs;
@@ -35,6 +37,7 @@ pub(crate) enum Layer {
     RateLimited(RateLimitArgs),
     Bulkhead(BulkheadArgs),
     CircuitBreaker(BreakerArgs),
+    Hedge(HedgeArgs, TokenStream),
     /// With where to point if the function is not `async`.
     Timeout(TimeoutArgs, TokenStream),
 }
@@ -85,6 +88,7 @@ impl Layer {
             Layer::RateLimited(args) => rate_limit::expand(args, cx, site, inner),
             Layer::Bulkhead(args) => bulkhead::expand(args, cx, site, inner),
             Layer::CircuitBreaker(args) => breaker::expand(args, cx, site, inner),
+            Layer::Hedge(args, _) => hedge::expand(args, cx, site, inner),
             Layer::Timeout(args, _) => timeout::expand(args, cx, site, inner),
         }
     }

@@ -51,6 +51,7 @@ mod cached;
 mod circuit_breaker;
 mod diag;
 mod expand;
+mod hedge;
 mod item;
 mod layer;
 mod rate_limited;
@@ -100,6 +101,13 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Timeout, args.into(), item.into()).into()
+}
+
+/// Sends an idempotent call again when it has not answered in time; the first `Ok` wins. Use
+/// it as `resilience::hedge`, whose documentation has the arguments, examples and errors.
+#[proc_macro_attribute]
+pub fn hedge(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Hedge, args.into(), item.into()).into()
 }
 
 /// Applies every section of a named policy in the pipeline's fixed order. Use it as

@@ -16,6 +16,7 @@ use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
 use crate::diag::{self, Errors};
+use crate::hedge::HedgeArgs;
 use crate::item::FnItem;
 use crate::layer::Layer;
 use crate::rate_limited::RateLimitArgs;
@@ -34,17 +35,19 @@ pub(crate) enum Kind {
     Bulkhead,
     CircuitBreaker,
     Timeout,
+    Hedge,
     Resilient,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Cached,
         Kind::Retry,
         Kind::RateLimited,
         Kind::Bulkhead,
         Kind::CircuitBreaker,
         Kind::Timeout,
+        Kind::Hedge,
         Kind::Resilient,
     ];
 
@@ -56,6 +59,7 @@ impl Kind {
             Kind::Bulkhead => "bulkhead",
             Kind::CircuitBreaker => "circuit_breaker",
             Kind::Timeout => "timeout",
+            Kind::Hedge => "hedge",
             Kind::Resilient => "resilient",
         }
     }
@@ -155,7 +159,10 @@ fn expand(
         *attribute = syn::parse_quote!(#[#path(#marker)]);
     }
     let marked = function.to_token_stream();
-    let retried = layers.iter().any(|layer| matches!(layer, Layer::Retry(_)));
+    // A retry or a hedge calls the body more than once: its arguments are reused.
+    let retried = layers
+        .iter()
+        .any(|layer| matches!(layer, Layer::Retry(_) | Layer::Hedge(..)));
     let keyed_by_arguments = layers
         .iter()
         .any(|layer| matches!(layer, Layer::Cached(args) if args.key.is_none()));
@@ -175,6 +182,12 @@ fn expand(
         // `#[resilient]` on a blocking fn: no time limit unless one is asked for.
         layers.retain(|layer| !matches!(layer, Layer::Timeout(args, _) if args.off));
         for layer in &layers {
+            if let Layer::Hedge(_, place) = layer {
+                errors.error(
+                    place,
+                    "only an `async fn` can be hedged: its attempts run at once in one task; make the function `async`",
+                );
+            }
             if let Layer::Timeout(_, place) = layer {
                 errors.error(
                     place,
@@ -228,6 +241,10 @@ fn layer(
         Kind::CircuitBreaker => {
             Layer::CircuitBreaker(BreakerArgs::parse(pairs(args, errors)?, errors))
         }
+        Kind::Hedge => Layer::Hedge(
+            HedgeArgs::parse(pairs(args, errors)?, &place, errors),
+            attribute,
+        ),
     };
     Some(vec![layer])
 }

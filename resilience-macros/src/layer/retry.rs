@@ -105,7 +105,7 @@ pub(super) fn expand(
 /// The statement that gives each try its own bindings of the arguments: one `let` of a tuple.
 /// No `allow`: a binding the body does not use (or a `mut` it does not need) is warned about
 /// on the parameter, as it is without the attribute.
-fn rebinds(reuse: &[Reuse]) -> TokenStream {
+pub(super) fn rebinds(reuse: &[Reuse]) -> TokenStream {
     if reuse.is_empty() {
         return TokenStream::new();
     }
