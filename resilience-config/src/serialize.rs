@@ -175,6 +175,16 @@ impl<M: SerializeMap> Entries<M> {
     }
 }
 
+/// `local: { max_entries, ttl }`, the fields it sets.
+impl Written for crate::cache::LocalTier {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries = Entries(serializer.serialize_map(None)?);
+        entries.entry("max_entries", self.max_entries.as_ref())?;
+        entries.entry("ttl", self.ttl.as_ref())?;
+        entries.0.end()
+    }
+}
+
 impl Serialize for AlertDoc {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut entries = Entries(serializer.serialize_map(None)?);

@@ -723,6 +723,7 @@ fn read<'de, A: MapAccess<'de>, D>(
         Read::CircuitBreaker(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Bulkhead(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Alert(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Local(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Timeout(slots) => {
             let seed = TimeoutSeed {
                 leaf: LeafSeed {

@@ -1417,3 +1417,42 @@ fn a_timeout_mapping_refuses_unknown_keys_and_bad_durations_where_they_are() {
         Some("write `5s` or `5ms`"),
     );
 }
+
+/// `cache.local`: the in-memory tier in front of a Redis cache, read into the cache's patch,
+/// written back the same way, and refused with its place and a hint when misspelt.
+#[test]
+fn a_caches_local_tier_is_read_and_its_mistakes_are_located() {
+    let file = load_str(
+        "policies:\n  near:\n    cache: { ttl: 60s, local: { max_entries: 500, ttl: 2s } }\n    backend: redis://127.0.0.1:6379/0\n",
+    )
+    .unwrap();
+    let local = file.policies["near"].cache.unwrap().local.unwrap();
+    assert_eq!((local.max_entries, local.ttl), (Some(500), Some(secs(2))));
+    let spec = file.policies["near"]
+        .cache
+        .unwrap()
+        .apply(resilience_config::cache::CacheSpec::new(secs(1)));
+    assert_eq!(spec.local, Some(local));
+
+    assert_error(
+        &only_error(&in_section("cache", "ttl: 5s\nlocal: { max_entires: 5 }")),
+        (5, 16),
+        "policies.user-api.cache.local.max_entires",
+        "unknown `local` key `max_entires`",
+        Some("did you mean `max_entries`?"),
+    );
+    assert_error(
+        &only_error(&in_section("cache", "local: { ttl: 0s }")),
+        (4, 21),
+        "policies.user-api.cache.local.ttl",
+        "`ttl` must be longer than zero",
+        None,
+    );
+    assert_error(
+        &only_error(&in_section("cache", "locl: { ttl: 1s }")),
+        (4, 7),
+        "policies.user-api.cache.locl",
+        "unknown `cache` key `locl`",
+        Some("did you mean `local`?"),
+    );
+}

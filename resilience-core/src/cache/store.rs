@@ -8,8 +8,8 @@
 
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use quick_cache::sync::Cache as Store;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
@@ -166,6 +166,13 @@ pub struct Cache<K, V> {
     stats: Arc<CacheStats>,
     /// The site name reported to the `metrics` facade.
     name: &'static str,
+    /// The in-memory tier in front of a shared cache (`local`), made when a policy first sets
+    /// one; it counts its hits in this cache's counters.
+    near: OnceLock<Box<Cache<K, V>>>,
+    /// Whether [`near`](Self::near) is in use (`local` set, the cache enabled).
+    near_on: AtomicBool,
+    /// Bumped by each invalidation message for this cache (see [`near_epoch`](Self::near_epoch)).
+    near_epoch: AtomicU64,
 }
 
 /// How long before its expiry a value whose load took `took` nanoseconds stops being fresh,
@@ -244,6 +251,16 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     pub fn weighed(spec: CacheSpec, name: &'static str, weigher: Option<AnyWeigher>) -> Self {
         let stats = Arc::new(CacheStats::default());
         super::stats::watch(&stats, name);
+        Cache::counting_in(spec, name, weigher, stats)
+    }
+
+    /// A cache counting in `stats` (its own, or the one of the cache it is the local tier of).
+    fn counting_in(
+        spec: CacheSpec,
+        name: &'static str,
+        weigher: Option<AnyWeigher>,
+        stats: Arc<CacheStats>,
+    ) -> Self {
         let capacity = spec.max_entries.max(1);
         let store = Store::with_options(
             quick_cache::OptionsBuilder::new()
@@ -277,6 +294,9 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
             clock: Clock::new(),
             stats,
             name,
+            near: OnceLock::new(),
+            near_on: AtomicBool::new(false),
+            near_epoch: AtomicU64::new(0),
         };
         cache.fit_capacity(capacity);
         cache.configure(spec);
@@ -357,6 +377,81 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         if was_enabled && !spec.enabled {
             self.store.clear();
         }
+        self.configure_near(spec);
+    }
+
+    /// Makes, reconfigures or turns off the local tier as `spec.local` says. Its copies live
+    /// for the tier's `ttl`, at most the cache's, and its failures for `negative_ttl`, at most
+    /// that; it has no jitter, stale window or early refresh of its own (Redis's entry has).
+    fn configure_near(&self, spec: CacheSpec) {
+        let Some(tier) = spec.local.filter(|_| spec.enabled) else {
+            if self.near_on.swap(false, Ordering::AcqRel) {
+                if let Some(near) = self.near.get() {
+                    near.invalidate_all();
+                }
+            }
+            return;
+        };
+        let ttl = tier.ttl.map_or(spec.ttl, |ttl| ttl.min(spec.ttl));
+        let near_spec = CacheSpec::new(ttl)
+            .max_entries(tier.max_entries.unwrap_or(spec.max_entries))
+            .negative_ttl(spec.negative_ttl.map(|negative| negative.min(ttl)));
+        let near = self.near.get_or_init(|| {
+            Box::new(Cache::counting_in(
+                near_spec,
+                self.name,
+                None,
+                Arc::clone(&self.stats),
+            ))
+        });
+        near.configure(near_spec);
+        self.near_on.store(true, Ordering::Release);
+    }
+
+    /// The local tier in front of a shared cache, while a policy sets one.
+    #[inline]
+    pub(crate) fn near(&self) -> Option<&Cache<K, V>> {
+        if !self.near_on.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.near.get().map(|near| &**near)
+    }
+
+    /// How many invalidation messages (and resubscriptions) reached this cache: a value read
+    /// from the shared cache is kept in the local tier only if this did not move while it was
+    /// read, so a message that overtakes the read's answer is not undone by it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn near_epoch(&self) -> u64 {
+        self.near_epoch.load(Ordering::Acquire)
+    }
+
+    /// Drops the local tier's copy of `key` (of every key: `None`) for an invalidation
+    /// message, and moves [`near_epoch`](Self::near_epoch) so that no read under way keeps a
+    /// copy from before it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn drop_near(&self, key: Option<&K>) {
+        self.near_epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(near) = self.near.get() {
+            match key {
+                Some(key) => near.invalidate(key),
+                None => near.invalidate_all(),
+            }
+        }
+    }
+
+    /// A fresh value of this (local) tier, counted as a hit; nothing is counted without one
+    /// (the shared tier behind it counts the lookup).
+    #[inline]
+    pub(crate) fn hit(&self, key: &K) -> Option<V> {
+        let entry = self.store.get(key)?;
+        let now = self.clock.now();
+        if now < entry.fresh_until {
+            self.stats.report_due(now, self.name);
+            self.stats.count(Lookups::Hit);
+            return Some(entry.value);
+        }
+        self.store.remove_if(key, |entry| entry.usable_until <= now);
+        None
     }
 
     /// Whether the cache is in use (a disabled cache bypasses to the function).
@@ -384,14 +479,20 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         self.store.is_empty()
     }
 
-    /// Removes one key.
+    /// Removes one key (from the local tier too, if there is one).
     pub fn invalidate(&self, key: &K) {
         self.store.remove(key);
+        if let Some(near) = self.near.get() {
+            near.store.remove(key);
+        }
     }
 
-    /// Removes every key.
+    /// Removes every key (from the local tier too, if there is one).
     pub fn invalidate_all(&self) {
         self.store.clear();
+        if let Some(near) = self.near.get() {
+            near.store.clear();
+        }
     }
 
     /// Looks `key` up, counting a hit, a stale serve or a miss.
@@ -436,7 +537,20 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     /// [`early_gap`]) and stays servable until then, so the first caller past that point
     /// refreshes it as it would a stale one while everyone else is served.
     pub(crate) fn insert_loaded(&self, key: K, value: V, freshness: Freshness, took: u64) -> bool {
-        if !self.enabled.load(Ordering::Relaxed) {
+        self.insert_within(key, value, freshness, took, u64::MAX)
+    }
+
+    /// [`insert_loaded`](Self::insert_loaded) of a value that lives at most `within`
+    /// nanoseconds (a copy of a shared entry: no longer than the entry itself).
+    pub(crate) fn insert_within(
+        &self,
+        key: K,
+        value: V,
+        freshness: Freshness,
+        took: u64,
+        within: u64,
+    ) -> bool {
+        if !self.enabled.load(Ordering::Relaxed) || within == 0 {
             return false;
         }
         let ttl = match freshness {
@@ -445,7 +559,8 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
                 0 => return false,
                 ttl => ttl,
             },
-        };
+        }
+        .min(within);
         let now = self.clock.now();
         let expiry = now.saturating_add(ttl);
         let usable_until = match freshness {

@@ -39,6 +39,13 @@ pub(crate) fn lease(timeout: Duration) -> Duration {
     timeout.saturating_mul(3).max(MIN_LEASE)
 }
 
+/// The start of every entry key of the cached function `function` under `policy`:
+/// `{key_prefix}cache:{function}:`, the key as JSON follows.
+pub(crate) fn function_prefix(key_prefix: &str, policy: &str, function: &str) -> String {
+    let _ = policy;
+    format!("{key_prefix}cache:{function}:")
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
@@ -60,6 +67,29 @@ pub(crate) async fn get(
         .await
 }
 
+/// The entry and how long it still lives (`None`: no expiry), in one round trip (`GET` and
+/// `PTTL` pipelined): a local copy lives no longer than the entry it copies.
+pub(crate) async fn get_with_ttl(
+    backend: &Backend,
+    timeout: Duration,
+    key: &str,
+) -> Result<Option<(Vec<u8>, Option<Duration>)>, BackendError> {
+    let (bytes, ttl): (Option<Vec<u8>>, i64) = backend
+        .run(timeout, |mut connection| async move {
+            redis::pipe()
+                .cmd("GET")
+                .arg(key)
+                .cmd("PTTL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+        })
+        .await?;
+    // -1: no expiry; -2: gone between the two commands (it cannot be, they run together).
+    let ttl = u64::try_from(ttl).ok().map(Duration::from_millis);
+    Ok(bytes.map(|bytes| (bytes, ttl)))
+}
+
 /// KEYS: the entry, its lock. ARGV: the token, the lease in milliseconds. Returns {1, entry}
 /// when the entry exists, {2, ''} when the lock was taken for the token, {0, ''} when another
 /// load holds it.
@@ -75,17 +105,22 @@ return {0, ''}
 });
 
 /// KEYS: the entry, its lock. ARGV: the token, then (when there is a value to store) the
-/// frame and its ttl in milliseconds. Stores the frame, and deletes the lock if the token
-/// still holds it.
+/// frame and its ttl in milliseconds, then (when local tiers are to hear of it) the channel
+/// and the message's head, to which the entry's key is appended. Stores the frame and
+/// publishes the message, and deletes the lock if the token still holds it.
 static STORE_AND_UNLOCK: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if ARGV[2] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5] .. KEYS[1]) end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 ",
     )
 });
+
+/// An invalidation message to publish: its channel, and its head (the entry key follows).
+pub(crate) type Announce<'a> = Option<(&'a str, &'a str)>;
 
 /// KEYS: the lock. ARGV: the token, the lease in milliseconds. Extends the lock if the token
 /// still holds it; 1 if it did.
@@ -152,14 +187,15 @@ pub(crate) async fn get_or_lock(
     })
 }
 
-/// Stores `value` (a frame and its ttl) if any, and releases `lock` if its token still holds
-/// it: one round trip.
+/// Stores `value` (a frame and its ttl) if any, announcing it with `announce` if given, and
+/// releases `lock` if its token still holds it: one round trip.
 pub(crate) async fn store_and_unlock(
     backend: &Backend,
     timeout: Duration,
     entry: &str,
     lock: &Lock,
     value: Option<(&[u8], Duration)>,
+    announce: Announce<'_>,
 ) -> Result<(), BackendError> {
     backend
         .run(timeout, |mut connection| async move {
@@ -167,6 +203,9 @@ pub(crate) async fn store_and_unlock(
             invocation.key(&lock.key).arg(&lock.token);
             if let Some((frame, ttl)) = value {
                 invocation.arg(frame).arg(millis(ttl));
+                if let Some((channel, head)) = announce {
+                    invocation.arg(channel).arg(head);
+                }
             }
             invocation.invoke_async::<i64>(&mut connection).await
         })
@@ -269,26 +308,32 @@ impl Drop for LockGuard {
             std::mem::take(&mut self.entry),
         );
         runtime.spawn(async move {
-            let _ = store_and_unlock(&backend, timeout, &entry, &lock, None).await;
+            let _ = store_and_unlock(&backend, timeout, &entry, &lock, None, None).await;
         });
     }
 }
 
-/// Deletes keys (an entry and its lock, or the results of [`keys`]).
+/// Deletes keys (an entry and its lock, or the results of [`keys`]), then publishes
+/// `message` on its channel if given (the local tiers' invalidation): one round trip.
 pub(crate) async fn delete(
     backend: &Backend,
     timeout: Duration,
     keys: Vec<String>,
+    message: Option<(String, String)>,
 ) -> Result<(), BackendError> {
-    if keys.is_empty() {
+    if keys.is_empty() && message.is_none() {
         return Ok(());
     }
     backend
         .run(timeout, |mut connection| async move {
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut connection)
-                .await
+            let mut pipe = redis::pipe();
+            if !keys.is_empty() {
+                pipe.cmd("DEL").arg(&keys).ignore();
+            }
+            if let Some((channel, message)) = &message {
+                pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+            }
+            pipe.query_async::<()>(&mut connection).await
         })
         .await
 }

@@ -58,6 +58,10 @@ pub(crate) struct Backend {
     failures: AtomicU32,
     /// Until when (nanoseconds since [`EPOCH`]) Redis is skipped.
     skip_until: AtomicU64,
+    /// A number naming this connection in invalidation messages, so that it skips its own.
+    origin: u64,
+    /// The invalidation messages' subscriber, started at the first use of a two-tier cache.
+    pub(crate) subscriber: std::sync::OnceLock<Arc<super::invalidation::Subscriber>>,
 }
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -98,12 +102,24 @@ pub(crate) fn backend(url: &str) -> Arc<Backend> {
                     connection: arc_swap::ArcSwapOption::empty(),
                     failures: AtomicU32::new(0),
                     skip_until: AtomicU64::new(0),
+                    origin: rand::random(),
+                    subscriber: std::sync::OnceLock::new(),
                 })
             }),
     )
 }
 
 impl Backend {
+    /// The URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The number naming this connection in invalidation messages.
+    pub(crate) fn origin(&self) -> u64 {
+        self.origin
+    }
+
     /// Runs one round trip on the connection, within `timeout`.
     pub(crate) async fn run<T, F, Fut>(
         &self,
