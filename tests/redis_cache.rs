@@ -128,7 +128,7 @@ async fn entries_live_in_redis_with_their_ttl_and_are_shared() {
     assert_eq!(loads(&redis, "loads:city"), 1);
 
     // Another format version is a miss, never misread.
-    let mut future_format = vec![2u8, 0u8];
+    let mut future_format = vec![9u8, 0u8];
     future_format.extend_from_slice(br#"{"id":8,"name":"v2"}"#);
     redis
         .set_raw("t:cache:redis_cache::city:[8]", &future_format)
@@ -693,6 +693,78 @@ async fn a_killed_redis_falls_back_within_the_bound_and_a_restarted_one_is_used_
         KILLED.load(std::sync::atomic::Ordering::SeqCst),
         6,
         "stored in Redis again"
+    );
+    install("policies: {}\n");
+}
+
+static REFRESHES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static REFRESH_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[cached(ttl = "60s", policy = "redis-swr")]
+async fn refreshed(id: u32) -> Result<String, ApiError> {
+    let version = REFRESHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    REFRESH_STARTED.notify_one();
+    if version > 1 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(format!("v{version} of {id}"))
+}
+
+/// `stale_while_revalidate` on a Redis cache: an entry past its ttl is served to everyone at
+/// once while one caller refreshes it, and not refreshed here while another instance holds
+/// its lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_redis_entry_is_served_while_one_caller_refreshes_it() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy(
+        "redis-swr",
+        &redis,
+        "{ ttl: 200ms, stale_while_revalidate: 10s }",
+    ));
+    assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
+    let entry = "t:cache:redis_cache::refreshed:[1]";
+    let ttl: i64 = redis
+        .command(&format!("PTTL {entry}"))
+        .unwrap()
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (10_000..=10_200).contains(&ttl),
+        "lives ttl + the window: {ttl}"
+    );
+    assert_eq!(refreshed(1).await.unwrap(), "v1 of 1", "fresh: no load");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    // Another instance holds the refresh: served stale, nothing loaded here.
+    redis
+        .command(&format!("SET {entry}:lock other PX 5000"))
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
+    assert_eq!(REFRESHES.load(std::sync::atomic::Ordering::SeqCst), 1);
+    redis.command(&format!("DEL {entry}:lock")).unwrap();
+
+    // Here: the first caller refreshes (300 ms), the others are served stale at once.
+    let refresher = tokio::spawn(refreshed(1));
+    REFRESH_STARTED.notified().await;
+    for _ in 0..10 {
+        assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "stale serves wait for nothing: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(refresher.await.unwrap().unwrap(), "v2 of 1");
+    assert_eq!(refreshed(1).await.unwrap(), "v2 of 1", "fresh again");
+    assert_eq!(REFRESHES.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        refreshed_cache().counts().stale,
+        12,
+        "found stale: with the lock held elsewhere, by the refresher, by ten during the refresh"
     );
     install("policies: {}\n");
 }

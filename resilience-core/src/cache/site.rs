@@ -484,6 +484,12 @@ where
     if !cache.is_enabled() {
         return load().await;
     }
+    // A stale entry being refreshed by this process: served at once.
+    if cache.refreshes() {
+        if let Some(value) = cache.stale_while_loading(&key) {
+            return R::restore(value);
+        }
+    }
     let Some(key_text) = (codec.key)(&key) else {
         let found = cache.lookup(&key);
         return cache
@@ -498,8 +504,9 @@ where
     let timeout = backend.timeout;
     let near = Near::of(cache, codec, &redis, backend, prefix);
     let decode = |bytes: &[u8]| {
-        let (freshness, json) = super::frame::unframe(bytes)?;
-        Some(((codec.decode)(json)?, freshness))
+        let framed = super::frame::unframe(bytes)?;
+        let value = (codec.decode)(framed.json)?;
+        Some((value, framed.freshness, framed.refresh_below))
     };
     let failed = |error: &BackendError| {
         error.report(site.name, site.policy.unwrap_or_default(), backend.on_error);
@@ -516,20 +523,44 @@ where
                 // freezes during a miss costs it once, then `on_backend_error` decides.
                 let deadline = tokio::time::Instant::now() + timeout;
                 let epoch = cache.near_epoch();
-                let read = match near {
-                    Some(near) if near.keeps() => shared::get_with_ttl(redis, timeout, entry).await,
-                    _ => shared::get(redis, timeout, entry)
+                let with_ttl = cache.refreshes() || near.as_ref().is_some_and(Near::keeps);
+                let read = if with_ttl {
+                    shared::get_with_ttl(redis, timeout, entry).await
+                } else {
+                    shared::get(redis, timeout, entry)
                         .await
-                        .map(|found| found.map(|bytes| (bytes, None))),
+                        .map(|found| found.map(|bytes| (bytes, None)))
                 };
                 let plan = match read {
                     Ok(Some((bytes, left))) => match decode(&bytes) {
-                        Some((value, freshness)) => {
-                            cache.count_lookup(true);
-                            if let Some(near) = near {
-                                near.keep(epoch, key, &value, freshness, left);
+                        Some((value, freshness, below)) => {
+                            let below = Duration::from_millis(below);
+                            match left.filter(|left| !below.is_zero() && *left <= below) {
+                                // Fresh (or of unknown life: a plain `GET`).
+                                None => {
+                                    cache.count_lookup(true);
+                                    if let Some(near) = near {
+                                        let fresh = left.map(|left| left.saturating_sub(below));
+                                        near.keep(epoch, key, &value, freshness, fresh);
+                                    }
+                                    return (R::restore(value.clone()), Some(value));
+                                }
+                                // Stale: served to everyone while one caller, of any
+                                // instance, refreshes it.
+                                Some(left) => {
+                                    cache.count_stale();
+                                    let usable = crate::clock::nanos(left);
+                                    cache.keep_stale(key.clone(), value.clone(), usable);
+                                    let lock = shared::Lock::new(entry);
+                                    let lease = shared::lease(timeout);
+                                    match shared::try_lock(redis, timeout, &lock, lease).await {
+                                        Ok(true) => Plan::Refresh(lock),
+                                        Ok(false) | Err(_) => {
+                                            return (R::restore(value.clone()), Some(value));
+                                        }
+                                    }
+                                }
                             }
-                            return (R::restore(value.clone()), Some(value));
                         }
                         None => Plan::Load(None),
                     },
@@ -544,11 +575,11 @@ where
                     }
                     Err(error) => Plan::Fallback(error),
                 };
-                if !matches!(plan, Plan::Fallback(_)) {
+                if !matches!(plan, Plan::Fallback(_) | Plan::Refresh(_)) {
                     cache.count_lookup(false);
                 }
                 let mut guard = match plan {
-                    Plan::Served((value, freshness)) => {
+                    Plan::Served((value, freshness, _)) => {
                         if let Some(near) = near {
                             near.keep(epoch, key, &value, freshness, None);
                         }
@@ -576,11 +607,18 @@ where
                     Plan::Load(lock) => lock.map(|lock| {
                         shared::LockGuard::new(Arc::clone(redis), timeout, entry, lock)
                     }),
+                    Plan::Refresh(lock) => Some(shared::LockGuard::new(
+                        Arc::clone(redis),
+                        timeout,
+                        entry,
+                        lock,
+                    )),
                 };
                 cache
                     .stats()
                     .loads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let started = tokio::time::Instant::now();
                 let (result, stored) = match guard.as_ref().and_then(shared::LockGuard::lock) {
                     Some(lock) => {
                         let lease = shared::lease(timeout);
@@ -589,32 +627,39 @@ where
                     None => load().await,
                 }
                 .split();
+                let took = crate::clock::nanos(started.elapsed());
+                if cache.refreshes() {
+                    cache.forget_stale(key);
+                }
                 // The value (when it is to be stored) and the release of the lock, in one round
                 // trip; a load without the lock has none to release.
                 let frame = stored.as_ref().and_then(|(value, freshness)| {
-                    let ttl = cache.entry_ttl(*freshness);
+                    let (ttl, below) = cache.shared_life(*freshness, took);
                     let json = (codec.encode)(value).filter(|_| ttl > 0)?;
-                    Some((
-                        super::frame::frame(*freshness, &json),
-                        Duration::from_nanos(ttl),
-                    ))
+                    // Whole milliseconds, rounded up: never fresher than the policy says.
+                    let below = below.div_ceil(1_000_000);
+                    let ttl = Duration::from_nanos(ttl);
+                    let fresh = ttl.saturating_sub(Duration::from_millis(below));
+                    Some((super::frame::frame(*freshness, &json, below), ttl, fresh))
                 });
                 let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
                     Some(lock) => Some(lock.clone()),
                     None => frame.as_ref().map(|_| shared::Lock::new(entry)),
                 };
                 if let Some(lock) = lock {
-                    let value = frame.as_ref().map(|(frame, ttl)| (frame.as_slice(), *ttl));
+                    let value = frame
+                        .as_ref()
+                        .map(|(frame, ttl, _)| (frame.as_slice(), *ttl));
                     let announce = near.as_ref().map(Near::announce);
                     let epoch = cache.near_epoch();
                     match shared::store_and_unlock(redis, timeout, entry, &lock, value, announce)
                         .await
                     {
                         Ok(()) => {
-                            if let (Some(near), Some((value, freshness)), Some((_, ttl))) =
+                            if let (Some(near), Some((value, freshness)), Some((_, _, fresh))) =
                                 (near, &stored, &frame)
                             {
-                                near.keep(epoch, key, value, *freshness, Some(*ttl));
+                                near.keep(epoch, key, value, *freshness, Some(*fresh));
                             }
                         }
                         Err(error) => failed(&error),
@@ -724,7 +769,9 @@ where
 #[cfg(feature = "redis")]
 enum Plan<V> {
     /// Another instance's load stored this (a value, or a failure under `negative_ttl`).
-    Served((V, super::Freshness)),
+    Served((V, super::Freshness, u64)),
+    /// Refresh a stale entry, holding the lock.
+    Refresh(crate::redis::cache::Lock),
     /// Load, holding the lock (or without it: the wait ended, or the entry is of another
     /// format version).
     Load(Option<crate::redis::cache::Lock>),
@@ -742,7 +789,7 @@ async fn lock_or_wait<V>(
     timeout: Duration,
     first: Duration,
     entry: &str,
-    decode: &impl Fn(&[u8]) -> Option<(V, super::Freshness)>,
+    decode: &impl Fn(&[u8]) -> Option<(V, super::Freshness, u64)>,
 ) -> Plan<V> {
     use crate::redis::cache::{self as shared, Fetched};
 

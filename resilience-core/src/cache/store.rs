@@ -431,11 +431,10 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn drop_near(&self, key: Option<&K>) {
         self.near_epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(near) = self.near.get() {
-            match key {
-                Some(key) => near.invalidate(key),
-                None => near.invalidate_all(),
-            }
+        // With the stale copies kept for the callers of a refresh: those are copies too.
+        match key {
+            Some(key) => self.invalidate(key),
+            None => self.invalidate_all(),
         }
     }
 
@@ -605,14 +604,85 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         u64::try_from(weight).unwrap_or(u64::MAX).max(1)
     }
 
-    /// How long a value stored now lives (nanoseconds; 0: not stored), for a backend that
-    /// keeps the entries elsewhere.
+    /// For a backend that keeps the entries elsewhere: how long a value stored now lives
+    /// there (nanoseconds; 0: not stored), and the life left below which it is no longer
+    /// fresh but served while one caller refreshes it (0: fresh until it expires). A success
+    /// lives its jittered `ttl` plus the `stale_while_revalidate` window, and stops being
+    /// fresh that window before it expires, or earlier under `early_refresh` (by a gap drawn
+    /// as in memory, from `took`, how long its load took).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn entry_ttl(&self, freshness: Freshness) -> u64 {
+    pub(crate) fn shared_life(&self, freshness: Freshness, took: u64) -> (u64, u64) {
         match freshness {
-            Freshness::Positive => self.jittered_ttl(),
-            Freshness::Negative => self.negative_ttl.load(Ordering::Relaxed),
+            Freshness::Positive => {
+                let ttl = self.jittered_ttl();
+                if ttl == 0 {
+                    return (0, 0);
+                }
+                let stale = self.stale_window.load(Ordering::Relaxed);
+                let beta = f64::from_bits(self.early_bits.load(Ordering::Relaxed));
+                let gap = if beta > 0.0 && took > 0 {
+                    early_gap(took, beta, early_draw()).min(ttl)
+                } else {
+                    0
+                };
+                (ttl.saturating_add(stale), stale.saturating_add(gap))
+            }
+            Freshness::Negative => (self.negative_ttl.load(Ordering::Relaxed), 0),
         }
+    }
+
+    /// Whether a value may be served after it stops being fresh (`stale_while_revalidate`
+    /// or `early_refresh`): a backend then reads how long its entries have left.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn refreshes(&self) -> bool {
+        self.stale_window.load(Ordering::Relaxed) > 0
+            || f64::from_bits(self.early_bits.load(Ordering::Relaxed)) > 0.0
+    }
+
+    /// Keeps `value`, read stale from a backend with `usable_for` nanoseconds of life left,
+    /// so that the callers arriving while one of them refreshes it are served it at once
+    /// (see [`stale_while_loading`](Self::stale_while_loading)).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn keep_stale(&self, key: K, value: V, usable_for: u64) {
+        if !self.enabled.load(Ordering::Relaxed) || usable_for == 0 {
+            return;
+        }
+        let now = self.clock.now();
+        let weight = self.weight_of(&value);
+        let entry = Entry {
+            value,
+            fresh_until: now,
+            usable_until: now.saturating_add(usable_for),
+            weight,
+        };
+        let mut inserting = Inserting(Some(key.clone()));
+        self.store.insert_with_lifecycle(key, entry, &mut inserting);
+    }
+
+    /// Drops what [`keep_stale`](Self::keep_stale) kept for `key` (its refresh ended).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn forget_stale(&self, key: &K) {
+        self.store.remove(key);
+    }
+
+    /// A value kept by [`keep_stale`](Self::keep_stale) (or any usable one) while a load of
+    /// `key` runs in this process: served at once, counted as stale.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn stale_while_loading(&self, key: &K) -> Option<V> {
+        if !self.flights.is_loading(key) {
+            return None;
+        }
+        let entry = self.store.peek(key)?;
+        (self.clock.now() < entry.usable_until).then(|| {
+            self.stats.count(Lookups::Stale);
+            entry.value
+        })
+    }
+
+    /// Counts a stale value served from a backend.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn count_stale(&self) {
+        self.stats.count(Lookups::Stale);
     }
 
     /// Counts a lookup made elsewhere (a backend's hit or miss).
@@ -1099,6 +1169,37 @@ mod tests {
         assert_eq!(refresher.await.unwrap(), Ok("v2".to_string()));
         assert_eq!(cache.lookup(&1), Lookup::Fresh("v2".into()));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_shared_entry_lives_its_stale_window_longer_and_is_refreshed_below_it() {
+        DRAW.with(|draw| draw.set(Some(0.5)));
+        let spec = CacheSpec::new(60 * S)
+            .stale_while_revalidate(Some(30 * S))
+            .negative_ttl(Some(5 * S));
+        let cache = Cache::<u32, String>::new(spec);
+        assert_eq!(
+            cache.shared_life(Freshness::Positive, 2_000_000_000),
+            (90_000_000_000, 30_000_000_000),
+            "without early refresh, fresh until the window"
+        );
+        assert_eq!(
+            cache.shared_life(Freshness::Negative, 2_000_000_000),
+            (5_000_000_000, 0)
+        );
+        cache.configure(spec.early_refresh(1.0));
+        // the median draw: ln 2 of the 2 s load before the window
+        assert_eq!(
+            cache.shared_life(Freshness::Positive, 2_000_000_000),
+            (90_000_000_000, 31_386_294_361)
+        );
+        assert!(cache.refreshes());
+        cache.configure(CacheSpec::new(60 * S));
+        assert!(!cache.refreshes());
+        assert_eq!(
+            cache.shared_life(Freshness::Positive, 2_000_000_000),
+            (60_000_000_000, 0)
+        );
     }
 
     #[test]

@@ -161,6 +161,29 @@ impl Lock {
     }
 }
 
+/// Takes the lock for `lock`'s token if no load holds it (the refresh of a stale entry);
+/// whether it did.
+pub(crate) async fn try_lock(
+    backend: &Backend,
+    timeout: Duration,
+    lock: &Lock,
+    lease: Duration,
+) -> Result<bool, BackendError> {
+    backend
+        .run(timeout, |mut connection| async move {
+            redis::cmd("SET")
+                .arg(&lock.key)
+                .arg(&lock.token)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(lease))
+                .query_async::<Option<String>>(&mut connection)
+                .await
+        })
+        .await
+        .map(|set| set.is_some())
+}
+
 /// In one round trip: the entry if there is one, else the lock for `lock`'s token.
 pub(crate) async fn get_or_lock(
     backend: &Backend,
