@@ -537,17 +537,17 @@ fn main() {
             assert!(near_city(7).await.is_ok(), "a hit");
         }
         let limiter_keys: Vec<String> = redis::cmd("KEYS")
-            .arg("resilience:rl:bench*")
+            .arg("resilience:rl:{bench}*")
             .query_async(&mut connection)
             .await
             .expect("KEYS is answered");
         assert_eq!(
             limiter_keys,
-            ["resilience:rl:bench"],
+            ["resilience:rl:{bench}"],
             "the limiter lives in Redis"
         );
         let entries: Vec<String> = redis::cmd("KEYS")
-            .arg("resilience:cache:*redis::city:*")
+            .arg("resilience:cache:{bench-cache}:*")
             .query_async(&mut connection)
             .await
             .expect("KEYS is answered");

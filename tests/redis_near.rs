@@ -169,7 +169,9 @@ fn two_instances_keep_their_local_tiers_coherent() {
 
     // A stores a new value (its entry deleted behind everyone's back): B drops its copy.
     assert_eq!(a.city(1), reloaded, "A's copy came from Redis");
-    redis.command("DEL n:cache:redis_near::city:[1]").unwrap();
+    redis
+        .command("DEL n:cache:{near}:redis_near::city:[1]")
+        .unwrap();
     A.invalidate(&(1u32,));
     let newer = a.city(1);
     assert_eq!(newer.version, reloaded.version + 1);
@@ -223,7 +225,7 @@ fn a_lost_message_is_served_for_the_local_ttl_at_most_and_a_broken_subscription_
     let mut frame = vec![1u8, 0u8];
     frame.extend_from_slice(&serde_json::to_vec(&written).unwrap());
     redis
-        .set_raw("n:cache:redis_near::town:[1]", &frame)
+        .set_raw("n:cache:{near-short}:redis_near::town:[1]", &frame)
         .unwrap();
     assert_eq!(c.city(1), first, "the copy, until its ttl");
     // The copy was kept within a round trip of `kept_at`: 20 ms of slack for that.
@@ -239,7 +241,7 @@ fn a_lost_message_is_served_for_the_local_ttl_at_most_and_a_broken_subscription_
     let mut frame = vec![1u8, 0u8];
     frame.extend_from_slice(&serde_json::to_vec(&missed).unwrap());
     redis
-        .set_raw("n:cache:redis_near::town:[1]", &frame)
+        .set_raw("n:cache:{near-short}:redis_near::town:[1]", &frame)
         .unwrap();
     redis.command("CLIENT KILL TYPE pubsub").unwrap();
     wait_for_subscribers(&redis, 0);

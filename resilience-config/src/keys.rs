@@ -263,7 +263,7 @@ pub(crate) const POLICY: &[Key<PolicyDoc>] = &[
     key!(yaml backend: scalar::backend),
     key!(yaml backend_timeout: scalar::positive),
     key!(yaml on_backend_error: scalar::on_backend_error),
-    key!(yaml key_prefix: scalar::text),
+    key!(yaml key_prefix: scalar::key_prefix),
 ];
 
 /// The keys only an attribute can set, in any section: YAML refuses them with their reason.

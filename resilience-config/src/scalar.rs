@@ -386,6 +386,27 @@ pub(crate) fn on_backend_error(key: &str, scalar: Scalar<'_>) -> Result<OnBacken
     })
 }
 
+/// `key_prefix`: any string but one whose first `{` closes at once (`{}`): Redis Cluster
+/// hashes a key by what is between its first `{` and the next `}` unless that is empty, so an
+/// empty pair first would hide the policy's own `{policy}` tag and scatter the keys one script
+/// uses together over slots.
+pub(crate) fn key_prefix(key: &str, scalar: Scalar<'_>) -> Result<String, Problem> {
+    let prefix = text(key, scalar)?;
+    if prefix
+        .find('{')
+        .is_some_and(|open| prefix[open + 1..].starts_with('}'))
+    {
+        return Err(Problem::new(format!(
+            "`{key}` must not start a hash tag with an empty `{{}}`, found {prefix:?}"
+        ))
+        .hint(Some(
+            "Redis Cluster would then hash whole keys and split a policy's keys over slots;              drop the `{}` or put something between the braces"
+                .to_string(),
+        )));
+    }
+    Ok(prefix)
+}
+
 pub(crate) fn text(key: &str, scalar: Scalar<'_>) -> Result<String, Problem> {
     match scalar {
         Scalar::Str(text) => Ok(text.to_string()),

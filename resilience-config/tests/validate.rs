@@ -1456,3 +1456,23 @@ fn a_caches_local_tier_is_read_and_its_mistakes_are_located() {
         Some("did you mean `local`?"),
     );
 }
+
+/// A `key_prefix` whose first braces are empty would hide the policy's hash tag.
+#[test]
+fn a_key_prefix_with_an_empty_hash_tag_first_is_refused() {
+    let error = only_error("policies:\n  p:\n    key_prefix: \"a{}b:\"\n");
+    assert_eq!(
+        (error.line, error.column, error.path.as_str()),
+        (3, 17, "policies.p.key_prefix")
+    );
+    assert_eq!(
+        error.message,
+        "`key_prefix` must not start a hash tag with an empty `{}`, found \"a{}b:\""
+    );
+    for fine in ["\"svc:\"", "\"{svc}:\"", "\"x{a}{}\"", "\"}{\""] {
+        assert!(
+            load_str(&format!("policies:\n  p:\n    key_prefix: {fine}\n")).is_ok(),
+            "{fine}"
+        );
+    }
+}

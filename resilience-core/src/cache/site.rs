@@ -296,7 +296,7 @@ impl CacheSite {
                 use crate::redis::invalidation;
                 let redis = crate::redis::connection::backend(&backend.url);
                 let entry = format!("{prefix}{json}");
-                let lock = format!("{entry}:lock");
+                let lock = crate::redis::keys::lock(&entry);
                 let message = (
                     invalidation::channel(&backend.key_prefix),
                     invalidation::one(redis.origin(), &entry),
@@ -342,7 +342,7 @@ impl CacheSite {
     fn shared_prefix(&self) -> Option<(std::sync::Arc<crate::backend::BackendSpec>, String)> {
         let policy = self.policy?;
         let backend = crate::registry::backend(policy)?;
-        let prefix = crate::redis::cache::function_prefix(&backend.key_prefix, policy, self.name);
+        let prefix = crate::redis::keys::function_prefix(&backend.key_prefix, policy, self.name);
         Some((backend, prefix))
     }
 
@@ -498,7 +498,8 @@ where
             })
             .await;
     };
-    let prefix = shared::function_prefix(&backend.key_prefix, policy_of(site), site.name);
+    let prefix =
+        crate::redis::keys::function_prefix(&backend.key_prefix, policy_of(site), site.name);
     let entry = format!("{prefix}{key_text}");
     let redis = connection::backend(&backend.url);
     let timeout = backend.timeout;

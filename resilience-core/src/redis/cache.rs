@@ -1,10 +1,11 @@
 //! A cache kept in Redis: values serialized with serde, so every instance of a service shares
 //! one copy of each entry, and one load per key across instances.
 //!
-//! Entry format (the value of key `{key_prefix}cache:{function}:{key as JSON}`): one version
-//! byte (1), one freshness byte (0: a value, 1: a cached failure, under `negative_ttl`), then
-//! the value as JSON. An entry with another version byte is a miss, never misread. Redis
-//! expires entries (`PX`, with the site's `ttl_jitter` applied).
+//! Entry format (the value of key `<key_prefix>cache:{<policy>}:<function>:<key as JSON>`, see
+//! [`super::keys`]): one version byte, one freshness byte (0: a value, 1: a cached failure,
+//! under `negative_ttl`), then the value as JSON, in version 2 after the life left below which
+//! it is stale (see `cache::frame`). An entry with another version byte is a miss, never
+//! misread. Redis expires entries (`PX`, with the site's `ttl_jitter` applied).
 //!
 //! Cross-instance single-flight: on a miss, one script ([`get_or_lock`]) returns the entry or
 //! takes the lock `{entry key}:lock` (`SET NX PX`) with a token of this load. The holder
@@ -37,13 +38,6 @@ const MIN_LEASE: Duration = Duration::from_millis(300);
 /// others back for one lease at most.
 pub(crate) fn lease(timeout: Duration) -> Duration {
     timeout.saturating_mul(3).max(MIN_LEASE)
-}
-
-/// The start of every entry key of the cached function `function` under `policy`:
-/// `{key_prefix}cache:{function}:`, the key as JSON follows.
-pub(crate) fn function_prefix(key_prefix: &str, policy: &str, function: &str) -> String {
-    let _ = policy;
-    format!("{key_prefix}cache:{function}:")
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -155,7 +149,7 @@ impl Lock {
     /// A new claim on the lock of `entry`.
     pub(crate) fn new(entry: &str) -> Self {
         Lock {
-            key: format!("{entry}:lock"),
+            key: super::keys::lock(entry),
             token: format!("{:032x}", rand::random::<u128>()),
         }
     }

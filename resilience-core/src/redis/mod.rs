@@ -7,4 +7,5 @@
 pub(crate) mod cache;
 pub(crate) mod connection;
 pub(crate) mod invalidation;
+pub(crate) mod keys;
 pub(crate) mod limiter;
