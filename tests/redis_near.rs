@@ -55,12 +55,14 @@ impl Instance {
             .worker_threads(1)
             .enable_all()
             .build()
-            .unwrap();
+            .expect("a runtime");
         Instance { runtime, site }
     }
 
     fn city(&self, id: u32) -> City {
-        self.runtime.block_on(city(self.site, id)).unwrap()
+        self.runtime
+            .block_on(city(self.site, id))
+            .expect("the load never fails")
     }
 }
 
@@ -77,7 +79,7 @@ fn policy(name: &str, redis: &RedisServer, local: &str) -> String {
 
 /// Commands Redis has run so far (`INFO stats`; each `INFO` counts itself in the next one).
 fn commands(redis: &RedisServer) -> u64 {
-    let info = redis.command("INFO stats").unwrap();
+    let info = redis.command("INFO stats").expect("INFO is answered");
     info.lines()
         .find_map(|line| line.strip_prefix("total_commands_processed:"))
         .and_then(|count| count.trim().parse().ok())
