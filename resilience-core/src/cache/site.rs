@@ -995,6 +995,41 @@ mod tests {
         );
     }
 
+    /// `local` is kept only for a policy naming a Redis backend: in memory there is nothing
+    /// to stand in front of.
+    #[test]
+    fn a_local_tier_needs_a_backend() {
+        use resilience_config::cache::LocalTier;
+        let tier = LocalTier::new(10, Duration::from_secs(1));
+        let local = Some(tier);
+        let patch = crate::cache::CachePatch {
+            local: Some(tier),
+            ..Default::default()
+        };
+        let mut policies = Policies::new();
+        policies.insert(
+            "memory",
+            NamedPolicy {
+                cache: Some(patch),
+                ..NamedPolicy::default()
+            },
+        );
+        policies.insert(
+            "shared",
+            NamedPolicy {
+                cache: Some(patch),
+                backend: Some(std::sync::Arc::new(crate::backend::BackendSpec::redis(
+                    "redis://127.0.0.1:1/0",
+                ))),
+                ..NamedPolicy::default()
+            },
+        );
+        let inline = CacheSpec::new(MINUTE);
+        assert_eq!(effective(&policies, Some("memory"), inline).local, None);
+        assert_eq!(effective(&policies, Some("shared"), inline).local, local);
+        assert_eq!(effective(&policies, None, inline.local(local)).local, None);
+    }
+
     #[test]
     fn blocking_callers_share_one_load() {
         static BLOCKING: CacheSite = CacheSite::new(

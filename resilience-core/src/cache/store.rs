@@ -441,6 +441,7 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     /// A fresh value of this (local) tier, counted as a hit; nothing is counted without one
     /// (the shared tier behind it counts the lookup).
     #[inline]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn hit(&self, key: &K) -> Option<V> {
         let entry = self.store.get(key)?;
         let now = self.clock.now();
@@ -1200,6 +1201,47 @@ mod tests {
             cache.shared_life(Freshness::Positive, 2_000_000_000),
             (60_000_000_000, 0)
         );
+    }
+
+    /// `local`: a tier of its own bound and ttl (at most the cache's), whose hits count as
+    /// the cache's hits and whose misses count nothing; off again when the policy drops it.
+    #[tokio::test(start_paused = true)]
+    async fn the_local_tier_has_its_own_bound_and_ttl_and_counts_only_its_hits() {
+        use resilience_config::cache::LocalTier;
+        let cache = Cache::<u32, String>::new(CacheSpec::new(60 * S));
+        assert!(cache.near().is_none(), "no tier without `local`");
+        let spec = CacheSpec::new(60 * S).local(Some(LocalTier::new(10, 5 * S)));
+        cache.configure(spec);
+        let near = cache.near().expect("the tier");
+        for key in 0..100 {
+            near.insert(key, key.to_string(), Freshness::Positive);
+        }
+        assert!(near.len() <= 10, "{} copies", near.len());
+        near.insert(1000, "kept".into(), Freshness::Positive);
+        assert_eq!(near.hit(&1000), Some("kept".into()));
+        assert_eq!(near.hit(&2000), None);
+        let counts = cache.stats().counts();
+        assert_eq!((counts.hits, counts.misses), (1, 0));
+        tokio::time::advance(5 * S).await;
+        assert_eq!(near.hit(&1000), None, "the tier's ttl, not the cache's");
+        // A copy no longer than its entry has left.
+        near.insert_within(7, "short".into(), Freshness::Positive, 0, 1_000_000_000);
+        tokio::time::advance(S).await;
+        assert_eq!(near.hit(&7), None);
+        // A tier's ttl above the cache's is the cache's.
+        cache.configure(CacheSpec::new(2 * S).local(Some(LocalTier::new(10, 60 * S))));
+        let near = cache.near().expect("the tier");
+        near.insert(8, "eight".into(), Freshness::Positive);
+        tokio::time::advance(2 * S).await;
+        assert_eq!(near.hit(&8), None);
+        // Invalidation reaches the tier; dropping `local` turns it off and empties it.
+        near.insert(9, "nine".into(), Freshness::Positive);
+        cache.invalidate(&9);
+        assert_eq!(near.hit(&9), None);
+        near.insert(9, "nine".into(), Freshness::Positive);
+        cache.configure(CacheSpec::new(2 * S));
+        assert!(cache.near().is_none());
+        assert_eq!(near.len(), 0);
     }
 
     #[test]
