@@ -705,8 +705,8 @@ static REFRESH_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 #[cached(ttl = "60s", policy = "redis-swr")]
 async fn refreshed(id: u32) -> Result<String, ApiError> {
     let version = REFRESHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-    REFRESH_STARTED.notify_one();
     if version > 1 {
+        REFRESH_STARTED.notify_one();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     Ok(format!("v{version} of {id}"))
@@ -744,22 +744,17 @@ async fn a_stale_redis_entry_is_served_while_one_caller_refreshes_it() {
     redis
         .command(&format!("SET {entry}:lock other PX 5000"))
         .unwrap();
-    let started = std::time::Instant::now();
     assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
     assert_eq!(REFRESHES.load(std::sync::atomic::Ordering::SeqCst), 1);
     redis.command(&format!("DEL {entry}:lock")).unwrap();
 
-    // Here: the first caller refreshes (300 ms), the others are served stale at once.
+    // Here: the first caller refreshes (300 ms), the others are served stale at once (had
+    // they waited for the refresh, they would have its value).
     let refresher = tokio::spawn(refreshed(1));
     REFRESH_STARTED.notified().await;
     for _ in 0..10 {
         assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "stale serves wait for nothing: {:?}",
-        started.elapsed()
-    );
     assert_eq!(refresher.await.unwrap().unwrap(), "v2 of 1");
     assert_eq!(refreshed(1).await.unwrap(), "v2 of 1", "fresh again");
     assert_eq!(REFRESHES.load(std::sync::atomic::Ordering::SeqCst), 2);
