@@ -8,8 +8,30 @@ use std::time::Duration;
 pub enum BackendName {
     /// `memory`: in this process (the default).
     Memory,
-    /// A `redis://` (or `redis+unix://`) URL: shared by every instance.
+    /// A `redis://` (or `redis+unix://`, or `redis+cluster://`) URL: shared by every instance.
     Redis(String),
+}
+
+/// The scheme of a Redis Cluster's URL: `redis+cluster://h1:p1,h2:p2,...`.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// The nodes of a `redis+cluster://[user:password@]h1:p1,h2:p2,...` URL, each as a
+/// `redis://` URL (with the credentials, if any); `None` for another URL, or one without a
+/// node.
+pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let rest = url.strip_prefix(CLUSTER_SCHEME)?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (credentials, hosts) = match rest.rsplit_once('@') {
+        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| format!("redis://{credentials}{host}"))
+        .collect();
+    (!nodes.is_empty()).then_some(nodes)
 }
 
 /// `on_backend_error`.

@@ -335,6 +335,21 @@ pub(crate) fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Prob
             check_redis_url(key, url)?;
             Ok(BackendName::Redis(url.to_string()))
         }
+        Scalar::Str(url) if url.starts_with(crate::backend::CLUSTER_SCHEME) => {
+            let Some(nodes) = crate::backend::cluster_nodes(url) else {
+                return Err(Problem::new(format!(
+                    "`{key}` `{}` names no node of the cluster",
+                    shown(url)
+                ))
+                .hint(Some(
+                    "expected e.g. `redis+cluster://10.0.0.1:6379,10.0.0.2:6379`".to_string(),
+                )));
+            };
+            for node in &nodes {
+                check_redis_url(key, node)?;
+            }
+            Ok(BackendName::Redis(url.to_string()))
+        }
         Scalar::Str(url) if url.starts_with("rediss://") => Err(Problem::new(format!(
             "`{key}` `{url}` asks for TLS, which this build does not support"
         ))

@@ -1352,6 +1352,8 @@ fn good_redis_urls_load() {
         "redis://[::1]:6380",
         "redis://user:secret@cache.internal:6379/2",
         "redis+unix:///run/redis.sock",
+        "redis+cluster://10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379",
+        "redis+cluster://user:secret@h1:7000,h2:7001/",
     ] {
         let yaml = format!("policies:\n  api:\n    backend: {url}\n");
         let file = load_str(&yaml).unwrap_or_else(|errors| panic!("{url}: {errors}"));
@@ -1475,4 +1477,34 @@ fn a_key_prefix_with_an_empty_hash_tag_first_is_refused() {
             "{fine}"
         );
     }
+}
+
+/// `redis+cluster://h1:p1,h2:p2,...`: each node is read as a `redis://` URL (with the
+/// credentials), and a URL without a node, or with a bad one, is refused at its place.
+#[cfg(feature = "redis")]
+#[test]
+fn a_cluster_url_names_its_nodes() {
+    use resilience_config::backend::cluster_nodes;
+    assert_eq!(
+        cluster_nodes("redis+cluster://u:p@h1:7000, h2:7001/"),
+        Some(vec![
+            "redis://u:p@h1:7000".to_string(),
+            "redis://u:p@h2:7001".to_string()
+        ])
+    );
+    assert_eq!(cluster_nodes("redis://h1:7000"), None);
+    assert_error(
+        &only_error("policies:\n  api:\n    backend: \"redis+cluster://,\"\n"),
+        (3, 14),
+        "policies.api.backend",
+        "`backend` `redis+cluster://,` names no node of the cluster",
+        Some("expected e.g. `redis+cluster://10.0.0.1:6379,10.0.0.2:6379`"),
+    );
+    assert_error(
+        &only_error("policies:\n  api:\n    backend: redis+cluster://h1:7000,h2:99999\n"),
+        (3, 14),
+        "policies.api.backend",
+        "`backend` `redis://h2:99999` is not a valid Redis URL: invalid port number",
+        Some("expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"),
+    );
 }

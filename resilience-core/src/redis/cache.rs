@@ -343,14 +343,33 @@ pub(crate) async fn delete(
     }
     backend
         .run(timeout, |mut connection| async move {
-            let mut pipe = redis::pipe();
-            if !keys.is_empty() {
-                pipe.cmd("DEL").arg(&keys).ignore();
-            }
+            let mut delete = redis::cmd("DEL");
+            delete.arg(&keys);
+            let mut publish = redis::cmd("PUBLISH");
             if let Some((channel, message)) = &message {
-                pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+                publish.arg(channel).arg(message);
             }
-            pipe.query_async::<()>(&mut connection).await
+            match (keys.is_empty(), message.is_some()) {
+                // A cluster refuses a pipeline over two slots (the channel is hashed as a
+                // key): the two commands one after the other there.
+                (false, true)
+                    if matches!(connection, super::connection::Connection::Cluster(_)) =>
+                {
+                    delete.query_async::<()>(&mut connection).await?;
+                    publish.query_async::<()>(&mut connection).await
+                }
+                (false, true) => {
+                    redis::pipe()
+                        .add_command(delete)
+                        .ignore()
+                        .add_command(publish)
+                        .ignore()
+                        .query_async::<()>(&mut connection)
+                        .await
+                }
+                (false, false) => delete.query_async::<()>(&mut connection).await,
+                (true, _) => publish.query_async::<()>(&mut connection).await,
+            }
         })
         .await
 }
@@ -362,19 +381,31 @@ pub(crate) async fn keys(
     prefix: &str,
 ) -> Result<Vec<String>, BackendError> {
     let pattern = format!("{}*", prefix.replace('*', "\\*").replace('?', "\\?"));
+    // On a cluster, every key of the function is in the slot of its policy's tag.
+    let slot = super::keys::slot(prefix);
     backend
         .run(timeout, |mut connection| async move {
+            use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
             let mut found = Vec::new();
             let mut cursor: u64 = 0;
             loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
                     .arg("MATCH")
                     .arg(&pattern)
                     .arg("COUNT")
-                    .arg(500)
-                    .query_async(&mut connection)
-                    .await?;
+                    .arg(500);
+                let (next, batch): (u64, Vec<String>) = match &mut connection {
+                    super::connection::Connection::Cluster(cluster) => {
+                        let node = Route::new(slot, SlotAddr::Master);
+                        let route =
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
+                        redis::from_redis_value(cluster.route_command(scan, route).await?)?
+                    }
+                    super::connection::Connection::Single(_) => {
+                        scan.query_async(&mut connection).await?
+                    }
+                };
                 found.extend(batch);
                 if next == 0 {
                     return Ok(found);

@@ -186,7 +186,7 @@ pub(crate) fn subscriber(backend: &Backend) -> Option<&Arc<Subscriber>> {
         });
         runtime.spawn(run(
             Arc::downgrade(&subscriber),
-            backend.url().to_string(),
+            super::connection::one_node(backend.url()),
             backend.origin(),
             receiver,
         ));

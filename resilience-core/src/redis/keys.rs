@@ -36,40 +36,40 @@ pub(crate) fn lock(entry: &str) -> String {
     format!("{entry}:lock")
 }
 
+/// CRC16-CCITT (XMODEM), the hash of Redis Cluster's key slots.
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for byte in bytes {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The slot Redis Cluster serves `key` from: the hash of its tag if it has a non-empty one,
+/// of the whole key otherwise (where a `SCAN` of a function's keys must run on a cluster).
+pub(crate) fn slot(key: &str) -> u16 {
+    let hashed = key
+        .find('{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.find('}')
+                .filter(|close| *close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16(hashed.as_bytes()) & 16383
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// CRC16-CCITT (XMODEM), the hash of Redis Cluster's key slots.
-    fn crc16(bytes: &[u8]) -> u16 {
-        let mut crc: u16 = 0;
-        for byte in bytes {
-            crc ^= u16::from(*byte) << 8;
-            for _ in 0..8 {
-                crc = if crc & 0x8000 != 0 {
-                    (crc << 1) ^ 0x1021
-                } else {
-                    crc << 1
-                };
-            }
-        }
-        crc
-    }
-
-    /// The slot Redis Cluster serves `key` from: the hash of its tag if it has a non-empty
-    /// one, of the whole key otherwise.
-    fn slot(key: &str) -> u16 {
-        let hashed = key
-            .find('{')
-            .and_then(|open| {
-                let rest = &key[open + 1..];
-                rest.find('}')
-                    .filter(|close| *close > 0)
-                    .map(|close| &rest[..close])
-            })
-            .unwrap_or(key);
-        crc16(hashed.as_bytes()) & 16383
-    }
 
     #[test]
     fn the_slot_function_is_redis_clusters() {
