@@ -211,7 +211,11 @@ fn a_lost_message_is_served_for_the_local_ttl_at_most_and_a_broken_subscription_
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let redis = RedisServer::start();
-    install(&policy("near-short", &redis, "{ ttl: 300ms }"));
+    // The cache section's own `backend`: the brief form, `cache: { backend, local }`.
+    install(&format!(
+        "policies:\n  near-short:\n    cache: {{ ttl: 60s, backend: \"{}\", local: {{ ttl: 300ms }} }}\n    backend_timeout: 1s\n    key_prefix: \"n:\"\n",
+        redis.url()
+    ));
     let c = Instance::new(&C);
     let first = c.city(1);
     wait_for_subscribers(&redis, 1);

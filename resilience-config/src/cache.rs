@@ -46,6 +46,9 @@ pub struct CacheSpec {
     /// A bounded in-memory tier in front of a shared (Redis) cache: `local: { max_entries,
     /// ttl }`. Ignored while the cache's policy names no Redis backend. Default none.
     pub local: Option<LocalTier>,
+    /// Where the entries live when not where the policy's `backend` says (`cache: { backend:
+    /// .. }`): read by the runtime from the policy. Default none: the policy's.
+    pub backend: Option<crate::backend::CacheBackend>,
 }
 
 /// `local: { max_entries, ttl }`: a bounded in-memory tier in front of a Redis cache, so that a
@@ -94,6 +97,7 @@ impl CacheSpec {
             early_refresh: 0.0,
             enabled: true,
             local: None,
+            backend: None,
         }
     }
 
@@ -111,6 +115,8 @@ patch! {
         ttl: Duration,
         /// Sets `local`, the in-memory tier in front of a Redis cache.
         local: LocalTier => Some,
+        /// Sets the section's own `backend`, over the policy's.
+        backend: crate::backend::CacheBackend => Some,
     }
     with setters {
         /// Overrides `max_entries`.

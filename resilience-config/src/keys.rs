@@ -202,6 +202,8 @@ pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(stale_while_revalidate: scalar::optional_duration),
     key!(early_refresh: scalar::early_refresh),
     key!(yaml local: Local section),
+    key!(yaml backend: |key, value| scalar::backend(key, value)
+        .map(|name| crate::backend::CacheBackend::of(&name))),
     key!(policy),
 ];
 

@@ -175,6 +175,13 @@ impl<M: SerializeMap> Entries<M> {
     }
 }
 
+/// A cache section's `backend`, as the policy's is written.
+impl Written for crate::backend::CacheBackend {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.name().write(serializer)
+    }
+}
+
 /// `local: { max_entries, ttl }`, the fields it sets.
 impl Written for crate::cache::LocalTier {
     fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

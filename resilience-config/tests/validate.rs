@@ -1508,3 +1508,42 @@ fn a_cluster_url_names_its_nodes() {
         Some("expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"),
     );
 }
+
+/// `cache: { backend, local }`: the cache section's own backend, over the policy's (with the
+/// policy's `backend_timeout`, `on_backend_error` and `key_prefix`), or `memory` under a policy
+/// whose other sections use Redis.
+#[cfg(feature = "redis")]
+#[test]
+fn a_cache_section_may_name_its_own_backend() {
+    use resilience_config::backend::CacheBackend;
+    let file = load_str(
+        "policies:\n  near:\n    cache: { ttl: 60s, backend: redis://127.0.0.1:6379/1, local: { ttl: 1s } }\n    backend_timeout: 2s\n  \
+         split:\n    cache: { ttl: 60s, backend: memory }\n    backend: redis://127.0.0.1:6379/0\n",
+    )
+    .unwrap();
+    let near = &file.policies["near"];
+    assert_eq!(
+        near.cache.unwrap().backend,
+        Some(CacheBackend::Redis("redis://127.0.0.1:6379/1"))
+    );
+    assert_eq!(near.backend_spec(), None, "the policy itself names none");
+    let spec = near.cache_backend_spec().unwrap();
+    assert_eq!(
+        (spec.url.as_str(), spec.timeout),
+        ("redis://127.0.0.1:6379/1", secs(2))
+    );
+    let split = &file.policies["split"];
+    assert!(split.backend_spec().is_some());
+    assert_eq!(
+        split.cache_backend_spec(),
+        None,
+        "the cache stays in memory"
+    );
+    assert_error(
+        &only_error(&in_section("cache", "backend: redis://h:99999")),
+        (4, 16),
+        "policies.user-api.cache.backend",
+        "`backend` `redis://h:99999` is not a valid Redis URL: invalid port number",
+        Some("expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"),
+    );
+}

@@ -45,6 +45,9 @@ pub struct NamedPolicy {
     pub alert: Option<resilience_config::AlertDoc>,
     /// Where the stateful sections keep their state, when not in this process.
     pub backend: Option<Arc<crate::backend::BackendSpec>>,
+    /// Where the `cache` section keeps its entries when it names a `backend` of its own
+    /// (`cache: { backend: .. }`); without one, the policy's `backend`.
+    pub cache_backend: Option<Arc<crate::backend::BackendSpec>>,
 }
 
 impl NamedPolicy {
@@ -247,6 +250,19 @@ pub(crate) fn backend(name: &str) -> Option<Arc<crate::backend::BackendSpec>> {
         .load()
         .get(name)
         .and_then(|policy| policy.backend.clone())
+}
+
+/// Where the caches of the policy called `name` keep their entries: the `cache` section's
+/// own `backend` if it names one (`memory`: none), else the policy's.
+#[cfg(feature = "redis")]
+pub(crate) fn cache_backend(name: &str) -> Option<Arc<crate::backend::BackendSpec>> {
+    named_use();
+    let snapshot = CURRENT.load();
+    let policy = snapshot.get(name)?;
+    match policy.cache.and_then(|cache| cache.backend) {
+        None => policy.backend.clone(),
+        Some(_) => policy.cache_backend.clone(),
+    }
 }
 
 /// The `alert` of the policy called `name`, if it has one.

@@ -89,7 +89,13 @@ fn effective(policies: &Policies, policy: Option<&str>, inline: CacheSpec) -> Ca
         None => inline,
     };
     // A local tier stands in front of a shared cache only.
-    if named.and_then(|policy| policy.backend.as_ref()).is_none() {
+    let shared = match named.and_then(|policy| policy.cache.and_then(|cache| cache.backend)) {
+        None => named.and_then(|policy| policy.backend.as_ref()).is_some(),
+        Some(_) => named
+            .and_then(|policy| policy.cache_backend.as_ref())
+            .is_some(),
+    };
+    if !shared {
         spec.local = None;
     }
     spec
@@ -341,7 +347,7 @@ impl CacheSite {
     #[cfg(feature = "redis")]
     fn shared_prefix(&self) -> Option<(std::sync::Arc<crate::backend::BackendSpec>, String)> {
         let policy = self.policy?;
-        let backend = crate::registry::backend(policy)?;
+        let backend = crate::registry::cache_backend(policy)?;
         let prefix = crate::redis::keys::function_prefix(&backend.key_prefix, policy, self.name);
         Some((backend, prefix))
     }
@@ -438,7 +444,7 @@ where
                 return R::restore(value);
             }
         }
-        if let Some(backend) = crate::registry::backend(policy) {
+        if let Some(backend) = crate::registry::cache_backend(policy) {
             // Boxed: the Redis path's state would otherwise make every call's future larger.
             return Box::pin(redis_cached(site, cache, &backend, &codec, key, load)).await;
         }

@@ -88,5 +88,6 @@ fn policy(doc: &PolicyDoc) -> NamedPolicy {
         http_timeouts: doc.http_timeouts,
         alert: doc.alert.clone(),
         backend: doc.backend_spec().map(std::sync::Arc::new),
+        cache_backend: doc.cache_backend_spec().map(std::sync::Arc::new),
     }
 }
