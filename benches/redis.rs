@@ -27,6 +27,12 @@
 //!   - `resilience_cached`: `#[cached(ttl = "1h", policy = "bench-cache")]` on an `async fn`
 //!     whose key and value are serde types.
 //!
+//! - `redis_local_hit`: a hit of a local tier in front of a Redis cache (`cache: { local: {
+//!   max_entries: 1000, ttl: 1h } }`), no round trip, beside the same function cached in memory.
+//!   - `memory_cached`: `#[cached(ttl = "1h")]`, in memory only;
+//!   - `local_tier_cached`: `#[cached(ttl = "1h", policy = "bench-near")]`, its entry in Redis
+//!     and a copy in the local tier.
+//!
 //! After criterion, the bench prints the time Redis itself spent per command (`INFO
 //! commandstats`: `PING`, `EVALSHA`, `GET`), then measures each case against its floor once
 //! more, call for call in alternation (15 rounds of 1000 calls of each), and writes those
@@ -133,11 +139,14 @@ impl From<Rejected> for MyErr {
     }
 }
 
-/// The two policies: Redis backends, a failure refused (and counted) rather than hidden.
+/// The policies: Redis backends, a failure refused (and counted) rather than hidden; the
+/// last one with a local tier in front of its Redis cache.
 fn policies(url: &str) -> String {
     format!(
         "policies:\n  bench:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
-         bench-cache:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n"
+         bench-cache:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
+         bench-near:\n    cache: {{ local: {{ max_entries: 1000, ttl: 1h }} }}\n    backend: {url}\n    \
+         backend_timeout: 1s\n    on_backend_error: deny\n"
     )
 }
 
@@ -161,6 +170,25 @@ static CITY_LOADS: AtomicU64 = AtomicU64::new(0);
 #[resilience::cached(ttl = "1h", policy = "bench-cache")]
 async fn city(id: u32) -> Result<City, MyErr> {
     CITY_LOADS.fetch_add(1, Ordering::Relaxed);
+    Ok(City {
+        id,
+        name: "Reykjavik".to_string(),
+    })
+}
+
+/// `city` again, its Redis cache behind a local tier (`local: { max_entries: 1000, ttl: 1h }`).
+#[resilience::cached(ttl = "1h", policy = "bench-near")]
+async fn near_city(id: u32) -> Result<City, MyErr> {
+    CITY_LOADS.fetch_add(1, Ordering::Relaxed);
+    Ok(City {
+        id,
+        name: "Reykjavik".to_string(),
+    })
+}
+
+/// `city` once more, cached in memory only: what a local-tier hit is measured against.
+#[resilience::cached(ttl = "1h")]
+async fn memory_city(id: u32) -> Result<City, MyErr> {
     Ok(City {
         id,
         name: "Reykjavik".to_string(),
@@ -243,6 +271,14 @@ impl Cases {
     async fn resilience_cached(&self) {
         count_failure(city(black_box(7)).await.map(black_box));
     }
+
+    async fn memory_cached(&self) {
+        count_failure(memory_city(black_box(7)).await.map(black_box));
+    }
+
+    async fn local_tier_cached(&self) {
+        count_failure(near_city(black_box(7)).await.map(black_box));
+    }
 }
 
 fn rate_limit(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases) {
@@ -269,6 +305,19 @@ fn cache_hit(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases) {
     });
     group.bench_function("resilience_cached", |b| {
         b.to_async(rt).iter(|| cases.resilience_cached());
+    });
+    group.finish();
+}
+
+/// A hit of the local tier in front of a Redis cache beside a hit of the same function
+/// cached in memory only: no round trip either way.
+fn local_hit(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases) {
+    let mut group = c.benchmark_group("redis_local_hit");
+    group.bench_function("memory_cached", |b| {
+        b.to_async(rt).iter(|| cases.memory_cached());
+    });
+    group.bench_function("local_tier_cached", |b| {
+        b.to_async(rt).iter(|| cases.local_tier_cached());
     });
     group.finish();
 }
@@ -472,18 +521,33 @@ fn main() {
         assert!(limited(1).await.is_ok(), "an admitted check through Redis");
         assert!(city(7).await.is_ok(), "the entry is primed");
         assert!(city(7).await.is_ok(), "and then a hit");
+        // The local tier keeps a copy once its invalidation subscriber is subscribed.
+        assert!(
+            memory_city(7).await.is_ok(),
+            "the in-memory entry is primed"
+        );
+        assert!(near_city(7).await.is_ok(), "the shared entry is primed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while near_city_cache().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the local tier never kept a copy"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(near_city(7).await.is_ok(), "a hit");
+        }
         let limiter_keys: Vec<String> = redis::cmd("KEYS")
-            .arg("resilience:rl:bench*")
+            .arg("resilience:rl:{bench}*")
             .query_async(&mut connection)
             .await
             .expect("KEYS is answered");
         assert_eq!(
             limiter_keys,
-            ["resilience:rl:bench"],
+            ["resilience:rl:{bench}"],
             "the limiter lives in Redis"
         );
         let entries: Vec<String> = redis::cmd("KEYS")
-            .arg("resilience:cache:*")
+            .arg("resilience:cache:{bench-cache}:*")
             .query_async(&mut connection)
             .await
             .expect("KEYS is answered");
@@ -513,6 +577,7 @@ fn main() {
     rt.block_on(server_time(&cases.connection, false));
     rate_limit(&mut c, &rt, &cases);
     cache_hit(&mut c, &rt, &cases);
+    local_hit(&mut c, &rt, &cases);
     c.final_summary();
     if !criterion_mode {
         rt.block_on(server_time(&cases.connection, true));
@@ -521,10 +586,10 @@ fn main() {
     let failed = FAILED.load(Ordering::Relaxed);
     let loads = CITY_LOADS.load(Ordering::Relaxed);
     eprintln!(
-        "calls that failed: {failed}; loads of the cached function: {loads} (1: the priming)"
+        "calls that failed: {failed}; loads of the cached functions: {loads} (2: the priming)"
     );
     assert!(
-        failed == 0 && loads == 1,
+        failed == 0 && loads == 2 && near_city_cache().len() == 1,
         "a round trip failed during the measurement: the figures include fallbacks"
     );
     drop(rt);

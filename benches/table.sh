@@ -146,7 +146,11 @@ elif bench == "redis":
          ["floor_ping", "raw_gcra_script", "resilience_rate_limited"]),
         ("redis_cache_hit", "floor_get", "resilience_cached",
          ["floor_get", "raw_get_decode", "resilience_cached"]),
+        ("redis_local_hit", "memory_cached", "local_tier_cached",
+         ["memory_cached", "local_tier_cached"]),
     ]
+    # the local tier's hit is held to 1.5x an in-memory hit; the others to 1.2x a round trip
+    targets = {"local_tier_cached": 1.5}
     checks = []
     for group, floor, ours, order in groups:
         found = medians(group)
@@ -156,10 +160,11 @@ elif bench == "redis":
             print()
         print(f"`{group}`")
         print()
-        print(f"| case | median (µs) | ratio to `{floor}` |")
+        unit, per = ("ns", 1) if group == "redis_local_hit" else ("µs", 1e3)
+        print(f"| case | median ({unit}) | ratio to `{floor}` |")
         print("|---|---:|---:|")
         for name in [n for n in order if n in found] + sorted(set(found) - set(order)):
-            print(f"| {name} | {found[name] / 1e3:.2f} | {found[name] / found[floor]:.2f}x |")
+            print(f"| {name} | {found[name] / per:.2f} | {found[name] / found[floor]:.2f}x |")
         if ours in found:
             checks.append((ours, floor, found[ours] / found[floor]))
     if not checks:
@@ -181,13 +186,15 @@ elif bench == "redis":
     # the alternated ratio decides when there is one: criterion's cases run one after the
     # other, and the round trip moves with the machine's load in between
     print()
-    print("| target: within 1.2x of one round trip | criterion medians | in alternation | met |")
+    print("| target: 1.2x one round trip; a local hit 1.5x a memory hit | criterion medians | "
+          "in alternation | met |")
     print("|---|---:|---:|---|")
     for ours, floor, r in checks:
         a = alt.get(ours, {}).get("ratio")
         decides = a if a is not None else r
         shown = f"{a:.2f}x" if a is not None else "-"
-        print(f"| {ours} / {floor} | {r:.2f}x | {shown} | {'yes' if decides <= 1.2 else 'no'} |")
+        target = targets.get(ours, 1.2)
+        print(f"| {ours} / {floor} | {r:.2f}x | {shown} | {'yes' if decides <= target else 'no'} |")
 elif bench == "cache":
     cases = ["resilience_cached_fn", "resilience_lookup", "resilience_lookup_insert",
              "quick_cache", "moka_sync", "moka_future", "cached_fn"]

@@ -434,7 +434,7 @@ fn shared_quota(redis: &Redis, prefix: &str) {
              fail the call; `deny` would refuse it, `local` ask this instance's own limiter)"
         );
     }
-    let key = format!("{prefix}rl:shared-api");
+    let key = format!("{prefix}rl:{{shared-api}}");
     if let Some(ttl) = redis.command(&format!("PTTL {key}")) {
         println!(
             "   the schedule is one Redis key, `{key}` (a GCRA time, kept by a Lua script on \
@@ -466,7 +466,10 @@ fn shared_cache(redis: &Redis, prefix: &str) {
             ms(took)
         );
     }
-    let key = format!("{prefix}cache:{}::profile:[7]", module_path!());
+    let key = format!(
+        "{prefix}cache:{{shared-cache}}:{}::profile:[7]",
+        module_path!()
+    );
     if let Some(bytes) = redis.get(&key) {
         println!(
             "   the entry: `{key}` = b\"{bytes}\" (format version 1, 0: a value, then JSON), \

@@ -111,7 +111,9 @@ async fn entries_live_in_redis_with_their_ttl_and_are_shared() {
         1,
         "the second call was a Redis hit"
     );
-    let ttl = redis.command("PTTL t:cache:redis_cache::city:[1]").unwrap();
+    let ttl = redis
+        .command("PTTL t:cache:{redis-city}:redis_cache::city:[1]")
+        .unwrap();
     let ttl: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
     assert!(
         (1..=1000).contains(&ttl),
@@ -122,16 +124,16 @@ async fn entries_live_in_redis_with_their_ttl_and_are_shared() {
     let mut frame = vec![1u8, 0u8];
     frame.extend_from_slice(br#"{"id":7,"name":"from another instance"}"#);
     redis
-        .set_raw("t:cache:redis_cache::city:[7]", &frame)
+        .set_raw("t:cache:{redis-city}:redis_cache::city:[7]", &frame)
         .unwrap();
     assert_eq!(city(7).await.unwrap().name, "from another instance");
     assert_eq!(loads(&redis, "loads:city"), 1);
 
     // Another format version is a miss, never misread.
-    let mut future_format = vec![2u8, 0u8];
+    let mut future_format = vec![9u8, 0u8];
     future_format.extend_from_slice(br#"{"id":8,"name":"v2"}"#);
     redis
-        .set_raw("t:cache:redis_cache::city:[8]", &future_format)
+        .set_raw("t:cache:{redis-city}:redis_cache::city:[8]", &future_format)
         .unwrap();
     assert_eq!(city(8).await.unwrap().name, "city 8");
     assert_eq!(loads(&redis, "loads:city"), 2);
@@ -148,7 +150,7 @@ async fn entries_live_in_redis_with_their_ttl_and_are_shared() {
     assert!(city_cache().invalidate_shared(&(1u32,)).await);
     assert_eq!(
         redis
-            .command("EXISTS t:cache:redis_cache::city:[1]")
+            .command("EXISTS t:cache:{redis-city}:redis_cache::city:[1]")
             .unwrap()
             .trim(),
         ":0"
@@ -194,7 +196,7 @@ async fn failures_are_cached_in_redis_for_negative_ttl() {
     assert_eq!(missing(1).await, Err(ApiError::NotFound));
     assert_eq!(MISSING.load(std::sync::atomic::Ordering::SeqCst), 1);
     let entry = redis
-        .command("GET t:cache:redis_cache::missing:[1]")
+        .command("GET t:cache:{redis-negative}:redis_cache::missing:[1]")
         .unwrap();
     assert!(entry.contains("NotFound"), "{entry}");
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -357,7 +359,7 @@ async fn a_failed_load_that_is_not_stored_releases_the_lock() {
     let _policies = POLICIES.lock().await;
     let redis = RedisServer::start();
     install(&policy("redis-failing", &redis, "{ ttl: 60s }"));
-    let entry = "t:cache:redis_cache::failing:[1]";
+    let entry = "t:cache:{redis-failing}:redis_cache::failing:[1]";
     assert_eq!(failing(1).await, Err(ApiError::NotFound));
     assert!(!locked(&redis, entry), "released with the result");
     assert_eq!(
@@ -463,7 +465,7 @@ async fn a_cancelled_load_releases_the_lock() {
     let _policies = POLICIES.lock().await;
     let redis = RedisServer::start();
     install(&policy("redis-cancelled", &redis, "{ ttl: 60s }"));
-    let entry = "t:cache:redis_cache::stalling:[1]";
+    let entry = "t:cache:{redis-cancelled}:redis_cache::stalling:[1]";
     assert!(
         tokio::time::timeout(Duration::from_millis(100), stalling(1))
             .await
@@ -497,7 +499,7 @@ async fn a_panicking_load_releases_the_lock() {
     let _policies = POLICIES.lock().await;
     let redis = RedisServer::start();
     install(&policy("redis-panicking", &redis, "{ ttl: 60s }"));
-    let entry = "t:cache:redis_cache::panicking:[1]";
+    let entry = "t:cache:{redis-panicking}:redis_cache::panicking:[1]";
     let outcome = tokio::spawn(panicking(1)).await;
     assert!(outcome.unwrap_err().is_panic());
     let release = released(&redis, entry).await;
@@ -532,7 +534,7 @@ async fn the_lock_lives_as_long_as_its_load_and_a_dead_holder_s_lease_bounds_the
         "policies:\n  redis-slow:\n    cache: {{ ttl: 60s }}\n    backend: {}\n    backend_timeout: 100ms\n    key_prefix: \"t:\"\n",
         redis.url()
     ));
-    let entry = "t:cache:redis_cache::slow:[1]";
+    let entry = "t:cache:{redis-slow}:redis_cache::slow:[1]";
     let load = tokio::spawn(slow(1));
     // Three lease lengths into the load, the lock is still there (renewed), and it is the
     // load's own: its lifetime is at most one lease.
@@ -550,7 +552,7 @@ async fn the_lock_lives_as_long_as_its_load_and_a_dead_holder_s_lease_bounds_the
         redis
             .command(&format!(
                 "SET {entry_2}:lock someone-else PX 300",
-                entry_2 = "t:cache:redis_cache::slow:[2]"
+                entry_2 = "t:cache:{redis-slow}:redis_cache::slow:[2]"
             ))
             .unwrap()
             .starts_with("+OK")
@@ -693,6 +695,73 @@ async fn a_killed_redis_falls_back_within_the_bound_and_a_restarted_one_is_used_
         KILLED.load(std::sync::atomic::Ordering::SeqCst),
         6,
         "stored in Redis again"
+    );
+    install("policies: {}\n");
+}
+
+static REFRESHES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static REFRESH_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[cached(ttl = "60s", policy = "redis-swr")]
+async fn refreshed(id: u32) -> Result<String, ApiError> {
+    let version = REFRESHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if version > 1 {
+        REFRESH_STARTED.notify_one();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(format!("v{version} of {id}"))
+}
+
+/// `stale_while_revalidate` on a Redis cache: an entry past its ttl is served to everyone at
+/// once while one caller refreshes it, and not refreshed here while another instance holds
+/// its lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_redis_entry_is_served_while_one_caller_refreshes_it() {
+    let _policies = POLICIES.lock().await;
+    let redis = RedisServer::start();
+    install(&policy(
+        "redis-swr",
+        &redis,
+        "{ ttl: 200ms, stale_while_revalidate: 10s }",
+    ));
+    assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
+    let entry = "t:cache:{redis-swr}:redis_cache::refreshed:[1]";
+    let ttl: i64 = redis
+        .command(&format!("PTTL {entry}"))
+        .unwrap()
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (10_000..=10_200).contains(&ttl),
+        "lives ttl + the window: {ttl}"
+    );
+    assert_eq!(refreshed(1).await.unwrap(), "v1 of 1", "fresh: no load");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    // Another instance holds the refresh: served stale, nothing loaded here.
+    redis
+        .command(&format!("SET {entry}:lock other PX 5000"))
+        .unwrap();
+    assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
+    assert_eq!(REFRESHES.load(std::sync::atomic::Ordering::SeqCst), 1);
+    redis.command(&format!("DEL {entry}:lock")).unwrap();
+
+    // Here: the first caller refreshes (300 ms), the others are served stale at once (had
+    // they waited for the refresh, they would have its value).
+    let refresher = tokio::spawn(refreshed(1));
+    REFRESH_STARTED.notified().await;
+    for _ in 0..10 {
+        assert_eq!(refreshed(1).await.unwrap(), "v1 of 1");
+    }
+    assert_eq!(refresher.await.unwrap().unwrap(), "v2 of 1");
+    assert_eq!(refreshed(1).await.unwrap(), "v2 of 1", "fresh again");
+    assert_eq!(REFRESHES.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        refreshed_cache().counts().stale,
+        12,
+        "found stale: with the lock held elsewhere, by the refresher, by ten during the refresh"
     );
     install("policies: {}\n");
 }

@@ -89,7 +89,7 @@ async fn two_instances_never_admit_more_than_the_quota_together() {
     // Redis's for this test to say anything.
     assert_eq!(
         redis
-            .command("EXISTS resilience:rl:redis-shared")
+            .command("EXISTS resilience:rl:{redis-shared}")
             .unwrap()
             .trim(),
         ":1"
@@ -121,18 +121,18 @@ async fn each_key_value_has_its_own_quota_and_key_in_redis() {
     assert!(keyed("a").await.is_ok());
     assert!(keyed("a").await.is_err());
     assert!(keyed("b").await.is_ok(), "another key value, another quota");
-    let keys = redis.command("KEYS test:rl:redis-keyed:*").unwrap();
+    let keys = redis.command("KEYS test:rl:{redis-keyed}:*").unwrap();
     assert!(keys.starts_with("*2"), "two keys, one per value: {keys}");
     // Named by the stable hash of the value (FNV-1a), the same in every process.
     for value in ["a", "b"] {
-        let key = format!("test:rl:redis-keyed:{:016x}", stable_hash(value));
+        let key = format!("test:rl:{{redis-keyed}}:{:016x}", stable_hash(value));
         assert_eq!(
             redis.command(&format!("EXISTS {key}")).unwrap().trim(),
             ":1"
         );
     }
     let ttl = redis
-        .command("PTTL test:rl:redis-keyed:")
+        .command("PTTL test:rl:{redis-keyed}")
         .unwrap_or_default();
     assert!(ttl.starts_with(":-2"), "no unkeyed key: {ttl}");
     install("policies: {}\n");
@@ -157,7 +157,7 @@ async fn the_script_survives_script_flush() {
     assert!(flushed().await.is_err(), "and the schedule was kept");
     assert_eq!(
         redis
-            .command("EXISTS resilience:rl:redis-flush")
+            .command("EXISTS resilience:rl:{redis-flush}")
             .unwrap()
             .trim(),
         ":1",
@@ -249,7 +249,9 @@ async fn a_weighted_call_takes_its_permits_in_redis_at_once() {
         other => panic!("expected a rate-limit refusal, got {other:?}"),
     }
     // The schedule is Redis's: its TAT is 4 s ahead (and expires a second after that).
-    let ttl = redis.command("PTTL resilience:rl:redis-weighted").unwrap();
+    let ttl = redis
+        .command("PTTL resilience:rl:{redis-weighted}")
+        .unwrap();
     let ttl: u64 = ttl.trim().trim_start_matches(':').parse().unwrap();
     assert!((4_000..=5_000).contains(&ttl), "{ttl}");
     assert_eq!(
@@ -366,7 +368,7 @@ async fn two_processes_share_the_quota_of_one_key_value() {
     let there = counter_at(redis.port(), "admitted:b");
     eprintln!("admitted for `org`: {here} here, {there} in the other process");
     assert_eq!(here + there, 10, "one quota for `org`: {here} + {there}");
-    let keys = redis.command("KEYS test:rl:redis-org:*").unwrap();
+    let keys = redis.command("KEYS test:rl:{redis-org}:*").unwrap();
     assert!(keys.starts_with("*1"), "one Redis key for `org`: {keys}");
     install("policies: {}\n");
 }

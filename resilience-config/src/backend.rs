@@ -8,8 +8,75 @@ use std::time::Duration;
 pub enum BackendName {
     /// `memory`: in this process (the default).
     Memory,
-    /// A `redis://` (or `redis+unix://`) URL: shared by every instance.
+    /// A `redis://` (or `redis+unix://`, or `redis+cluster://`) URL: shared by every instance.
     Redis(String),
+}
+
+/// A `cache` section's own `backend` (`cache: { backend: redis://.., local: {..} }`): where
+/// that section keeps its entries, over the policy's `backend`. A `Copy` value, as the
+/// section's other values are: a URL is interned (kept for the life of the process, once per
+/// distinct URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    /// `memory`: in this process, whatever the policy's `backend`.
+    Memory,
+    /// A Redis URL (checked as the policy's `backend` is).
+    Redis(&'static str),
+}
+
+impl CacheBackend {
+    /// The section's backend for `name`.
+    pub fn of(name: &BackendName) -> Self {
+        match name {
+            BackendName::Memory => CacheBackend::Memory,
+            BackendName::Redis(url) => CacheBackend::Redis(intern(url)),
+        }
+    }
+
+    /// The name it was read from.
+    pub fn name(self) -> BackendName {
+        match self {
+            CacheBackend::Memory => BackendName::Memory,
+            CacheBackend::Redis(url) => BackendName::Redis(url.to_string()),
+        }
+    }
+}
+
+/// `text`, kept for the life of the process: once per distinct text, so reloading a file
+/// does not grow memory.
+fn intern(text: &str) -> &'static str {
+    static INTERNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut interned = INTERNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = interned.iter().find(|known| **known == text) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(text.to_string().into_boxed_str());
+    interned.push(leaked);
+    leaked
+}
+
+/// The scheme of a Redis Cluster's URL: `redis+cluster://h1:p1,h2:p2,...`.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// The nodes of a `redis+cluster://[user:password@]h1:p1,h2:p2,...` URL, each as a
+/// `redis://` URL (with the credentials, if any); `None` for another URL, or one without a
+/// node.
+pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let rest = url.strip_prefix(CLUSTER_SCHEME)?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (credentials, hosts) = match rest.rsplit_once('@') {
+        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(|host| format!("redis://{credentials}{host}"))
+        .collect();
+    (!nodes.is_empty()).then_some(nodes)
 }
 
 /// `on_backend_error`.

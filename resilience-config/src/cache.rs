@@ -43,6 +43,45 @@ pub struct CacheSpec {
     pub early_refresh: f64,
     /// `false` bypasses the cache (and clears it). Default true.
     pub enabled: bool,
+    /// A bounded in-memory tier in front of a shared (Redis) cache: `local: { max_entries,
+    /// ttl }`. Ignored while the cache's policy names no Redis backend. Default none.
+    pub local: Option<LocalTier>,
+    /// Where the entries live when not where the policy's `backend` says (`cache: { backend:
+    /// .. }`): read by the runtime from the policy. Default none: the policy's.
+    pub backend: Option<crate::backend::CacheBackend>,
+}
+
+/// `local: { max_entries, ttl }`: a bounded in-memory tier in front of a Redis cache, so that a
+/// hot key is served without a round trip. Its copies are kept coherent across instances by
+/// invalidation messages; `ttl` bounds how long a copy can be served when a message is lost.
+///
+/// ```
+/// # use resilience_config as resilience;
+/// use std::time::Duration;
+/// use resilience::cache::{CacheSpec, LocalTier};
+///
+/// const NEAR: CacheSpec = CacheSpec::new(Duration::from_secs(60))
+///     .local(Some(LocalTier::new(1_000, Duration::from_secs(5))));
+/// assert_eq!(NEAR.local.and_then(|tier| tier.max_entries), Some(1_000));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalTier {
+    /// The bound on the tier's entries. Default: the cache's `max_entries`.
+    pub max_entries: Option<u64>,
+    /// How long a copy is served without asking Redis (at most the cache's `ttl`). Default:
+    /// the cache's `ttl`.
+    pub ttl: Option<Duration>,
+}
+
+impl LocalTier {
+    /// A tier of at most `max_entries` copies, each served for at most `ttl`.
+    pub const fn new(max_entries: u64, ttl: Duration) -> Self {
+        LocalTier {
+            max_entries: Some(max_entries),
+            ttl: Some(ttl),
+        }
+    }
 }
 
 impl CacheSpec {
@@ -57,7 +96,15 @@ impl CacheSpec {
             stale_while_revalidate: None,
             early_refresh: 0.0,
             enabled: true,
+            local: None,
+            backend: None,
         }
+    }
+
+    /// Sets `local` (`None`: no local tier).
+    pub const fn local(mut self, local: Option<LocalTier>) -> Self {
+        self.local = local;
+        self
     }
 }
 
@@ -66,6 +113,10 @@ patch! {
     CachePatch for CacheSpec {
         /// Overrides `ttl`.
         ttl: Duration,
+        /// Sets `local`, the in-memory tier in front of a Redis cache.
+        local: LocalTier => Some,
+        /// Sets the section's own `backend`, over the policy's.
+        backend: crate::backend::CacheBackend => Some,
     }
     with setters {
         /// Overrides `max_entries`.

@@ -11,7 +11,7 @@
 
 use crate::breaker::BreakerPatch;
 use crate::bulkhead::BulkheadPatch;
-use crate::cache::CachePatch;
+use crate::cache::{CachePatch, LocalTier};
 use crate::hedge::HedgePatch;
 use crate::rate_limit::RateLimitPatch;
 use crate::retry::{RetryOn, RetryPatch};
@@ -35,6 +35,8 @@ pub(crate) enum Read<D> {
     RateLimit(fn(&mut D) -> &mut Option<RateLimitPatch>),
     /// A `cache` section.
     Cache(fn(&mut D) -> &mut Option<CachePatch>),
+    /// A cache's `local` tier.
+    Local(fn(&mut D) -> &mut Option<LocalTier>),
     /// A `circuit_breaker` section.
     CircuitBreaker(fn(&mut D) -> &mut Option<BreakerPatch>),
     /// A `bulkhead` section.
@@ -206,7 +208,16 @@ pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(key),
     key!(stale_while_revalidate: scalar::optional_duration),
     key!(early_refresh: scalar::early_refresh),
+    key!(yaml local: Local section),
+    key!(yaml backend: |key, value| scalar::backend(key, value)
+        .map(|name| crate::backend::CacheBackend::of(&name))),
     key!(policy),
+];
+
+/// A policy's `cache.local`: the in-memory tier in front of a Redis cache.
+pub(crate) const LOCAL: &[Key<LocalTier>] = &[
+    key!(yaml max_entries: |key, value| scalar::count(key, value).map(u64::from)),
+    key!(yaml ttl: scalar::positive),
 ];
 
 /// `#[circuit_breaker(...)]` and a policy's `circuit_breaker` section (`failure_if` is a
@@ -281,7 +292,7 @@ pub(crate) const POLICY: &[Key<NamedPolicy>] = &[
     key!(yaml backend: scalar::backend),
     key!(yaml backend_timeout: scalar::positive),
     key!(yaml on_backend_error: scalar::on_backend_error),
-    key!(yaml key_prefix: scalar::text),
+    key!(yaml key_prefix: scalar::key_prefix),
 ];
 
 /// The keys only an attribute can set, in any section: YAML refuses them with their reason.
@@ -311,6 +322,7 @@ docs! {
     RetryPatch: RETRY, "`retry` key", "`retry` keys";
     RateLimitPatch: RATE_LIMIT, "`rate_limit` key", "`rate_limit` keys";
     CachePatch: CACHE, "`cache` key", "`cache` keys";
+    LocalTier: LOCAL, "`local` key", "`local` keys";
     BreakerPatch: CIRCUIT_BREAKER, "`circuit_breaker` key", "`circuit_breaker` keys";
     BulkheadPatch: BULKHEAD, "`bulkhead` key", "`bulkhead` keys";
     HedgePatch: HEDGE, "`hedge` key", "`hedge` keys";

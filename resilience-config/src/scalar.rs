@@ -361,6 +361,21 @@ pub(crate) fn backend(key: &str, scalar: Scalar<'_>) -> Result<BackendName, Prob
             check_redis_url(key, url)?;
             Ok(BackendName::Redis(url.to_string()))
         }
+        Scalar::Str(url) if url.starts_with(crate::backend::CLUSTER_SCHEME) => {
+            let Some(nodes) = crate::backend::cluster_nodes(url) else {
+                return Err(Problem::new(format!(
+                    "`{key}` `{}` names no node of the cluster",
+                    shown(url)
+                ))
+                .hint(Some(
+                    "expected e.g. `redis+cluster://10.0.0.1:6379,10.0.0.2:6379`".to_string(),
+                )));
+            };
+            for node in &nodes {
+                check_redis_url(key, node)?;
+            }
+            Ok(BackendName::Redis(url.to_string()))
+        }
         Scalar::Str(url) if url.starts_with("rediss://") => Err(Problem::new(format!(
             "`{key}` `{url}` asks for TLS, which this build does not support"
         ))
@@ -410,6 +425,27 @@ pub(crate) fn on_backend_error(key: &str, scalar: Scalar<'_>) -> Result<OnBacken
         "local" => OnBackendError::Local,
         _ => OnBackendError::Allow,
     })
+}
+
+/// `key_prefix`: any string but one whose first `{` closes at once (`{}`): Redis Cluster
+/// hashes a key by what is between its first `{` and the next `}` unless that is empty, so an
+/// empty pair first would hide the policy's own `{policy}` tag and scatter the keys one script
+/// uses together over slots.
+pub(crate) fn key_prefix(key: &str, scalar: Scalar<'_>) -> Result<String, Problem> {
+    let prefix = text(key, scalar)?;
+    if prefix
+        .find('{')
+        .is_some_and(|open| prefix[open + 1..].starts_with('}'))
+    {
+        return Err(Problem::new(format!(
+            "`{key}` must not start a hash tag with an empty `{{}}`, found {prefix:?}"
+        ))
+        .hint(Some(
+            "Redis Cluster would then hash whole keys and split a policy's keys over slots;              drop the `{}` or put something between the braces"
+                .to_string(),
+        )));
+    }
+    Ok(prefix)
 }
 
 pub(crate) fn text(key: &str, scalar: Scalar<'_>) -> Result<String, Problem> {

@@ -103,6 +103,21 @@ impl NamedPolicy {
         self
     }
 
+    /// Where the policy's `cache` section keeps its entries (`None`: in memory): its own
+    /// `backend` when it names one (with the policy's `backend_timeout`, `on_backend_error`
+    /// and `key_prefix`), else the policy's.
+    pub fn cache_backend_spec(&self) -> Option<BackendSpec> {
+        match self.cache.and_then(|cache| cache.backend) {
+            None => self.backend_spec(),
+            Some(crate::backend::CacheBackend::Memory) => None,
+            Some(crate::backend::CacheBackend::Redis(url)) => {
+                let mut doc = self.clone();
+                doc.backend = Some(BackendName::Redis(url.to_string()));
+                doc.backend_spec()
+            }
+        }
+    }
+
     /// The backend this policy selects (`None`: in memory): its `backend` URL with its
     /// `backend_timeout`, `on_backend_error` and `key_prefix`.
     pub fn backend_spec(&self) -> Option<BackendSpec> {

@@ -725,6 +725,7 @@ fn read<'de, A: MapAccess<'de>, D>(
         Read::RetryBudget(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Hedge(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Alert(slot) => *slot(doc) = section(pass, map, path)?,
+        Read::Local(slot) => *slot(doc) = section(pass, map, path)?,
         Read::Timeout(slots) => {
             let seed = TimeoutSeed {
                 leaf: LeafSeed {

@@ -1352,6 +1352,8 @@ fn good_redis_urls_load() {
         "redis://[::1]:6380",
         "redis://user:secret@cache.internal:6379/2",
         "redis+unix:///run/redis.sock",
+        "redis+cluster://10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379",
+        "redis+cluster://user:secret@h1:7000,h2:7001/",
     ] {
         let yaml = format!("policies:\n  api:\n    backend: {url}\n");
         let file = load_str(&yaml).unwrap_or_else(|errors| panic!("{url}: {errors}"));
@@ -1415,5 +1417,133 @@ fn a_timeout_mapping_refuses_unknown_keys_and_bad_durations_where_they_are() {
         "policies.api.timeout.total",
         "`total` needs a unit: `5` alone is ambiguous",
         Some("write `5s` or `5ms`"),
+    );
+}
+
+/// `cache.local`: the in-memory tier in front of a Redis cache, read into the cache's patch,
+/// written back the same way, and refused with its place and a hint when misspelt.
+#[test]
+fn a_caches_local_tier_is_read_and_its_mistakes_are_located() {
+    let file = load_str(
+        "policies:\n  near:\n    cache: { ttl: 60s, local: { max_entries: 500, ttl: 2s } }\n    backend: redis://127.0.0.1:6379/0\n",
+    )
+    .unwrap();
+    let local = file.policies["near"].cache.unwrap().local.unwrap();
+    assert_eq!((local.max_entries, local.ttl), (Some(500), Some(secs(2))));
+    let spec = file.policies["near"]
+        .cache
+        .unwrap()
+        .apply(resilience_config::cache::CacheSpec::new(secs(1)));
+    assert_eq!(spec.local, Some(local));
+
+    assert_error(
+        &only_error(&in_section("cache", "ttl: 5s\nlocal: { max_entires: 5 }")),
+        (5, 16),
+        "policies.user-api.cache.local.max_entires",
+        "unknown `local` key `max_entires`",
+        Some("did you mean `max_entries`?"),
+    );
+    assert_error(
+        &only_error(&in_section("cache", "local: { ttl: 0s }")),
+        (4, 21),
+        "policies.user-api.cache.local.ttl",
+        "`ttl` must be longer than zero",
+        None,
+    );
+    assert_error(
+        &only_error(&in_section("cache", "locl: { ttl: 1s }")),
+        (4, 7),
+        "policies.user-api.cache.locl",
+        "unknown `cache` key `locl`",
+        Some("did you mean `local`?"),
+    );
+}
+
+/// A `key_prefix` whose first braces are empty would hide the policy's hash tag.
+#[test]
+fn a_key_prefix_with_an_empty_hash_tag_first_is_refused() {
+    let error = only_error("policies:\n  p:\n    key_prefix: \"a{}b:\"\n");
+    assert_eq!(
+        (error.line, error.column, error.path.as_str()),
+        (3, 17, "policies.p.key_prefix")
+    );
+    assert_eq!(
+        error.message,
+        "`key_prefix` must not start a hash tag with an empty `{}`, found \"a{}b:\""
+    );
+    for fine in ["\"svc:\"", "\"{svc}:\"", "\"x{a}{}\"", "\"}{\""] {
+        assert!(
+            load_str(&format!("policies:\n  p:\n    key_prefix: {fine}\n")).is_ok(),
+            "{fine}"
+        );
+    }
+}
+
+/// `redis+cluster://h1:p1,h2:p2,...`: each node is read as a `redis://` URL (with the
+/// credentials), and a URL without a node, or with a bad one, is refused at its place.
+#[cfg(feature = "redis")]
+#[test]
+fn a_cluster_url_names_its_nodes() {
+    use resilience_config::backend::cluster_nodes;
+    assert_eq!(
+        cluster_nodes("redis+cluster://u:p@h1:7000, h2:7001/"),
+        Some(vec![
+            "redis://u:p@h1:7000".to_string(),
+            "redis://u:p@h2:7001".to_string()
+        ])
+    );
+    assert_eq!(cluster_nodes("redis://h1:7000"), None);
+    assert_error(
+        &only_error("policies:\n  api:\n    backend: \"redis+cluster://,\"\n"),
+        (3, 14),
+        "policies.api.backend",
+        "`backend` `redis+cluster://,` names no node of the cluster",
+        Some("expected e.g. `redis+cluster://10.0.0.1:6379,10.0.0.2:6379`"),
+    );
+    assert_error(
+        &only_error("policies:\n  api:\n    backend: redis+cluster://h1:7000,h2:99999\n"),
+        (3, 14),
+        "policies.api.backend",
+        "`backend` `redis://h2:99999` is not a valid Redis URL: invalid port number",
+        Some("expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"),
+    );
+}
+
+/// `cache: { backend, local }`: the cache section's own backend, over the policy's (with the
+/// policy's `backend_timeout`, `on_backend_error` and `key_prefix`), or `memory` under a policy
+/// whose other sections use Redis.
+#[cfg(feature = "redis")]
+#[test]
+fn a_cache_section_may_name_its_own_backend() {
+    use resilience_config::backend::CacheBackend;
+    let file = load_str(
+        "policies:\n  near:\n    cache: { ttl: 60s, backend: redis://127.0.0.1:6379/1, local: { ttl: 1s } }\n    backend_timeout: 2s\n  \
+         split:\n    cache: { ttl: 60s, backend: memory }\n    backend: redis://127.0.0.1:6379/0\n",
+    )
+    .unwrap();
+    let near = &file.policies["near"];
+    assert_eq!(
+        near.cache.unwrap().backend,
+        Some(CacheBackend::Redis("redis://127.0.0.1:6379/1"))
+    );
+    assert_eq!(near.backend_spec(), None, "the policy itself names none");
+    let spec = near.cache_backend_spec().unwrap();
+    assert_eq!(
+        (spec.url.as_str(), spec.timeout),
+        ("redis://127.0.0.1:6379/1", secs(2))
+    );
+    let split = &file.policies["split"];
+    assert!(split.backend_spec().is_some());
+    assert_eq!(
+        split.cache_backend_spec(),
+        None,
+        "the cache stays in memory"
+    );
+    assert_error(
+        &only_error(&in_section("cache", "backend: redis://h:99999")),
+        (4, 16),
+        "policies.user-api.cache.backend",
+        "`backend` `redis://h:99999` is not a valid Redis URL: invalid port number",
+        Some("expected e.g. `redis://127.0.0.1:6379/0` or `redis+unix:///run/redis.sock`"),
     );
 }

@@ -86,11 +86,17 @@ pub struct NotAKey;
 /// A cached function's key and stored value, probed for serde: `#[cached]` calls
 /// `CodecProbe::<_, Stored>::of(&key).codec()`, which gives the JSON [`Codec`] when both are
 /// serde types and `None` otherwise, so only a function that can be shared is shared through
-/// a Redis backend, and no function has to be.
+/// a Redis backend, and no function has to be. A key that can also be read back from JSON
+/// gets a codec that can (a `local` tier needs it to drop the copy an invalidation message
+/// names).
 ///
 /// Autoderef specialisation (as [`Probe`]): `codec` is an inherent method of this type when
-/// the types are serde types, and of [`NoCodec`], which this type derefs to, always.
-pub struct CodecProbe<K, V>(NoCodec<K, V>);
+/// the key is `Serialize + DeserializeOwned`, of [`WriteOnlyCodec`] (which this type derefs to)
+/// when it is `Serialize`, and of [`NoCodec`], which that derefs to, always.
+pub struct CodecProbe<K, V>(WriteOnlyCodec<K, V>);
+
+/// The middle level of [`CodecProbe`]: a key that is written to JSON, never read back.
+pub struct WriteOnlyCodec<K, V>(NoCodec<K, V>);
 
 /// The fallback level of [`CodecProbe`]: no codec.
 pub struct NoCodec<K, V>(PhantomData<Types<K, V>>);
@@ -102,11 +108,19 @@ impl<K, V> CodecProbe<K, V> {
     /// A probe for the type of `key` and the stored value's type `V`.
     #[inline(always)]
     pub fn of(_key: &K, _value: PhantomData<V>) -> Self {
-        CodecProbe(NoCodec(PhantomData))
+        CodecProbe(WriteOnlyCodec(NoCodec(PhantomData)))
     }
 }
 
 impl<K, V> Deref for CodecProbe<K, V> {
+    type Target = WriteOnlyCodec<K, V>;
+    #[inline(always)]
+    fn deref(&self) -> &WriteOnlyCodec<K, V> {
+        &self.0
+    }
+}
+
+impl<K, V> Deref for WriteOnlyCodec<K, V> {
     type Target = NoCodec<K, V>;
     #[inline(always)]
     fn deref(&self) -> &NoCodec<K, V> {
@@ -115,6 +129,18 @@ impl<K, V> Deref for CodecProbe<K, V> {
 }
 
 impl<K, V> CodecProbe<K, V>
+where
+    K: serde::Serialize + serde::de::DeserializeOwned,
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// Key and value are serde types, and the key reads back: the JSON codec, both ways.
+    #[inline(always)]
+    pub fn codec(&self) -> Option<Codec<K, V>> {
+        Some(Codec::json().reading_keys())
+    }
+}
+
+impl<K, V> WriteOnlyCodec<K, V>
 where
     K: serde::Serialize,
     V: serde::Serialize + serde::de::DeserializeOwned,

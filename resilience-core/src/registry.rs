@@ -49,6 +49,10 @@ struct Entry {
     /// cache reads it on every call, so it is built here, not there.
     #[cfg(feature = "redis")]
     backend: Option<Arc<crate::backend::BackendSpec>>,
+    /// Where its caches keep their entries: the `cache` section's own `backend`, else the
+    /// policy's (see [`NamedPolicy::cache_backend_spec`]).
+    #[cfg(feature = "redis")]
+    cache_backend: Option<Arc<crate::backend::BackendSpec>>,
 }
 
 /// A complete set of named policies, replaced as a whole.
@@ -70,6 +74,8 @@ impl Policies {
         let entry = Entry {
             #[cfg(feature = "redis")]
             backend: policy.backend_spec().map(Arc::new),
+            #[cfg(feature = "redis")]
+            cache_backend: policy.cache_backend_spec().map(Arc::new),
             policy,
         };
         self.by_name.insert(name.into(), entry);
@@ -208,6 +214,18 @@ pub(crate) fn backend(name: &str) -> Option<Arc<crate::backend::BackendSpec>> {
         .by_name
         .get(name)
         .and_then(|entry| entry.backend.clone())
+}
+
+/// Where the caches of the policy called `name` keep their entries: the `cache` section's
+/// own `backend` if it names one (`memory`: none), else the policy's.
+#[cfg(feature = "redis")]
+pub(crate) fn cache_backend(name: &str) -> Option<Arc<crate::backend::BackendSpec>> {
+    named_use();
+    CURRENT
+        .load()
+        .by_name
+        .get(name)
+        .and_then(|entry| entry.cache_backend.clone())
 }
 
 /// The `alert` of the policy called `name`, if it has one.

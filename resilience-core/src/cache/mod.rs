@@ -10,6 +10,8 @@ pub(crate) mod adapter;
 mod flight;
 #[cfg(feature = "redis")]
 mod frame;
+#[cfg(feature = "redis")]
+mod near;
 pub(crate) mod site;
 mod stats;
 mod store;

@@ -66,7 +66,8 @@ where
         Cache::configure(self, spec);
     }
     fn len(&self) -> usize {
-        Cache::len(self)
+        // A two-tier cache keeps its copies in the local tier.
+        Cache::len(self) + self.near().map_or(0, Cache::len)
     }
 }
 
@@ -82,13 +83,17 @@ struct Registered {
 static SITES: LazyLock<Mutex<HashMap<&'static str, Registered>>> = LazyLock::new(Default::default);
 
 fn effective(policies: &Policies, policy: Option<&str>, inline: CacheSpec) -> CacheSpec {
-    match policy
-        .and_then(|name| policies.get(name))
-        .and_then(|policy: &NamedPolicy| policy.cache)
-    {
+    let named: Option<&NamedPolicy> = policy.and_then(|name| policies.get(name));
+    let mut spec = match named.and_then(|policy| policy.cache) {
         Some(patch) => patch.apply(inline),
         None => inline,
+    };
+    // A local tier stands in front of a shared cache only.
+    let shared = named.is_some_and(|policy| policy.cache_backend_spec().is_some());
+    if !shared {
+        spec.local = None;
     }
+    spec
 }
 
 /// Every cache in use: its function's name, policy and counters.
@@ -282,17 +287,24 @@ impl CacheSite {
     }
 
     /// Removes the entry for `key` here and, when the site's policy keeps its cache in Redis,
-    /// there too (for every instance). Without a Redis backend it is [`invalidate`](Self::invalidate).
+    /// there too, for every instance: with a `local` tier, every instance drops its copy
+    /// (an invalidation message). Without a Redis backend it is [`invalidate`](Self::invalidate).
     pub async fn invalidate_shared<Q: Any + serde::Serialize>(&self, key: &Q) -> bool {
         let here = self.invalidate(key);
         #[cfg(feature = "redis")]
         if let Some((backend, prefix)) = self.shared_prefix() {
             if let Ok(json) = serde_json::to_string(key) {
+                use crate::redis::invalidation;
                 let redis = crate::redis::connection::backend(&backend.url);
                 let entry = format!("{prefix}{json}");
-                let lock = format!("{entry}:lock");
+                let lock = crate::redis::keys::lock(&entry);
+                let message = (
+                    invalidation::channel(&backend.key_prefix),
+                    invalidation::one(redis.origin(), &entry),
+                );
+                let keys = vec![entry, lock];
                 if let Err(error) =
-                    crate::redis::cache::delete(&redis, backend.timeout, vec![entry, lock]).await
+                    crate::redis::cache::delete(&redis, backend.timeout, keys, Some(message)).await
                 {
                     error.report(self.name, self.policy.unwrap_or_default(), backend.on_error);
                 }
@@ -302,14 +314,22 @@ impl CacheSite {
     }
 
     /// Removes every entry here and, when the site's policy keeps its cache in Redis, there
-    /// too (a `SCAN` of the function's keys, then `DEL`).
+    /// too (a `SCAN` of the function's keys, then `DEL`), for every instance: with a `local`
+    /// tier, every instance empties it (an invalidation message).
     pub async fn invalidate_all_shared(&self) {
         self.invalidate_all();
         #[cfg(feature = "redis")]
         if let Some((backend, prefix)) = self.shared_prefix() {
+            use crate::redis::invalidation;
             let redis = crate::redis::connection::backend(&backend.url);
+            let message = (
+                invalidation::channel(&backend.key_prefix),
+                invalidation::all(redis.origin(), &prefix),
+            );
             let deleted = match crate::redis::cache::keys(&redis, backend.timeout, &prefix).await {
-                Ok(keys) => crate::redis::cache::delete(&redis, backend.timeout, keys).await,
+                Ok(keys) => {
+                    crate::redis::cache::delete(&redis, backend.timeout, keys, Some(message)).await
+                }
                 Err(error) => Err(error),
             };
             if let Err(error) = deleted {
@@ -321,8 +341,9 @@ impl CacheSite {
     /// The Redis backend of the site's policy and the prefix of the function's entries.
     #[cfg(feature = "redis")]
     fn shared_prefix(&self) -> Option<(std::sync::Arc<crate::backend::BackendSpec>, String)> {
-        let backend = crate::registry::backend(self.policy?)?;
-        let prefix = format!("{}cache:{}:", backend.key_prefix, self.name);
+        let policy = self.policy?;
+        let backend = crate::registry::cache_backend(policy)?;
+        let prefix = crate::redis::keys::function_prefix(&backend.key_prefix, policy, self.name);
         Some((backend, prefix))
     }
 
@@ -353,6 +374,9 @@ pub struct Codec<K, V> {
     pub(crate) encode: fn(&V) -> Option<Vec<u8>>,
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) decode: fn(&[u8]) -> Option<V>,
+    /// A key back from its JSON, when the key type reads back (a `local` tier needs it).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) key_back: Option<fn(&str) -> Option<K>>,
 }
 
 impl<K, V> std::fmt::Debug for Codec<K, V> {
@@ -372,7 +396,19 @@ where
             key: |key| serde_json::to_string(key).ok(),
             encode: |value| serde_json::to_vec(value).ok(),
             decode: |bytes| serde_json::from_slice(bytes).ok(),
+            key_back: None,
         }
+    }
+}
+
+impl<K, V> Codec<K, V>
+where
+    K: serde::de::DeserializeOwned,
+{
+    /// The same codec, reading keys back from JSON too.
+    pub fn reading_keys(mut self) -> Self {
+        self.key_back = Some(|json| serde_json::from_str(json).ok());
+        self
     }
 }
 
@@ -396,7 +432,14 @@ where
     };
     #[cfg(feature = "redis")]
     if let (Some(policy), Some(codec)) = (site.policy, codec) {
-        if let Some(backend) = crate::registry::backend(policy) {
+        // A local tier's hit: no round trip, and no look-up of the policy's backend (the
+        // tier is on only while the policy names one).
+        if let Some(near) = cache.near().filter(|_| codec.key_back.is_some()) {
+            if let Some(value) = near.hit(&key) {
+                return R::restore(value);
+            }
+        }
+        if let Some(backend) = crate::registry::cache_backend(policy) {
             // Boxed: the Redis path's state would otherwise make every call's future larger.
             return Box::pin(redis_cached(site, cache, &backend, &codec, key, load)).await;
         }
@@ -442,6 +485,12 @@ where
     if !cache.is_enabled() {
         return load().await;
     }
+    // A stale entry being refreshed by this process: served at once.
+    if cache.refreshes() {
+        if let Some(value) = cache.stale_while_loading(&key) {
+            return R::restore(value);
+        }
+    }
     let Some(key_text) = (codec.key)(&key) else {
         let found = cache.lookup(&key);
         return cache
@@ -450,18 +499,22 @@ where
             })
             .await;
     };
-    let entry = format!("{}cache:{}:{key_text}", backend.key_prefix, site.name);
+    let prefix =
+        crate::redis::keys::function_prefix(&backend.key_prefix, policy_of(site), site.name);
+    let entry = format!("{prefix}{key_text}");
     let redis = connection::backend(&backend.url);
     let timeout = backend.timeout;
+    let near = Near::of(cache, codec, &redis, backend, prefix);
     let decode = |bytes: &[u8]| {
-        let (_, json) = super::frame::unframe(bytes)?;
-        (codec.decode)(json)
+        let framed = super::frame::unframe(bytes)?;
+        let value = (codec.decode)(framed.json)?;
+        Some((value, framed.freshness, framed.refresh_below))
     };
     let failed = |error: &BackendError| {
         error.report(site.name, site.policy.unwrap_or_default(), backend.on_error);
     };
     // Borrowed into the load, which moves only `alone` and `load` in.
-    let (key, redis, entry, decode, failed) = (&key, &redis, &entry, &decode, &failed);
+    let (key, redis, entry, decode, failed, near) = (&key, &redis, &entry, &decode, &failed, &near);
     cache
         .deduplicated(
             key,
@@ -471,11 +524,45 @@ where
                 // The round trips before the load share one `backend_timeout`: a Redis that
                 // freezes during a miss costs it once, then `on_backend_error` decides.
                 let deadline = tokio::time::Instant::now() + timeout;
-                let plan = match shared::get(redis, timeout, entry).await {
-                    Ok(Some(bytes)) => match decode(&bytes) {
-                        Some(value) => {
-                            cache.count_lookup(true);
-                            return (R::restore(value.clone()), Some(value));
+                let epoch = cache.near_epoch();
+                let with_ttl = cache.refreshes() || near.as_ref().is_some_and(Near::keeps);
+                let read = if with_ttl {
+                    shared::get_with_ttl(redis, timeout, entry).await
+                } else {
+                    shared::get(redis, timeout, entry)
+                        .await
+                        .map(|found| found.map(|bytes| (bytes, None)))
+                };
+                let plan = match read {
+                    Ok(Some((bytes, left))) => match decode(&bytes) {
+                        Some((value, freshness, below)) => {
+                            let below = Duration::from_millis(below);
+                            match left.filter(|left| !below.is_zero() && *left <= below) {
+                                // Fresh (or of unknown life: a plain `GET`).
+                                None => {
+                                    cache.count_lookup(true);
+                                    if let Some(near) = near {
+                                        let fresh = left.map(|left| left.saturating_sub(below));
+                                        near.keep(epoch, key, &value, freshness, fresh);
+                                    }
+                                    return (R::restore(value.clone()), Some(value));
+                                }
+                                // Stale: served to everyone while one caller, of any
+                                // instance, refreshes it.
+                                Some(left) => {
+                                    cache.count_stale();
+                                    let usable = crate::clock::nanos(left);
+                                    cache.keep_stale(key.clone(), value.clone(), usable);
+                                    let lock = shared::Lock::new(entry);
+                                    let lease = shared::lease(timeout);
+                                    match shared::try_lock(redis, timeout, &lock, lease).await {
+                                        Ok(true) => Plan::Refresh(lock),
+                                        Ok(false) | Err(_) => {
+                                            return (R::restore(value.clone()), Some(value));
+                                        }
+                                    }
+                                }
+                            }
                         }
                         None => Plan::Load(None),
                     },
@@ -490,11 +577,16 @@ where
                     }
                     Err(error) => Plan::Fallback(error),
                 };
-                if !matches!(plan, Plan::Fallback(_)) {
+                if !matches!(plan, Plan::Fallback(_) | Plan::Refresh(_)) {
                     cache.count_lookup(false);
                 }
                 let mut guard = match plan {
-                    Plan::Served(value) => return (R::restore(value.clone()), Some(value)),
+                    Plan::Served((value, freshness, _)) => {
+                        if let Some(near) = near {
+                            near.keep(epoch, key, &value, freshness, None);
+                        }
+                        return (R::restore(value.clone()), Some(value));
+                    }
                     Plan::Fallback(error) => {
                         failed(&error);
                         return match backend.on_error {
@@ -517,11 +609,18 @@ where
                     Plan::Load(lock) => lock.map(|lock| {
                         shared::LockGuard::new(Arc::clone(redis), timeout, entry, lock)
                     }),
+                    Plan::Refresh(lock) => Some(shared::LockGuard::new(
+                        Arc::clone(redis),
+                        timeout,
+                        entry,
+                        lock,
+                    )),
                 };
                 cache
                     .stats()
                     .loads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let started = tokio::time::Instant::now();
                 let (result, stored) = match guard.as_ref().and_then(shared::LockGuard::lock) {
                     Some(lock) => {
                         let lease = shared::lease(timeout);
@@ -530,26 +629,42 @@ where
                     None => load().await,
                 }
                 .split();
+                let took = crate::clock::nanos(started.elapsed());
+                if cache.refreshes() {
+                    cache.forget_stale(key);
+                }
                 // The value (when it is to be stored) and the release of the lock, in one round
                 // trip; a load without the lock has none to release.
                 let frame = stored.as_ref().and_then(|(value, freshness)| {
-                    let ttl = cache.entry_ttl(*freshness);
+                    let (ttl, below) = cache.shared_life(*freshness, took);
                     let json = (codec.encode)(value).filter(|_| ttl > 0)?;
-                    Some((
-                        super::frame::frame(*freshness, &json),
-                        Duration::from_nanos(ttl),
-                    ))
+                    // Whole milliseconds, rounded up: never fresher than the policy says.
+                    let below = below.div_ceil(1_000_000);
+                    let ttl = Duration::from_nanos(ttl);
+                    let fresh = ttl.saturating_sub(Duration::from_millis(below));
+                    Some((super::frame::frame(*freshness, &json, below), ttl, fresh))
                 });
                 let lock = match guard.as_ref().and_then(shared::LockGuard::lock) {
                     Some(lock) => Some(lock.clone()),
                     None => frame.as_ref().map(|_| shared::Lock::new(entry)),
                 };
                 if let Some(lock) = lock {
-                    let value = frame.as_ref().map(|(frame, ttl)| (frame.as_slice(), *ttl));
-                    if let Err(error) =
-                        shared::store_and_unlock(redis, timeout, entry, &lock, value).await
+                    let value = frame
+                        .as_ref()
+                        .map(|(frame, ttl, _)| (frame.as_slice(), *ttl));
+                    let announce = near.as_ref().map(Near::announce);
+                    let epoch = cache.near_epoch();
+                    match shared::store_and_unlock(redis, timeout, entry, &lock, value, announce)
+                        .await
                     {
-                        failed(&error);
+                        Ok(()) => {
+                            if let (Some(near), Some((value, freshness)), Some((_, _, fresh))) =
+                                (near, &stored, &frame)
+                            {
+                                near.keep(epoch, key, value, *freshness, Some(*fresh));
+                            }
+                        }
+                        Err(error) => failed(&error),
                     }
                 }
                 // Released, or tried: a lock whose release failed ends with its lease.
@@ -562,11 +677,103 @@ where
         .await
 }
 
+/// The policy a Redis-backed site names (every one names one: a backend is a policy's).
+#[cfg(feature = "redis")]
+fn policy_of(site: &CacheSite) -> &'static str {
+    site.policy.unwrap_or_default()
+}
+
+/// A call's view of its cache's local tier (`local`): where its copies go, and how this
+/// instance tells the others to drop theirs.
+#[cfg(feature = "redis")]
+struct Near<'a, K, V> {
+    /// The tier, when this call can keep copies in it: the key reads back from JSON (to drop
+    /// the copy a message names) and the invalidation subscriber runs.
+    keeper: Option<(&'a Cache<K, V>, &'a crate::redis::invalidation::Subscriber)>,
+    cache: &'a Cache<K, V>,
+    /// The channel, and the head of a message naming one entry.
+    channel: String,
+    head: String,
+}
+
+#[cfg(feature = "redis")]
+impl<'a, K, V> Near<'a, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// `None` when the cache has no local tier. Starts the subscriber of `redis` and
+    /// registers the tier with it on first use.
+    fn of(
+        cache: &'static Cache<K, V>,
+        codec: &Codec<K, V>,
+        redis: &'a crate::redis::connection::Backend,
+        backend: &crate::backend::BackendSpec,
+        prefix: String,
+    ) -> Option<Self> {
+        use crate::redis::invalidation;
+        let tier = cache.near()?;
+        let channel = invalidation::channel(&backend.key_prefix);
+        let head = invalidation::one(redis.origin(), "");
+        let keeper = match (codec.key_back, invalidation::subscriber(redis)) {
+            (Some(key_back), Some(subscriber)) => {
+                let identity = (std::ptr::from_ref(cache) as usize, prefix.as_str());
+                if !subscriber.listens(identity) {
+                    subscriber.listen(std::sync::Arc::new(super::near::Listening {
+                        cache,
+                        channel: channel.clone(),
+                        prefix,
+                        key_back,
+                    }));
+                }
+                Some((tier, &**subscriber))
+            }
+            _ => None,
+        };
+        Some(Near {
+            keeper,
+            cache,
+            channel,
+            head,
+        })
+    }
+
+    /// Whether copies are kept now (a read then asks how long the entry lives).
+    fn keeps(&self) -> bool {
+        self.keeper.is_some()
+    }
+
+    /// Keeps a copy of `value` for at most `left` (the entry's time to live), unless an
+    /// invalidation message came since `epoch` or the subscriber is not subscribed.
+    fn keep(
+        &self,
+        epoch: u64,
+        key: &K,
+        value: &V,
+        freshness: super::Freshness,
+        left: Option<Duration>,
+    ) {
+        let Some((tier, subscriber)) = self.keeper else {
+            return;
+        };
+        if subscriber.is_subscribed() && self.cache.near_epoch() == epoch {
+            let within = left.map_or(u64::MAX, crate::clock::nanos);
+            tier.insert_within(key.clone(), value.clone(), freshness, 0, within);
+        }
+    }
+
+    /// The channel and the head of the message announcing a stored entry.
+    fn announce(&self) -> (&str, &str) {
+        (&self.channel, &self.head)
+    }
+}
 /// What a miss does next, once Redis has answered (or not).
 #[cfg(feature = "redis")]
 enum Plan<V> {
-    /// Another instance's load stored this.
-    Served(V),
+    /// Another instance's load stored this (a value, or a failure under `negative_ttl`).
+    Served((V, super::Freshness, u64)),
+    /// Refresh a stale entry, holding the lock.
+    Refresh(crate::redis::cache::Lock),
     /// Load, holding the lock (or without it: the wait ended, or the entry is of another
     /// format version).
     Load(Option<crate::redis::cache::Lock>),
@@ -584,7 +791,7 @@ async fn lock_or_wait<V>(
     timeout: Duration,
     first: Duration,
     entry: &str,
-    decode: &impl Fn(&[u8]) -> Option<V>,
+    decode: &impl Fn(&[u8]) -> Option<(V, super::Freshness, u64)>,
 ) -> Plan<V> {
     use crate::redis::cache::{self as shared, Fetched};
 
@@ -784,6 +991,30 @@ mod tests {
             4,
             "back on, cleared, then cached again"
         );
+    }
+
+    /// `local` is kept only for a policy naming a Redis backend: in memory there is nothing
+    /// to stand in front of.
+    #[test]
+    fn a_local_tier_needs_a_backend() {
+        use resilience_config::cache::LocalTier;
+        let tier = LocalTier::new(10, Duration::from_secs(1));
+        let local = Some(tier);
+        let patch = crate::cache::CachePatch {
+            local: Some(tier),
+            ..Default::default()
+        };
+        let mut policies = Policies::new();
+        policies.insert("memory", NamedPolicy::with_cache(patch));
+        policies.insert(
+            "shared",
+            NamedPolicy::with_cache(patch)
+                .with_backend(crate::backend::BackendSpec::redis("redis://127.0.0.1:1/0")),
+        );
+        let inline = CacheSpec::new(MINUTE);
+        assert_eq!(effective(&policies, Some("memory"), inline).local, None);
+        assert_eq!(effective(&policies, Some("shared"), inline).local, local);
+        assert_eq!(effective(&policies, None, inline.local(local)).local, None);
     }
 
     #[test]

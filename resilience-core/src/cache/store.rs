@@ -8,8 +8,8 @@
 
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use quick_cache::sync::Cache as Store;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
@@ -166,6 +166,13 @@ pub struct Cache<K, V> {
     stats: Arc<CacheStats>,
     /// The site name reported to the `metrics` facade.
     name: &'static str,
+    /// The in-memory tier in front of a shared cache (`local`), made when a policy first sets
+    /// one; it counts its hits in this cache's counters.
+    near: OnceLock<Box<Cache<K, V>>>,
+    /// Whether [`near`](Self::near) is in use (`local` set, the cache enabled).
+    near_on: AtomicBool,
+    /// Bumped by each invalidation message for this cache (see [`near_epoch`](Self::near_epoch)).
+    near_epoch: AtomicU64,
 }
 
 /// How long before its expiry a value whose load took `took` nanoseconds stops being fresh,
@@ -244,6 +251,16 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     pub fn weighed(spec: CacheSpec, name: &'static str, weigher: Option<AnyWeigher>) -> Self {
         let stats = Arc::new(CacheStats::default());
         super::stats::watch(&stats, name);
+        Cache::counting_in(spec, name, weigher, stats)
+    }
+
+    /// A cache counting in `stats` (its own, or the one of the cache it is the local tier of).
+    fn counting_in(
+        spec: CacheSpec,
+        name: &'static str,
+        weigher: Option<AnyWeigher>,
+        stats: Arc<CacheStats>,
+    ) -> Self {
         let capacity = spec.max_entries.max(1);
         let store = Store::with_options(
             quick_cache::OptionsBuilder::new()
@@ -277,6 +294,9 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
             clock: Clock::new(),
             stats,
             name,
+            near: OnceLock::new(),
+            near_on: AtomicBool::new(false),
+            near_epoch: AtomicU64::new(0),
         };
         cache.fit_capacity(capacity);
         cache.configure(spec);
@@ -357,6 +377,81 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         if was_enabled && !spec.enabled {
             self.store.clear();
         }
+        self.configure_near(spec);
+    }
+
+    /// Makes, reconfigures or turns off the local tier as `spec.local` says. Its copies live
+    /// for the tier's `ttl`, at most the cache's, and its failures for `negative_ttl`, at most
+    /// that; it has no jitter, stale window or early refresh of its own (Redis's entry has).
+    fn configure_near(&self, spec: CacheSpec) {
+        let Some(tier) = spec.local.filter(|_| spec.enabled) else {
+            if self.near_on.swap(false, Ordering::AcqRel) {
+                if let Some(near) = self.near.get() {
+                    near.invalidate_all();
+                }
+            }
+            return;
+        };
+        let ttl = tier.ttl.map_or(spec.ttl, |ttl| ttl.min(spec.ttl));
+        let near_spec = CacheSpec::new(ttl)
+            .max_entries(tier.max_entries.unwrap_or(spec.max_entries))
+            .negative_ttl(spec.negative_ttl.map(|negative| negative.min(ttl)));
+        let near = self.near.get_or_init(|| {
+            Box::new(Cache::counting_in(
+                near_spec,
+                self.name,
+                None,
+                Arc::clone(&self.stats),
+            ))
+        });
+        near.configure(near_spec);
+        self.near_on.store(true, Ordering::Release);
+    }
+
+    /// The local tier in front of a shared cache, while a policy sets one.
+    #[inline]
+    pub(crate) fn near(&self) -> Option<&Cache<K, V>> {
+        if !self.near_on.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.near.get().map(|near| &**near)
+    }
+
+    /// How many invalidation messages (and resubscriptions) reached this cache: a value read
+    /// from the shared cache is kept in the local tier only if this did not move while it was
+    /// read, so a message that overtakes the read's answer is not undone by it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn near_epoch(&self) -> u64 {
+        self.near_epoch.load(Ordering::Acquire)
+    }
+
+    /// Drops the local tier's copy of `key` (of every key: `None`) for an invalidation
+    /// message, and moves [`near_epoch`](Self::near_epoch) so that no read under way keeps a
+    /// copy from before it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn drop_near(&self, key: Option<&K>) {
+        self.near_epoch.fetch_add(1, Ordering::AcqRel);
+        // With the stale copies kept for the callers of a refresh: those are copies too.
+        match key {
+            Some(key) => self.invalidate(key),
+            None => self.invalidate_all(),
+        }
+    }
+
+    /// A fresh value of this (local) tier, counted as a hit; nothing is counted without one
+    /// (the shared tier behind it counts the lookup).
+    #[inline]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn hit(&self, key: &K) -> Option<V> {
+        let entry = self.store.get(key)?;
+        let now = self.clock.now();
+        if now < entry.fresh_until {
+            self.stats.report_due(now, self.name);
+            self.stats.count(Lookups::Hit);
+            return Some(entry.value);
+        }
+        self.store.remove_if(key, |entry| entry.usable_until <= now);
+        None
     }
 
     /// Whether the cache is in use (a disabled cache bypasses to the function).
@@ -384,14 +479,20 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         self.store.is_empty()
     }
 
-    /// Removes one key.
+    /// Removes one key (from the local tier too, if there is one).
     pub fn invalidate(&self, key: &K) {
         self.store.remove(key);
+        if let Some(near) = self.near.get() {
+            near.store.remove(key);
+        }
     }
 
-    /// Removes every key.
+    /// Removes every key (from the local tier too, if there is one).
     pub fn invalidate_all(&self) {
         self.store.clear();
+        if let Some(near) = self.near.get() {
+            near.store.clear();
+        }
     }
 
     /// Looks `key` up, counting a hit, a stale serve or a miss.
@@ -436,7 +537,20 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
     /// [`early_gap`]) and stays servable until then, so the first caller past that point
     /// refreshes it as it would a stale one while everyone else is served.
     pub(crate) fn insert_loaded(&self, key: K, value: V, freshness: Freshness, took: u64) -> bool {
-        if !self.enabled.load(Ordering::Relaxed) {
+        self.insert_within(key, value, freshness, took, u64::MAX)
+    }
+
+    /// [`insert_loaded`](Self::insert_loaded) of a value that lives at most `within`
+    /// nanoseconds (a copy of a shared entry: no longer than the entry itself).
+    pub(crate) fn insert_within(
+        &self,
+        key: K,
+        value: V,
+        freshness: Freshness,
+        took: u64,
+        within: u64,
+    ) -> bool {
+        if !self.enabled.load(Ordering::Relaxed) || within == 0 {
             return false;
         }
         let ttl = match freshness {
@@ -445,7 +559,8 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
                 0 => return false,
                 ttl => ttl,
             },
-        };
+        }
+        .min(within);
         let now = self.clock.now();
         let expiry = now.saturating_add(ttl);
         let usable_until = match freshness {
@@ -490,14 +605,85 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         u64::try_from(weight).unwrap_or(u64::MAX).max(1)
     }
 
-    /// How long a value stored now lives (nanoseconds; 0: not stored), for a backend that
-    /// keeps the entries elsewhere.
+    /// For a backend that keeps the entries elsewhere: how long a value stored now lives
+    /// there (nanoseconds; 0: not stored), and the life left below which it is no longer
+    /// fresh but served while one caller refreshes it (0: fresh until it expires). A success
+    /// lives its jittered `ttl` plus the `stale_while_revalidate` window, and stops being
+    /// fresh that window before it expires, or earlier under `early_refresh` (by a gap drawn
+    /// as in memory, from `took`, how long its load took).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn entry_ttl(&self, freshness: Freshness) -> u64 {
+    pub(crate) fn shared_life(&self, freshness: Freshness, took: u64) -> (u64, u64) {
         match freshness {
-            Freshness::Positive => self.jittered_ttl(),
-            Freshness::Negative => self.negative_ttl.load(Ordering::Relaxed),
+            Freshness::Positive => {
+                let ttl = self.jittered_ttl();
+                if ttl == 0 {
+                    return (0, 0);
+                }
+                let stale = self.stale_window.load(Ordering::Relaxed);
+                let beta = f64::from_bits(self.early_bits.load(Ordering::Relaxed));
+                let gap = if beta > 0.0 && took > 0 {
+                    early_gap(took, beta, early_draw()).min(ttl)
+                } else {
+                    0
+                };
+                (ttl.saturating_add(stale), stale.saturating_add(gap))
+            }
+            Freshness::Negative => (self.negative_ttl.load(Ordering::Relaxed), 0),
         }
+    }
+
+    /// Whether a value may be served after it stops being fresh (`stale_while_revalidate`
+    /// or `early_refresh`): a backend then reads how long its entries have left.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn refreshes(&self) -> bool {
+        self.stale_window.load(Ordering::Relaxed) > 0
+            || f64::from_bits(self.early_bits.load(Ordering::Relaxed)) > 0.0
+    }
+
+    /// Keeps `value`, read stale from a backend with `usable_for` nanoseconds of life left,
+    /// so that the callers arriving while one of them refreshes it are served it at once
+    /// (see [`stale_while_loading`](Self::stale_while_loading)).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn keep_stale(&self, key: K, value: V, usable_for: u64) {
+        if !self.enabled.load(Ordering::Relaxed) || usable_for == 0 {
+            return;
+        }
+        let now = self.clock.now();
+        let weight = self.weight_of(&value);
+        let entry = Entry {
+            value,
+            fresh_until: now,
+            usable_until: now.saturating_add(usable_for),
+            weight,
+        };
+        let mut inserting = Inserting(Some(key.clone()));
+        self.store.insert_with_lifecycle(key, entry, &mut inserting);
+    }
+
+    /// Drops what [`keep_stale`](Self::keep_stale) kept for `key` (its refresh ended).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn forget_stale(&self, key: &K) {
+        self.store.remove(key);
+    }
+
+    /// A value kept by [`keep_stale`](Self::keep_stale) (or any usable one) while a load of
+    /// `key` runs in this process: served at once, counted as stale.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn stale_while_loading(&self, key: &K) -> Option<V> {
+        if !self.flights.is_loading(key) {
+            return None;
+        }
+        let entry = self.store.peek(key)?;
+        (self.clock.now() < entry.usable_until).then(|| {
+            self.stats.count(Lookups::Stale);
+            entry.value
+        })
+    }
+
+    /// Counts a stale value served from a backend.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn count_stale(&self) {
+        self.stats.count(Lookups::Stale);
     }
 
     /// Counts a lookup made elsewhere (a backend's hit or miss).
@@ -984,6 +1170,78 @@ mod tests {
         assert_eq!(refresher.await.unwrap(), Ok("v2".to_string()));
         assert_eq!(cache.lookup(&1), Lookup::Fresh("v2".into()));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_shared_entry_lives_its_stale_window_longer_and_is_refreshed_below_it() {
+        DRAW.with(|draw| draw.set(Some(0.5)));
+        let spec = CacheSpec::new(60 * S)
+            .stale_while_revalidate(Some(30 * S))
+            .negative_ttl(Some(5 * S));
+        let cache = Cache::<u32, String>::new(spec);
+        assert_eq!(
+            cache.shared_life(Freshness::Positive, 2_000_000_000),
+            (90_000_000_000, 30_000_000_000),
+            "without early refresh, fresh until the window"
+        );
+        assert_eq!(
+            cache.shared_life(Freshness::Negative, 2_000_000_000),
+            (5_000_000_000, 0)
+        );
+        cache.configure(spec.early_refresh(1.0));
+        // the median draw: ln 2 of the 2 s load before the window
+        assert_eq!(
+            cache.shared_life(Freshness::Positive, 2_000_000_000),
+            (90_000_000_000, 31_386_294_361)
+        );
+        assert!(cache.refreshes());
+        cache.configure(CacheSpec::new(60 * S));
+        assert!(!cache.refreshes());
+        assert_eq!(
+            cache.shared_life(Freshness::Positive, 2_000_000_000),
+            (60_000_000_000, 0)
+        );
+    }
+
+    /// `local`: a tier of its own bound and ttl (at most the cache's), whose hits count as
+    /// the cache's hits and whose misses count nothing; off again when the policy drops it.
+    #[tokio::test(start_paused = true)]
+    async fn the_local_tier_has_its_own_bound_and_ttl_and_counts_only_its_hits() {
+        use resilience_config::cache::LocalTier;
+        let cache = Cache::<u32, String>::new(CacheSpec::new(60 * S));
+        assert!(cache.near().is_none(), "no tier without `local`");
+        let spec = CacheSpec::new(60 * S).local(Some(LocalTier::new(10, 5 * S)));
+        cache.configure(spec);
+        let near = cache.near().expect("the tier");
+        for key in 0..100 {
+            near.insert(key, key.to_string(), Freshness::Positive);
+        }
+        assert!(near.len() <= 10, "{} copies", near.len());
+        near.insert(1000, "kept".into(), Freshness::Positive);
+        assert_eq!(near.hit(&1000), Some("kept".into()));
+        assert_eq!(near.hit(&2000), None);
+        let counts = cache.stats().counts();
+        assert_eq!((counts.hits, counts.misses), (1, 0));
+        tokio::time::advance(5 * S).await;
+        assert_eq!(near.hit(&1000), None, "the tier's ttl, not the cache's");
+        // A copy no longer than its entry has left.
+        near.insert_within(7, "short".into(), Freshness::Positive, 0, 1_000_000_000);
+        tokio::time::advance(S).await;
+        assert_eq!(near.hit(&7), None);
+        // A tier's ttl above the cache's is the cache's.
+        cache.configure(CacheSpec::new(2 * S).local(Some(LocalTier::new(10, 60 * S))));
+        let near = cache.near().expect("the tier");
+        near.insert(8, "eight".into(), Freshness::Positive);
+        tokio::time::advance(2 * S).await;
+        assert_eq!(near.hit(&8), None);
+        // Invalidation reaches the tier; dropping `local` turns it off and empties it.
+        near.insert(9, "nine".into(), Freshness::Positive);
+        cache.invalidate(&9);
+        assert_eq!(near.hit(&9), None);
+        near.insert(9, "nine".into(), Freshness::Positive);
+        cache.configure(CacheSpec::new(2 * S));
+        assert!(cache.near().is_none());
+        assert_eq!(near.len(), 0);
     }
 
     #[test]

@@ -326,10 +326,8 @@ where
     let (interval, tolerance, max_wait) = site.limiter().params();
     // One Redis key per key value, the same in every instance: the stable hash, never the
     // in-process one (its seed is random per process).
-    let redis_key = match key {
-        Some(key) => format!("{}rl:{policy}:{:016x}", backend.key_prefix, key.stable()),
-        None => format!("{}rl:{policy}", backend.key_prefix),
-    };
+    let redis_key =
+        crate::redis::keys::limiter(&backend.key_prefix, policy, key.map(RateKey::stable));
     let key = key.map(RateKey::hash);
     let redis = connection::backend(&backend.url);
     let acquired = limiter::acquire(

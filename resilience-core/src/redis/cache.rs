@@ -1,10 +1,11 @@
 //! A cache kept in Redis: values serialized with serde, so every instance of a service shares
 //! one copy of each entry, and one load per key across instances.
 //!
-//! Entry format (the value of key `{key_prefix}cache:{function}:{key as JSON}`): one version
-//! byte (1), one freshness byte (0: a value, 1: a cached failure, under `negative_ttl`), then
-//! the value as JSON. An entry with another version byte is a miss, never misread. Redis
-//! expires entries (`PX`, with the site's `ttl_jitter` applied).
+//! Entry format (the value of key `<key_prefix>cache:{<policy>}:<function>:<key as JSON>`, see
+//! [`super::keys`]): one version byte, one freshness byte (0: a value, 1: a cached failure,
+//! under `negative_ttl`), then the value as JSON, in version 2 after the life left below which
+//! it is stale (see `cache::frame`). An entry with another version byte is a miss, never
+//! misread. Redis expires entries (`PX`, with the site's `ttl_jitter` applied).
 //!
 //! Cross-instance single-flight: on a miss, one script ([`get_or_lock`]) returns the entry or
 //! takes the lock `{entry key}:lock` (`SET NX PX`) with a token of this load. The holder
@@ -60,6 +61,29 @@ pub(crate) async fn get(
         .await
 }
 
+/// The entry and how long it still lives (`None`: no expiry), in one round trip (`GET` and
+/// `PTTL` pipelined): a local copy lives no longer than the entry it copies.
+pub(crate) async fn get_with_ttl(
+    backend: &Backend,
+    timeout: Duration,
+    key: &str,
+) -> Result<Option<(Vec<u8>, Option<Duration>)>, BackendError> {
+    let (bytes, ttl): (Option<Vec<u8>>, i64) = backend
+        .run(timeout, |mut connection| async move {
+            redis::pipe()
+                .cmd("GET")
+                .arg(key)
+                .cmd("PTTL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+        })
+        .await?;
+    // -1: no expiry; -2: gone between the two commands (it cannot be, they run together).
+    let ttl = u64::try_from(ttl).ok().map(Duration::from_millis);
+    Ok(bytes.map(|bytes| (bytes, ttl)))
+}
+
 /// KEYS: the entry, its lock. ARGV: the token, the lease in milliseconds. Returns {1, entry}
 /// when the entry exists, {2, ''} when the lock was taken for the token, {0, ''} when another
 /// load holds it.
@@ -75,17 +99,22 @@ return {0, ''}
 });
 
 /// KEYS: the entry, its lock. ARGV: the token, then (when there is a value to store) the
-/// frame and its ttl in milliseconds. Stores the frame, and deletes the lock if the token
-/// still holds it.
+/// frame and its ttl in milliseconds, then (when local tiers are to hear of it) the channel
+/// and the message's head, to which the entry's key is appended. Stores the frame and
+/// publishes the message, and deletes the lock if the token still holds it.
 static STORE_AND_UNLOCK: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if ARGV[2] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5] .. KEYS[1]) end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 ",
     )
 });
+
+/// An invalidation message to publish: its channel, and its head (the entry key follows).
+pub(crate) type Announce<'a> = Option<(&'a str, &'a str)>;
 
 /// KEYS: the lock. ARGV: the token, the lease in milliseconds. Extends the lock if the token
 /// still holds it; 1 if it did.
@@ -120,10 +149,33 @@ impl Lock {
     /// A new claim on the lock of `entry`.
     pub(crate) fn new(entry: &str) -> Self {
         Lock {
-            key: format!("{entry}:lock"),
+            key: super::keys::lock(entry),
             token: format!("{:032x}", rand::random::<u128>()),
         }
     }
+}
+
+/// Takes the lock for `lock`'s token if no load holds it (the refresh of a stale entry);
+/// whether it did.
+pub(crate) async fn try_lock(
+    backend: &Backend,
+    timeout: Duration,
+    lock: &Lock,
+    lease: Duration,
+) -> Result<bool, BackendError> {
+    backend
+        .run(timeout, |mut connection| async move {
+            redis::cmd("SET")
+                .arg(&lock.key)
+                .arg(&lock.token)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(lease))
+                .query_async::<Option<String>>(&mut connection)
+                .await
+        })
+        .await
+        .map(|set| set.is_some())
 }
 
 /// In one round trip: the entry if there is one, else the lock for `lock`'s token.
@@ -152,14 +204,15 @@ pub(crate) async fn get_or_lock(
     })
 }
 
-/// Stores `value` (a frame and its ttl) if any, and releases `lock` if its token still holds
-/// it: one round trip.
+/// Stores `value` (a frame and its ttl) if any, announcing it with `announce` if given, and
+/// releases `lock` if its token still holds it: one round trip.
 pub(crate) async fn store_and_unlock(
     backend: &Backend,
     timeout: Duration,
     entry: &str,
     lock: &Lock,
     value: Option<(&[u8], Duration)>,
+    announce: Announce<'_>,
 ) -> Result<(), BackendError> {
     backend
         .run(timeout, |mut connection| async move {
@@ -167,6 +220,9 @@ pub(crate) async fn store_and_unlock(
             invocation.key(&lock.key).arg(&lock.token);
             if let Some((frame, ttl)) = value {
                 invocation.arg(frame).arg(millis(ttl));
+                if let Some((channel, head)) = announce {
+                    invocation.arg(channel).arg(head);
+                }
             }
             invocation.invoke_async::<i64>(&mut connection).await
         })
@@ -269,26 +325,51 @@ impl Drop for LockGuard {
             std::mem::take(&mut self.entry),
         );
         runtime.spawn(async move {
-            let _ = store_and_unlock(&backend, timeout, &entry, &lock, None).await;
+            let _ = store_and_unlock(&backend, timeout, &entry, &lock, None, None).await;
         });
     }
 }
 
-/// Deletes keys (an entry and its lock, or the results of [`keys`]).
+/// Deletes keys (an entry and its lock, or the results of [`keys`]), then publishes
+/// `message` on its channel if given (the local tiers' invalidation): one round trip.
 pub(crate) async fn delete(
     backend: &Backend,
     timeout: Duration,
     keys: Vec<String>,
+    message: Option<(String, String)>,
 ) -> Result<(), BackendError> {
-    if keys.is_empty() {
+    if keys.is_empty() && message.is_none() {
         return Ok(());
     }
     backend
         .run(timeout, |mut connection| async move {
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut connection)
-                .await
+            let mut delete = redis::cmd("DEL");
+            delete.arg(&keys);
+            let mut publish = redis::cmd("PUBLISH");
+            if let Some((channel, message)) = &message {
+                publish.arg(channel).arg(message);
+            }
+            match (keys.is_empty(), message.is_some()) {
+                // A cluster refuses a pipeline over two slots (the channel is hashed as a
+                // key): the two commands one after the other there.
+                (false, true)
+                    if matches!(connection, super::connection::Connection::Cluster(_)) =>
+                {
+                    delete.query_async::<()>(&mut connection).await?;
+                    publish.query_async::<()>(&mut connection).await
+                }
+                (false, true) => {
+                    redis::pipe()
+                        .add_command(delete)
+                        .ignore()
+                        .add_command(publish)
+                        .ignore()
+                        .query_async::<()>(&mut connection)
+                        .await
+                }
+                (false, false) => delete.query_async::<()>(&mut connection).await,
+                (true, _) => publish.query_async::<()>(&mut connection).await,
+            }
         })
         .await
 }
@@ -300,19 +381,31 @@ pub(crate) async fn keys(
     prefix: &str,
 ) -> Result<Vec<String>, BackendError> {
     let pattern = format!("{}*", prefix.replace('*', "\\*").replace('?', "\\?"));
+    // On a cluster, every key of the function is in the slot of its policy's tag.
+    let slot = super::keys::slot(prefix);
     backend
         .run(timeout, |mut connection| async move {
+            use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
             let mut found = Vec::new();
             let mut cursor: u64 = 0;
             loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
                     .arg("MATCH")
                     .arg(&pattern)
                     .arg("COUNT")
-                    .arg(500)
-                    .query_async(&mut connection)
-                    .await?;
+                    .arg(500);
+                let (next, batch): (u64, Vec<String>) = match &mut connection {
+                    super::connection::Connection::Cluster(cluster) => {
+                        let node = Route::new(slot, SlotAddr::Master);
+                        let route =
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
+                        redis::from_redis_value(cluster.route_command(scan, route).await?)?
+                    }
+                    super::connection::Connection::Single(_) => {
+                        scan.query_async(&mut connection).await?
+                    }
+                };
                 found.extend(batch);
                 if next == 0 {
                     return Ok(found);

@@ -49,15 +49,88 @@ impl std::fmt::Display for BackendError {
     }
 }
 
+/// A connection to one server (reconnecting by itself), or to a Redis Cluster (following
+/// `MOVED`, `ASK` and failovers by itself).
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// `redis://` or `redis+unix://`.
+    Single(ConnectionManager),
+    /// `redis+cluster://`.
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(cmd),
+            Connection::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(connection) => connection.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            Connection::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Opens the connection `url` names, each attempt bounded by `timeout`, without retries of
+/// its own: a refused connection fails at once, and the skip below decides when to try again.
+async fn connect(url: &str, timeout: Duration) -> redis::RedisResult<Connection> {
+    if let Some(nodes) = resilience_config::backend::cluster_nodes(url) {
+        let client = redis::cluster::ClusterClientBuilder::new(nodes)
+            .retries(0)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()?;
+        return Ok(Connection::Cluster(client.get_async_connection().await?));
+    }
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(0)
+        .set_connection_timeout(Some(timeout));
+    Ok(Connection::Single(
+        ConnectionManager::new_with_config(client, config).await?,
+    ))
+}
+
+/// The URL of one server of `url`, for a pub/sub connection: the first node of a cluster
+/// (a cluster delivers every `PUBLISH` to every node), or `url` itself.
+pub(crate) fn one_node(url: &str) -> String {
+    resilience_config::backend::cluster_nodes(url)
+        .and_then(|nodes| nodes.into_iter().next())
+        .unwrap_or_else(|| url.to_string())
+}
+
 /// One Redis server.
 pub(crate) struct Backend {
     url: String,
     /// The connection; dropped after a failed round trip, so the next one reconnects (a
     /// connection's driver task lives on the runtime that made it, which may be gone).
-    connection: arc_swap::ArcSwapOption<ConnectionManager>,
+    connection: arc_swap::ArcSwapOption<Connection>,
     failures: AtomicU32,
     /// Until when (nanoseconds since [`EPOCH`]) Redis is skipped.
     skip_until: AtomicU64,
+    /// A number naming this connection in invalidation messages, so that it skips its own.
+    origin: u64,
+    /// The invalidation messages' subscriber, started at the first use of a two-tier cache.
+    pub(crate) subscriber: std::sync::OnceLock<Arc<super::invalidation::Subscriber>>,
 }
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -98,12 +171,24 @@ pub(crate) fn backend(url: &str) -> Arc<Backend> {
                     connection: arc_swap::ArcSwapOption::empty(),
                     failures: AtomicU32::new(0),
                     skip_until: AtomicU64::new(0),
+                    origin: rand::random(),
+                    subscriber: std::sync::OnceLock::new(),
                 })
             }),
     )
 }
 
 impl Backend {
+    /// The URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The number naming this connection in invalidation messages.
+    pub(crate) fn origin(&self) -> u64 {
+        self.origin
+    }
+
     /// Runs one round trip on the connection, within `timeout`.
     pub(crate) async fn run<T, F, Fut>(
         &self,
@@ -111,7 +196,7 @@ impl Backend {
         round_trip: F,
     ) -> Result<T, BackendError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         if now() < self.skip_until.load(Ordering::Relaxed) {
@@ -121,13 +206,7 @@ impl Backend {
             let connection = match self.connection.load_full() {
                 Some(connection) => (*connection).clone(),
                 None => {
-                    let client = redis::Client::open(self.url.as_str())?;
-                    // No retries of its own: a refused connection fails at once, and the
-                    // skip below decides when to try again.
-                    let config = redis::aio::ConnectionManagerConfig::new()
-                        .set_number_of_retries(0)
-                        .set_connection_timeout(Some(timeout));
-                    let connection = ConnectionManager::new_with_config(client, config).await?;
+                    let connection = connect(&self.url, timeout).await?;
                     self.connection.store(Some(Arc::new(connection.clone())));
                     connection
                 }

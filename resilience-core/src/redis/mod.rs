@@ -1,8 +1,11 @@
 //! Redis backends (feature `redis`): state shared by every instance of a service.
 //!
 //! [`connection`] keeps one multiplexed, reconnecting connection per URL and bounds every
-//! round trip; [`limiter`] is GCRA in one Lua script on the Redis server's clock.
+//! round trip; [`invalidation`] keeps the local tiers in front of Redis caches coherent;
+//! [`limiter`] is GCRA in one Lua script on the Redis server's clock.
 
 pub(crate) mod cache;
 pub(crate) mod connection;
+pub(crate) mod invalidation;
+pub(crate) mod keys;
 pub(crate) mod limiter;
