@@ -27,14 +27,16 @@ fn the_extras_are_read_into_the_section() {
     ))
     .expect("valid");
     let patch = file.policies["api"].circuit_breaker.expect("a section");
-    let mut expected = BreakerPatch::default();
-    expected.window = Some(60);
-    expected.window_type = Some(WindowType::Time);
-    expected.open_for = Some(Duration::from_secs(10));
-    expected.backoff = Some(2.0);
-    expected.max_open_for = Some(Some(Duration::from_secs(300)));
-    expected.slow_call = Some(Some(Duration::from_secs(2)));
-    expected.slow_call_rate = Some(0.5);
+    let expected = BreakerPatch {
+        window: Some(60),
+        window_type: Some(WindowType::Time),
+        open_for: Some(Duration::from_secs(10)),
+        backoff: Some(2.0),
+        max_open_for: Some(Some(Duration::from_secs(300))),
+        slow_call: Some(Some(Duration::from_secs(2))),
+        slow_call_rate: Some(0.5),
+        ..BreakerPatch::default()
+    };
     assert_eq!(patch, expected);
     let spec = patch.apply(BreakerSpec::OFF);
     assert_eq!(spec.window_type, WindowType::Time);
