@@ -314,7 +314,8 @@ pub use resilience_macros::bulkhead;
 #[doc(inline)]
 pub use resilience_macros::hedge;
 
-/// Stops calling a failing dependency for a while: a count-based circuit breaker.
+/// Stops calling a failing or slow dependency for a while: a circuit breaker over the last
+/// calls or the last seconds.
 ///
 /// # Arguments
 ///
@@ -322,9 +323,14 @@ pub use resilience_macros::hedge;
 /// |---|---|---|---|
 /// | `failure_rate` | fraction 0.0..=1.0 | `0.5` | opens when failures / recorded calls reaches this |
 /// | `min_calls` | integer >= 1 | `10` | ... with at least this many of the last `window` calls recorded |
-/// | `window` | integer >= 1 | `20` | the number of most recent calls counted |
+/// | `window` | integer >= 1 | `20` | the number of most recent calls counted, or of seconds with `window_type = "time"` |
+/// | `window_type` | `"count"`, `"time"` | `"count"` | `time`: the calls of the last `window` seconds, in one-second buckets (resilience4j's time-based window) |
 /// | `open_for` | duration | `"30s"` | how long it refuses calls before letting trials through |
-/// | `half_open_calls` | integer >= 1 | `3` | trial calls when half-open; all must succeed to close |
+/// | `backoff` | number 1.0..=1000000.0 | `1.0` | each failed trial in a row opens it `backoff` times longer than the time before; closing starts again at `open_for` |
+/// | `max_open_for` | duration >= `open_for` | none | the cap on a growing `open_for` |
+/// | `slow_call` | duration | none | a call taking longer than this is slow |
+/// | `slow_call_rate` | fraction 0.0..=1.0 | `1.0` | opens when slow calls / recorded calls reaches this (with `min_calls` recorded) |
+/// | `half_open_calls` | integer >= 1 | `3` | trial calls when half-open; all must succeed (and none be slow) to close |
 /// | `failure_if` | path to `fn(&E) -> bool` | none | replaces the rule for what a failure is |
 /// | `policy` | string | none | a named breaker shared by every site naming it, set by YAML |
 ///
@@ -334,8 +340,11 @@ pub use resilience_macros::hedge;
 /// once, without calling the function, as `Err(E::from(Rejected::CircuitOpen { retry_after }))`
 /// where `retry_after` is the time until it half-opens. After `open_for`, `half_open_calls`
 /// trials go through (others are refused): all succeed => closed with a fresh window; one
-/// fails => open again for `open_for`. Every transition is a `tracing` event and a metric
-/// (`resilience_breaker_state`, `resilience_breaker_transitions_total`).
+/// fails or is slow => open again, for `open_for` times `backoff` per failed trial in a row
+/// (at most `max_open_for`). Every transition is a `tracing` event and a metric
+/// (`resilience_breaker_state`, `resilience_breaker_transitions_total`). A `policy`'s breaker
+/// is controlled by hand through `resilience::breaker("name")` (`force_open()`, `disable()`,
+/// `reset()`, `state()`).
 ///
 /// # Examples
 ///
@@ -363,7 +372,9 @@ pub use resilience_macros::hedge;
 /// # Errors
 ///
 /// A compile error on the offending token for an unknown or duplicate key, a rate outside
-/// 0.0..=1.0, a zero count or `open_for`, `min_calls` above `window`, a `failure_if` that is
+/// 0.0..=1.0, a zero count, `open_for` or `slow_call`, an unknown `window_type`, a `backoff`
+/// below 1.0, `max_open_for` below `open_for`, `min_calls` above a count `window`, a
+/// `failure_if` that is
 /// not a path, a function not returning `Result`, and an error type without
 /// `From<resilience::Rejected>`.
 #[doc(inline)]

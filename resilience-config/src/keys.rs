@@ -221,12 +221,17 @@ pub(crate) const LOCAL: &[Key<LocalTier>] = &[
 ];
 
 /// `#[circuit_breaker(...)]` and a policy's `circuit_breaker` section (`failure_if` is a
-/// function path).
+/// function path; `backoff` here is `open_for`'s growth factor, not retry's kind of backoff).
 pub(crate) const CIRCUIT_BREAKER: &[Key<BreakerPatch>] = &[
     key!(failure_rate: scalar::fraction),
     key!(min_calls: scalar::count),
     key!(window: scalar::count),
+    key!(window_type: scalar::window_type),
     key!(open_for: scalar::positive),
+    key!(backoff: scalar::growth),
+    key!(max_open_for: scalar::optional_positive),
+    key!(slow_call: scalar::optional_positive),
+    key!(slow_call_rate: scalar::fraction),
     key!(half_open_calls: scalar::count),
     key!(failure_if),
     key!(policy),

@@ -65,6 +65,9 @@ pub const TIMEOUT_KEYS: &[&str] = names!(keys::TIMEOUT, Place::Attribute);
 /// expression over the arguments; `enabled` is YAML-only, a run-time switch).
 pub const CACHE_KEYS: &[&str] = names!(keys::CACHE, Place::Attribute);
 
+/// Names accepted for a circuit breaker's `window_type`.
+pub const WINDOW_TYPE_NAMES: &[&str] = &["count", "time"];
+
 /// Names accepted for `backoff`.
 pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
 
@@ -178,12 +181,31 @@ pub fn check_hedge_max(value: u64) -> Result<u32, String> {
 
 /// The exponential growth factor is finite and at least 1.0 (a shrinking backoff is a bug).
 pub fn check_factor(value: f64) -> Result<f64, String> {
+    check_growth("factor", value)
+}
+
+/// A growth factor (`factor`, a breaker's `backoff`) is finite and at least 1.0.
+pub fn check_growth(key: &str, value: f64) -> Result<f64, String> {
     if (1.0..=1e6).contains(&value) {
         Ok(value)
     } else {
         Err(format!(
-            "`factor` must be between 1.0 and 1000000.0, found {value:?}"
+            "`{key}` must be between 1.0 and 1000000.0, found {value:?}"
         ))
+    }
+}
+
+/// A breaker's `max_open_for` caps a growing `open_for`, so it is at least `open_for`.
+pub fn check_max_open_for(
+    open_for: std::time::Duration,
+    max_open_for: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    if max_open_for < open_for {
+        Err(format!(
+            "`max_open_for` ({max_open_for:?}) cannot be less than `open_for` ({open_for:?})"
+        ))
+    } else {
+        Ok(max_open_for)
     }
 }
 

@@ -14,6 +14,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::backend::{BackendName, OnBackendError};
+use crate::breaker::WindowType;
 use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
 use crate::hedge::HedgeAfter;
 use crate::rate_limit::LimitMode;
@@ -175,6 +176,11 @@ pub(crate) fn factor(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
     rules::check_factor(number(key, scalar)?).map_err(Problem::new)
 }
 
+/// A growth factor of at least 1.0 under its own key (a breaker's `backoff`).
+pub(crate) fn growth(key: &str, scalar: Scalar<'_>) -> Result<f64, Problem> {
+    rules::check_growth(key, number(key, scalar)?).map_err(Problem::new)
+}
+
 pub(crate) fn boolean(key: &str, scalar: Scalar<'_>) -> Result<bool, Problem> {
     match scalar {
         Scalar::Bool(b) => Ok(b),
@@ -226,6 +232,18 @@ pub(crate) fn positive(key: &str, scalar: Scalar<'_>) -> Result<Duration, Proble
         return Err(Problem::new(format!("`{key}` must be longer than zero")));
     }
     Ok(value)
+}
+
+/// A duration longer than zero, or nothing (`~`) to remove one the attribute sets
+/// (`slow_call`, `max_open_for`).
+pub(crate) fn optional_positive(
+    key: &str,
+    scalar: Scalar<'_>,
+) -> Result<Option<Duration>, Problem> {
+    match scalar {
+        Scalar::Null => Ok(None),
+        other => positive(key, other).map(Some),
+    }
 }
 
 /// A name from `names`, with a hint for a near miss.
@@ -287,6 +305,11 @@ pub(crate) fn backoff(key: &str, scalar: Scalar<'_>) -> Result<Backoff, Problem>
 pub(crate) fn mode(key: &str, scalar: Scalar<'_>) -> Result<LimitMode, Problem> {
     let name = name(key, "mode", rules::LIMIT_MODE_NAMES, scalar)?;
     Ok(LimitMode::from_name(name).unwrap_or_default())
+}
+
+pub(crate) fn window_type(key: &str, scalar: Scalar<'_>) -> Result<WindowType, Problem> {
+    let name = name(key, "window type", rules::WINDOW_TYPE_NAMES, scalar)?;
+    Ok(WindowType::from_name(name).unwrap_or_default())
 }
 
 pub(crate) fn jitter(key: &str, scalar: Scalar<'_>) -> Result<Jitter, Problem> {

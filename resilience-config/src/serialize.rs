@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::backend::{BackendName, OnBackendError};
+use crate::breaker::WindowType;
 use crate::class::ErrorClass;
 use crate::hedge::HedgeAfter;
 use crate::rate_limit::LimitMode;
@@ -73,6 +74,12 @@ impl Written for Duration {
 }
 
 impl Written for Backoff {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl Written for WindowType {
     fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
     }
@@ -275,7 +282,7 @@ mod tests {
     retry_budget: { ratio: 0.5, min_per_second: 3, window: 20s }
     hedge: { after: p90, max: 3 }
     retry: { attempts: 5, backoff: linear, base: 200ms, factor: 3.0, max_delay: 10s, max_elapsed: 1m, jitter: 0.2, on: [Timeout, Connect, 429, 5xx], retry_after: false }
-    circuit_breaker: { failure_rate: 0.5, min_calls: 10, window: 20, open_for: 30s, half_open_calls: 3 }
+    circuit_breaker: { failure_rate: 0.5, min_calls: 10, window: 20, window_type: time, open_for: 30s, backoff: 2.0, max_open_for: 5m, slow_call: 2s, slow_call_rate: 0.5, half_open_calls: 3 }
     timeout: 3s
     alert: { retry_rate: 0.2, failure_rate: 0.1, slow_call: 30s, window: 5m }
     backend: redis://127.0.0.1:6379/0

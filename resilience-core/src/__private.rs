@@ -5,8 +5,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-pub use crate::breaker::BreakerSpec;
 pub use crate::breaker::site::{BreakerSite, circuit_breaker_async, circuit_breaker_blocking};
+pub use crate::breaker::{BreakerSpec, WindowType};
 pub use crate::bulkhead::{BulkheadSite, BulkheadSpec};
 pub use crate::cache::adapter::{
     AsIs, Cacheable, Failure, OkAndErr, OkCloneErr, OkOnly, SomeAndNone, SomeOnly,

@@ -57,6 +57,7 @@ use resilience_config::duration;
 
 pub use alert::{Alert, AlertKind, on_alert};
 pub use batch::batch;
+pub use breaker::breaker;
 pub use classify::classify_error;
 pub use duration::{DurationError, parse_duration};
 pub use error_class::{Classification, Classify, ErrorClass};

@@ -1,12 +1,17 @@
 //! Circuit breaking: stop calling a failing dependency for a while instead of piling up
 //! doomed calls.
 //!
-//! - [`Breaker`] is the state machine over a count-based window of the last `window` calls.
-//!   It opens when at least `min_calls` were recorded and failures / recorded reaches
-//!   `failure_rate` (never without a failure: at `failure_rate = 0.0` the first failure
-//!   opens it once `min_calls` are recorded); while open it refuses at once; after `open_for` it lets
-//!   `half_open_calls` trials through, closing with a fresh window when all succeed and
-//!   opening again for `open_for` when one fails.
+//! - [`Breaker`] is the state machine over a window of the last `window` calls
+//!   (`window_type = "count"`) or of the last `window` seconds (`"time"`). It opens when at
+//!   least `min_calls` were recorded and failures / recorded reaches `failure_rate`, or slow
+//!   calls (longer than `slow_call`) / recorded reaches `slow_call_rate` (never without a
+//!   failure or a slow call: at a rate of `0.0` the first one opens it once `min_calls` are
+//!   recorded); while open it refuses at once; after `open_for` it lets `half_open_calls`
+//!   trials through, closing with a fresh window when all succeed and opening again when one
+//!   fails or is slow, for `open_for` times `backoff` per failed trial in a row, up to
+//!   `max_open_for`.
+//! - [`breaker()`] is the handle to the breaker a policy's sites share: `state()`, and by hand
+//!   `force_open()`, `disable()`, `reset()`.
 //! - [`counts_as_failure`] is the rule for what a failure is: Timeout, Connect, Body, 429, 5xx and
 //!   unclassified errors; other 4xx answers are not failures (the server is healthy, the
 //!   request was wrong), and neither are the runtime's own local refusals but `Timeout`.
@@ -19,9 +24,9 @@ mod state;
 mod window;
 
 pub(crate) use site::in_use;
-pub use site::named;
+pub use site::{breaker, named};
 // Plain data, shared with the macros and YAML.
-pub use resilience_config::breaker::{BreakerPatch, BreakerSpec};
+pub use resilience_config::breaker::{BreakerPatch, BreakerSpec, WindowType};
 pub use state::{Breaker, BreakerState, Permit};
 
 use crate::error_class::{Classification, ErrorClass};

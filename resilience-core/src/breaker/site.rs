@@ -132,6 +132,29 @@ pub fn named(policy: &str, inline: BreakerSpec) -> Arc<Breaker> {
     NAMED.get_or_create(policy, inline)
 }
 
+/// The breaker shared by every site naming `policy` (`#[circuit_breaker(policy = "...")]`,
+/// `#[resilient(policy = "...")]`), to read its state and to control it by hand.
+///
+/// Asked for before any site runs, it is created with the policy's loaded
+/// `circuit_breaker` section over [`BreakerSpec::DEFAULT`], and the first site naming the
+/// policy then gives its inline values, as if it had come first; what was done by hand stays.
+///
+/// ```
+/// # use resilience_core as resilience;
+/// use resilience::breaker::BreakerState;
+///
+/// let payments = resilience::breaker("payments");
+/// payments.force_open(); // maintenance: refuse every call at once
+/// assert_eq!(payments.state(), BreakerState::Open);
+/// payments.disable(); // every call goes through, nothing is recorded
+/// assert_eq!(payments.state(), BreakerState::Disabled);
+/// payments.reset(); // closed, with a fresh window
+/// assert_eq!(resilience::breaker("payments").state(), BreakerState::Closed);
+/// ```
+pub fn breaker(policy: &str) -> Arc<Breaker> {
+    NAMED.get_or_reserve(policy, BreakerSpec::DEFAULT)
+}
+
 /// Breakers in use, for [`crate::stats()`]: (site, policy, breaker).
 type Created = Vec<(String, Option<String>, Weak<Breaker>)>;
 

@@ -28,8 +28,9 @@ pub(crate) fn register(thing: &'static dyn Reconfigurable) {
     }
 }
 
-/// Each shared object with the inline values it was created from, by policy name.
-type ByName<T, S> = HashMap<String, (Arc<T>, S)>;
+/// Each shared object with the inline values it was created from, by policy name, and
+/// whether those are a placeholder that the first site naming the policy replaces.
+type ByName<T, S> = HashMap<String, (Arc<T>, S, bool)>;
 
 /// One stateful object (a limiter, a bulkhead, a breaker) per policy name, shared by every
 /// site naming it: created on first use, and reconfigured in place, state kept, when the
@@ -75,10 +76,25 @@ impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> SharedByName<T, 
     /// values overridden by the loaded policy. The first site to name a policy gives the
     /// inline values; the policy's own values are what make two sites agree.
     pub(crate) fn get_or_create(&'static self, policy: &str, inline: S) -> Arc<T> {
+        self.get(policy, inline, false)
+    }
+
+    /// [`get_or_create`](Self::get_or_create) for a handle that is no site: created with the
+    /// `placeholder` inline values, which the first site naming the policy replaces.
+    pub(crate) fn get_or_reserve(&'static self, policy: &str, placeholder: S) -> Arc<T> {
+        self.get(policy, placeholder, true)
+    }
+
+    fn get(&'static self, policy: &str, inline: S, placeholder: bool) -> Arc<T> {
         named_use();
         register(self);
         let mut by_name = lock(&self.by_name);
-        if let Some((object, _)) = by_name.get(policy) {
+        if let Some((object, values, reserved)) = by_name.get_mut(policy) {
+            if *reserved && !placeholder {
+                (*values, *reserved) = (inline, false);
+                let snapshot = super::current();
+                (self.configure)(object, self.effective(snapshot.get(policy), inline));
+            }
             return Arc::clone(object);
         }
         let snapshot = snapshot_for(self.kind, policy);
@@ -86,7 +102,10 @@ impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> SharedByName<T, 
             policy,
             self.effective(snapshot.get(policy), inline),
         ));
-        by_name.insert(policy.to_string(), (Arc::clone(&object), inline));
+        by_name.insert(
+            policy.to_string(),
+            (Arc::clone(&object), inline, placeholder),
+        );
         object
     }
 }
@@ -96,7 +115,7 @@ impl<T: Send + Sync + 'static, S: Copy + Send + Sync + 'static> Reconfigurable
 {
     fn reconfigure(&self, policies: &Policies) {
         let by_name = lock(&self.by_name);
-        for (name, (object, inline)) in by_name.iter() {
+        for (name, (object, inline, _)) in by_name.iter() {
             (self.configure)(object, self.effective(policies.get(name), *inline));
         }
     }

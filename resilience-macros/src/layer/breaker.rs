@@ -7,6 +7,7 @@ use syn::Ident;
 
 use super::{Cx, Part};
 use crate::circuit_breaker::BreakerArgs;
+use resilience_config::breaker::WindowType;
 
 pub(super) fn expand(args: &BreakerArgs, cx: &Cx<'_>, site: &Ident, inner: TokenStream) -> Part {
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
@@ -38,5 +39,20 @@ fn spec(args: &BreakerArgs) -> TokenStream {
     super::set(&mut tokens, "window", args.window);
     super::set(&mut tokens, "open_for", args.open_for.map(super::duration));
     super::set(&mut tokens, "half_open_calls", args.half_open_calls);
+    if args.window_type == Some(WindowType::Time) {
+        tokens.extend(quote!(.window_type(__resilience_rt::WindowType::Time)));
+    }
+    super::set(&mut tokens, "backoff", args.backoff);
+    super::set(
+        &mut tokens,
+        "max_open_for",
+        args.max_open_for.map(super::some_duration),
+    );
+    super::set(
+        &mut tokens,
+        "slow_call",
+        args.slow_call.map(super::some_duration),
+    );
+    super::set(&mut tokens, "slow_call_rate", args.slow_call_rate);
     tokens
 }
