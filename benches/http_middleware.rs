@@ -118,7 +118,7 @@ impl reqwest_middleware::Middleware for Canned {
     }
 }
 
-/// The same four cases, each answered by [`Canned`] under its middleware.
+/// The same four cases, each answered by [`Canned`] under its middleware, in alternation.
 fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
     let cases: Vec<(&str, ClientWithMiddleware)> = vec![
@@ -145,22 +145,60 @@ fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
                 .build(),
         ),
     ];
-    let mut group = c.benchmark_group("http_middleware_overhead");
-    for (name, client) in &cases {
-        group.bench_function(*name, |b| {
-            b.to_async(runtime).iter(|| async {
-                let response = client
-                    .get("http://127.0.0.1:1/")
-                    .send()
-                    .await
-                    .expect("canned");
-                std::hint::black_box(response.status());
-            })
-        });
-    }
-    group.finish();
+    alternated(
+        c,
+        runtime,
+        "http_middleware_overhead",
+        &cases,
+        |client| async move {
+            let response = client
+                .get("http://127.0.0.1:1/")
+                .send()
+                .await
+                .expect("canned");
+            std::hint::black_box(response.status());
+        },
+    );
 }
 
+/// Times `one` on every case in alternation: each sample of each case is a batch timed by
+/// hand, the cases taking turns, so a change in the machine's load reaches them all alike.
+/// The median batch of each case goes to `target/criterion/<group>/alternated.json`.
+fn alternated<'a, F, Fut>(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    group: &str,
+    cases: &'a [(&str, ClientWithMiddleware)],
+    one: F,
+) where
+    F: Fn(&'a ClientWithMiddleware) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut batches: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut bench = c.benchmark_group(group);
+    bench.bench_function("alternated", |b| {
+        b.iter_custom(|iterations| {
+            let mut totals = vec![Duration::ZERO; cases.len()];
+            runtime.block_on(async {
+                for iteration in 0..iterations {
+                    // Each round starts with the next case, so none always follows another.
+                    for turn in 0..cases.len() {
+                        let index = (turn + iteration as usize) % cases.len();
+                        let start = std::time::Instant::now();
+                        one(&cases[index].1).await;
+                        totals[index] += start.elapsed();
+                    }
+                }
+            });
+            for (batch, total) in batches.iter_mut().zip(&totals) {
+                batch.push(total.as_nanos() as f64 / iterations.max(1) as f64);
+            }
+            totals.iter().sum()
+        })
+    });
+    bench.finish();
+    report(group, cases, &batches);
+}
 fn bench(c: &mut Criterion) {
     resilience::config::load_str(POLICIES).expect("policies");
     let url = server();
@@ -194,52 +232,18 @@ fn bench(c: &mut Criterion) {
     for (_, client) in &cases {
         runtime.block_on(one(client, &url));
     }
-    let mut group = c.benchmark_group("http_middleware");
-    // In alternation: each sample of each case is a batch timed by hand, the cases taking
-    // turns, so a change in the machine's load reaches them all alike.
-    group.bench_function("alternated", |b| {
-        b.iter_custom(|iterations| {
-            let mut totals = vec![Duration::ZERO; cases.len()];
-            runtime.block_on(async {
-                for iteration in 0..iterations {
-                    // Each round starts with the next case, so none always follows another.
-                    for turn in 0..cases.len() {
-                        let index = (turn + iteration as usize) % cases.len();
-                        let start = std::time::Instant::now();
-                        one(&cases[index].1, &url).await;
-                        totals[index] += start.elapsed();
-                    }
-                }
-            });
-            record(&cases, &totals, iterations);
-            totals.iter().sum()
-        })
+    alternated(c, &runtime, "http_middleware", &cases, |client| {
+        one(client, &url)
     });
-    group.finish();
-    report(&cases);
     overhead(c, &runtime);
 }
 
-/// Per case, the mean of each batch (nanoseconds per request), kept for the report.
-static BATCHES: std::sync::Mutex<Vec<Vec<f64>>> = std::sync::Mutex::new(Vec::new());
-
-fn record(cases: &[(&str, ClientWithMiddleware)], totals: &[Duration], iterations: u64) {
-    let mut batches = BATCHES.lock().unwrap_or_else(|p| p.into_inner());
-    if batches.len() != cases.len() {
-        *batches = vec![Vec::new(); cases.len()];
-    }
-    for (index, total) in totals.iter().enumerate() {
-        batches[index].push(total.as_nanos() as f64 / iterations.max(1) as f64);
-    }
-}
-
-/// The median batch of each case, and its ratio to `bare` and to `reqwest_retry`, written to
-/// `target/criterion/http_middleware/alternated.json` for `benches/table.sh http`.
-fn report(cases: &[(&str, ClientWithMiddleware)]) {
-    let batches = BATCHES.lock().unwrap_or_else(|p| p.into_inner());
+/// The median batch of each case, written to `target/criterion/<group>/alternated.json` for
+/// `benches/table.sh http`.
+fn report(group: &str, cases: &[(&str, ClientWithMiddleware)], batches: &[Vec<f64>]) {
     let medians: Vec<(String, f64)> = cases
         .iter()
-        .zip(batches.iter())
+        .zip(batches)
         .map(|((name, _), batch)| {
             let mut sorted = batch.clone();
             sorted.sort_by(f64::total_cmp);
@@ -253,11 +257,11 @@ fn report(cases: &[(&str, ClientWithMiddleware)]) {
     // cargo runs a bench in its package's directory: the workspace's target is beside it.
     let target = std::env::var("CARGO_TARGET_DIR")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
-    let dir = std::path::Path::new(&target).join("criterion/http_middleware");
+    let dir = std::path::Path::new(&target).join("criterion").join(group);
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("alternated.json"), &json);
     for (name, median) in &medians {
-        println!("{name}: {:.1} µs per request", median / 1e3);
+        println!("{group}/{name}: {median:.0} ns per request");
     }
 }
 

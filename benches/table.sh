@@ -113,13 +113,14 @@ elif bench == "pipeline":
                 r = stack[name] / stack["tower"]
                 print(f"| {name} | {r:.2f}x | {'yes' if r < 1 else 'no'} |")
 elif bench == "http_middleware":
-    # the loopback round trips, measured in alternation (the bench writes their medians), and
-    # each middleware's own cost with the transport answered in place (criterion's medians)
+    # the loopback round trips and each middleware's own cost with the transport answered in
+    # place, both measured in alternation (the bench writes their medians)
     alternated = root / "http_middleware" / "alternated.json"
     if not alternated.exists():
         sys.exit(f"no {alternated}: run the benchmark first")
     loopback = dict(json.loads(alternated.read_text()))
-    own = medians("http_middleware_overhead")
+    overhead = root / "http_middleware_overhead" / "alternated.json"
+    own = dict(json.loads(overhead.read_text())) if overhead.exists() else {}
     order = ["bare", "reqwest_retry", "resilience_retry", "resilience_full"]
     print("| case | loopback request (µs) | ratio to bare | ratio to reqwest_retry | "
           "without the transport (ns) | cost over bare (ns) |")

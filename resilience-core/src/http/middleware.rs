@@ -3,13 +3,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::classify::classify_error;
 use crate::error_class::{Classification, Classify, ErrorClass};
 use crate::hooks::ErrorHooks;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Plan};
 use crate::rejected::Rejected;
 
 /// Applies a named policy to each request of a [`reqwest_middleware`] client: its bulkhead,
@@ -140,57 +141,71 @@ impl Middleware for ResilienceMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let pipeline = self.pipeline;
-        let timeouts = crate::registry::http_timeouts(pipeline.policy_name()).unwrap_or_default();
-        let template = request.try_clone();
-        let hooks = hooks(&request, template.is_some());
-        let buffer = pipeline.retry_spec().on.matches(ErrorClass::Body);
-        let mut first = Some(request);
-        // Each try takes the extensions and puts them back (tries never overlap), so the next
-        // try and the caller see what the middlewares below left there. A try cut short by
-        // `total` drops what it held.
-        let shared = std::sync::Mutex::new(std::mem::take(extensions));
-        let run = pipeline.run_with(hooks, || {
-            let request = first
+        // One read of the policy for the whole call: its sections, timeouts and retry values.
+        let plan = pipeline.plan();
+        through(pipeline, plan, request, extensions, next).await
+    }
+}
+
+/// `request` through the policy's sections along `plan`: each try sends a copy to `next`, as
+/// the retry rules allow, and the last answer or failure is returned.
+async fn through(
+    pipeline: Pipeline,
+    plan: Plan,
+    request: Request,
+    extensions: &mut http::Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<Response> {
+    let timeouts = plan.http_timeouts.unwrap_or_default();
+    let buffer = plan.retries_body;
+    // A policy that retries nothing needs no copy of the request.
+    let template = match plan.attempts > 1 {
+        true => request.try_clone(),
+        false => None,
+    };
+    let hooks = hooks(&request, template.is_some());
+    let mut first = Some(request);
+    // Each try takes the extensions and puts them back (tries never overlap), so the next
+    // try and the caller see what the middlewares below left there. A try cut short by
+    // `total` drops what it held.
+    let shared = std::sync::Mutex::new(std::mem::take(extensions));
+    let (first, template, next, state) = (&mut first, &template, &next, &shared);
+    // Made where it is awaited: a future kept in a local, then awaited in one of two
+    // branches, takes its room twice in this one's state.
+    let run = move || {
+        pipeline.run_planned(plan, hooks, move || {
+            match first
                 .take()
-                .or_else(|| template.as_ref().and_then(Request::try_clone));
-            let (next, shared) = (next.clone(), &shared);
-            // Boxed: every layer of the pipeline holds the try's future, and moves it as it
-            // starts; a pointer moves for less than the request and its send (measured in
-            // `benches/http_middleware.rs`, group `http_middleware_overhead`).
-            Box::pin(async move {
+                .or_else(|| template.as_ref().and_then(Request::try_clone))
+            {
+                Some(request) => {
+                    Either::Left(send(next.clone(), request, state, timeouts.read, buffer))
+                }
                 // Unreachable: a request without a clone is never retried (see `hooks`).
-                let request = request.ok_or_else(|| {
-                    Failure::Sent(reqwest_middleware::Error::middleware(
-                        std::io::Error::other(
-                            "the request's body cannot be cloned for another try",
-                        ),
-                    ))
-                })?;
-                let mut own = std::mem::take(&mut *lock(shared));
-                let answer = send(next, request, &mut own, timeouts.read, buffer).await;
-                *lock(shared) = own;
-                answer
-            })
-        });
-        let outcome = match timeouts.total {
-            Some(total) => tokio::time::timeout(total, run)
-                .await
-                .unwrap_or(Err(Failure::Rejected(Rejected::Timeout { after: total }))),
-            None => run.await,
-        };
-        *extensions = std::mem::take(&mut *lock(&shared));
-        match outcome {
-            Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
-            Err(Failure::Sent(error)) => Err(error),
-            Err(Failure::Read(after)) => {
-                Err(reqwest_middleware::Error::middleware(Rejected::Timeout {
-                    after,
-                }))
+                None => Either::Right(std::future::ready(Err(Failure::Sent(
+                    reqwest_middleware::Error::middleware(std::io::Error::other(
+                        "the request's body cannot be cloned for another try",
+                    )),
+                )))),
             }
-            Err(Failure::Rejected(rejected)) => {
-                Err(reqwest_middleware::Error::middleware(rejected))
-            }
+        })
+    };
+    let outcome = match timeouts.total {
+        Some(total) => tokio::time::timeout(total, run())
+            .await
+            .unwrap_or(Err(Failure::Rejected(Rejected::Timeout { after: total }))),
+        None => run().await,
+    };
+    *extensions = std::mem::take(&mut *lock(&shared));
+    match outcome {
+        Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
+        Err(Failure::Sent(error)) => Err(error),
+        Err(Failure::Read(after)) => {
+            Err(reqwest_middleware::Error::middleware(Rejected::Timeout {
+                after,
+            }))
         }
+        Err(Failure::Rejected(rejected)) => Err(reqwest_middleware::Error::middleware(rejected)),
     }
 }
 
@@ -200,28 +215,32 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One try: the request sent, its answer's head awaited (for at most `read`), its quota
-/// headers learned from, and a 2xx body read into memory when `buffer` asks for it.
+/// One try: the request sent (with the call's extensions, taken from `extensions` and put
+/// back), its answer's head awaited (for at most `read`), its quota headers learned from, and
+/// a 2xx body read into memory when `buffer` asks for it.
 async fn send(
     next: Next<'_>,
     request: Request,
-    extensions: &mut http::Extensions,
+    extensions: &std::sync::Mutex<http::Extensions>,
     read: Option<Duration>,
     buffer: bool,
 ) -> Result<Response, Failure> {
-    let sent = next.run(request, extensions);
+    let mut own = std::mem::take(&mut *lock(extensions));
+    // `run` boxes the request into its future at once: this one keeps no copy of it.
+    let sent = next.run(request, &mut own);
     let response = match read {
-        Some(read) => tokio::time::timeout(read, sent)
-            .await
-            .map_err(|_| Failure::Read(read))?,
-        None => sent.await,
-    }
-    .map_err(Failure::Sent)?;
+        Some(read) => tokio::time::timeout(read, sent).await.ok(),
+        None => Some(sent.await),
+    };
+    *lock(extensions) = own;
+    let response = response.ok_or(Failure::Read(read.unwrap_or_default()))?;
+    let response = response.map_err(Failure::Sent)?;
     if let Some(error) = super::read_answer(&response) {
         return Err(Failure::Answer(response, error.classification()));
     }
     match buffer {
-        true => buffered(response).await,
+        // Boxed: only `on: [Body]` reads the body here, and its future is large.
+        true => Box::pin(buffered(response)).await,
         false => Ok(response),
     }
 }
