@@ -43,6 +43,11 @@ pub struct CacheSpec {
     pub early_refresh: f64,
     /// `false` bypasses the cache (and clears it). Default true.
     pub enabled: bool,
+    /// Under the HTTP middleware (`resilience::http::ResilienceMiddleware`), cache responses
+    /// by HTTP's rules (RFC 9111: each response's `Cache-Control`, `Expires`, `Vary` and
+    /// validators say what is stored and for how long); a YAML key only, with no meaning for
+    /// `#[cached]`. Default false.
+    pub http: bool,
 }
 
 impl CacheSpec {
@@ -57,6 +62,7 @@ impl CacheSpec {
             stale_while_revalidate: None,
             early_refresh: 0.0,
             enabled: true,
+            http: false,
         }
     }
 }
@@ -82,6 +88,8 @@ patch! {
         early_refresh: f64,
         /// Overrides `enabled`: `false` bypasses and clears the cache.
         enabled: bool,
+        /// Overrides `http`: cache the HTTP middleware's responses by HTTP's rules.
+        http: bool,
     }
 }
 

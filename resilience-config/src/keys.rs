@@ -62,6 +62,8 @@ pub(crate) enum Place {
     Yaml,
     /// The keys only the attribute takes.
     AttributeOnly,
+    /// The keys only YAML takes.
+    YamlOnly,
 }
 
 impl<D> Key<D> {
@@ -71,6 +73,7 @@ impl<D> Key<D> {
             Place::Attribute => self.attribute,
             Place::Yaml => yaml,
             Place::AttributeOnly => !yaml,
+            Place::YamlOnly => yaml && !self.attribute,
         }
     }
 }
@@ -188,7 +191,7 @@ pub(crate) const RATE_LIMIT: &[Key<RateLimitPatch>] = &[
 ];
 
 /// `#[cached(...)]` and a policy's `cache` section (`key` is an expression over the arguments;
-/// `enabled` is a run-time switch).
+/// `enabled` is a run-time switch; `http` is for the HTTP middleware's responses).
 pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(yaml enabled: scalar::boolean),
     key!(ttl: scalar::duration),
@@ -200,6 +203,7 @@ pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(stale_while_revalidate: scalar::optional_duration),
     key!(early_refresh: scalar::early_refresh),
     key!(policy),
+    key!(yaml http: scalar::boolean),
 ];
 
 /// `#[circuit_breaker(...)]` and a policy's `circuit_breaker` section (`failure_if` is a
@@ -306,6 +310,8 @@ mod tests {
         assert_eq!(<HttpTimeouts as Doc>::YAML, ["connect", "read", "total"]);
         assert_eq!(<CachePatch as Doc>::YAML[0], "enabled");
         assert!(!crate::rules::CACHE_KEYS.contains(&"enabled"));
+        assert!(<CachePatch as Doc>::YAML.contains(&"http"));
+        assert_eq!(crate::rules::CACHE_YAML_ONLY, ["enabled", "http"]);
         let only: Vec<&str> = ATTRIBUTE_ONLY
             .iter()
             .flat_map(|keys| keys.to_vec())

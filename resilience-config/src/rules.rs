@@ -60,6 +60,10 @@ pub const TIMEOUT_KEYS: &[&str] = names!(keys::TIMEOUT, Place::Attribute);
 /// expression over the arguments; `enabled` is YAML-only, a run-time switch).
 pub const CACHE_KEYS: &[&str] = names!(keys::CACHE, Place::Attribute);
 
+/// Keys of a YAML policy's `cache` section that `#[cached(...)]` refuses: `enabled` (a run-time
+/// switch) and `http` (the HTTP middleware's response cache, meaningless on a function).
+pub const CACHE_YAML_ONLY: &[&str] = names!(keys::CACHE, Place::YamlOnly);
+
 /// Names accepted for `backoff`.
 pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
 

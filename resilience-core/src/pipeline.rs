@@ -215,6 +215,10 @@ impl Pipeline {
             max_elapsed: retry.max_elapsed,
             #[cfg(feature = "reqwest-middleware")]
             http_timeouts: named.and_then(|named| named.http_timeouts),
+            #[cfg(feature = "reqwest-middleware")]
+            http_cache: named
+                .and_then(|named| named.cache)
+                .is_some_and(|cache| cache.http == Some(true)),
             snapshot,
         }
     }
@@ -240,6 +244,9 @@ pub(crate) struct Plan {
     /// The phases' limits (`timeout: { connect, read, total }`), for the HTTP middleware.
     #[cfg(feature = "reqwest-middleware")]
     pub(crate) http_timeouts: Option<resilience_config::timeout::HttpTimeouts>,
+    /// The `cache` section sets `http: true`, for the HTTP middleware's response cache.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) http_cache: bool,
     snapshot: std::sync::Arc<crate::registry::Policies>,
 }
 

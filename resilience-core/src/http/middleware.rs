@@ -68,14 +68,17 @@ use crate::rejected::Rejected;
 #[derive(Debug, Clone, Copy)]
 pub struct ResilienceMiddleware {
     pipeline: Pipeline,
+    cache: &'static super::cache::Slot,
 }
 
 impl ResilienceMiddleware {
     /// The middleware of the policy called `name` (its site in logs and metrics is
     /// `resilience::http`).
     pub fn policy(name: &str) -> Self {
+        let pipeline = Pipeline::site("resilience::http", name);
         ResilienceMiddleware {
-            pipeline: Pipeline::site("resilience::http", name),
+            pipeline,
+            cache: super::cache::Slot::of(pipeline.policy_name()),
         }
     }
 }
@@ -143,13 +146,20 @@ impl Middleware for ResilienceMiddleware {
         let pipeline = self.pipeline;
         // One read of the policy for the whole call: its sections, timeouts and retry values.
         let plan = pipeline.plan();
+        if plan.http_cache && super::cache::is_cacheable(request.method()) {
+            // Boxed: a call the cache does not see keeps a small future.
+            return Box::pin(super::cache::serve(
+                self.cache, pipeline, plan, request, extensions, next,
+            ))
+            .await;
+        }
         through(pipeline, plan, request, extensions, next).await
     }
 }
 
 /// `request` through the policy's sections along `plan`: each try sends a copy to `next`, as
 /// the retry rules allow, and the last answer or failure is returned.
-async fn through(
+pub(super) async fn through(
     pipeline: Pipeline,
     plan: Plan,
     request: Request,
@@ -248,13 +258,23 @@ async fn send(
 /// The same response with its body read: a body that fails midway is a `Body` failure of this
 /// try rather than of the caller's read.
 async fn buffered(response: Response) -> Result<Response, Failure> {
-    use reqwest::ResponseBuilderExt;
     let (status, version) = (response.status(), response.version());
     let (url, headers) = (response.url().clone(), response.headers().clone());
     let body = response
         .bytes()
         .await
         .map_err(|error| Failure::Sent(error.into()))?;
+    rebuilt((status, version, url), headers, body)
+        .map_err(|error| Failure::Sent(reqwest_middleware::Error::middleware(error)))
+}
+
+/// A response made of its parts and a body held in memory.
+pub(super) fn rebuilt(
+    (status, version, url): (http::StatusCode, http::Version, reqwest::Url),
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, http::Error> {
+    use reqwest::ResponseBuilderExt;
     let mut builder = http::Response::builder()
         .status(status)
         .version(version)
@@ -262,10 +282,7 @@ async fn buffered(response: Response) -> Result<Response, Failure> {
     if let Some(slot) = builder.headers_mut() {
         *slot = headers;
     }
-    builder
-        .body(body)
-        .map(Response::from)
-        .map_err(|error| Failure::Sent(reqwest_middleware::Error::middleware(error)))
+    builder.body(body).map(Response::from)
 }
 
 /// `reqwest_middleware::Error` as the runtime sees it: the client's error by its phase, a
