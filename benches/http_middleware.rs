@@ -28,14 +28,13 @@
 //! A loopback round trip costs tens of microseconds and moves with the machine's load, so the
 //! cases run in alternation per sample (criterion's order would put minutes between them).
 
-use std::time::Duration;
-
 use criterion::Criterion;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_retry::RetryTransientMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use resilience::http::ResilienceMiddleware;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod loopback;
 
 const POLICIES: &str = "
 policies:
@@ -50,44 +49,6 @@ policies:
 ";
 
 const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-/// Starts the server on its own thread; its URL.
-fn server() -> String {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let url = format!("http://{}/", std_listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(keep_alive(stream));
-            }
-        });
-    });
-    url
-}
-
-/// Answers every request head on the connection until the client closes it.
-async fn keep_alive(mut stream: tokio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let (mut pending, mut buf) = (Vec::new(), [0u8; 4096]);
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => pending.extend_from_slice(&buf[..n]),
-        }
-        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-            pending.drain(..end + 4);
-            if stream.write_all(ANSWER).await.is_err() {
-                return;
-            }
-        }
-    }
-}
 
 fn inner() -> reqwest::Client {
     reqwest::Client::builder()
@@ -145,7 +106,7 @@ fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
                 .build(),
         ),
     ];
-    alternated(
+    loopback::alternated(
         c,
         runtime,
         "http_middleware_overhead",
@@ -161,47 +122,9 @@ fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     );
 }
 
-/// Times `one` on every case in alternation: each sample of each case is a batch timed by
-/// hand, the cases taking turns, so a change in the machine's load reaches them all alike.
-/// The median batch of each case goes to `target/criterion/<group>/alternated.json`.
-fn alternated<'a, F, Fut>(
-    c: &mut Criterion,
-    runtime: &tokio::runtime::Runtime,
-    group: &str,
-    cases: &'a [(&str, ClientWithMiddleware)],
-    one: F,
-) where
-    F: Fn(&'a ClientWithMiddleware) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut batches: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
-    let mut bench = c.benchmark_group(group);
-    bench.bench_function("alternated", |b| {
-        b.iter_custom(|iterations| {
-            let mut totals = vec![Duration::ZERO; cases.len()];
-            runtime.block_on(async {
-                for iteration in 0..iterations {
-                    // Each round starts with the next case, so none always follows another.
-                    for turn in 0..cases.len() {
-                        let index = (turn + iteration as usize) % cases.len();
-                        let start = std::time::Instant::now();
-                        one(&cases[index].1).await;
-                        totals[index] += start.elapsed();
-                    }
-                }
-            });
-            for (batch, total) in batches.iter_mut().zip(&totals) {
-                batch.push(total.as_nanos() as f64 / iterations.max(1) as f64);
-            }
-            totals.iter().sum()
-        })
-    });
-    bench.finish();
-    report(group, cases, &batches);
-}
 fn bench(c: &mut Criterion) {
     resilience::config::load_str(POLICIES).expect("policies");
-    let url = server();
+    let url = loopback::server(ANSWER);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -232,37 +155,10 @@ fn bench(c: &mut Criterion) {
     for (_, client) in &cases {
         runtime.block_on(one(client, &url));
     }
-    alternated(c, &runtime, "http_middleware", &cases, |client| {
+    loopback::alternated(c, &runtime, "http_middleware", &cases, |client| {
         one(client, &url)
     });
     overhead(c, &runtime);
-}
-
-/// The median batch of each case, written to `target/criterion/<group>/alternated.json` for
-/// `benches/table.sh http`.
-fn report(group: &str, cases: &[(&str, ClientWithMiddleware)], batches: &[Vec<f64>]) {
-    let medians: Vec<(String, f64)> = cases
-        .iter()
-        .zip(batches)
-        .map(|((name, _), batch)| {
-            let mut sorted = batch.clone();
-            sorted.sort_by(f64::total_cmp);
-            (
-                name.to_string(),
-                sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
-            )
-        })
-        .collect();
-    let json = serde_json::to_string_pretty(&medians).expect("json");
-    // cargo runs a bench in its package's directory: the workspace's target is beside it.
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
-    let dir = std::path::Path::new(&target).join("criterion").join(group);
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("alternated.json"), &json);
-    for (name, median) in &medians {
-        println!("{group}/{name}: {median:.0} ns per request");
-    }
 }
 
 // What `criterion_group!` + `criterion_main!` expand to, written out so the generated
