@@ -27,6 +27,9 @@ policies:
     cache: { http: true }
   hc-one:
     cache: { http: true, max_entries: 1 }
+  hc-readme:
+    cache: { http: true, max_entries: 10000, max_bytes: 64MiB }
+    retry: { attempts: 3 }
 ";
 
 fn install() {

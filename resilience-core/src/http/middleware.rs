@@ -59,6 +59,18 @@ use crate::rejected::Rejected;
 /// `reqwest_middleware::Error::Middleware` holding a [`Rejected`], which the crate's
 /// [`Classify`] impl for `reqwest_middleware::Error` reports as such.
 ///
+/// # Caching
+///
+/// With `cache: { http: true }` in the policy, GET and HEAD answers are cached by HTTP's rules
+/// (RFC 9111, through the `http-cache-semantics` crate): `max-age` / `s-maxage` / `Expires`
+/// freshness, `no-store` and `private` (the cache is a shared one), `Vary`, revalidation with
+/// `ETag` / `Last-Modified` (a 304 refreshes the entry, and the stored body is served), and
+/// RFC 5861's `stale-while-revalidate` and `stale-if-error`. The cache comes before every other
+/// section: a fresh hit sends nothing and takes no permit. Entries are keyed by the normalised
+/// request (scheme and host lower-cased, default port dropped, query parameters sorted, the
+/// `Vary` headers' values) and bounded by the section's `max_entries` and `max_bytes`. The
+/// README's "HTTP response caching" section has the details.
+///
 /// # Timeouts
 ///
 /// A plain `timeout: 3s` bounds each try. With `timeout: { connect: 3s, read: 10s, total: 30s }`,
