@@ -37,13 +37,6 @@ fn answer() -> &'static [u8] {
     Box::leak(answer.into_bytes().into_boxed_slice())
 }
 
-fn inner() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
-
 async fn one(client: &ClientWithMiddleware, url: &str) {
     let response = client.get(url).send().await.expect("answer");
     assert_eq!(response.status(), 200);
@@ -59,10 +52,10 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let cases: Vec<(&str, ClientWithMiddleware)> = vec![
-        ("bare", ClientBuilder::new(inner()).build()),
+        ("bare", ClientBuilder::new(loopback::client()).build()),
         (
             "http_cache_reqwest",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(Cache(HttpCache {
                     mode: CacheMode::Default,
                     manager: MokaManager::default(),
@@ -72,15 +65,11 @@ fn bench(c: &mut Criterion) {
         ),
         (
             "resilience",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-cache"))
                 .build(),
         ),
     ];
-    // The first request of each client stores the answer (and opens the bare one's connection).
-    for (_, client) in &cases {
-        runtime.block_on(one(client, &url));
-    }
     loopback::alternated(c, &runtime, "http_cache_hit", &cases, |client| {
         one(client, &url)
     });

@@ -50,13 +50,6 @@ policies:
 
 const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-fn inner() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
-
 async fn one(client: &ClientWithMiddleware, url: &str) {
     let response = client.get(url).send().await.expect("answer");
     assert_eq!(response.status(), 200);
@@ -83,24 +76,27 @@ impl reqwest_middleware::Middleware for Canned {
 fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
     let cases: Vec<(&str, ClientWithMiddleware)> = vec![
-        ("bare", ClientBuilder::new(inner()).with(Canned).build()),
+        (
+            "bare",
+            ClientBuilder::new(loopback::client()).with(Canned).build(),
+        ),
         (
             "reqwest_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(RetryTransientMiddleware::new_with_policy(retry))
                 .with(Canned)
                 .build(),
         ),
         (
             "resilience_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-retry"))
                 .with(Canned)
                 .build(),
         ),
         (
             "resilience_full",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-full"))
                 .with(Canned)
                 .build(),
@@ -131,30 +127,26 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
     let cases: Vec<(&str, ClientWithMiddleware)> = vec![
-        ("bare", ClientBuilder::new(inner()).build()),
+        ("bare", ClientBuilder::new(loopback::client()).build()),
         (
             "reqwest_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(RetryTransientMiddleware::new_with_policy(retry))
                 .build(),
         ),
         (
             "resilience_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-retry"))
                 .build(),
         ),
         (
             "resilience_full",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-full"))
                 .build(),
         ),
     ];
-    // Warm each client's pooled connection.
-    for (_, client) in &cases {
-        runtime.block_on(one(client, &url));
-    }
     loopback::alternated(c, &runtime, "http_middleware", &cases, |client| {
         one(client, &url)
     });
