@@ -28,14 +28,13 @@
 //! A loopback round trip costs tens of microseconds and moves with the machine's load, so the
 //! cases run in alternation per sample (criterion's order would put minutes between them).
 
-use std::time::Duration;
-
 use criterion::Criterion;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_retry::RetryTransientMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use resilience::http::ResilienceMiddleware;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod loopback;
 
 const POLICIES: &str = "
 policies:
@@ -50,51 +49,6 @@ policies:
 ";
 
 const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-/// Starts the server on its own thread; its URL.
-fn server() -> String {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let url = format!("http://{}/", std_listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(keep_alive(stream));
-            }
-        });
-    });
-    url
-}
-
-/// Answers every request head on the connection until the client closes it.
-async fn keep_alive(mut stream: tokio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let (mut pending, mut buf) = (Vec::new(), [0u8; 4096]);
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => pending.extend_from_slice(&buf[..n]),
-        }
-        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-            pending.drain(..end + 4);
-            if stream.write_all(ANSWER).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-fn inner() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
 
 async fn one(client: &ClientWithMiddleware, url: &str) {
     let response = client.get(url).send().await.expect("answer");
@@ -118,147 +72,85 @@ impl reqwest_middleware::Middleware for Canned {
     }
 }
 
-/// The same four cases, each answered by [`Canned`] under its middleware.
+/// The same four cases, each answered by [`Canned`] under its middleware, in alternation.
 fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
     let cases: Vec<(&str, ClientWithMiddleware)> = vec![
-        ("bare", ClientBuilder::new(inner()).with(Canned).build()),
+        (
+            "bare",
+            ClientBuilder::new(loopback::client()).with(Canned).build(),
+        ),
         (
             "reqwest_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(RetryTransientMiddleware::new_with_policy(retry))
                 .with(Canned)
                 .build(),
         ),
         (
             "resilience_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-retry"))
                 .with(Canned)
                 .build(),
         ),
         (
             "resilience_full",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-full"))
                 .with(Canned)
                 .build(),
         ),
     ];
-    let mut group = c.benchmark_group("http_middleware_overhead");
-    for (name, client) in &cases {
-        group.bench_function(*name, |b| {
-            b.to_async(runtime).iter(|| async {
-                let response = client
-                    .get("http://127.0.0.1:1/")
-                    .send()
-                    .await
-                    .expect("canned");
-                std::hint::black_box(response.status());
-            })
-        });
-    }
-    group.finish();
+    loopback::alternated(
+        c,
+        runtime,
+        "http_middleware_overhead",
+        &cases,
+        |client| async move {
+            let response = client
+                .get("http://127.0.0.1:1/")
+                .send()
+                .await
+                .expect("canned");
+            std::hint::black_box(response.status());
+        },
+    );
 }
 
 fn bench(c: &mut Criterion) {
     resilience::config::load_str(POLICIES).expect("policies");
-    let url = server();
+    let url = loopback::server(ANSWER);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
     let cases: Vec<(&str, ClientWithMiddleware)> = vec![
-        ("bare", ClientBuilder::new(inner()).build()),
+        ("bare", ClientBuilder::new(loopback::client()).build()),
         (
             "reqwest_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(RetryTransientMiddleware::new_with_policy(retry))
                 .build(),
         ),
         (
             "resilience_retry",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-retry"))
                 .build(),
         ),
         (
             "resilience_full",
-            ClientBuilder::new(inner())
+            ClientBuilder::new(loopback::client())
                 .with(ResilienceMiddleware::policy("bench-http-full"))
                 .build(),
         ),
     ];
-    // Warm each client's pooled connection.
-    for (_, client) in &cases {
-        runtime.block_on(one(client, &url));
-    }
-    let mut group = c.benchmark_group("http_middleware");
-    // In alternation: each sample of each case is a batch timed by hand, the cases taking
-    // turns, so a change in the machine's load reaches them all alike.
-    group.bench_function("alternated", |b| {
-        b.iter_custom(|iterations| {
-            let mut totals = vec![Duration::ZERO; cases.len()];
-            runtime.block_on(async {
-                for iteration in 0..iterations {
-                    // Each round starts with the next case, so none always follows another.
-                    for turn in 0..cases.len() {
-                        let index = (turn + iteration as usize) % cases.len();
-                        let start = std::time::Instant::now();
-                        one(&cases[index].1, &url).await;
-                        totals[index] += start.elapsed();
-                    }
-                }
-            });
-            record(&cases, &totals, iterations);
-            totals.iter().sum()
-        })
+    loopback::alternated(c, &runtime, "http_middleware", &cases, |client| {
+        one(client, &url)
     });
-    group.finish();
-    report(&cases);
     overhead(c, &runtime);
-}
-
-/// Per case, the mean of each batch (nanoseconds per request), kept for the report.
-static BATCHES: std::sync::Mutex<Vec<Vec<f64>>> = std::sync::Mutex::new(Vec::new());
-
-fn record(cases: &[(&str, ClientWithMiddleware)], totals: &[Duration], iterations: u64) {
-    let mut batches = BATCHES.lock().unwrap_or_else(|p| p.into_inner());
-    if batches.len() != cases.len() {
-        *batches = vec![Vec::new(); cases.len()];
-    }
-    for (index, total) in totals.iter().enumerate() {
-        batches[index].push(total.as_nanos() as f64 / iterations.max(1) as f64);
-    }
-}
-
-/// The median batch of each case, and its ratio to `bare` and to `reqwest_retry`, written to
-/// `target/criterion/http_middleware/alternated.json` for `benches/table.sh http`.
-fn report(cases: &[(&str, ClientWithMiddleware)]) {
-    let batches = BATCHES.lock().unwrap_or_else(|p| p.into_inner());
-    let medians: Vec<(String, f64)> = cases
-        .iter()
-        .zip(batches.iter())
-        .map(|((name, _), batch)| {
-            let mut sorted = batch.clone();
-            sorted.sort_by(f64::total_cmp);
-            (
-                name.to_string(),
-                sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
-            )
-        })
-        .collect();
-    let json = serde_json::to_string_pretty(&medians).expect("json");
-    // cargo runs a bench in its package's directory: the workspace's target is beside it.
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
-    let dir = std::path::Path::new(&target).join("criterion/http_middleware");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("alternated.json"), &json);
-    for (name, median) in &medians {
-        println!("{name}: {:.1} µs per request", median / 1e3);
-    }
 }
 
 // What `criterion_group!` + `criterion_main!` expand to, written out so the generated

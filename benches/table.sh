@@ -8,6 +8,7 @@
 #   benches/table.sh pipeline               # `pipeline`: per group `pipeline_*`, each case and its ratio to `bare` (and to `tower`)
 #   benches/table.sh redis                  # `redis` (starts its own redis-server): each case and its ratio to one round trip
 #   benches/table.sh http                   # `http_middleware`: each middleware per request on loopback, and its own cost, beside reqwest-retry's
+#   benches/table.sh http_cache             # `http_cache`: a hit of the middleware's response cache beside http-cache-reqwest's (moka)
 #   benches/table.sh [BENCH] --no-run       # only print the tables of the last run
 #   benches/table.sh [BENCH] -- ARGS...     # pass other criterion arguments instead of the defaults
 #
@@ -21,6 +22,9 @@ if [[ "${1:-}" == "retry" || "${1:-}" == "rate_limit" || "${1:-}" == "cache" || 
     shift
 elif [[ "${1:-}" == "http" ]]; then
     bench=http_middleware
+    shift
+elif [[ "${1:-}" == "http_cache" ]]; then
+    bench=http_cache
     shift
 fi
 
@@ -112,14 +116,26 @@ elif bench == "pipeline":
             if name in stack:
                 r = stack[name] / stack["tower"]
                 print(f"| {name} | {r:.2f}x | {'yes' if r < 1 else 'no'} |")
+elif bench == "http_cache":
+    # the hits, measured in alternation (the bench writes their medians)
+    alternated = root / "http_cache_hit" / "alternated.json"
+    if not alternated.exists():
+        sys.exit(f"no {alternated}: run the benchmark first")
+    hit = dict(json.loads(alternated.read_text()))
+    print("| case | per request (µs) | ratio to http-cache-reqwest |")
+    print("|---|---:|---:|")
+    for name in ["resilience", "http_cache_reqwest", "bare"]:
+        if name in hit:
+            print(f"| {name} | {hit[name] / 1e3:.1f} | {hit[name] / hit['http_cache_reqwest']:.2f}x |")
 elif bench == "http_middleware":
-    # the loopback round trips, measured in alternation (the bench writes their medians), and
-    # each middleware's own cost with the transport answered in place (criterion's medians)
+    # the loopback round trips and each middleware's own cost with the transport answered in
+    # place, both measured in alternation (the bench writes their medians)
     alternated = root / "http_middleware" / "alternated.json"
     if not alternated.exists():
         sys.exit(f"no {alternated}: run the benchmark first")
     loopback = dict(json.loads(alternated.read_text()))
-    own = medians("http_middleware_overhead")
+    overhead = root / "http_middleware_overhead" / "alternated.json"
+    own = dict(json.loads(overhead.read_text())) if overhead.exists() else {}
     order = ["bare", "reqwest_retry", "resilience_retry", "resilience_full"]
     print("| case | loopback request (µs) | ratio to bare | ratio to reqwest_retry | "
           "without the transport (ns) | cost over bare (ns) |")

@@ -49,6 +49,11 @@ pub struct CacheSpec {
     /// Where the entries live when not where the policy's `backend` says (`cache: { backend:
     /// .. }`): read by the runtime from the policy. Default none: the policy's.
     pub backend: Option<crate::backend::CacheBackend>,
+    /// Under the HTTP middleware (`resilience::http::ResilienceMiddleware`), cache responses
+    /// by HTTP's rules (RFC 9111: each response's `Cache-Control`, `Expires`, `Vary` and
+    /// validators say what is stored and for how long); a YAML key only, with no meaning for
+    /// `#[cached]`. Default false.
+    pub http: bool,
 }
 
 /// `local: { max_entries, ttl }`: a bounded in-memory tier in front of a Redis cache, so that a
@@ -98,6 +103,7 @@ impl CacheSpec {
             enabled: true,
             local: None,
             backend: None,
+            http: false,
         }
     }
 
@@ -133,6 +139,8 @@ patch! {
         early_refresh: f64,
         /// Overrides `enabled`: `false` bypasses and clears the cache.
         enabled: bool,
+        /// Overrides `http`: cache the HTTP middleware's responses by HTTP's rules.
+        http: bool,
     }
 }
 

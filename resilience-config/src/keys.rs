@@ -70,6 +70,8 @@ pub(crate) enum Place {
     Yaml,
     /// The keys only the attribute takes.
     AttributeOnly,
+    /// The keys only YAML takes.
+    YamlOnly,
 }
 
 impl<D> Key<D> {
@@ -79,6 +81,7 @@ impl<D> Key<D> {
             Place::Attribute => self.attribute,
             Place::Yaml => yaml,
             Place::AttributeOnly => !yaml,
+            Place::YamlOnly => yaml && !self.attribute,
         }
     }
 }
@@ -197,7 +200,7 @@ pub(crate) const RATE_LIMIT: &[Key<RateLimitPatch>] = &[
 ];
 
 /// `#[cached(...)]` and a policy's `cache` section (`key` is an expression over the arguments;
-/// `enabled` is a run-time switch).
+/// `enabled` is a run-time switch; `http` is for the HTTP middleware's responses).
 pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(yaml enabled: scalar::boolean),
     key!(ttl: scalar::duration),
@@ -212,6 +215,7 @@ pub(crate) const CACHE: &[Key<CachePatch>] = &[
     key!(yaml backend: |key, value| scalar::backend(key, value)
         .map(|name| crate::backend::CacheBackend::of(&name))),
     key!(policy),
+    key!(yaml http: scalar::boolean),
 ];
 
 /// A policy's `cache.local`: the in-memory tier in front of a Redis cache.
@@ -353,6 +357,11 @@ mod tests {
         assert_eq!(<HttpTimeouts as Doc>::YAML, ["connect", "read", "total"]);
         assert_eq!(<CachePatch as Doc>::YAML[0], "enabled");
         assert!(!crate::rules::CACHE_KEYS.contains(&"enabled"));
+        assert!(<CachePatch as Doc>::YAML.contains(&"http"));
+        assert_eq!(
+            crate::rules::CACHE_YAML_ONLY,
+            ["enabled", "local", "backend", "http"]
+        );
         let only: Vec<&str> = ATTRIBUTE_ONLY
             .iter()
             .flat_map(|keys| keys.to_vec())

@@ -68,6 +68,10 @@ pub const CACHE_KEYS: &[&str] = names!(keys::CACHE, Place::Attribute);
 /// Names accepted for a circuit breaker's `window_type`.
 pub const WINDOW_TYPE_NAMES: &[&str] = &["count", "time"];
 
+/// Keys of a YAML policy's `cache` section that `#[cached(...)]` refuses: `enabled` (a run-time
+/// switch) and `http` (the HTTP middleware's response cache, meaningless on a function).
+pub const CACHE_YAML_ONLY: &[&str] = names!(keys::CACHE, Place::YamlOnly);
+
 /// Names accepted for `backoff`.
 pub const BACKOFF_NAMES: &[&str] = &["exp", "linear", "constant"];
 

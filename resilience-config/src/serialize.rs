@@ -276,7 +276,7 @@ mod tests {
     /// here (the check below makes sure this file sets it).
     const EVERY_KEY: &str = "policies:
   every:
-    cache: { enabled: true, ttl: 60s, max_entries: 100, max_bytes: 1MiB, ttl_jitter: 0.1, negative_ttl: 5s, stale_while_revalidate: 10s, early_refresh: 1.5, backend: redis://127.0.0.1:6379/1, local: { max_entries: 50, ttl: 5s } }
+    cache: { enabled: true, ttl: 60s, max_entries: 100, max_bytes: 1MiB, ttl_jitter: 0.1, negative_ttl: 5s, stale_while_revalidate: 10s, early_refresh: 1.5, backend: redis://127.0.0.1:6379/1, local: { max_entries: 50, ttl: 5s }, http: true }
     bulkhead: { max_concurrent: 20, max_wait: 1s }
     rate_limit: { calls: 50, period: 1s, burst: 5, mode: reject, max_wait: 2s, cost: 3 }
     retry_budget: { ratio: 0.5, min_per_second: 3, window: 20s }

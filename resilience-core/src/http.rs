@@ -6,6 +6,8 @@
 pub use crate::http_error::HttpError;
 pub use crate::quota::{Allowance, Quota, parse_retry_after};
 
+#[cfg(feature = "reqwest-middleware")]
+mod cache;
 #[cfg(feature = "reqwest")]
 mod client;
 #[cfg(feature = "reqwest-middleware")]

@@ -2,19 +2,22 @@
 //! (bulkhead -> rate limit -> retry -> circuit breaker -> timeout -> call), without a macro.
 //!
 //! It nests the same runtime functions `#[resilient(policy = ..)]` expands into
-//! ([`bulkhead_async`], [`rate_limited_async`], [`RetrySite::retry_async`],
-//! [`circuit_breaker_async`], [`timeout_async`]), around sites built the way the macro builds
-//! them for a policy with no inline values: each layer does nothing until the policy gives its
-//! section, and follows the policy as it is reloaded. The `cache` section is not applied: a
-//! closure has no key (the HTTP middleware keys responses itself).
+//! ([`bulkhead_async`], [`rate_limited_async`], [`RetrySite::retry_async`], and the breaker's
+//! and the timeout's checks), around sites
+//! built the way the macro builds them for a policy with no inline values. Each call reads the
+//! policy once and skips the sections it lacks; the shared state of the sections it has
+//! follows the policy as it is reloaded. The `cache` section is not applied: a closure has no
+//! key (the HTTP middleware keys responses itself).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::Either;
+
 use crate::breaker::BreakerSpec;
-use crate::breaker::site::{BreakerSite, circuit_breaker_async};
+use crate::breaker::site::BreakerSite;
 use crate::bulkhead::{BulkheadSite, BulkheadSpec, bulkhead_async};
 use crate::error_class::Classify;
 use crate::hooks::ErrorHooks;
@@ -23,7 +26,7 @@ use crate::rate_limit::site::{RateLimitSite, rate_limited_async};
 use crate::rejected::Rejected;
 use crate::retry::RetrySpec;
 use crate::retry::executor::RetrySite;
-use crate::timeout::{TimeoutSite, timeout_async};
+use crate::timeout::TimeoutSite;
 
 /// A named policy applied to closures: the builder API behind `#[resilient(policy = ..)]`,
 /// for code that makes its calls at run time (an HTTP middleware, a tower layer, a loop over
@@ -160,29 +163,210 @@ impl Pipeline {
     /// `hooks` (how they classify, how they read in logs, and whether only unsent failures
     /// may be retried: [`ErrorHooks::unsent_only`]). A refusal of the bulkhead, the rate
     /// limit, the breaker or the timeout is returned as `Err(E::from(Rejected))`.
-    pub async fn run_with<T, E, F, Fut>(&self, hooks: ErrorHooks<E>, mut op: F) -> Result<T, E>
+    ///
+    /// The policy is read once, from one snapshot of the registry, and a section it lacks is
+    /// skipped rather than run as a layer that does nothing: a policy with only a `retry`
+    /// section costs the retry loop and nothing else.
+    pub fn run_with<T, E, F, Fut>(
+        &self,
+        hooks: ErrorHooks<E>,
+        op: F,
+    ) -> impl Future<Output = Result<T, E>> + use<T, E, F, Fut>
     where
         E: From<Rejected>,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let sites = self.sites;
-        let reject: fn(Rejected) -> E = E::from;
-        bulkhead_async(&sites.bulkhead, reject, move || {
-            rate_limited_async(&sites.rate_limit, None, None, hooks, reject, move || {
-                sites.retry.retry_async(
-                    move || hooks,
-                    move || {
-                        let call = op();
-                        circuit_breaker_async(&sites.breaker, hooks, None, reject, move || {
-                            timeout_async(&sites.timeout, reject, move || call)
-                        })
-                    },
-                )
-            })
-        })
-        .await
+        // Read before the state machine is made, so the plan is not a second one around it.
+        self.run_planned(self.plan(), hooks, op)
     }
+
+    /// [`run_with`](Self::run_with) along a plan the caller read (and looked at) itself.
+    pub(crate) fn run_planned<T, E, F, Fut>(
+        &self,
+        plan: Plan,
+        hooks: ErrorHooks<E>,
+        op: F,
+    ) -> impl Future<Output = Result<T, E>> + use<T, E, F, Fut>
+    where
+        E: From<Rejected>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        run_planned(self.sites, plan, hooks, op)
+    }
+
+    /// What a call starting now goes through, read from one snapshot of the registry.
+    pub(crate) fn plan(&self) -> Plan {
+        let sites = self.sites;
+        crate::registry::named_use();
+        let snapshot = crate::registry::current();
+        let named = snapshot.get(sites.policy);
+        let retry = sites.retry.spec_from(named);
+        Plan {
+            bulkhead: named.is_some_and(|named| named.bulkhead.is_some()),
+            rate_limit: named.is_some_and(|named| named.rate_limit.is_some()),
+            breaker: named.is_some_and(|named| named.circuit_breaker.is_some()),
+            timeout: named.and_then(|named| named.timeout),
+            #[cfg(feature = "reqwest-middleware")]
+            attempts: retry.attempts,
+            #[cfg(feature = "reqwest-middleware")]
+            retries_body: retry.on.matches(crate::error_class::ErrorClass::Body),
+            max_elapsed: retry.max_elapsed,
+            #[cfg(feature = "reqwest-middleware")]
+            http_timeouts: named.and_then(|named| named.http_timeouts),
+            #[cfg(feature = "reqwest-middleware")]
+            http_cache: named
+                .and_then(|named| named.cache)
+                .is_some_and(|cache| cache.http == Some(true)),
+            snapshot,
+        }
+    }
+}
+
+/// The sections a call's policy has, read once when it starts. It keeps the snapshot it was
+/// read from: the retry values, only needed after a failure, are read from it then (the same
+/// values: the call keeps the policy it started with), so the happy path's future does not
+/// hold them.
+pub(crate) struct Plan {
+    bulkhead: bool,
+    rate_limit: bool,
+    breaker: bool,
+    /// The limit of each try (`timeout: 3s`).
+    timeout: Option<Duration>,
+    /// The retry section's `attempts` (0 or 1: no retry), for the HTTP middleware.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) attempts: u32,
+    /// Whether the retry section's `on` names `Body`, for the HTTP middleware.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) retries_body: bool,
+    max_elapsed: Option<Duration>,
+    /// The phases' limits (`timeout: { connect, read, total }`), for the HTTP middleware.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) http_timeouts: Option<resilience_config::timeout::HttpTimeouts>,
+    /// The `cache` section sets `http: true`, for the HTTP middleware's response cache.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) http_cache: bool,
+    snapshot: std::sync::Arc<crate::registry::Policies>,
+}
+
+/// The layers of `plan`, outermost first, around `op`'s tries. A section the plan lacks is
+/// not in the future at all: a policy with only a `retry` section gives the retry loop around
+/// `op`'s own future, nothing between.
+///
+/// No layer takes a future made beforehand (a closure holding it, then the layer holding the
+/// closure and what it returns, doubles it at every level: the middleware's future reached
+/// 14 kB that way once its try was no longer boxed): the breaker and the per-try timeout wrap
+/// the try's future as combinators, and the bulkhead and the rate limit get a closure that
+/// makes the retry loop. Nothing is boxed on a happy call: each box is an allocation and a
+/// copy of what it holds, and the caller's future is boxed once anyway (`async_trait`, a
+/// spawned task).
+fn run_planned<T, E, F, Fut>(
+    sites: &'static Sites,
+    plan: Plan,
+    hooks: ErrorHooks<E>,
+    mut op: F,
+) -> impl Future<Output = Result<T, E>>
+where
+    E: From<Rejected>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let reject: fn(Rejected) -> E = E::from;
+    let Plan {
+        bulkhead,
+        rate_limit,
+        breaker,
+        timeout,
+        max_elapsed,
+        snapshot,
+        ..
+    } = plan;
+    let one_try = move || guarded(sites, breaker, timeout, hooks, reject, op());
+    let spec = move || sites.retry.spec_from(snapshot.get(sites.policy));
+    let retried = move || {
+        sites
+            .retry
+            .retry_async_as(spec, max_elapsed, move || hooks, one_try)
+    };
+    match bulkhead || rate_limit {
+        false => Either::Left(retried()),
+        true => Either::Right(admitted(
+            sites, bulkhead, rate_limit, hooks, reject, retried,
+        )),
+    }
+}
+
+/// The call `retried` makes, once the bulkhead and the rate limit (each when the plan has it)
+/// admit it.
+async fn admitted<T, E, F, Fut>(
+    sites: &'static Sites,
+    bulkhead: bool,
+    rate_limit: bool,
+    hooks: ErrorHooks<E>,
+    reject: fn(Rejected) -> E,
+    retried: F,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let limited = move || async move {
+        match rate_limit {
+            true => rate_limited_async(&sites.rate_limit, None, None, hooks, reject, retried).await,
+            false => retried().await,
+        }
+    };
+    match bulkhead {
+        true => bulkhead_async(&sites.bulkhead, reject, limited).await,
+        false => limited().await,
+    }
+}
+
+/// One try, `call`, through the per-try timeout and the breaker, each when the plan has it:
+/// what [`timeout_async`](crate::timeout::timeout_async) and
+/// [`circuit_breaker_async`](crate::breaker::site::circuit_breaker_async) do,
+/// as combinators around the try's future rather than futures holding it.
+fn guarded<T, E, Fut>(
+    sites: &'static Sites,
+    breaker: bool,
+    timeout: Option<Duration>,
+    hooks: ErrorHooks<E>,
+    reject: fn(Rejected) -> E,
+    call: Fut,
+) -> impl Future<Output = Result<T, E>>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    use futures_util::FutureExt;
+    // A try ready at its first poll registers no timer: tokio's `Timeout` polls the call first.
+    let timed = match timeout {
+        None => Either::Left(call),
+        Some(limit) => Either::Right(tokio::time::timeout(limit, call).map(move |result| {
+            result.unwrap_or_else(|_| {
+                crate::observe::timed_out(sites.timeout.counted(), limit);
+                Err(reject(Rejected::Timeout { after: limit }))
+            })
+        })),
+    };
+    if !breaker {
+        return Either::Left(timed);
+    }
+    let permit = match sites.breaker.breaker().try_acquire() {
+        Ok(permit) => permit,
+        Err(retry_after) => {
+            crate::observe::circuit_refused(sites.breaker.counted(), retry_after);
+            let refused = Err(reject(Rejected::CircuitOpen { retry_after }));
+            return Either::Right(Either::Left(std::future::ready(refused)));
+        }
+    };
+    Either::Right(Either::Right(timed.map(move |result| {
+        permit.record(match &result {
+            Ok(_) => false,
+            Err(error) => crate::breaker::counts_as_failure(&hooks.classify(error)),
+        });
+        result
+    })))
 }
 
 #[cfg(test)]

@@ -77,6 +77,33 @@ impl Args {
             .collect()
     }
 
+    /// The arguments without the keys of `yaml_only` (keys of the YAML `section` the
+    /// attribute does not take), each of which becomes an error saying where it belongs.
+    pub(crate) fn without_yaml_only(
+        self,
+        attribute: &str,
+        section: &str,
+        yaml_only: &[&str],
+        errors: &mut Errors,
+    ) -> Args {
+        let (refused, kept): (Vec<Arg>, Vec<Arg>) = self
+            .0
+            .into_iter()
+            .partition(|arg| yaml_only.contains(&arg.key.unraw().to_string().as_str()));
+        for arg in refused {
+            let key = arg.key.unraw();
+            errors.error(
+                &arg.key,
+                format!(
+                    "`{key}` is a key of a YAML policy's `{section}` section, not of \
+                     `#[{attribute}]`; set it in the policy (`{section}: {{ {key}: .. }}`) \
+                     and name the policy with `policy = \"..\"`"
+                ),
+            );
+        }
+        Args(kept)
+    }
+
     /// The arguments whose keys are known and not repeated; the others become errors.
     pub(crate) fn checked(self, attribute: &str, known: &[&str], errors: &mut Errors) -> Vec<Arg> {
         let mut seen: Vec<String> = Vec::new();

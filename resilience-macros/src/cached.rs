@@ -40,6 +40,7 @@ impl CachedArgs {
             stale_key: None,
             policy: None,
         };
+        let args = args.without_yaml_only("cached", "cache", rules::CACHE_YAML_ONLY, errors);
         // A misspelled key (`tll`) counts as given: its own error says what to fix.
         let meant = args.meant(rules::CACHE_KEYS);
         let mut given_ttl = meant.contains(&"ttl");

@@ -454,6 +454,12 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
         None
     }
 
+    /// The `max_bytes` in force, if any.
+    #[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
+    pub(crate) fn max_bytes(&self) -> Option<u64> {
+        Some(self.max_bytes.load(Ordering::Relaxed)).filter(|bytes| *bytes > 0)
+    }
+
     /// Whether the cache is in use (a disabled cache bypasses to the function).
     pub fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)

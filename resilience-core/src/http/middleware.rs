@@ -3,13 +3,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::classify::classify_error;
 use crate::error_class::{Classification, Classify, ErrorClass};
 use crate::hooks::ErrorHooks;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Plan};
 use crate::rejected::Rejected;
 
 /// Applies a named policy to each request of a [`reqwest_middleware`] client: its bulkhead,
@@ -58,6 +59,18 @@ use crate::rejected::Rejected;
 /// `reqwest_middleware::Error::Middleware` holding a [`Rejected`], which the crate's
 /// [`Classify`] impl for `reqwest_middleware::Error` reports as such.
 ///
+/// # Caching
+///
+/// With `cache: { http: true }` in the policy, GET and HEAD answers are cached by HTTP's rules
+/// (RFC 9111, through the `http-cache-semantics` crate): `max-age` / `s-maxage` / `Expires`
+/// freshness, `no-store` and `private` (the cache is a shared one), `Vary`, revalidation with
+/// `ETag` / `Last-Modified` (a 304 refreshes the entry, and the stored body is served), and
+/// RFC 5861's `stale-while-revalidate` and `stale-if-error`. The cache comes before every other
+/// section: a fresh hit sends nothing and takes no permit. Entries are keyed by the normalised
+/// request (scheme and host lower-cased, default port dropped, query parameters sorted, the
+/// `Vary` headers' values) and bounded by the section's `max_entries` and `max_bytes`. The
+/// README's "HTTP response caching" section has the details.
+///
 /// # Timeouts
 ///
 /// A plain `timeout: 3s` bounds each try. With `timeout: { connect: 3s, read: 10s, total: 30s }`,
@@ -67,14 +80,17 @@ use crate::rejected::Rejected;
 #[derive(Debug, Clone, Copy)]
 pub struct ResilienceMiddleware {
     pipeline: Pipeline,
+    cache: &'static super::cache::Slot,
 }
 
 impl ResilienceMiddleware {
     /// The middleware of the policy called `name` (its site in logs and metrics is
     /// `resilience::http`).
     pub fn policy(name: &str) -> Self {
+        let pipeline = Pipeline::site("resilience::http", name);
         ResilienceMiddleware {
-            pipeline: Pipeline::site("resilience::http", name),
+            pipeline,
+            cache: super::cache::Slot::of(pipeline.policy_name()),
         }
     }
 }
@@ -140,57 +156,78 @@ impl Middleware for ResilienceMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let pipeline = self.pipeline;
-        let timeouts = crate::registry::http_timeouts(pipeline.policy_name()).unwrap_or_default();
-        let template = request.try_clone();
-        let hooks = hooks(&request, template.is_some());
-        let buffer = pipeline.retry_spec().on.matches(ErrorClass::Body);
-        let mut first = Some(request);
-        // Each try takes the extensions and puts them back (tries never overlap), so the next
-        // try and the caller see what the middlewares below left there. A try cut short by
-        // `total` drops what it held.
-        let shared = std::sync::Mutex::new(std::mem::take(extensions));
-        let run = pipeline.run_with(hooks, || {
-            let request = first
-                .take()
-                .or_else(|| template.as_ref().and_then(Request::try_clone));
-            let (next, shared) = (next.clone(), &shared);
-            // Boxed: every layer of the pipeline holds the try's future, and moves it as it
-            // starts; a pointer moves for less than the request and its send (measured in
-            // `benches/http_middleware.rs`, group `http_middleware_overhead`).
-            Box::pin(async move {
-                // Unreachable: a request without a clone is never retried (see `hooks`).
-                let request = request.ok_or_else(|| {
-                    Failure::Sent(reqwest_middleware::Error::middleware(
-                        std::io::Error::other(
-                            "the request's body cannot be cloned for another try",
-                        ),
-                    ))
-                })?;
-                let mut own = std::mem::take(&mut *lock(shared));
-                let answer = send(next, request, &mut own, timeouts.read, buffer).await;
-                *lock(shared) = own;
-                answer
-            })
-        });
-        let outcome = match timeouts.total {
-            Some(total) => tokio::time::timeout(total, run)
-                .await
-                .unwrap_or(Err(Failure::Rejected(Rejected::Timeout { after: total }))),
-            None => run.await,
-        };
-        *extensions = std::mem::take(&mut *lock(&shared));
-        match outcome {
-            Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
-            Err(Failure::Sent(error)) => Err(error),
-            Err(Failure::Read(after)) => {
-                Err(reqwest_middleware::Error::middleware(Rejected::Timeout {
-                    after,
-                }))
-            }
-            Err(Failure::Rejected(rejected)) => {
-                Err(reqwest_middleware::Error::middleware(rejected))
-            }
+        // One read of the policy for the whole call: its sections, timeouts and retry values.
+        let plan = pipeline.plan();
+        if plan.http_cache && super::cache::is_cacheable(request.method()) {
+            // Boxed: a call the cache does not see keeps a small future.
+            return Box::pin(super::cache::serve(
+                self.cache, pipeline, plan, request, extensions, next,
+            ))
+            .await;
         }
+        through(pipeline, plan, request, extensions, next).await
+    }
+}
+
+/// `request` through the policy's sections along `plan`: each try sends a copy to `next`, as
+/// the retry rules allow, and the last answer or failure is returned.
+pub(super) async fn through(
+    pipeline: Pipeline,
+    plan: Plan,
+    request: Request,
+    extensions: &mut http::Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<Response> {
+    let timeouts = plan.http_timeouts.unwrap_or_default();
+    let buffer = plan.retries_body;
+    // A policy that retries nothing needs no copy of the request.
+    let template = match plan.attempts > 1 {
+        true => request.try_clone(),
+        false => None,
+    };
+    let hooks = hooks(&request, template.is_some());
+    let mut first = Some(request);
+    // Each try takes the extensions and puts them back (tries never overlap), so the next
+    // try and the caller see what the middlewares below left there. A try cut short by
+    // `total` drops what it held.
+    let shared = std::sync::Mutex::new(std::mem::take(extensions));
+    let (first, template, next, state) = (&mut first, &template, &next, &shared);
+    // Made where it is awaited: a future kept in a local, then awaited in one of two
+    // branches, takes its room twice in this one's state.
+    let run = move || {
+        pipeline.run_planned(plan, hooks, move || {
+            match first
+                .take()
+                .or_else(|| template.as_ref().and_then(Request::try_clone))
+            {
+                Some(request) => {
+                    Either::Left(send(next.clone(), request, state, timeouts.read, buffer))
+                }
+                // Unreachable: a request without a clone is never retried (see `hooks`).
+                None => Either::Right(std::future::ready(Err(Failure::Sent(
+                    reqwest_middleware::Error::middleware(std::io::Error::other(
+                        "the request's body cannot be cloned for another try",
+                    )),
+                )))),
+            }
+        })
+    };
+    let outcome = match timeouts.total {
+        Some(total) => tokio::time::timeout(total, run())
+            .await
+            .unwrap_or(Err(Failure::Rejected(Rejected::Timeout { after: total }))),
+        None => run().await,
+    };
+    *extensions = std::mem::take(&mut *lock(&shared));
+    match outcome {
+        Ok(response) | Err(Failure::Answer(response, _)) => Ok(response),
+        Err(Failure::Sent(error)) => Err(error),
+        Err(Failure::Read(after)) => {
+            Err(reqwest_middleware::Error::middleware(Rejected::Timeout {
+                after,
+            }))
+        }
+        Err(Failure::Rejected(rejected)) => Err(reqwest_middleware::Error::middleware(rejected)),
     }
 }
 
@@ -200,28 +237,32 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One try: the request sent, its answer's head awaited (for at most `read`), its quota
-/// headers learned from, and a 2xx body read into memory when `buffer` asks for it.
+/// One try: the request sent (with the call's extensions, taken from `extensions` and put
+/// back), its answer's head awaited (for at most `read`), its quota headers learned from, and
+/// a 2xx body read into memory when `buffer` asks for it.
 async fn send(
     next: Next<'_>,
     request: Request,
-    extensions: &mut http::Extensions,
+    extensions: &std::sync::Mutex<http::Extensions>,
     read: Option<Duration>,
     buffer: bool,
 ) -> Result<Response, Failure> {
-    let sent = next.run(request, extensions);
+    let mut own = std::mem::take(&mut *lock(extensions));
+    // `run` boxes the request into its future at once: this one keeps no copy of it.
+    let sent = next.run(request, &mut own);
     let response = match read {
-        Some(read) => tokio::time::timeout(read, sent)
-            .await
-            .map_err(|_| Failure::Read(read))?,
-        None => sent.await,
-    }
-    .map_err(Failure::Sent)?;
+        Some(read) => tokio::time::timeout(read, sent).await.ok(),
+        None => Some(sent.await),
+    };
+    *lock(extensions) = own;
+    let response = response.ok_or(Failure::Read(read.unwrap_or_default()))?;
+    let response = response.map_err(Failure::Sent)?;
     if let Some(error) = super::read_answer(&response) {
         return Err(Failure::Answer(response, error.classification()));
     }
     match buffer {
-        true => buffered(response).await,
+        // Boxed: only `on: [Body]` reads the body here, and its future is large.
+        true => Box::pin(buffered(response)).await,
         false => Ok(response),
     }
 }
@@ -229,13 +270,23 @@ async fn send(
 /// The same response with its body read: a body that fails midway is a `Body` failure of this
 /// try rather than of the caller's read.
 async fn buffered(response: Response) -> Result<Response, Failure> {
-    use reqwest::ResponseBuilderExt;
     let (status, version) = (response.status(), response.version());
     let (url, headers) = (response.url().clone(), response.headers().clone());
     let body = response
         .bytes()
         .await
         .map_err(|error| Failure::Sent(error.into()))?;
+    rebuilt((status, version, url), headers, body)
+        .map_err(|error| Failure::Sent(reqwest_middleware::Error::middleware(error)))
+}
+
+/// A response made of its parts and a body held in memory.
+pub(super) fn rebuilt(
+    (status, version, url): (http::StatusCode, http::Version, reqwest::Url),
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, http::Error> {
+    use reqwest::ResponseBuilderExt;
     let mut builder = http::Response::builder()
         .status(status)
         .version(version)
@@ -243,10 +294,7 @@ async fn buffered(response: Response) -> Result<Response, Failure> {
     if let Some(slot) = builder.headers_mut() {
         *slot = headers;
     }
-    builder
-        .body(body)
-        .map(Response::from)
-        .map_err(|error| Failure::Sent(reqwest_middleware::Error::middleware(error)))
+    builder.body(body).map(Response::from)
 }
 
 /// `reqwest_middleware::Error` as the runtime sees it: the client's error by its phase, a

@@ -156,6 +156,21 @@ impl RetrySite {
     pub fn spec(&self) -> Cow<'_, RetrySpec> {
         resolve(self.policy, &self.spec, &self.reported_missing, self.name)
     }
+
+    /// [`spec`](Self::spec) from a policy already looked up (`None`: not loaded), for a
+    /// caller that read the registry's snapshot once for every section.
+    pub(crate) fn spec_from(&self, found: Option<&registry::NamedPolicy>) -> Cow<'_, RetrySpec> {
+        match self.policy {
+            None => Cow::Borrowed(&self.spec),
+            Some(policy) => resolve_found(
+                found.map(|named| named.retry),
+                policy,
+                &self.spec,
+                &self.reported_missing,
+                self.name,
+            ),
+        }
+    }
 }
 
 /// The spec a call uses. Inlined so that a site without a policy (known at the call site)
@@ -180,7 +195,25 @@ fn resolve_named<'a>(
     reported_missing: &AtomicBool,
     site: &str,
 ) -> Cow<'a, RetrySpec> {
-    match registry::retry_patch(policy) {
+    resolve_found(
+        registry::retry_patch(policy),
+        policy,
+        inline,
+        reported_missing,
+        site,
+    )
+}
+
+/// The spec of a site naming `policy`, from what the registry holds for it: `None` when the
+/// policy is not loaded (reported once), `Some(None)` when it has no `retry` section.
+fn resolve_found<'a>(
+    found: Option<Option<resilience_config::retry::RetryPatch>>,
+    policy: &str,
+    inline: &'a RetrySpec,
+    reported_missing: &AtomicBool,
+    site: &str,
+) -> Cow<'a, RetrySpec> {
+    match found {
         Some(Some(patch)) => {
             let mut spec = patch.apply(*inline);
             if spec.attempts == 0 {
@@ -260,21 +293,48 @@ impl RetrySite {
     /// The happy path is one call and one match; the retry loop's state (schedule, sleep,
     /// next try) is boxed, after a failure: it would otherwise make every call's future
     /// several times larger, and a happy call pays for moving it around.
-    pub async fn retry_async<T, E, F, Fut, H>(&'static self, hooks: H, mut op: F) -> Result<T, E>
+    pub fn retry_async<T, E, F, Fut, H>(
+        &'static self,
+        hooks: H,
+        op: F,
+    ) -> impl Future<Output = Result<T, E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         H: FnOnce() -> ErrorHooks<E>,
     {
+        // Not an `async fn` awaiting the one below: the spec is read before the state
+        // machine is made, so there is one state machine, not two nested ones.
+        let spec = self.spec();
+        let max_elapsed = spec.max_elapsed;
+        self.retry_async_as(move || spec, max_elapsed, hooks, op)
+    }
+
+    /// [`retry_async`](Self::retry_async) with the values `spec` gives, read by the caller
+    /// (the [`Pipeline`](crate::pipeline::Pipeline) reads every section from one snapshot)
+    /// and only asked for after a failed first try: the happy path's future does not hold
+    /// them. `max_elapsed` is theirs.
+    pub(crate) async fn retry_async_as<T, E, F, Fut, H, S>(
+        &'static self,
+        spec: S,
+        max_elapsed: Option<Duration>,
+        hooks: H,
+        mut op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        H: FnOnce() -> ErrorHooks<E>,
+        S: FnOnce() -> Cow<'static, RetrySpec>,
+    {
         // `run_async` written out rather than awaited: one state machine instead of two
         // nested ones, so the happy path stores its arguments once.
-        let spec = self.spec();
         let started = self.start();
         let budget = self.budget();
         if let Some(budget) = budget {
             budget.deposit();
         }
-        let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
+        let elapsed_from = max_elapsed.map(|_| Instant::now());
         let error = match op().await {
             Ok(value) => {
                 counted_first_try(self);
@@ -283,6 +343,7 @@ impl RetrySite {
             }
             Err(error) => error,
         };
+        let spec = spec();
         let (result, call) = Box::pin(retry_after_failure(
             self.counted(),
             (&spec, budget),
