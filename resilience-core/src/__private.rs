@@ -247,7 +247,9 @@ pub use crate::clock::Stamp;
 pub use crate::rate_limit::site::RateLimitSite;
 pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSpec, key_hash};
 pub use crate::retry::ErrorHooks;
-pub use crate::retry::executor::{InlineRetrySite, RetrySite, retry_blocking};
+pub use crate::retry::executor::{
+    InlineRetrySite, RetrySite, retry_blocking, retry_blocking_if_ok,
+};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
@@ -284,6 +286,16 @@ pub trait RejectedInto {
 
 impl<T, E: FromRejected> RejectedInto for Result<T, E> {
     type Error = E;
+}
+
+/// The `Ok` type of a function's `Result` return type: what `retry_if_ok` is given.
+pub trait OkOf {
+    /// `T` of `Result<T, E>`.
+    type Ok;
+}
+
+impl<T, E> OkOf for Result<T, E> {
+    type Ok = T;
 }
 
 /// The conversion of a refusal into the error type of return type `R`. Generated code calls
