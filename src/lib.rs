@@ -56,6 +56,7 @@ pub use resilience_core::tower;
 /// | `jitter` | fraction 0.0..=1.0, or `"full"`, `"equal"`, `"decorrelated"` | `0.0` | a fraction `j` makes each sleep uniform in `[d*(1-j), d*(1+j)]` |
 /// | `on` | list of `Timeout`, `Connect`, `Body`, `Transient`, status codes (`503`), classes (`"5xx"`) | `[Transient]` | what to retry; `Transient` is Timeout, Connect, 429, 502, 503, 504; `Body` (an answer whose body failed midway) is retried only when listed |
 /// | `retry_if` | path to `fn(&E) -> bool` | none | replaces `on` |
+/// | `retry_if_ok` | path to `fn(&T) -> bool` | none | an `Ok` value for which it is true is retried on the same schedule as an error; when no retry follows, the last `Ok` value is returned |
 /// | `retry_after` | bool | `true` | wait the server's Retry-After; give up at once when it exceeds `max_delay` |
 /// | `budget` | string | none | the retry budget the site draws on (a policy's `retry_budget` section): a retry it refuses gives up at once |
 /// | `policy` | string | none | a named policy whose `retry` section overrides these values |

@@ -44,6 +44,9 @@ impl<E> ErrorHooks<E> {
     }
 }
 
+/// `retry_if_ok`: whether an `Ok` value is retried, when the site says.
+pub(crate) type OkRetried<T> = Option<fn(&T) -> bool>;
+
 /// A try the retry loop looks at again: an error, or an `Ok` value that `retry_if_ok` retries.
 enum Retried<T, E> {
     Err(E),
@@ -494,7 +497,7 @@ pub(crate) async fn run_async<T, E, F, Fut>(
     name: &'static str,
     policy: Option<&'static str>,
     spec: &RetrySpec,
-    (hooks, retry_if_ok): (&ErrorHooks<E>, Option<fn(&T) -> bool>),
+    (hooks, retry_if_ok): (&ErrorHooks<E>, OkRetried<T>),
     mut op: F,
 ) -> Result<T, E>
 where
@@ -536,7 +539,7 @@ where
 async fn retry_after_failure<T, E, F, Fut>(
     site: &SiteCounters,
     (spec, budget): (&RetrySpec, Option<&RetryBudget>),
-    (hooks, retry_if_ok): (&ErrorHooks<E>, Option<fn(&T) -> bool>),
+    (hooks, retry_if_ok): (&ErrorHooks<E>, OkRetried<T>),
     mut op: F,
     started: Option<Instant>,
     mut error: Retried<T, E>,
@@ -631,7 +634,7 @@ pub(crate) fn run_blocking<T, E, F>(
     counters: &SiteCell,
     (name, policy): (&'static str, Option<&'static str>),
     (spec, budget): (&RetrySpec, Option<&RetryBudget>),
-    (hooks, retry_if_ok): (&ErrorHooks<E>, Option<fn(&T) -> bool>),
+    (hooks, retry_if_ok): (&ErrorHooks<E>, OkRetried<T>),
     mut op: F,
     clock: &mut dyn BlockingClock,
 ) -> Result<T, E>
