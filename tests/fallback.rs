@@ -114,3 +114,59 @@ async fn the_fallback_sees_the_final_error_once() {
     );
     assert_eq!(seen(), [404]);
 }
+
+#[derive(Debug, PartialEq)]
+enum ApiError {
+    Http(HttpError),
+    Refused,
+}
+
+impl From<resilience::Rejected> for ApiError {
+    fn from(_: resilience::Rejected) -> Self {
+        ApiError::Refused
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl resilience::Classify for ApiError {
+    fn class(&self) -> resilience::ErrorClass {
+        match self {
+            ApiError::Http(http) => http.class(),
+            ApiError::Refused => resilience::ErrorClass::Other,
+        }
+    }
+}
+
+/// A pipeline's fallback (here an async closure) sees the error left after the policy's retries.
+#[tokio::test(start_paused = true)]
+async fn a_pipeline_falls_back_after_its_retries() {
+    resilience::config::load_str(
+        "policies:\n  fallback-pipeline: { retry: { attempts: 3, base: 100ms } }\n",
+    )
+    .unwrap();
+    let pipeline = resilience::pipeline::Pipeline::policy("fallback-pipeline").fallback(
+        |error: ApiError| async move {
+            match error {
+                ApiError::Http(http) => Ok(http.status()),
+                refused => Err(refused),
+            }
+        },
+    );
+    let started = Instant::now();
+    let mut calls = 0u16;
+    let answer = pipeline
+        .run(|| {
+            calls += 1;
+            let status = 501 + calls;
+            async move { Err::<u16, _>(ApiError::Http(HttpError::new(status))) }
+        })
+        .await;
+    // 502, 503, 504: three tries, 100 + 200 ms apart; the fallback gets the 504.
+    assert_eq!((answer, calls), (Ok(504), 3));
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+}

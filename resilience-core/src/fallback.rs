@@ -179,11 +179,34 @@ pub struct WithFallback<P, H> {
     fallback: H,
 }
 
-impl<P, H> WithFallback<P, H> {
-    pub(crate) fn new(policy: P, fallback: H) -> Self {
-        WithFallback { policy, fallback }
+// Here rather than beside `Retry` and `Pipeline`: imports point down, and this module
+// stands on theirs.
+impl Retry {
+    /// This retry with a fallback: when a call fails (its last error, once the retries are
+    /// spent), `fallback` is called with the error and its `Result` returned instead. It is
+    /// a closure or fn `Fn(E) -> Result<T, E>`, or for [`run`](WithFallback::run) one
+    /// returning a future of it (see [`WithFallback`]).
+    pub fn fallback<H>(self, fallback: H) -> WithFallback<Self, H> {
+        WithFallback {
+            policy: self,
+            fallback,
+        }
     }
+}
 
+impl Pipeline {
+    /// This pipeline with a fallback: when a call fails (its last error once the retries are
+    /// spent, or a refusal), `fallback` is called with the error and its `Result` returned
+    /// instead (see [`WithFallback`]).
+    pub fn fallback<H>(self, fallback: H) -> WithFallback<Self, H> {
+        WithFallback {
+            policy: self,
+            fallback,
+        }
+    }
+}
+
+impl<P, H> WithFallback<P, H> {
     /// The failure's answer: the fallback's (the function may be called for every call, so
     /// it is taken by reference; an `async` closure or fn answers with a future).
     async fn answer<T, E, M>(&self, result: Result<T, E>) -> Result<T, E>

@@ -134,13 +134,6 @@ impl Pipeline {
         Pipeline { sites }
     }
 
-    /// This pipeline with a fallback: when a call fails (its last error once the retries are
-    /// spent, or a refusal), `fallback` is called with the error and its `Result` returned
-    /// instead (see [`WithFallback`](crate::fallback::WithFallback)).
-    pub fn fallback<H>(self, fallback: H) -> crate::fallback::WithFallback<Self, H> {
-        crate::fallback::WithFallback::new(self, fallback)
-    }
-
     /// The policy's name.
     pub fn policy_name(&self) -> &'static str {
         self.sites.policy

@@ -154,15 +154,6 @@ impl Retry {
         self
     }
 
-    /// This retry with a fallback: when a call fails (its last error, once the retries are
-    /// spent), `fallback` is called with the error and its `Result` returned instead. It
-    /// may be a closure or fn `FnOnce(E) -> Result<T, E>` taken by reference (so `Fn`), or
-    /// one returning a future of it for [`run`](crate::fallback::WithFallback::run) (see
-    /// [`WithFallback`](crate::fallback::WithFallback)).
-    pub fn fallback<H>(self, fallback: H) -> crate::fallback::WithFallback<Self, H> {
-        crate::fallback::WithFallback::new(self, fallback)
-    }
-
     /// The inline values.
     pub fn spec(&self) -> &RetrySpec {
         &self.spec
