@@ -28,8 +28,8 @@ pub use resilience_core::events;
 // `batch` and `stats` are each a module and a function of that name (`resilience::batch(..)`,
 // `resilience::stats()`): one `use` brings both.
 pub use resilience_core::{
-    backend, batch, breaker, bulkhead, cache, config, http, pipeline, rate_limit, registry, retry,
-    stats,
+    backend, batch, breaker, bulkhead, cache, config, fallback, http, pipeline, rate_limit,
+    registry, retry, stats,
 };
 
 /// Plays YAML policies against a modelled server on tokio's paused clock.
@@ -56,6 +56,7 @@ pub use resilience_core::tower;
 /// | `jitter` | fraction 0.0..=1.0, or `"full"`, `"equal"`, `"decorrelated"` | `0.0` | a fraction `j` makes each sleep uniform in `[d*(1-j), d*(1+j)]` |
 /// | `on` | list of `Timeout`, `Connect`, `Body`, `Transient`, status codes (`503`), classes (`"5xx"`) | `[Transient]` | what to retry; `Transient` is Timeout, Connect, 429, 502, 503, 504; `Body` (an answer whose body failed midway) is retried only when listed |
 /// | `retry_if` | path to `fn(&E) -> bool` | none | replaces `on` |
+/// | `retry_if_ok` | path to `fn(&T) -> bool` | none | an `Ok` value for which it is true is retried on the same schedule as an error; when no retry follows, the last `Ok` value is returned |
 /// | `retry_after` | bool | `true` | wait the server's Retry-After; give up at once when it exceeds `max_delay` |
 /// | `budget` | string | none | the retry budget the site draws on (a policy's `retry_budget` section): a retry it refuses gives up at once |
 /// | `policy` | string | none | a named policy whose `retry` section overrides these values |
@@ -428,6 +429,59 @@ pub use resilience_macros::circuit_breaker;
 /// `From<resilience::Rejected>`.
 #[doc(inline)]
 pub use resilience_macros::timeout;
+
+/// Calls a function with the final error when everything inside it failed, and returns its
+/// answer instead.
+///
+/// # Arguments
+///
+/// | argument | type | meaning |
+/// |---|---|---|
+/// | the lone path (`#[fallback(cached_user)]`) | path to `fn(E) -> Result<T, E>`, or to an `async fn` of that signature for an `async fn` | called with the error when the call fails; its result is the function's |
+///
+/// The fallback takes the function's error by value and returns the function's own
+/// `Result<T, E>` (the shape of resilience4j's fallback method and Polly's
+/// `FallbackAction`): it can answer (`Ok` with a cached value or a default) or fail in its
+/// turn, with a better error or the same one. It is never called when the call succeeds.
+///
+/// Stacked, it applies in the written order, outermost first, as the other attributes do:
+/// `#[fallback(f)] #[retry]` calls `f` once, with the last error, after every retry is spent;
+/// above a `#[rate_limited]`, `#[circuit_breaker]`, `#[bulkhead]` or `#[timeout]` it also
+/// answers their refusals (`E::from(Rejected)`). Each fallback logs one `info` event (target
+/// `resilience::fallback`). Without the macro, `Retry::fallback` and
+/// `pipeline::Pipeline::fallback` take a closure.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{fallback, retry, HttpError};
+///
+/// fn cached_name(error: HttpError) -> Result<String, HttpError> {
+///     match error.status() {
+///         503 => Ok("(cached) Ada".to_string()),
+///         _ => Err(error),
+///     }
+/// }
+///
+/// #[fallback(cached_name)]
+/// #[retry(attempts = 3, base = "10ms")]
+/// async fn user_name(id: u64) -> Result<String, HttpError> {
+///     Err(HttpError::new(503))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(user_name(7).await, Ok("(cached) Ada".to_string()));
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// A compile error for `#[fallback]` without a path, an argument that is not a path, a
+/// function not returning `Result`, and a fallback of another signature (pointing at the
+/// path, naming the error and return types it must take and return).
+#[doc(inline)]
+pub use resilience_macros::fallback;
 
 /// Applies every section of a named policy, in the pipeline's fixed order:
 /// cache -> bulkhead -> rate limit -> retry -> circuit breaker -> timeout -> call.

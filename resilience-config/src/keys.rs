@@ -181,6 +181,7 @@ pub(crate) const RETRY: &[Key<RetryPatch>] = &[
     key!(jitter: scalar::jitter),
     key!(@ on, true, Read::On(|doc, on| doc.on = Some(on))),
     key!(retry_if),
+    key!(retry_if_ok),
     key!(retry_after: scalar::boolean),
     key!(budget),
     key!(policy),
@@ -366,7 +367,7 @@ mod tests {
             .iter()
             .flat_map(|keys| keys.to_vec())
             .collect();
-        for key in ["retry_if", "failure_if", "key", "policy"] {
+        for key in ["retry_if", "retry_if_ok", "failure_if", "key", "policy"] {
             assert!(only.contains(&key), "{key}");
         }
         assert!(!only.contains(&"duration"));

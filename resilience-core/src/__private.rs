@@ -16,6 +16,7 @@ pub use crate::cache::site::{
 };
 pub use crate::cache::weigh::weigh_any;
 pub use crate::cache::{CacheSite, CacheSpec};
+pub use crate::fallback::FallbackSite;
 pub use crate::hedge::{HedgeAfter, HedgeSite, HedgeSpec, hedge_async};
 pub use crate::timeout::{TimeoutSite, timeout_async};
 
@@ -273,7 +274,9 @@ pub use crate::clock::Stamp;
 pub use crate::rate_limit::site::RateLimitSite;
 pub use crate::rate_limit::{LimitMode, RateKey, RateLimitSpec, key_hash};
 pub use crate::retry::ErrorHooks;
-pub use crate::retry::executor::{InlineRetrySite, RetrySite, retry_blocking};
+pub use crate::retry::executor::{
+    InlineRetrySite, RetrySite, retry_blocking, retry_blocking_if_ok,
+};
 pub use crate::{Backoff, Jitter, RetryOn, RetrySpec};
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
@@ -310,6 +313,16 @@ pub trait RejectedInto {
 
 impl<T, E: FromRejected> RejectedInto for Result<T, E> {
     type Error = E;
+}
+
+/// The `Ok` type of a function's `Result` return type: what `retry_if_ok` is given.
+pub trait OkOf {
+    /// `T` of `Result<T, E>`.
+    type Ok;
+}
+
+impl<T, E> OkOf for Result<T, E> {
+    type Ok = T;
 }
 
 /// The conversion of a refusal into the error type of return type `R`. Generated code calls
@@ -544,6 +557,40 @@ impl<E> ClassifiedName<E> {
     pub fn hooks(&self) -> ErrorHooks<E> {
         ErrorHooks::new(self.0, |_, f| f.write_str(std::any::type_name::<E>()))
     }
+}
+
+/// [`fallback_async`](crate::fallback::fallback_async) of a function returning `R`, given
+/// first (as the probe) so that the fallback is checked against the function's `T` and `E`:
+/// a fallback of another signature is one error on its path, naming both.
+#[inline(always)]
+pub fn fallback_async<T, E, F, Fut, H, M>(
+    _probe: Probe<Result<T, E>>,
+    site: &'static crate::fallback::FallbackSite,
+    fallback: H,
+    call: F,
+) -> impl Future<Output = Result<T, E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    H: crate::fallback::Recover<E, Result<T, E>, M>,
+{
+    crate::fallback::fallback_async(site, fallback, call)
+}
+
+/// [`fallback_blocking`](crate::fallback::fallback_blocking), its types given first (see
+/// [`fallback_async`]).
+#[inline(always)]
+pub fn fallback_blocking<T, E, F, H>(
+    _probe: Probe<Result<T, E>>,
+    site: &'static crate::fallback::FallbackSite,
+    fallback: H,
+    call: F,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E>,
+    H: crate::fallback::RecoverBlocking<E, Result<T, E>>,
+{
+    crate::fallback::fallback_blocking(site, fallback, call)
 }
 
 /// Turns the counting of events behind `resilience::stats()` on or off, for the failure-path

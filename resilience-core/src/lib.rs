@@ -21,6 +21,7 @@ pub mod cache;
 pub mod classify;
 pub mod config;
 pub mod events;
+pub mod fallback;
 pub mod hedge;
 pub mod http;
 pub mod pipeline;

@@ -189,6 +189,22 @@ impl FailedTry<'_> {
         self.count_class(GIVE_UPS);
     }
 
+    /// A try returned an `Ok` value that `retry_if_ok` retries, and no retry follows
+    /// (`reason`): the call returns that value. It succeeded, so it is not counted as failed.
+    pub(crate) fn kept_ok(&self, reason: impl fmt::Display) {
+        if self.attempt > 1 {
+            counters::count_at(self.site, Event::OkAfterRetry);
+        }
+        tracing::warn!(
+            target: "resilience::retry",
+            site = self.site.name,
+            policy = self.site.policy,
+            attempt = self.attempt,
+            "returning the last `Ok` value, which `retry_if_ok` retries: {}",
+            reason,
+        );
+    }
+
     /// The `metrics` counter `name` labelled with the site and the error's class.
     fn count_class(&self, name: &'static str) {
         let (site, policy) = (self.site.name, self.site.policy.unwrap_or(""));

@@ -287,7 +287,7 @@ where
     let retried = move || {
         sites
             .retry
-            .retry_async_as(spec, max_elapsed, move || hooks, one_try)
+            .retry_async_as(spec, max_elapsed, move || hooks, None, one_try)
     };
     match bulkhead || rate_limit {
         false => Either::Left(retried()),

@@ -9,6 +9,7 @@
 mod breaker;
 mod bulkhead;
 mod cache;
+mod fallback;
 mod hedge;
 mod rate_limit;
 mod retry;
@@ -24,6 +25,7 @@ use syn::{Ident, Signature, Type};
 use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
+use crate::fallback::FallbackArgs;
 use crate::hedge::HedgeArgs;
 use crate::item::Reuse;
 use crate::rate_limited::RateLimitArgs;
@@ -33,6 +35,7 @@ use crate::timeout::TimeoutArgs;
 /// One layer of the stack, outermost first.
 pub(crate) enum Layer {
     Cached(CachedArgs),
+    Fallback(FallbackArgs),
     Retry(RetryArgs),
     RateLimited(RateLimitArgs),
     Bulkhead(BulkheadArgs),
@@ -84,6 +87,7 @@ impl Layer {
     ) -> Part {
         match self {
             Layer::Cached(args) => cache::expand(args, cx, site, inner, outermost),
+            Layer::Fallback(args) => fallback::expand(args, cx, site, inner),
             Layer::Retry(args) => retry::expand(args, cx, site, inner, outermost),
             Layer::RateLimited(args) => rate_limit::expand(args, cx, site, inner),
             Layer::Bulkhead(args) => bulkhead::expand(args, cx, site, inner),
@@ -99,6 +103,11 @@ impl Layer {
             self,
             Layer::Retry(_) | Layer::RateLimited(_) | Layer::CircuitBreaker(_)
         )
+    }
+
+    /// Whether the layer's call takes the probe (to fix the function's types first).
+    fn probes(&self) -> bool {
+        matches!(self, Layer::Fallback(_))
     }
 
     /// Whether the layer can refuse a call (as `Err(E::from(Rejected))`).
@@ -144,7 +153,11 @@ impl<'a> Cx<'a> {
             ..
         } = self;
         let mut tokens = TokenStream::new();
-        if self.is_async || layers.iter().any(Layer::classifies) {
+        if self.is_async
+            || layers
+                .iter()
+                .any(|layer| layer.classifies() || layer.probes())
+        {
             tokens.extend(quote! {
                 let #probe = __resilience_rt::Probe::<#output>::new();
             });
@@ -203,6 +216,11 @@ impl<'a> Cx<'a> {
             false => format_ident!("{}_blocking", kind),
         };
         quote!(__resilience_rt::#entry)
+    }
+
+    /// The return type's probe.
+    pub(crate) fn probe(&self) -> &Ident {
+        &self.probe
     }
 
     /// The error hooks, made now.

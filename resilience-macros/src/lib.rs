@@ -51,6 +51,7 @@ mod cached;
 mod circuit_breaker;
 mod diag;
 mod expand;
+mod fallback;
 mod hedge;
 mod item;
 mod layer;
@@ -108,6 +109,14 @@ pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn hedge(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Hedge, args.into(), item.into()).into()
+}
+
+/// Calls a function with the final error when everything inside it failed, and returns its
+/// answer. Use it as `resilience::fallback`, whose documentation has the arguments, examples
+/// and errors.
+#[proc_macro_attribute]
+pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Fallback, args.into(), item.into()).into()
 }
 
 /// Applies every section of a named policy in the pipeline's fixed order. Use it as

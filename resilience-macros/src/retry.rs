@@ -31,6 +31,8 @@ pub(crate) struct RetryArgs {
     pub(crate) jitter: Option<Jitter>,
     pub(crate) on: Option<Vec<OnItem>>,
     pub(crate) retry_if: Option<syn::Path>,
+    /// A `fn(&T) -> bool` deciding that an `Ok` value is retried.
+    pub(crate) retry_if_ok: Option<syn::Path>,
     pub(crate) retry_after: Option<bool>,
     /// The retry budget the site draws on, by name.
     pub(crate) budget: Option<LitStr>,
@@ -72,6 +74,7 @@ impl RetryArgs {
                     out.retry_if = errors.take(args::path(&key, &value));
                     retry_if_key = Some(key);
                 }
+                "retry_if_ok" => out.retry_if_ok = errors.take(args::path(&key, &value)),
                 "retry_after" => out.retry_after = errors.take(args::boolean(&key, &value)),
                 "budget" => out.budget = errors.take(args::policy(&key, &value)),
                 "policy" => out.policy = errors.take(args::policy(&key, &value)),

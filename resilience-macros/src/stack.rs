@@ -16,6 +16,7 @@ use crate::bulkhead::BulkheadArgs;
 use crate::cached::CachedArgs;
 use crate::circuit_breaker::BreakerArgs;
 use crate::diag::{self, Errors};
+use crate::fallback::FallbackArgs;
 use crate::hedge::HedgeArgs;
 use crate::item::FnItem;
 use crate::layer::Layer;
@@ -30,6 +31,7 @@ const APPLIED: &str = "__resilience_applied";
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Cached,
+    Fallback,
     Retry,
     RateLimited,
     Bulkhead,
@@ -40,8 +42,9 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 9] = [
         Kind::Cached,
+        Kind::Fallback,
         Kind::Retry,
         Kind::RateLimited,
         Kind::Bulkhead,
@@ -54,6 +57,7 @@ impl Kind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Cached => "cached",
+            Kind::Fallback => "fallback",
             Kind::Retry => "retry",
             Kind::RateLimited => "rate_limited",
             Kind::Bulkhead => "bulkhead",
@@ -231,6 +235,7 @@ fn layer(
         Kind::Resilient => return Some(crate::resilient::layers(args, &place, errors)),
         Kind::Timeout => Layer::Timeout(TimeoutArgs::parse(args, &place, errors)?, attribute),
         Kind::Cached => Layer::Cached(CachedArgs::parse(pairs(args, errors)?, &place, errors)),
+        Kind::Fallback => Layer::Fallback(FallbackArgs::parse(args, &place, errors)?),
         Kind::Retry => Layer::Retry(RetryArgs::parse(pairs(args, errors)?, errors)),
         Kind::RateLimited => {
             Layer::RateLimited(RateLimitArgs::parse(pairs(args, errors)?, &place, errors))

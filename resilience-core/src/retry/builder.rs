@@ -222,7 +222,51 @@ impl Retry {
         Fut: Future<Output = Result<T, E>>,
     {
         let spec = self.effective();
-        run_async(self.name, self.policy, &spec, &hooks, op).await
+        run_async(self.name, self.policy, &spec, (&hooks, None), op).await
+    }
+
+    /// [`Retry::run_with`], also retrying an `Ok` value for which `retry_if_ok` is true
+    /// (what `#[retry(retry_if_ok = ...)]` does): on the same schedule as an error, and when
+    /// no retry follows (the attempts are spent, `max_elapsed` is reached) the last `Ok`
+    /// value is returned.
+    ///
+    /// ```
+    /// # use resilience_core as resilience;
+    /// use resilience::{ErrorHooks, HttpError, Retry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut polls = 0;
+    /// let status = Retry::new()
+    ///     .attempts(5)
+    ///     .run_with_if_ok(ErrorHooks::<HttpError>::classified(), |status: &&str| *status == "pending", || {
+    ///         polls += 1;
+    ///         let status = if polls < 3 { "pending" } else { "done" };
+    ///         async move { Ok(status) }
+    ///     })
+    ///     .await;
+    /// assert_eq!((status, polls), (Ok("done"), 3));
+    /// # }
+    /// ```
+    pub async fn run_with_if_ok<T, E, F, Fut>(
+        &self,
+        hooks: ErrorHooks<E>,
+        retry_if_ok: fn(&T) -> bool,
+        op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let spec = self.effective();
+        run_async(
+            self.name,
+            self.policy,
+            &spec,
+            (&hooks, Some(retry_if_ok)),
+            op,
+        )
+        .await
     }
 
     /// Runs a blocking `op`, sleeping the thread between tries.
@@ -239,6 +283,32 @@ impl Retry {
     where
         F: FnMut() -> Result<T, E>,
     {
+        self.blocking(hooks, None, op)
+    }
+
+    /// [`Retry::run_blocking_with`], also retrying an `Ok` value for which `retry_if_ok` is
+    /// true (see [`Retry::run_with_if_ok`]).
+    pub fn run_blocking_with_if_ok<T, E, F>(
+        &self,
+        hooks: ErrorHooks<E>,
+        retry_if_ok: fn(&T) -> bool,
+        op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+    {
+        self.blocking(hooks, Some(retry_if_ok), op)
+    }
+
+    fn blocking<T, E, F>(
+        &self,
+        hooks: ErrorHooks<E>,
+        retry_if_ok: Option<fn(&T) -> bool>,
+        op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+    {
         let spec = self.effective();
         let mut clock = ThreadClock::start(&spec);
         // A builder is a value, not a `static`: its counters are looked up after a failure.
@@ -250,7 +320,7 @@ impl Retry {
             &counters,
             (self.name, self.policy),
             (&spec, None),
-            &hooks,
+            (&hooks, retry_if_ok),
             || {
                 tries = tries.saturating_add(1);
                 op()

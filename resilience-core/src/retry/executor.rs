@@ -33,6 +33,56 @@ impl<E> ErrorHooks<E> {
         };
         (retryable, classification)
     }
+
+    /// [`verdict`](Self::verdict) of a try looked at again: an `Ok` value that `retry_if_ok`
+    /// retries is retried (unless only unsent calls may be: it was answered), classed `Other`.
+    fn verdict_of<T>(&self, retried: &Retried<T, E>, spec: &RetrySpec) -> (bool, Classification) {
+        match retried {
+            Retried::Err(error) => self.verdict(error, spec),
+            Retried::Ok(_) => (!self.unsent_only, Classification::OTHER),
+        }
+    }
+}
+
+/// `retry_if_ok`: whether an `Ok` value is retried, when the site says.
+pub(crate) type OkRetried<T> = Option<fn(&T) -> bool>;
+
+/// A try the retry loop looks at again: an error, or an `Ok` value that `retry_if_ok` retries.
+enum Retried<T, E> {
+    Err(E),
+    Ok(T),
+}
+
+impl<T, E> Retried<T, E> {
+    /// What the call returns when no retry follows: the error, or the last `Ok` value.
+    fn into_result(self) -> Result<T, E> {
+        match self {
+            Retried::Err(error) => Err(error),
+            Retried::Ok(value) => Ok(value),
+        }
+    }
+}
+
+/// Whether a try's result is looked at again: an error, or an `Ok` value `retry_if_ok` retries.
+#[inline(always)]
+fn again<T, E>(result: &Result<T, E>, retry_if_ok: Option<fn(&T) -> bool>) -> bool {
+    match result {
+        Ok(value) => retry_if_ok.is_some_and(|retried| retried(value)),
+        Err(_) => true,
+    }
+}
+
+/// A try's result: `Ok` to return, or `Err` with what to look at again.
+#[inline(always)]
+fn judged<T, E>(
+    result: Result<T, E>,
+    retry_if_ok: Option<fn(&T) -> bool>,
+) -> Result<T, Retried<T, E>> {
+    match result {
+        Err(error) => Err(Retried::Err(error)),
+        Ok(value) if retry_if_ok.is_some_and(|retried| retried(&value)) => Err(Retried::Ok(value)),
+        Ok(value) => Ok(value),
+    }
 }
 
 /// One annotated function: its name, the policy it names, and its inline retry values.
@@ -303,11 +353,43 @@ impl RetrySite {
         Fut: Future<Output = Result<T, E>>,
         H: FnOnce() -> ErrorHooks<E>,
     {
+        self.run_site(hooks, None, op)
+    }
+
+    /// [`retry_async`](Self::retry_async), also retrying an `Ok` value for which
+    /// `retry_if_ok` is true (`#[retry(retry_if_ok = ...)]`), on the same schedule as an
+    /// error. When no retry follows (the attempts are spent, `max_elapsed` is reached, the
+    /// budget refuses), the call returns the last `Ok` value.
+    pub fn retry_async_if_ok<T, E, F, Fut, H>(
+        &'static self,
+        hooks: H,
+        retry_if_ok: fn(&T) -> bool,
+        op: F,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        H: FnOnce() -> ErrorHooks<E>,
+    {
+        self.run_site(hooks, Some(retry_if_ok), op)
+    }
+
+    fn run_site<T, E, F, Fut, H>(
+        &'static self,
+        hooks: H,
+        retry_if_ok: Option<fn(&T) -> bool>,
+        op: F,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        H: FnOnce() -> ErrorHooks<E>,
+    {
         // Not an `async fn` awaiting the one below: the spec is read before the state
         // machine is made, so there is one state machine, not two nested ones.
         let spec = self.spec();
         let max_elapsed = spec.max_elapsed;
-        self.retry_async_as(move || spec, max_elapsed, hooks, op)
+        self.retry_async_as(move || spec, max_elapsed, hooks, retry_if_ok, op)
     }
 
     /// [`retry_async`](Self::retry_async) with the values `spec` gives, read by the caller
@@ -319,6 +401,7 @@ impl RetrySite {
         spec: S,
         max_elapsed: Option<Duration>,
         hooks: H,
+        retry_if_ok: Option<fn(&T) -> bool>,
         mut op: F,
     ) -> Result<T, E>
     where
@@ -335,7 +418,7 @@ impl RetrySite {
             budget.deposit();
         }
         let elapsed_from = max_elapsed.map(|_| Instant::now());
-        let error = match op().await {
+        let error = match judged(op().await, retry_if_ok) {
             Ok(value) => {
                 counted_first_try(self);
                 self.finished(started, Outcome::Ok);
@@ -347,7 +430,7 @@ impl RetrySite {
         let (result, call) = Box::pin(retry_after_failure(
             self.counted(),
             (&spec, budget),
-            &hooks(),
+            (&hooks(), retry_if_ok),
             op,
             elapsed_from,
             error,
@@ -387,8 +470,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let (result, call) =
-        retry_after_failure(site.counted(), (&site.spec, None), &hooks, op, None, error).await;
+    let (result, call) = retry_after_failure(
+        site.counted(),
+        (&site.spec, None),
+        (&hooks, None),
+        op,
+        None,
+        Retried::Err(error),
+    )
+    .await;
     counted_call(site, call);
     site.finished(started, Outcome::of(result.is_ok(), call.retried));
     result
@@ -399,6 +489,20 @@ where
 pub fn retry_blocking<T, E, F>(
     site: &'static RetrySite,
     hooks: ErrorHooks<E>,
+    op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    retry_blocking_if_ok(site, hooks, None, op)
+}
+
+/// [`retry_blocking`], also retrying an `Ok` value for which `retry_if_ok` is true (see
+/// [`RetrySite::retry_async_if_ok`]).
+pub fn retry_blocking_if_ok<T, E, F>(
+    site: &'static RetrySite,
+    hooks: ErrorHooks<E>,
+    retry_if_ok: Option<fn(&T) -> bool>,
     mut op: F,
 ) -> Result<T, E>
 where
@@ -416,11 +520,11 @@ where
         &site.counters,
         (site.name, site.policy),
         (&spec, budget),
-        &hooks,
+        (&hooks, retry_if_ok),
         || {
             tries = tries.saturating_add(1);
             let result = op();
-            if tries == 1 && result.is_err() {
+            if tries == 1 && again(&result, retry_if_ok) {
                 // An alert's `slow_call` reads how long a call retried.
                 first_failure = Some(std::time::Instant::now());
             }
@@ -451,7 +555,7 @@ pub(crate) async fn run_async<T, E, F, Fut>(
     name: &'static str,
     policy: Option<&'static str>,
     spec: &RetrySpec,
-    hooks: &ErrorHooks<E>,
+    (hooks, retry_if_ok): (&ErrorHooks<E>, OkRetried<T>),
     mut op: F,
 ) -> Result<T, E>
 where
@@ -460,7 +564,7 @@ where
 {
     let started = families::metrics().then(Stamp::now);
     let elapsed_from = spec.max_elapsed.map(|_| Instant::now());
-    let (result, call) = match op().await {
+    let (result, call) = match judged(op().await, retry_if_ok) {
         Ok(value) => (Ok(value), Call::default()),
         Err(error) => {
             let site = crate::counters::site(name, policy);
@@ -468,7 +572,7 @@ where
             Box::pin(retry_after_failure(
                 &site,
                 (spec, None),
-                hooks,
+                (hooks, retry_if_ok),
                 op,
                 elapsed_from,
                 error,
@@ -493,10 +597,10 @@ where
 async fn retry_after_failure<T, E, F, Fut>(
     site: &SiteCounters,
     (spec, budget): (&RetrySpec, Option<&RetryBudget>),
-    hooks: &ErrorHooks<E>,
+    (hooks, retry_if_ok): (&ErrorHooks<E>, OkRetried<T>),
     mut op: F,
     started: Option<Instant>,
-    mut error: E,
+    mut error: Retried<T, E>,
 ) -> (Result<T, E>, Call)
 where
     F: FnMut() -> Fut,
@@ -512,8 +616,12 @@ where
     };
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::counters::count_at(site, crate::counters::Event::Failed);
-        return (Err(error), call(false, true));
+        let result = error.into_result();
+        if result.is_err() {
+            crate::counters::count_at(site, crate::counters::Event::Failed);
+        }
+        let failed = result.is_err();
+        return (result, call(false, failed));
     }
     let span = call_span(site);
     async move {
@@ -523,11 +631,15 @@ where
             let elapsed = started.map_or(Duration::ZERO, |start| start.elapsed());
             let delay = match decide(site, &mut schedule, (hooks, budget), &error, elapsed) {
                 Some(delay) => delay,
-                None => return (Err(error), call(retried, true)),
+                None => {
+                    let result = error.into_result();
+                    let failed = result.is_err();
+                    return (result, call(retried, failed));
+                }
             };
             retried = true;
             tokio::time::sleep(delay).await;
-            error = match op().await {
+            error = match judged(op().await, retry_if_ok) {
                 Ok(value) => {
                     crate::counters::count_at(site, crate::counters::Event::OkAfterRetry);
                     return (Ok(value), call(true, false));
@@ -580,22 +692,25 @@ pub(crate) fn run_blocking<T, E, F>(
     counters: &SiteCell,
     (name, policy): (&'static str, Option<&'static str>),
     (spec, budget): (&RetrySpec, Option<&RetryBudget>),
-    hooks: &ErrorHooks<E>,
+    (hooks, retry_if_ok): (&ErrorHooks<E>, OkRetried<T>),
     mut op: F,
     clock: &mut dyn BlockingClock,
 ) -> Result<T, E>
 where
     F: FnMut() -> Result<T, E>,
 {
-    let mut error = match op() {
+    let mut error = match judged(op(), retry_if_ok) {
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
     let site = counters.get(name, policy);
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
-        crate::counters::count_at(site, crate::counters::Event::Failed);
-        return Err(error);
+        let result = error.into_result();
+        if result.is_err() {
+            crate::counters::count_at(site, crate::counters::Event::Failed);
+        }
+        return result;
     }
     let _span = call_span(site).entered();
     let mut schedule = Schedule::new(*spec);
@@ -608,10 +723,10 @@ where
             clock.elapsed(),
         ) {
             Some(delay) => delay,
-            None => return Err(error),
+            None => return error.into_result(),
         };
         clock.sleep(delay);
-        error = match op() {
+        error = match judged(op(), retry_if_ok) {
             Ok(value) => {
                 crate::counters::count_at(site, crate::counters::Event::OkAfterRetry);
                 return Ok(value);
@@ -621,28 +736,33 @@ where
     }
 }
 
-/// One failure: classify, decide, log. `Some(delay)` to retry after `delay`.
-fn decide<E>(
+/// One failure (or an `Ok` value `retry_if_ok` retries): classify, decide, log. `Some(delay)`
+/// to retry after `delay`.
+fn decide<T, E>(
     site: &SiteCounters,
     schedule: &mut Schedule,
     (hooks, budget): (&ErrorHooks<E>, Option<&RetryBudget>),
-    error: &E,
+    error: &Retried<T, E>,
     elapsed: Duration,
 ) -> Option<Duration> {
-    let (retryable, classification) = hooks.verdict(error, schedule.spec());
+    let (retryable, classification) = hooks.verdict_of(error, schedule.spec());
     let attempt = schedule.tries();
     let decision =
         super::rng::with(|rng| schedule.next(retryable, classification.retry_after, elapsed, rng));
+    let shown = match error {
+        Retried::Err(error) => Shown::Error(error, hooks.describe),
+        Retried::Ok(_) => Shown::RetriedOk,
+    };
     let event = observe::FailedTry {
         site,
         attempt,
-        error: &Shown(error, hooks.describe),
+        error: &shown,
         class: classification.class,
     };
     match decision {
         Decision::Retry(_) if budget.is_some_and(|budget| !budget.withdraw()) => {
             crate::counters::count_at(site, crate::counters::Event::BudgetRefusal);
-            event.gave_up(GiveUp::BudgetSpent);
+            stopped(&event, error, Decision::GiveUp(GiveUp::BudgetSpent));
             None
         }
         Decision::Retry(delay) => {
@@ -650,22 +770,35 @@ fn decide<E>(
             super::observer::retrying();
             Some(delay)
         }
-        Decision::Return => {
-            event.not_retryable();
-            None
-        }
-        Decision::GiveUp(reason) => {
-            event.gave_up(reason);
+        decision => {
+            stopped(&event, error, decision);
             None
         }
     }
 }
 
-struct Shown<'a, E>(&'a E, fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result);
+/// A try after which no retry follows: an error is returned, or the last `Ok` value.
+fn stopped<T, E>(event: &observe::FailedTry<'_>, error: &Retried<T, E>, decision: Decision) {
+    match (error, decision) {
+        (Retried::Err(_), Decision::GiveUp(reason)) => event.gave_up(reason),
+        (Retried::Err(_), _) => event.not_retryable(),
+        (Retried::Ok(_), Decision::GiveUp(reason)) => event.kept_ok(reason),
+        (Retried::Ok(_), _) => event.kept_ok("only a call that was never sent may be retried"),
+    }
+}
+
+/// A try as the logs show it.
+enum Shown<'a, E> {
+    Error(&'a E, fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result),
+    RetriedOk,
+}
 
 impl<E> fmt::Display for Shown<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.1)(self.0, f)
+        match self {
+            Shown::Error(error, describe) => describe(error, f),
+            Shown::RetriedOk => f.write_str("an `Ok` value that `retry_if_ok` retries"),
+        }
     }
 }
 
@@ -702,7 +835,7 @@ mod tests {
             &SiteCell::new(),
             ("test", None),
             (&spec, None),
-            &hooks,
+            (&hooks, None),
             || {
                 calls += 1;
                 match errors.get(calls as usize - 1) {
@@ -749,6 +882,36 @@ mod tests {
         assert_eq!(calls, 4);
     }
 
+    /// An `Ok` value `retry_if_ok` retries sleeps as an error does; the attempts spent, the
+    /// last value is returned.
+    #[test]
+    fn blocking_retries_an_ok_value_and_returns_the_last() {
+        let mut clock = FakeClock {
+            now: Duration::ZERO,
+            sleeps: Vec::new(),
+        };
+        let hooks = ErrorHooks::<HttpError>::classified();
+        let mut calls = 0u32;
+        let result = run_blocking(
+            &SiteCell::new(),
+            ("test", None),
+            (&RetrySpec::DEFAULT.attempts(4), None),
+            (&hooks, Some(|value: &u32| *value < 10)),
+            || {
+                calls += 1;
+                match calls {
+                    2 => Err(HttpError::new(503)),
+                    _ => Ok(calls),
+                }
+            },
+            &mut clock,
+        );
+        // Ok(1), a 503 and Ok(3) retried; Ok(4) on the last attempt is returned.
+        assert_eq!(result, Ok(4));
+        assert_eq!(clock.sleeps, [MS(100), MS(200), MS(400)]);
+        assert_eq!(calls, 4);
+    }
+
     #[test]
     fn retry_if_replaces_on() {
         let mut clock = FakeClock {
@@ -761,7 +924,7 @@ mod tests {
             &SiteCell::new(),
             ("test", None),
             (&RetrySpec::DEFAULT, None),
-            &hooks,
+            (&hooks, None),
             || {
                 calls += 1;
                 Err(HttpError::new(if calls == 1 { 404 } else { 503 }))

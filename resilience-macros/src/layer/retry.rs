@@ -5,6 +5,7 @@ use proc_macro2::Span;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
+use syn::spanned::Spanned;
 
 use super::{Cx, Part};
 use crate::item::Reuse;
@@ -22,9 +23,13 @@ pub(super) fn expand(
     let (name, policy, spec) = (&cx.name, super::policy(args.policy.as_ref()), spec(args));
     // Known now: a site of an `async fn` with no policy and no `max_elapsed` keeps nothing
     // but the try in its call's future (see `InlineRetrySite::after_first_failure`); a
-    // budget counts every call, so its site is a `RetrySite`.
-    let inline =
-        cx.is_async && args.policy.is_none() && args.max_elapsed.is_none() && args.budget.is_none();
+    // budget counts every call, and `retry_if_ok` looks at every `Ok` value, so their sites
+    // are `RetrySite`s.
+    let inline = cx.is_async
+        && args.policy.is_none()
+        && args.max_elapsed.is_none()
+        && args.budget.is_none()
+        && args.retry_if_ok.is_none();
     let (ty, value) = match inline {
         true => (
             "InlineRetrySite",
@@ -80,6 +85,22 @@ pub(super) fn expand(
             true => statements,
             false => quote!(async move { #statements }),
         }
+    } else if let Some(path) = &args.retry_if_ok {
+        let retry_if_ok = ok_predicate(path, cx.output);
+        match cx.is_async {
+            true => quote! {
+                #site.retry_async_if_ok(move || #hooks, #retry_if_ok, move || { #rebinds #inner })
+            },
+            false => {
+                let output = cx.output;
+                quote! {
+                    __resilience_rt::retry_blocking_if_ok(&#site, #hooks, __resilience_rt::Some(#retry_if_ok), move || -> #output {
+                        #rebinds
+                        #inner
+                    })
+                }
+            }
+        }
     } else if cx.is_async {
         // A closure: the runtime makes the hooks only after a failure.
         quote! {
@@ -100,6 +121,18 @@ pub(super) fn expand(
         cache: None,
         ready,
     }
+}
+
+/// `retry_if_ok = path` as a `fn(&T) -> bool` of the return type's `T`, typed on the path's
+/// span: a function of another signature is one error there, naming the type it must take.
+fn ok_predicate(path: &syn::Path, output: &syn::Type) -> TokenStream {
+    let binding = format_ident!("__resilience_retry_if_ok", span = Span::mixed_site());
+    let fn_type =
+        quote::quote_spanned!(path.span()=> fn(&<#output as __resilience_rt::OkOf>::Ok) -> bool);
+    quote! {{
+        let #binding: #fn_type = #path;
+        #binding
+    }}
 }
 
 /// The statement that gives each try its own bindings of the arguments: one `let` of a tuple.

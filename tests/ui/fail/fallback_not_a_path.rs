@@ -1,0 +1,10 @@
+use resilience::{HttpError, fallback};
+
+#[fallback(|error| Err(error))]
+async fn fetch(id: u64) -> Result<u64, HttpError> {
+    Ok(id)
+}
+
+fn main() {
+    let _ = fetch(1);
+}
