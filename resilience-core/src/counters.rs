@@ -230,6 +230,17 @@ static POLICIES: LazyLock<Mutex<HashMap<String, Arc<PolicyCounters>>>> =
 static SITE_WINDOWS: LazyLock<Mutex<HashMap<String, Arc<PolicyCounters>>>> =
     LazyLock::new(Default::default);
 
+/// Moves a ring slot's `stamp` to `value` (the period it now counts): `true` for the one
+/// caller that moved it, which empties the slot. A count landing between the move and the
+/// emptying is lost: one call in a window, for no lock.
+pub(crate) fn claim(stamp: &AtomicU64, value: u64) -> bool {
+    let seen = stamp.load(Ordering::Acquire);
+    seen != value
+        && stamp
+            .compare_exchange(seen, value, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+}
+
 /// The counters of every site that has counted anything.
 pub(crate) fn sites() -> Vec<Arc<SiteCounters>> {
     lock(&SITES).clone()
@@ -289,13 +300,7 @@ impl PolicyCounters {
         let now = self.clock.now();
         let epoch = now / nanos(BUCKET);
         let bucket = &self.ring[(epoch % BUCKETS as u64) as usize];
-        let seen = bucket.epoch.load(Ordering::Acquire);
-        if seen != epoch
-            && bucket
-                .epoch
-                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
+        if claim(&bucket.epoch, epoch) {
             bucket.calls.store(0, Ordering::Relaxed);
             bucket.retried.store(0, Ordering::Relaxed);
             bucket.failed.store(0, Ordering::Relaxed);

@@ -113,13 +113,7 @@ impl RetryBudget {
         let period = self.period();
         let slot = &self.slots[(period % SLOTS) as usize];
         let tag = period + 1;
-        let seen = slot.tag.load(Ordering::Acquire);
-        if seen != tag
-            && slot
-                .tag
-                .compare_exchange(seen, tag, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
+        if crate::counters::claim(&slot.tag, tag) {
             slot.calls.store(0, Ordering::Relaxed);
             slot.retries.store(0, Ordering::Relaxed);
         }
