@@ -110,11 +110,7 @@ impl NamedPolicy {
         match self.cache.and_then(|cache| cache.backend) {
             None => self.backend_spec(),
             Some(crate::backend::CacheBackend::Memory) => None,
-            Some(crate::backend::CacheBackend::Redis(url)) => {
-                let mut doc = self.clone();
-                doc.backend = Some(BackendName::Redis(url.to_string()));
-                doc.backend_spec()
-            }
+            Some(crate::backend::CacheBackend::Redis(url)) => Some(self.spec_at(url.to_string())),
         }
     }
 
@@ -124,7 +120,13 @@ impl NamedPolicy {
         let BackendName::Redis(url) = self.backend.as_ref()? else {
             return None;
         };
-        let mut spec = BackendSpec::redis(url.clone());
+        Some(self.spec_at(url.clone()))
+    }
+
+    /// A Redis backend at `url` with this policy's `backend_timeout`, `on_backend_error` and
+    /// `key_prefix`.
+    fn spec_at(&self, url: String) -> BackendSpec {
+        let mut spec = BackendSpec::redis(url);
         if let Some(timeout) = self.backend_timeout {
             spec.timeout = timeout;
         }
@@ -134,7 +136,7 @@ impl NamedPolicy {
         if let Some(prefix) = &self.key_prefix {
             spec.key_prefix = prefix.clone();
         }
-        Some(spec)
+        spec
     }
 }
 

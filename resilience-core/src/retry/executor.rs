@@ -608,11 +608,11 @@ where
 {
     // An alert's `slow_call` reads how long a call retried; a clock read costs nothing next
     // to the failure that led here.
-    let failed_at = Some(Instant::now());
+    let failed_at = Instant::now();
     let call = |retried, failed| Call {
         retried,
         failed,
-        retrying: failed_at.map_or(Duration::ZERO, |at| at.elapsed()),
+        retrying: failed_at.elapsed(),
     };
     if spec.attempts == 0 {
         // `RetrySpec::OFF`: not a retry site until a policy says so.
