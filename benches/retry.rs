@@ -317,6 +317,15 @@ fn future_sizes() {
     for (name, trivial, leaf) in sizes {
         eprintln!("  {name:<22} {trivial:>4} / {leaf:>4}");
     }
+    for (name, leaf) in [
+        (
+            "resilience_retry_budget",
+            size_of_val(&call_retry_budget(x)),
+        ),
+        ("resilience_hedge", size_of_val(&call_hedge(x))),
+    ] {
+        eprintln!("  {name:<22}    - / {leaf:>4}");
+    }
 }
 
 // What `criterion_group!` + `criterion_main!` expand to, written out so the generated
