@@ -1,5 +1,6 @@
 //! [`RateLimiter`]: a GCRA limiter whose values can change while it runs, direct or keyed.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -74,13 +75,49 @@ pub struct RateLimiter {
     ticked_at: AtomicU64,
     /// Pace changes made by 429s so far (see [`epoch`](Self::epoch)).
     epoch: AtomicU64,
-    /// The slot and the release time of the last caller woken from a reserved slot of the
+    /// The slots and release times of the last callers woken from a reserved slot of the
     /// unkeyed cell; see [`release_gap`](Self::release_gap).
-    released: Mutex<Option<(u64, u64)>>,
+    released: Mutex<Released>,
     /// Whether a server that states no limit answered 429: it may be a strict leaky bucket,
     /// whose millisecond clock refuses any two sends closer than the interval, so the release
     /// spacing no longer gives way to lateness; see [`release_gap`](Self::release_gap).
     strict_spacing: AtomicBool,
+    /// Whether the server answered 429 at all: a window of releases then keeps a timer tick
+    /// of margin; see [`release_gap`](Self::release_gap).
+    refused: AtomicBool,
+}
+
+/// The releases [`RateLimiter::release_gap`] spaces a new one from: the last, and the last
+/// window's worth in release order.
+#[derive(Debug, Default)]
+struct Released {
+    last: Option<(u64, u64)>,
+    /// `(slot, release)`, oldest first, at most a window of them.
+    window: VecDeque<(u64, u64)>,
+}
+
+impl Released {
+    /// The longest window remembered: 16 KiB of releases.
+    const MAX_WINDOW: usize = 1024;
+
+    /// The earliest a release for `slot` may go: no closer to the release `window` before
+    /// it than their slots are.
+    fn window_bound(&self, window: usize, slot: u64) -> Option<u64> {
+        let len = self.window.len();
+        let &(old_slot, old_release) = self.window.get(len.checked_sub(window)?)?;
+        Some(old_release.saturating_add(slot.saturating_sub(old_slot)))
+    }
+
+    fn record(&mut self, window: Option<usize>, slot: u64, release: u64) {
+        let Some(window) = window else {
+            self.window.clear();
+            return;
+        };
+        self.window.push_back((slot, release));
+        while self.window.len() > window {
+            self.window.pop_front();
+        }
+    }
 }
 
 impl RateLimiter {
@@ -103,8 +140,9 @@ impl RateLimiter {
             recovering: AtomicBool::new(false),
             ticked_at: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
-            released: Mutex::new(None),
+            released: Mutex::new(Released::default()),
             strict_spacing: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
         };
         limiter.configure(spec);
         limiter
@@ -489,6 +527,20 @@ impl RateLimiter {
     /// is the real one and the interval at least 2 ms), a release is late by tens of
     /// microseconds, not a tick, and there is nothing to give back: the slack is then none, and
     /// a release keeps at least its slots' spacing after the last.
+    ///
+    /// The cap lets a late release pass its lateness on to nobody, so the release a window
+    /// of `calls` later may come that much closer to it than a window: a sliding-window log
+    /// of exactly `calls` (the quota lab's `sliding` row, a Redis sorted-set limiter) counts
+    /// `calls + 1` in its window and answers 429, about three times in a batch of 1000 at
+    /// 50/s, each costing a slot and its retry. So a release is also no closer to the one
+    /// `capacity` releases before it than their slots are (uncapped: lateness adds up once
+    /// per window, not once per release, tens of microseconds a window where the wake-up
+    /// is precise). That alone still let two 429s a batch through, from the jitter between
+    /// a send and the server's stamp (two requests on two connections): once the server has
+    /// answered 429 at all, the window also keeps a timer tick of margin, 0.1% of a 1 s
+    /// window, where the 429s each cost 2% of a window. Limiters of more than
+    /// [`Released::MAX_WINDOW`] calls a window skip this: a millisecond is then within any
+    /// window's rounding.
     fn release_gap(&self, slot: u64) -> Option<Duration> {
         const TICK: u64 = 1_000_000;
         let slack: u64 = if super::wake::precise(self.interval()) {
@@ -497,16 +549,33 @@ impl RateLimiter {
             500_000
         };
         let now = self.now();
-        let mut last = self
+        let mut released = self
             .released
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let window = self
+            .capacity()
+            .and_then(|capacity| usize::try_from(capacity).ok())
+            .filter(|&capacity| capacity <= Released::MAX_WINDOW);
+        let margin = if self.refused.load(Ordering::Relaxed) {
+            TICK
+        } else {
+            0
+        };
+        if let Some(earliest) = window.and_then(|window| released.window_bound(window, slot)) {
+            let earliest = earliest.saturating_add(margin);
+            if now < earliest {
+                return Some(Duration::from_nanos(earliest - now));
+            }
+        }
+        let last = &mut released.last;
         if let Some((last_slot, last_release)) = *last {
             let spacing = slot.saturating_sub(last_slot);
             let interval = self.interval.load(Ordering::Relaxed);
             if now.saturating_sub(last_release) > interval.saturating_mul(2) {
                 // Released long ago: its lateness is not this one's business.
                 *last = Some((slot, now));
+                released.record(window, slot, now);
                 return None;
             }
             // Capped: the lateness of one wake-up is not passed down the whole queue.
@@ -527,6 +596,7 @@ impl RateLimiter {
             }
         }
         *last = Some((slot, now));
+        released.record(window, slot, now);
         None
     }
 
@@ -741,6 +811,7 @@ impl RateLimiter {
                     if !advertised {
                         self.strict_spacing.store(true, Ordering::Relaxed);
                     }
+                    self.refused.store(true, Ordering::Relaxed);
                     let cut =
                         control.throttled(now, stale, advertised, period, per_second(ceiling));
                     let curve = control.curve(period, per_second(ceiling));
@@ -1030,6 +1101,34 @@ mod tests {
     /// A caller woken 2 ms late from its slot does not let the next one, woken on time, go
     /// 18 ms after it at 50/s: the next waits until half a millisecond short of the slots'
     /// own 20 ms, but never more than a tick past its own slot.
+    /// 5 a second: the release a window after a late one keeps the window whole, though
+    /// every release between them was capped at a tick past its slot; once the server has
+    /// answered 429, with a tick of margin.
+    #[tokio::test(start_paused = true)]
+    async fn a_window_of_releases_is_never_shorter_than_its_slots() {
+        for (refused, window_wait) in [(false, 3), (true, 4)] {
+            let limiter = RateLimiter::new(RateLimitSpec::new(5, Duration::from_secs(1)));
+            limiter.refused.store(refused, Ordering::Relaxed);
+            let start = tokio::time::Instant::now();
+            let at = |ms: u64| start + Duration::from_millis(ms);
+            // the first of the window 3 ms late, the next four a tick late (the cap)
+            tokio::time::advance(Duration::from_millis(103)).await;
+            assert_eq!(limiter.release_gap(100 * MS), None);
+            for slot in [300, 500, 700, 900] {
+                tokio::time::advance(at(slot + 1) - tokio::time::Instant::now()).await;
+                assert_eq!(limiter.release_gap(slot * MS), None, "slot {slot}");
+            }
+            // on time for its slot, a window after the first: 3 ms short of a window
+            tokio::time::advance(at(1100) - tokio::time::Instant::now()).await;
+            assert_eq!(
+                limiter.release_gap(1100 * MS),
+                Some(Duration::from_millis(window_wait))
+            );
+            tokio::time::advance(Duration::from_millis(window_wait)).await;
+            assert_eq!(limiter.release_gap(1100 * MS), None);
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_late_wake_up_does_not_bunch_the_next_release() {
         let limiter = RateLimiter::new(RateLimitSpec::new(50, Duration::from_secs(1)));
