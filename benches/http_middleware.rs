@@ -72,10 +72,10 @@ impl reqwest_middleware::Middleware for Canned {
     }
 }
 
-/// The same four cases, each answered by [`Canned`] under its middleware, in alternation.
-fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+/// The four cases, each answered by [`Canned`] under its middleware.
+fn canned_cases() -> Vec<(&'static str, ClientWithMiddleware)> {
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
-    let cases: Vec<(&str, ClientWithMiddleware)> = vec![
+    vec![
         (
             "bare",
             ClientBuilder::new(loopback::client()).with(Canned).build(),
@@ -101,21 +101,48 @@ fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
                 .with(Canned)
                 .build(),
         ),
-    ];
-    loopback::alternated(
-        c,
-        runtime,
-        "http_middleware_overhead",
-        &cases,
-        |client| async move {
-            let response = client
-                .get("http://127.0.0.1:1/")
-                .send()
-                .await
-                .expect("canned");
-            std::hint::black_box(response.status());
-        },
-    );
+    ]
+}
+
+/// One request answered by [`Canned`].
+async fn canned(client: &ClientWithMiddleware) {
+    let response = client
+        .get("http://127.0.0.1:1/")
+        .send()
+        .await
+        .expect("canned");
+    std::hint::black_box(response.status());
+}
+
+/// The same four cases, each answered by [`Canned`] under its middleware, in alternation.
+fn overhead(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    let cases = canned_cases();
+    loopback::alternated(c, runtime, "http_middleware_overhead", &cases, canned);
+}
+
+/// `--count CASE N`: N requests of the overhead group's CASE and nothing else, for an
+/// instruction count that does not move with the machine's load:
+///
+/// ```text
+/// B=$(ls target/release/deps/http_middleware-* | grep -v '\.d$')
+/// for n in 1000 11000; do valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n $B --count resilience_retry $n; done
+/// # instructions per request: (total at 11000 - total at 1000) / 10000 (`callgrind_annotate`'s totals)
+/// ```
+fn count(case: &str, n: u64) {
+    resilience::config::load_str(POLICIES).expect("policies");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cases = canned_cases();
+    let Some((_, client)) = cases.iter().find(|(name, _)| *name == case) else {
+        panic!("no case {case}: bare, reqwest_retry, resilience_retry or resilience_full");
+    };
+    runtime.block_on(async {
+        for _ in 0..n {
+            canned(client).await;
+        }
+    });
 }
 
 fn bench(c: &mut Criterion) {
@@ -156,6 +183,16 @@ fn bench(c: &mut Criterion) {
 // What `criterion_group!` + `criterion_main!` expand to, written out so the generated
 // `pub fn` does not trip the workspace's `missing_docs` lint.
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--count") {
+        let case = args.get(at + 1).map_or("resilience_retry", String::as_str);
+        let n = args
+            .get(at + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        count(case, n);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

@@ -214,6 +214,13 @@ impl RateLimitSite {
     }
 }
 
+/// Whether a named limiter listens on this task for [`learn_from_server`]: when none does,
+/// a response's quota headers need not be read.
+#[cfg(feature = "reqwest")]
+pub(crate) fn listening() -> bool {
+    SERVING.try_with(|_| ()).is_ok()
+}
+
 /// Hands a response's quota headers to the named limiter of the `#[rate_limited]` call in
 /// progress on this task, if any (`http::error_for_status` calls it for every response).
 ///
