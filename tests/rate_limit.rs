@@ -462,19 +462,20 @@ async fn not_paused(log: &Log<()>, answer: Option<HttpError>) -> Result<(), ApiE
     answer.map_or(Ok(()), |error| Err(ApiError::Http(error)))
 }
 
-/// A 503, even with a Retry-After, leaves the schedule alone, and so does a lone 429; a second
-/// 429 within two periods cuts the pace (10/s -> 7/s) without pausing anyone: the next slot
-/// was reserved before the cut and keeps its place, the one after follows the new pace.
+/// A 503, even with a Retry-After, leaves the schedule alone, and so do two lone 429s; a third
+/// within a period of the first cuts the pace (10/s -> 7/s) without pausing anyone: the next
+/// slot was reserved before the cut and keeps its place, the one after follows the new pace.
 #[tokio::test(start_paused = true)]
-async fn a_503_leaves_the_pace_alone_and_a_second_429_cuts_it() {
+async fn a_503_leaves_the_pace_alone_and_a_third_429_cuts_it() {
     let log = Log::new();
     let unavailable = HttpError::new(503).with_retry_after(ms(5000));
     assert!(not_paused(&log, Some(unavailable)).await.is_err());
-    assert!(not_paused(&log, Some(HttpError::new(429))).await.is_err());
-    assert!(not_paused(&log, Some(HttpError::new(429))).await.is_err());
+    for _ in 0..3 {
+        assert!(not_paused(&log, Some(HttpError::new(429))).await.is_err());
+    }
     assert_eq!(not_paused(&log, None).await, Ok(()));
     assert_eq!(not_paused(&log, None).await, Ok(()));
-    assert_eq!(log.offsets(), offsets(&[0, 100, 200, 300, 443]));
+    assert_eq!(log.offsets(), offsets(&[0, 100, 200, 300, 400, 543]));
 }
 
 /// A user error that only implements `std::error::Error`, with the HTTP error as its source:

@@ -8,8 +8,8 @@
 //! per 429 (`benches/quota_lab.rs`). So, as TCP CUBIC and the AWS SDK's adaptive retry mode
 //! do, the limiter slows down at once and recovers gradually:
 //!
-//! 1. **Cut.** A second 429 within `STRIKE_PERIODS` of a lone one (5, below), from a server
-//!    that does not state its limit, sets `w_max` to the pace in force and the pace to
+//! 1. **Cut.** A third 429 within a period of a lone one (`LONE_BEFORE_CUT`, 5 below), from a
+//!    server that does not state its limit, sets `w_max` to the pace in force and the pace to
 //!    `BETA * w_max` (0.7, CUBIC's and the AWS SDK's factor): deep enough that a sliding or
 //!    fixed window drains the overshoot while the queue re-forms. The callers already
 //!    waiting are spread out along the recovery's curve ([`Curve`]), not at the cut pace,
@@ -31,16 +31,19 @@
 //! 5. **Lone 429s and strikes.** A first 429 (at the ceiling, or after the cut's window, on
 //!    the plateau or the probe) is most often a request a few milliseconds early (nginx
 //!    stamps requests with a clock cached per event-loop turn; a timer wakes a caller a
-//!    little late), not debt to drain: a lone one changes nothing. A second within
-//!    `STRIKE_PERIODS` (2) periods of it is the cut (1) at the ceiling, and a *strike* after
-//!    a cut: a nudge of `NUDGE` (1%) with no dip, doubled for each strike in a row (2%, 4%,
+//!    little late), not debt to drain: a lone one changes nothing. At the ceiling, from a
+//!    server that states no limit, a third within one period of it is the cut (1); after a
+//!    cut, a second within `STRIKE_PERIODS` (2) periods of the last is a *strike*: a nudge of `NUDGE` (1%) with no dip, doubled for each strike in a row (2%, 4%,
 //!    ... up to a cut's 30%), so a quota that really is lower is found geometrically. Cutting
 //!    30% on every 429 cost the quota lab's strict-nginx row about 70 ms per 429 and
 //!    ratcheted its pace down to 46/s; nudging on every lone one still ratcheted it to 47/s,
 //!    for no fewer 429s; cutting on the first 429 at the ceiling (a jitter 429 from a leaky
 //!    bucket as often as not) cost that row 1.082 against 1.071 of N/qps (means of six
-//!    runs each), where the price, on a server whose true limit is lower, is one 429 more
-//!    before the cut.
+//!    runs each); cutting on the second within two periods still cut in most runs (the
+//!    row's jitter refuses a request every 3 to 5 s, some of them in pairs) and left it at
+//!    1.059 to 1.112 of N/qps with 4 to 8 429s over four runs, where a third within one
+//!    period gave 1.057 to 1.061 with 3 to 5. The price, on a server whose true limit is
+//!    lower, is two 429s more before the cut: at 45/s against 50, a tenth of a second.
 //! 6. **A stated limit.** When the server states its limit (`X-RateLimit-Limit` or any twin
 //!    [`Quota`](crate::http::Quota) reads) and the pace is within it, no 429 is a cut: the
 //!    overshoot a cut drains cannot be there, and what is left is a request on the edge (a
@@ -72,6 +75,9 @@ fn first_nudge(advertised: bool, period: u64) -> f64 {
     }
 }
 
+/// The 429s in a row, each within `STRIKE_PERIODS` of the one before, that cut the pace at
+/// the ceiling when the server states no limit.
+pub(crate) const LONE_BEFORE_CUT: u32 = 3;
 /// The multiplicative decrease on a 429.
 pub(crate) const BETA: f64 = 0.7;
 /// How far below the refused pace the recovery stops.
@@ -97,8 +103,9 @@ pub(crate) const MIN_FRACTION: f64 = 0.01;
 pub(crate) struct Control {
     recovery: Option<Recovery>,
     /// When the last lone 429 at the ceiling came (see `advertised` in
-    /// [`throttled`](Self::throttled)): a second within `STRIKE_PERIODS` is a strike.
-    lone: Option<u64>,
+    /// [`throttled`](Self::throttled)), and how many came in a row, each within
+    /// `STRIKE_PERIODS` of the one before.
+    lone: Option<(u64, u32)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -226,7 +233,7 @@ impl Control {
         let recent = |at: u64| now.saturating_sub(at) <= window;
         match (self.recovery, self.lone) {
             (Some(recovery), _) if recent(recovery.last) => recovery.strikes,
-            (None, Some(lone)) if recent(lone) => 1,
+            (None, Some((lone, _))) if recent(lone) => 1,
             _ => 0,
         }
     }
@@ -275,12 +282,18 @@ impl Control {
             Some(recovery) if now.saturating_sub(recovery.last) <= strike_window => {
                 recovery.strikes.saturating_add(1)
             }
-            None if self
-                .lone
-                .is_some_and(|lone| now.saturating_sub(lone) <= strike_window) =>
-            {
-                2
-            }
+            None => match self.lone {
+                Some((first, count)) if !advertised && now.saturating_sub(first) <= period => {
+                    let count = count.saturating_add(1);
+                    if count < LONE_BEFORE_CUT {
+                        self.lone = Some((first, count));
+                        return Reaction::Counted;
+                    }
+                    2
+                }
+                Some((lone, _)) if advertised && now.saturating_sub(lone) <= strike_window => 2,
+                _ => 1,
+            },
             _ => 1,
         };
         let pace = self.rate(now, period, ceiling);
@@ -299,7 +312,7 @@ impl Control {
                     recovery.strikes = 1;
                     recovery.last = now;
                 }
-                None => self.lone = Some(now),
+                None => self.lone = Some((now, 1)),
             }
             return Reaction::Counted;
         }
@@ -320,8 +333,8 @@ impl Control {
             });
             return Reaction::Paced(Cut { rate, strikes });
         }
-        // A second 429 within `STRIKE_PERIODS` of a lone one at the ceiling, from a server
-        // that does not state its limit: the pace is more than it allows. The cut, and the
+        // A third 429 within a period of a lone one at the ceiling, from a server that does
+        // not state its limit: the pace is more than it allows. The cut, and the
         // strikes count from it.
         let rate = (pace * BETA).max(ceiling * MIN_FRACTION);
         self.lone = None;
@@ -386,28 +399,32 @@ mod tests {
         (rate * 100.0).round() / 100.0
     }
 
-    /// Two 429s at `at` from a server that states no limit: a lone one, then the cut.
+    /// Three 429s at `at` from a server that states no limit: two lone ones, then the cut.
     fn cut(control: &mut Control, at: u64) -> Reaction {
-        assert_eq!(
-            control.throttled(at, false, false, S, 50.0),
-            Reaction::Counted
-        );
+        for _ in 1..LONE_BEFORE_CUT {
+            assert_eq!(
+                control.throttled(at, false, false, S, 50.0),
+                Reaction::Counted
+            );
+        }
         control.throttled(at, false, false, S, 50.0)
     }
 
     #[test]
-    fn a_second_429_within_two_periods_cuts_the_pace_to_seventy_percent() {
+    fn a_third_429_within_a_period_cuts_the_pace_to_seventy_percent() {
         let mut control = Control::default();
         assert_eq!(control.rate(0, S, 50.0), 50.0);
-        // the first is lone, even from a server that states no limit: a strict leaky bucket
-        // refuses a request a millisecond early now and then at a pace it allows
-        assert_eq!(
-            control.throttled(10 * S, false, false, S, 50.0),
-            Reaction::Counted
-        );
-        assert_eq!(control.rate(10 * S, S, 50.0), 50.0);
-        // a second within two periods: the pace is more than the server allows
-        let cut = control.throttled(11_500 * MS, false, false, S, 50.0);
+        // the first two are lone, even from a server that states no limit: a strict leaky
+        // bucket refuses a request a millisecond early now and then at a pace it allows
+        for at in [10 * S, 10_400 * MS] {
+            assert_eq!(
+                control.throttled(at, false, false, S, 50.0),
+                Reaction::Counted
+            );
+        }
+        assert_eq!(control.rate(10_400 * MS, S, 50.0), 50.0);
+        // a third within a period of the first: the pace is more than the server allows
+        let cut = control.throttled(10_900 * MS, false, false, S, 50.0);
         assert_eq!(
             cut,
             Reaction::Paced(Cut {
@@ -415,13 +432,20 @@ mod tests {
                 strikes: 1
             })
         );
-        assert_eq!(control.rate(11_500 * MS, S, 50.0), 35.0);
-        // more than two periods after a lone one, a 429 is lone again
+        assert_eq!(control.rate(10_900 * MS, S, 50.0), 35.0);
+        // more than a period after the first, a 429 starts a new count
         let mut control = Control::default();
         control.throttled(S, false, false, S, 50.0);
+        control.throttled(1_500 * MS, false, false, S, 50.0);
+        for at in [2_100 * MS, 2_500 * MS] {
+            assert_eq!(
+                control.throttled(at, false, false, S, 50.0),
+                Reaction::Counted
+            );
+        }
         assert_eq!(
-            control.throttled(3_100 * MS, false, false, S, 50.0),
-            Reaction::Counted
+            paced(control.throttled(3_000 * MS, false, false, S, 50.0)).map(|cut| cut.rate),
+            Some(35.0)
         );
     }
 
@@ -540,14 +564,17 @@ mod tests {
             control.throttled(3_100 * MS, false, true, S, 50.0),
             Reaction::Counted
         );
-        // without a stated limit the first 429 is lone too, but a second is a cut
+        // without a stated limit the first two are lone too, but a third within a period of
+        // the first is a cut
         let mut control = Control::default();
+        for at in [S, 1_500 * MS] {
+            assert_eq!(
+                control.throttled(at, false, false, S, 50.0),
+                Reaction::Counted
+            );
+        }
         assert_eq!(
-            control.throttled(S, false, false, S, 50.0),
-            Reaction::Counted
-        );
-        assert_eq!(
-            paced(control.throttled(2_500 * MS, false, false, S, 50.0)).map(|cut| cut.rate),
+            paced(control.throttled(1_900 * MS, false, false, S, 50.0)).map(|cut| cut.rate),
             Some(35.0)
         );
     }
@@ -569,9 +596,10 @@ mod tests {
     #[test]
     fn the_pace_has_a_floor_and_follows_a_lower_ceiling() {
         let mut control = Control::default();
+        cut(&mut control, 0);
         let mut now = 0;
         for _ in 0..40 {
-            now += S + MS;
+            now += S + 100 * MS;
             control.throttled(now, false, false, S, 50.0);
         }
         // never under 1% of the ceiling

@@ -1292,7 +1292,7 @@ mod tests {
         })
         .await;
         // the waiting ones move past the hold and are released at the pace (one 429 is no
-        // cut: a second within two periods would be)
+        // cut: three within a period would be)
         assert_eq!(admitted, [0, 5100, 5200, 5300]);
     }
 
@@ -1301,23 +1301,25 @@ mod tests {
         let limiter = RateLimiter::new(RateLimitSpec::new(10, Duration::from_secs(1)));
         let one = Some(Duration::from_secs(1));
         let mut pauses = Vec::new();
-        // each a little over a period after the one before: no longer the same event (the
-        // first is lone, the second the cut, the next three strikes)
-        for at in [0, 1_100, 2_200, 3_300, 4_400u64] {
-            tokio::time::advance(Duration::from_millis(if at == 0 { 0 } else { 1_100 })).await;
+        // three at once (two lone, then the cut), then each a little over a period after the
+        // one before: no longer the same event, three strikes
+        for after in [0, 0, 0, 1_100, 1_100, 1_100u64] {
+            tokio::time::advance(Duration::from_millis(after)).await;
             pauses.push(limiter.throttled(None, limiter.epoch(), one).pause);
         }
-        assert_eq!(pauses, [None, None, None, None, one]);
+        assert_eq!(pauses, [None, None, None, None, None, one]);
         // 10 -> 7/s, recovered to 9.9 by the second 429, then nudged 1%, 2%, 4%: 9.22/s
         assert_eq!(limiter.interval(), Duration::from_nanos(108_450_686));
         assert_eq!(limiter.check(None), Ok(Duration::from_secs(1)));
     }
 
-    /// Two 429s from a server that states no limit, on a request sent at `sent`: a lone one,
-    /// then the cut, which this returns.
+    /// Three 429s from a server that states no limit, on requests sent at `sent`: two lone
+    /// ones, then the cut, which this returns.
     fn cut(limiter: &RateLimiter, sent: u64, retry_after: Option<Duration>) -> Learned {
-        let lone = limiter.throttled(None, sent, retry_after);
-        assert_eq!((lone.pace, lone.pause), (None, None));
+        for _ in 1..control::LONE_BEFORE_CUT {
+            let lone = limiter.throttled(None, sent, retry_after);
+            assert_eq!((lone.pace, lone.pause), (None, None));
+        }
         limiter.throttled(None, sent, retry_after)
     }
 
