@@ -19,7 +19,7 @@ use super::flight::{Flights, Handed, Leader, Role};
 use super::stats::Lookups;
 use super::weigh::AnyWeigher;
 use super::{CacheSpec, CacheStats, Cacheable, Failure};
-use crate::clock::{Clock, nanos};
+use crate::clock::{TtlClock, nanos};
 
 /// One stored value and when it stops being fresh (and, with stale-while-revalidate, usable).
 #[derive(Clone)]
@@ -162,7 +162,7 @@ pub struct Cache<K, V> {
     early_bits: AtomicU64,
     enabled: AtomicBool,
     capacity: AtomicU64,
-    clock: Clock,
+    clock: TtlClock,
     stats: Arc<CacheStats>,
     /// The site name reported to the `metrics` facade.
     name: &'static str,
@@ -291,7 +291,7 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> Cache<K, V> {
             max_bytes: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             capacity: AtomicU64::new(capacity),
-            clock: Clock::new(),
+            clock: TtlClock::new(),
             stats,
             name,
             near: OnceLock::new(),
