@@ -139,11 +139,12 @@ impl From<Rejected> for MyErr {
     }
 }
 
-/// The policies: Redis backends, a failure refused (and counted) rather than hidden; the
-/// last one with a local tier in front of its Redis cache.
+/// The policies: Redis backends, a failure refused (and counted) rather than hidden; the rate
+/// limit unleased (`lease: off`), so that each check is the round trip measured; the last one
+/// with a local tier in front of its Redis cache.
 fn policies(url: &str) -> String {
     format!(
-        "policies:\n  bench:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
+        "policies:\n  bench:\n    rate_limit: {{ lease: off }}\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
          bench-cache:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
          bench-near:\n    cache: {{ local: {{ max_entries: 1000, ttl: 1h }} }}\n    backend: {url}\n    \
          backend_timeout: 1s\n    on_backend_error: deny\n"
@@ -230,7 +231,7 @@ impl Cases {
 
     async fn raw_gcra_script(&self) {
         let mut connection = self.connection.clone();
-        let answer: redis::RedisResult<(i64, i64)> = self
+        let answer: redis::RedisResult<(i64, i64, i64)> = self
             .script
             .key("bench:rl:raw")
             .arg(1)
