@@ -243,3 +243,70 @@ async fn instances_hammering_one_leased_quota_stay_within_the_bound() {
     assert!(admitted.len() >= CALLS, "{} in all", admitted.len());
     install("policies: {}\n");
 }
+
+/// Redis frozen (`SIGSTOP`, a stalled host: round trips time out) and then killed mid-run under
+/// a leased quota, then restarted (empty, as a failed-over node without persistence comes
+/// back): while it is down each call costs at most
+/// `backend_timeout` (200 ms, plus 100 ms of scheduling margin) and only the lease held when
+/// it died is spent (`deny` refuses the rest); once it answers again the quota holds: the
+/// admissions in the period after recovery stay within `calls + burst + 2 × cap` (K = 1).
+#[tokio::test]
+async fn a_redis_down_mid_run_costs_one_timeout_per_call_and_no_over_admission_after() {
+    let _policies = POLICIES.lock().await;
+    let mut redis = RedisServer::start();
+    const QUOTA: usize = 1000;
+    const CAP: usize = QUOTA / 100;
+    install(&format!(
+        "policies:\n  lease:\n    rate_limit: {{ calls: {QUOTA}, period: 1s, mode: reject, lease: auto }}\n    backend: {}\n    backend_timeout: 200ms\n    on_backend_error: deny\n",
+        redis.url()
+    ));
+    let start = Instant::now();
+    let mut before = 0;
+    while start.elapsed() < Duration::from_millis(500) {
+        if call().await.is_ok() {
+            before += 1;
+        }
+    }
+    redis.freeze();
+    let (mut during, mut slowest) = (0, Duration::ZERO);
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_millis(1500) {
+        if down.elapsed() >= Duration::from_millis(700) {
+            redis.kill();
+        }
+        let started = Instant::now();
+        if call().await.is_ok() {
+            during += 1;
+        }
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest >= Duration::from_millis(200) && slowest < Duration::from_millis(300),
+        "the slowest call with Redis down took {slowest:?}: one backend_timeout"
+    );
+    assert!(during <= CAP, "{during} admitted with Redis down, lease cap {CAP}");
+    redis.resume();
+    // The skip after three failures lasts a second; then Redis is tried again.
+    let back = Instant::now();
+    while call().await.is_err() {
+        assert!(back.elapsed() < Duration::from_secs(5), "Redis never used again");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let recovered = Instant::now();
+    let mut after = 1;
+    while recovered.elapsed() < Duration::from_secs(1) {
+        if call().await.is_ok() {
+            after += 1;
+        }
+    }
+    eprintln!(
+        "admitted: {before} before the kill, {during} while down (slowest call {slowest:?}), \
+         {after} in the period after recovery"
+    );
+    assert!(
+        after <= QUOTA + 2 * CAP,
+        "{after} in the period after recovery"
+    );
+    assert!(after >= QUOTA / 2, "Redis used again: {after}");
+    install("policies: {}\n");
+}
