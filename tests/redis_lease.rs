@@ -156,7 +156,10 @@ async fn an_idle_instance_takes_no_lease_and_a_busy_one_does() {
         assert!(call().await.is_ok(), "within the burst");
     }
     let trips = round_trips(redis.port());
-    assert!(trips < 40, "busy: leases spent locally, {trips} round trips");
+    assert!(
+        trips < 40,
+        "busy: leases spent locally, {trips} round trips"
+    );
     assert!(
         tat_ahead(redis.port()) > 1_000,
         "a lease's permits are taken in the shared schedule"
@@ -209,9 +212,7 @@ async fn instances_hammering_one_leased_quota_stay_within_the_bound() {
         &format!("calls: {CALLS}, period: 1s, burst: {BURST}, mode: reject, lease: auto"),
     ));
     let start = Arc::new(Barrier::new(INSTANCES));
-    let handles: Vec<_> = (0..INSTANCES)
-        .map(|_| hammer(Arc::clone(&start)))
-        .collect();
+    let handles: Vec<_> = (0..INSTANCES).map(|_| hammer(Arc::clone(&start))).collect();
     // The warm-up calls took permits too: counted from here on, they come first.
     let mut admitted: Vec<Instant> = Vec::new();
     for handle in handles {
@@ -284,12 +285,18 @@ async fn a_redis_down_mid_run_costs_one_timeout_per_call_and_no_over_admission_a
         slowest >= Duration::from_millis(200) && slowest < Duration::from_millis(300),
         "the slowest call with Redis down took {slowest:?}: one backend_timeout"
     );
-    assert!(during <= CAP, "{during} admitted with Redis down, lease cap {CAP}");
+    assert!(
+        during <= CAP,
+        "{during} admitted with Redis down, lease cap {CAP}"
+    );
     redis.resume();
     // The skip after three failures lasts a second; then Redis is tried again.
     let back = Instant::now();
     while call().await.is_err() {
-        assert!(back.elapsed() < Duration::from_secs(5), "Redis never used again");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "Redis never used again"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let recovered = Instant::now();

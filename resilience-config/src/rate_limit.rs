@@ -272,7 +272,10 @@ mod tests {
         assert_eq!(Lease::Auto.cap(1), 1);
         assert_eq!(Lease::Max(0).cap(1000), 1);
         assert_eq!(Lease::Max(u32::MAX).cap(1), u32::MAX);
-        assert_eq!(RateLimitSpec::new(1, Duration::from_secs(1)).lease, Lease::Auto);
+        assert_eq!(
+            RateLimitSpec::new(1, Duration::from_secs(1)).lease,
+            Lease::Auto
+        );
     }
 
     /// Every `calls` a user can write is a limit; only `UNLIMITED` is none, until a policy

@@ -24,9 +24,18 @@ fn lease(body: &str) -> Option<Lease> {
 
 #[test]
 fn each_form_is_read_and_auto_is_the_default() {
-    assert_eq!(lease("calls: 5000, period: 1h, lease: auto"), Some(Lease::Auto));
-    assert_eq!(lease("calls: 5000, period: 1h, lease: off"), Some(Lease::Off));
-    assert_eq!(lease("calls: 5000, period: 1h, lease: 16"), Some(Lease::Max(16)));
+    assert_eq!(
+        lease("calls: 5000, period: 1h, lease: auto"),
+        Some(Lease::Auto)
+    );
+    assert_eq!(
+        lease("calls: 5000, period: 1h, lease: off"),
+        Some(Lease::Off)
+    );
+    assert_eq!(
+        lease("calls: 5000, period: 1h, lease: 16"),
+        Some(Lease::Max(16))
+    );
     assert_eq!(lease("calls: 5000, period: 1h"), None);
     let file = load_str(&section("lease: 8")).expect("valid");
     let spec = file.policies["api"]

@@ -167,7 +167,10 @@ mod tests {
     fn the_lifetime_is_a_tenth_of_the_period_within_bounds() {
         assert_eq!(lifetime(Duration::from_secs(1)), LIFETIME);
         assert_eq!(lifetime(Duration::from_secs(3600)), MAX_LIFETIME);
-        assert_eq!(lifetime(Duration::from_millis(50)), Duration::from_millis(5));
+        assert_eq!(
+            lifetime(Duration::from_millis(50)),
+            Duration::from_millis(5)
+        );
         assert_eq!(lifetime(Duration::from_nanos(1)), Duration::from_micros(1));
     }
 
@@ -193,8 +196,16 @@ mod tests {
         }
         assert!(!lease.take(1, now, LIFETIME), "run out: a round trip");
         // 8 used: capped.
-        assert_eq!(lease.wanted(1, 4, now, LIFETIME), 3, "at most the cap in all");
-        assert_eq!(lease.wanted(2, 64, now, LIFETIME), 6, "the call's own permits first");
+        assert_eq!(
+            lease.wanted(1, 4, now, LIFETIME),
+            3,
+            "at most the cap in all"
+        );
+        assert_eq!(
+            lease.wanted(2, 64, now, LIFETIME),
+            6,
+            "the call's own permits first"
+        );
         // A cost larger than the lease held is not taken from it.
         lease.granted(1, 2, 64, now, LIFETIME);
         assert!(!lease.take(3, now, LIFETIME));
@@ -213,7 +224,10 @@ mod tests {
         lease.granted(1, 10, 64, start, LIFETIME);
         assert_eq!(lease.held(start), 10);
         tokio::time::advance(LIFETIME - Duration::from_millis(1)).await;
-        assert!(lease.take(1, Instant::now(), LIFETIME), "still within the lifetime");
+        assert!(
+            lease.take(1, Instant::now(), LIFETIME),
+            "still within the lifetime"
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
         let deadline = Instant::now();
         assert_eq!(lease.held(deadline), 0, "9 left at the deadline, dropped");
