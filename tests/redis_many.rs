@@ -1,5 +1,5 @@
 //! Many instances on one quota (issue 21): 8 processes (this test binary runs itself 8 times)
-//! share one rate limit through Redis and call a loopback HTTP server that enforces that
+//! share one rate limit through Redis (one server, then a cluster of three) and call a loopback HTTP server that enforces that
 //! quota. The server answers 429 to a request beyond its token bucket; the instances
 //! together must provoke none, and no call may fail.
 //!
@@ -11,6 +11,8 @@
 #![cfg(feature = "redis")]
 
 mod common;
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -25,6 +27,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use resilience::rate_limited;
+
+/// Held by each test: 16 processes at once on a 2-core machine would measure the machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const INSTANCES: u64 = 8;
 const CALLS: u64 = 400;
@@ -76,16 +81,17 @@ fn counter_at(port: u16, counter: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn policy(redis_port: u16) -> String {
+fn policy(backend: &str) -> String {
     format!(
-        "policies:\n  many:\n    rate_limit: {{ calls: {CALLS}, period: 1s, lease: auto }}\n    backend: redis://127.0.0.1:{redis_port}/0\n    backend_timeout: 1s\n    on_backend_error: deny\n"
+        "policies:\n  many:\n    rate_limit: {{ calls: {CALLS}, period: 1s, lease: auto }}\n    backend: {backend}\n    backend_timeout: 1s\n    on_backend_error: deny\n"
     )
 }
 
 /// One instance (a child process): `TASKS` connections to the server, each calling `fetch`
-/// for `RUN` after the parent's go; counts its answers in Redis.
-async fn instance(redis_port: u16, http_port: u16) {
-    resilience::config::load_str(&policy(redis_port)).unwrap_or_else(|errors| panic!("{errors}"));
+/// for `RUN` after the parent's go; counts its answers in the Redis on `redis_port` (the
+/// parent's, whatever `backend` keeps the quota).
+async fn instance(redis_port: u16, http_port: u16, backend: &str) {
+    resilience::config::load_str(&policy(backend)).unwrap_or_else(|errors| panic!("{errors}"));
     redis_at(redis_port, "INCR ready");
     let deadline = Instant::now() + Duration::from_secs(20);
     while counter_at(redis_port, "go") == 0 {
@@ -184,35 +190,39 @@ async fn quota_server(capacity: u64) -> (u16, Arc<Mutex<(u64, u64)>>) {
     (port, seen)
 }
 
-/// 8 processes, one quota of 400/s in Redis, a server enforcing it: no 429, no failure, and
-/// the quota used.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_processes_share_one_quota_without_a_429() {
-    if let Ok(ports) = std::env::var("RESILIENCE_TEST_MANY_PORTS") {
-        let (redis_port, http_port) = ports.split_once(':').expect("two ports");
-        instance(
-            redis_port.parse().expect("a port"),
-            http_port.parse().expect("a port"),
-        )
-        .await;
-        return;
-    }
+/// The child's part, when this binary runs as one: `Some(())` once done.
+async fn as_child() -> Option<()> {
+    let ports = std::env::var("RESILIENCE_TEST_MANY_PORTS").ok()?;
+    let backend = std::env::var("RESILIENCE_TEST_MANY_BACKEND").ok()?;
+    let (redis_port, http_port) = ports.split_once(':').expect("two ports");
+    instance(
+        redis_port.parse().expect("a port"),
+        http_port.parse().expect("a port"),
+        &backend,
+    )
+    .await;
+    Some(())
+}
+
+/// `INSTANCES` processes (this test, `name`, run as children) on one quota kept by `backend`
+/// (`None`: the coordinating server itself), against a server enforcing it: no 429, no
+/// failure, and the quota used.
+async fn many_processes(name: &str, backend: Option<String>) {
+    let _one = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
+    let elsewhere = backend.is_some();
+    let backend = backend.unwrap_or_else(|| redis.url());
     let headroom = (INSTANCES + 1) * CAP + CALLS / 20;
     let (http_port, counts) = quota_server(headroom).await;
     let children: Vec<_> = (0..INSTANCES)
         .map(|_| {
             std::process::Command::new(std::env::current_exe().expect("this test"))
-                .args([
-                    "--exact",
-                    "eight_processes_share_one_quota_without_a_429",
-                    "--test-threads",
-                    "1",
-                ])
+                .args(["--exact", name, "--test-threads", "1"])
                 .env(
                     "RESILIENCE_TEST_MANY_PORTS",
                     format!("{}:{http_port}", redis.port()),
                 )
+                .env("RESILIENCE_TEST_MANY_BACKEND", &backend)
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .expect("a child")
@@ -238,12 +248,44 @@ async fn eight_processes_share_one_quota_without_a_429() {
         counter_at(redis.port(), "failed"),
     );
     eprintln!(
-        "{INSTANCES} instances: {ok} served, {limited} 429s, {failed} failed; the server \
-         served {served} and refused {refused} (bucket of {headroom} at {CALLS}/s)"
+        "{INSTANCES} instances on {backend}: {ok} served, {limited} 429s, {failed} failed; the \
+         server served {served} and refused {refused} (bucket of {headroom} at {CALLS}/s)"
     );
     assert_eq!((refused, limited, failed), (0, 0, 0), "no 429, no failure");
     assert_eq!(ok, served, "every answer counted");
+    if elsewhere {
+        assert_eq!(
+            redis.command("EXISTS resilience:rl:{many}").as_deref(),
+            Some(":0\r\n"),
+            "the quota is the backend's, not the coordinating server's"
+        );
+    }
     // The quota was used: at least 90% of what `RUN` allows.
     let floor = CALLS * RUN.as_millis() as u64 / 1000 * 9 / 10;
     assert!(served >= floor, "{served} served, under {floor}");
+}
+
+/// 8 processes, one quota of 400/s in one Redis server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_processes_share_one_quota_without_a_429() {
+    if as_child().await.is_some() {
+        return;
+    }
+    many_processes("eight_processes_share_one_quota_without_a_429", None).await;
+}
+
+/// The same through a Redis Cluster of three nodes (the quota's key on the node of its slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_processes_share_one_quota_through_a_cluster_without_a_429() {
+    if as_child().await.is_some() {
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(redis_cluster::Cluster::start)
+        .await
+        .expect("a cluster");
+    many_processes(
+        "eight_processes_share_one_quota_through_a_cluster_without_a_429",
+        Some(cluster.url()),
+    )
+    .await;
 }
