@@ -33,8 +33,19 @@ impl LimitMode {
 ///
 /// A lease is a batch of permits one round trip takes from the shared schedule and this
 /// instance spends locally, without a round trip, until they run out or expire. The batch is
-/// sized from the permits this instance used in the lease's lifetime just before (so an idle
-/// instance holds none), at most [`cap`](Lease::cap) permits.
+/// sized from the permits this instance used in the lease's lifetime just before (a tenth of
+/// `period`, at most 100 ms), at most [`cap`](Lease::cap) permits; an instance that used one
+/// permit or none in that span takes no lease (a refill would serve no second check), so an
+/// idle instance holds none. Permits left when the lifetime ends are dropped, never used late.
+///
+/// **Over-admission bound.** The lease is taken by the script call of the check that asks for
+/// it, only when that check is admitted at once, as if it cost the lease's permits too: the
+/// shared schedule stays a strict GCRA. A leased permit is used later than a strict schedule
+/// would let it start, never more of them: in any window of `period`, K instances whose
+/// leases hold at most `cap` permits start at most `calls + burst + (K + 1) × cap` calls of
+/// one permit (the strict schedule's `calls + burst`, one lease of look-ahead at the window's
+/// end, and the K leases held when it opens). With `cap` 1 (`off`, or `auto` under 200
+/// `calls`) that is the strict schedule's own bound.
 ///
 /// ```
 /// # use resilience_config as resilience;
