@@ -33,6 +33,17 @@
 //!   - `local_tier_cached`: `#[cached(ttl = "1h", policy = "bench-near")]`, its entry in Redis
 //!     and a copy in the local tier.
 //!
+//! - `redis_lease`: checks of one hot shared quota from 4 instances at once (4 threads, each a
+//!   runtime and a Redis connection of its own, as 4 processes would be), per check over all
+//!   four: `#[rate_limited(calls = 1000000, period = "1s")]` with a burst of 1,000,000 and
+//!   `mode: reject`, the schedule reset before each sample so that no check is refused.
+//!   - `lease_off`: `lease: off`, one round trip per check;
+//!   - `lease_auto`: `lease: auto`, leases of up to 256 permits spent locally.
+//!
+//!   Then, for the bound, each runs one second against 200,000 per second (no burst): the
+//!   checks made, the calls admitted, and the bound `calls + burst + (K + 1) × cap` of
+//!   `docs/redis.md` (printed, and written to `target/criterion/redis_lease.json`).
+//!
 //! After criterion, the bench prints the time Redis itself spent per command (`INFO
 //! commandstats`: `PING`, `EVALSHA`, `GET`), then measures each case against its floor once
 //! more, call for call in alternation (15 rounds of 1000 calls of each), and writes those
@@ -47,6 +58,7 @@
 //! benches/table.sh redis     # the same, then markdown tables of the ratios to the floors
 //! ```
 
+use std::future::Future;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -139,15 +151,35 @@ impl From<Rejected> for MyErr {
     }
 }
 
-/// The policies: Redis backends, a failure refused (and counted) rather than hidden; the
-/// last one with a local tier in front of its Redis cache.
+/// The policies: Redis backends, a failure refused (and counted) rather than hidden; the rate
+/// limit unleased (`lease: off`), so that each check is the round trip measured; the last one
+/// with a local tier in front of its Redis cache.
 fn policies(url: &str) -> String {
     format!(
-        "policies:\n  bench:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
+        "policies:\n  bench:\n    rate_limit: {{ lease: off }}\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
          bench-cache:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
          bench-near:\n    cache: {{ local: {{ max_entries: 1000, ttl: 1h }} }}\n    backend: {url}\n    \
-         backend_timeout: 1s\n    on_backend_error: deny\n"
+         backend_timeout: 1s\n    on_backend_error: deny\n{}",
+        hot_policies(url, HOT_CALLS, HOT_CALLS)
     )
+}
+
+/// The hot quota of `redis_lease`: one second of it in the burst, so no sample is refused.
+const HOT_CALLS: u32 = 1_000_000;
+/// The instances of `redis_lease`.
+const HOT_INSTANCES: usize = 4;
+
+/// The two policies of `redis_lease`, leased and not, at `calls` per second and `burst`.
+fn hot_policies(url: &str, calls: u32, burst: u32) -> String {
+    ["off", "auto"]
+        .map(|lease| {
+            format!(
+                "  bench-lease-{lease}:\n    rate_limit: {{ calls: {calls}, period: 1s, burst: {burst}, \
+                 mode: reject, lease: {lease} }}\n    backend: {url}\n    backend_timeout: 1s\n    \
+                 on_backend_error: deny\n"
+            )
+        })
+        .concat()
 }
 
 /// Every call admitted: 10^9 per second is one admission per nanosecond (one per
@@ -155,6 +187,18 @@ fn policies(url: &str) -> String {
 #[resilience::rate_limited(policy = "bench", calls = 1000000000, period = "1s")]
 async fn limited(x: u64) -> Result<u64, MyErr> {
     Ok(black_box(x))
+}
+
+/// One hot shared quota, unleased.
+#[resilience::rate_limited(policy = "bench-lease-off", calls = 1000000, period = "1s")]
+async fn hot_off() -> Result<(), MyErr> {
+    Ok(())
+}
+
+/// The same quota, leased.
+#[resilience::rate_limited(policy = "bench-lease-auto", calls = 1000000, period = "1s")]
+async fn hot_auto() -> Result<(), MyErr> {
+    Ok(())
 }
 
 /// The cached value: serde, so the policy's Redis backend keeps it.
@@ -230,7 +274,7 @@ impl Cases {
 
     async fn raw_gcra_script(&self) {
         let mut connection = self.connection.clone();
-        let answer: redis::RedisResult<(i64, i64)> = self
+        let answer: redis::RedisResult<(i64, i64, i64)> = self
             .script
             .key("bench:rl:raw")
             .arg(1)
@@ -293,6 +337,184 @@ fn rate_limit(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases) {
         b.to_async(rt).iter(|| cases.resilience_rate_limited());
     });
     group.finish();
+}
+
+/// How long the instances of a [`HotInstances::run`] check.
+#[derive(Clone, Copy)]
+enum Run {
+    /// This many checks in all.
+    Checks(u64),
+    /// For this long.
+    For(Duration),
+}
+
+/// One job of a hot instance: what to check, for how long, and the common start.
+type HotJob = (fn() -> HotCall, Run, Arc<std::sync::Barrier>);
+
+/// `HOT_INSTANCES` instances: threads with a runtime, so a Redis connection and a lease, of
+/// their own, kept for the whole bench (a runtime per sample would leave a connection behind
+/// each time).
+struct HotInstances {
+    jobs: Vec<std::sync::mpsc::Sender<HotJob>>,
+    results: std::sync::mpsc::Receiver<(u64, u64)>,
+}
+
+impl HotInstances {
+    fn start() -> Self {
+        let (report, results) = std::sync::mpsc::channel();
+        let jobs = (0..HOT_INSTANCES)
+            .map(|_| {
+                let (send, jobs) = std::sync::mpsc::channel::<HotJob>();
+                let report = report.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    for (check, run, start) in jobs {
+                        let counts = rt.block_on(hot_instance(check, run, start));
+                        if report.send(counts).is_err() {
+                            return;
+                        }
+                    }
+                });
+                send
+            })
+            .collect();
+        HotInstances { jobs, results }
+    }
+
+    /// Every instance checking `check` at once: the wall time from their common start to the
+    /// last one's end, the checks made and the calls admitted.
+    fn run(&self, check: fn() -> HotCall, run: Run) -> (Duration, u64, u64) {
+        let start = Arc::new(std::sync::Barrier::new(HOT_INSTANCES + 1));
+        for jobs in &self.jobs {
+            jobs.send((check, run, Arc::clone(&start)))
+                .expect("an instance");
+        }
+        start.wait();
+        let began = Instant::now();
+        let (mut checks, mut admitted) = (0, 0);
+        for _ in 0..HOT_INSTANCES {
+            let (made, let_through) = self.results.recv().expect("an instance");
+            checks += made;
+            admitted += let_through;
+        }
+        (began.elapsed(), checks, admitted)
+    }
+}
+
+/// One instance's share of a run: its checks made and calls admitted.
+async fn hot_instance(
+    check: fn() -> HotCall,
+    run: Run,
+    start: Arc<std::sync::Barrier>,
+) -> (u64, u64) {
+    // Connected before the start: the first check of a runtime connects.
+    let _ = check().await;
+    start.wait();
+    let (mut checks, mut admitted) = (0u64, 0u64);
+    let deadline = match run {
+        Run::For(duration) => Some(Instant::now() + duration),
+        Run::Checks(_) => None,
+    };
+    loop {
+        let more = match (run, deadline) {
+            (Run::Checks(total), _) => checks < total / HOT_INSTANCES as u64,
+            (_, Some(deadline)) => Instant::now() < deadline,
+            _ => false,
+        };
+        if !more {
+            return (checks, admitted);
+        }
+        checks += 1;
+        if check().await.is_ok() {
+            admitted += 1;
+        }
+    }
+}
+
+type HotCall = std::pin::Pin<Box<dyn Future<Output = Result<(), MyErr>>>>;
+
+fn hot_off_call() -> HotCall {
+    Box::pin(hot_off())
+}
+
+fn hot_auto_call() -> HotCall {
+    Box::pin(hot_auto())
+}
+
+/// Deletes the hot policies' schedules, so that a sample starts with the whole burst.
+fn reset_hot(rt: &tokio::runtime::Runtime, connection: &ConnectionManager) {
+    let mut connection = connection.clone();
+    let _: redis::RedisResult<()> = rt.block_on(
+        redis::cmd("DEL")
+            .arg("resilience:rl:{bench-lease-off}")
+            .arg("resilience:rl:{bench-lease-auto}")
+            .query_async(&mut connection),
+    );
+}
+
+fn lease(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases, hot: &HotInstances) {
+    let mut group = c.benchmark_group("redis_lease");
+    for (name, check) in [
+        ("lease_off", hot_off_call as fn() -> HotCall),
+        ("lease_auto", hot_auto_call),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                reset_hot(rt, &cases.connection);
+                let (elapsed, checks, admitted) = hot.run(check, Run::Checks(iters.max(4)));
+                if admitted != checks {
+                    FAILED.fetch_add(checks - admitted, Ordering::Relaxed);
+                }
+                // Per check asked for (the instances split them evenly).
+                elapsed.mul_f64(iters as f64 / checks.max(1) as f64)
+            });
+        });
+    }
+    group.finish();
+}
+
+/// One second of each hot function against 200,000 per second with no burst: checks per
+/// second, admissions, and the bound of `docs/redis.md` for them.
+fn lease_bound(url: &str, rt: &tokio::runtime::Runtime, cases: &Cases, hot: &HotInstances) {
+    const CALLS: u32 = 200_000;
+    let cap = u64::from(resilience::rate_limit::Lease::Auto.cap(CALLS));
+    let yaml = format!("policies:\n{}", hot_policies(url, CALLS, 0));
+    if let Err(errors) = resilience::config::load_str(&yaml) {
+        panic!("the bound policies are refused: {errors}");
+    }
+    let mut rows = Vec::new();
+    eprintln!(
+        "one hot quota of {CALLS}/s, no burst, from {HOT_INSTANCES} instances for 1 s \
+         (bound: calls + (K + 1) x cap):"
+    );
+    for (name, check, cap) in [
+        ("lease_off", hot_off_call as fn() -> HotCall, 1),
+        ("lease_auto", hot_auto_call, cap),
+    ] {
+        reset_hot(rt, &cases.connection);
+        let (elapsed, checks, admitted) = hot.run(check, Run::For(Duration::from_secs(1)));
+        let bound = u64::from(CALLS) + (HOT_INSTANCES as u64 + 1) * cap;
+        let per_second = checks as f64 / elapsed.as_secs_f64();
+        eprintln!(
+            "  {name:<10} {per_second:>10.0} checks/s, {admitted} admitted in {elapsed:.2?} \
+             (bound {bound}{})",
+            if admitted <= bound { "" } else { ": EXCEEDED" }
+        );
+        rows.push(format!(
+            "\"{name}\": {{\"checks_per_second\": {per_second:.0}, \"admitted\": {admitted}, \
+             \"seconds\": {:.3}, \"bound\": {bound}}}",
+            elapsed.as_secs_f64()
+        ));
+        if admitted > bound {
+            FAILED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = std::path::Path::new(&target).join("criterion/redis_lease.json");
+    let _ = std::fs::write(&path, format!("{{{}}}\n", rows.join(", ")));
 }
 
 fn cache_hit(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases) {
@@ -578,6 +800,8 @@ fn main() {
     rate_limit(&mut c, &rt, &cases);
     cache_hit(&mut c, &rt, &cases);
     local_hit(&mut c, &rt, &cases);
+    let hot = HotInstances::start();
+    lease(&mut c, &rt, &cases, &hot);
     c.final_summary();
     if !criterion_mode {
         rt.block_on(server_time(&cases.connection, true));
@@ -592,6 +816,15 @@ fn main() {
         failed == 0 && loads == 2 && near_city_cache().len() == 1,
         "a round trip failed during the measurement: the figures include fallbacks"
     );
+    if !criterion_mode {
+        // Last: it installs policies of its own (and so drops the caches above).
+        lease_bound(&server.url(), &rt, &cases, &hot);
+        assert_eq!(
+            FAILED.load(Ordering::Relaxed),
+            0,
+            "the bound of docs/redis.md was exceeded"
+        );
+    }
     drop(rt);
     drop(server);
 }

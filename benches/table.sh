@@ -6,7 +6,7 @@
 #   benches/table.sh rate_limit             # `rate_limit`: ours / governor per group, and the clock reads
 #   benches/table.sh cache                  # `cache` and `cache_memory`: each case beside quick_cache, moka and `cached`
 #   benches/table.sh pipeline               # `pipeline`: per group `pipeline_*`, each case and its ratio to `bare` (and to `tower`)
-#   benches/table.sh redis                  # `redis` (starts its own redis-server): each case and its ratio to one round trip
+#   benches/table.sh redis                  # `redis` (starts its own redis-server): each case and its ratio to one round trip, and leasing off/on
 #   benches/table.sh http                   # `http_middleware`: each middleware per request on loopback, and its own cost, beside reqwest-retry's
 #   benches/table.sh http_cache             # `http_cache`: a hit of the middleware's response cache beside http-cache-reqwest's (moka)
 #   benches/table.sh [BENCH] --no-run       # only print the tables of the last run
@@ -183,7 +183,35 @@ elif bench == "redis":
             print(f"| {name} | {found[name] / per:.2f} | {found[name] / found[floor]:.2f}x |")
         if ours in found:
             checks.append((ours, floor, found[ours] / found[floor]))
-    if not checks:
+    # one hot quota from 4 instances: checks per second, leasing off and on (target: 10x)
+    lease = medians("redis_lease")
+    if "lease_off" in lease and "lease_auto" in lease:
+        print()
+        print("`redis_lease`: one hot shared quota, 4 instances (threads with a runtime and a "
+              "connection each)")
+        print()
+        print("| case | median per check (ns) | checks per second |")
+        print("|---|---:|---:|")
+        for name in ["lease_off", "lease_auto"]:
+            print(f"| {name} | {lease[name]:.0f} | {1e9 / lease[name]:,.0f} |")
+        r = lease["lease_off"] / lease["lease_auto"]
+        print()
+        print(f"| target: leasing on >= 10x off | {r:.1f}x | {'yes' if r >= 10 else 'no'} |")
+        print("|---|---:|---|")
+    bound = root / "redis_lease.json"
+    if bound.exists():
+        rows = json.loads(bound.read_text())
+        print()
+        print("one second against 200,000/s with no burst, 4 instances: the bound is "
+              "calls + burst + (K + 1) x cap")
+        print()
+        print("| case | checks per second | admitted | bound | held |")
+        print("|---|---:|---:|---:|---|")
+        for name, row in rows.items():
+            held = "yes" if row["admitted"] <= row["bound"] else "no"
+            print(f"| {name} | {row['checks_per_second']:,} | {row['admitted']:,} | "
+                  f"{row['bound']:,} | {held} |")
+    if not checks and not lease:
         sys.exit(f"no redis results under {root}: run the benchmark first")
     # the same ratios measured call for call in alternation with the floor (the bench writes them)
     alternated = root / "redis_alternated.json"

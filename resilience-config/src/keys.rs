@@ -188,7 +188,8 @@ pub(crate) const RETRY: &[Key<RetryPatch>] = &[
 ];
 
 /// `#[rate_limited(...)]` and a policy's `rate_limit` section (`key` is an expression over the
-/// arguments; `cost` is one in the attribute and a constant in YAML).
+/// arguments; `cost` is one in the attribute and a constant in YAML; `lease` matters only with
+/// a Redis backend, which only YAML names).
 pub(crate) const RATE_LIMIT: &[Key<RateLimitPatch>] = &[
     key!(calls: scalar::count),
     key!(period: scalar::positive),
@@ -198,6 +199,7 @@ pub(crate) const RATE_LIMIT: &[Key<RateLimitPatch>] = &[
     key!(key),
     key!(cost: scalar::cost),
     key!(policy),
+    key!(yaml lease: scalar::lease),
 ];
 
 /// `#[cached(...)]` and a policy's `cache` section (`key` is an expression over the arguments;

@@ -26,6 +26,75 @@ impl LimitMode {
     }
 }
 
+/// Whether an instance sharing a rate limit through Redis takes permits in batches (a
+/// policy's `rate_limit: { lease: auto | N | off }`, YAML only). See the runtime's
+/// `docs/redis.md`, *Permit leasing*, for what a lease is and the bound it puts on
+/// over-admission.
+///
+/// A lease is a batch of permits one round trip takes from the shared schedule and this
+/// instance spends locally, without a round trip, until they run out or expire. The batch is
+/// sized from the permits this instance used in the lease's lifetime just before (a tenth of
+/// `period`, at most 100 ms), at most [`cap`](Lease::cap) permits; an instance that used one
+/// permit or none in that span takes no lease (a refill would serve no second check), so an
+/// idle instance holds none. Permits left when the lifetime ends are dropped, never used late.
+///
+/// **Over-admission bound.** The lease is taken by the script call of the check that asks for
+/// it, only when that check is admitted at once, as if it cost the lease's permits too: the
+/// shared schedule stays a strict GCRA. A leased permit is used later than a strict schedule
+/// would let it start, never more of them: in any window of `period`, K instances whose
+/// leases hold at most `cap` permits start at most `calls + burst + (K + 1) × cap` calls of
+/// one permit (the strict schedule's `calls + burst`, one lease of look-ahead at the window's
+/// end, and the K leases held when it opens). With `cap` 1 (`off`, or `auto` under 200
+/// `calls`) that is the strict schedule's own bound.
+///
+/// ```
+/// # use resilience_config as resilience;
+/// use resilience::rate_limit::Lease;
+///
+/// assert_eq!(Lease::Auto.cap(5000), 50); // 1% of `calls`
+/// assert_eq!(Lease::Auto.cap(100), 1); // a small quota: one round trip per check
+/// assert_eq!(Lease::Max(8).cap(100), 8);
+/// assert_eq!(Lease::Off.cap(1_000_000), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lease {
+    /// One round trip per check, as without leasing.
+    Off,
+    /// Leases of at most 1% of `calls`, and at most [`Lease::AUTO_CAP`]: none below
+    /// [`Lease::AUTO_MIN_CALLS`] calls per period, where a lease would be a single permit.
+    #[default]
+    Auto,
+    /// Leases of at most this many permits (1: no leasing).
+    Max(u32),
+}
+
+impl Lease {
+    /// The largest lease `auto` takes, whatever `calls`.
+    pub const AUTO_CAP: u32 = 256;
+    /// The smallest `calls` with which `auto` leases: below it 1% of `calls` is one permit.
+    pub const AUTO_MIN_CALLS: u32 = 200;
+
+    /// The most permits one lease holds under a limit of `calls` per period (1: no leasing,
+    /// each check its own round trip).
+    pub const fn cap(&self, calls: u32) -> u32 {
+        match self {
+            Lease::Off => 1,
+            Lease::Auto => {
+                let share = calls / 100;
+                if share > Lease::AUTO_CAP {
+                    Lease::AUTO_CAP
+                } else if share == 0 {
+                    1
+                } else {
+                    share
+                }
+            }
+            Lease::Max(0) => 1,
+            Lease::Max(most) => *most,
+        }
+    }
+}
+
 /// A rate limit as plain data: at most `calls` admissions in any window of length `period`
 /// (plus `burst` after idle time), smoothly spaced by GCRA, one every `period / calls`.
 ///
@@ -61,6 +130,9 @@ pub struct RateLimitSpec {
     /// The permits every call takes, whatever its site computes (a policy's `cost`). Default
     /// none: the site's `cost` expression, or 1.
     pub cost: Option<u64>,
+    /// With a Redis backend, whether an instance takes permits in batches ([`Lease`]). Default
+    /// `auto`; nothing without a backend.
+    pub lease: Lease,
     /// No limit at all ([`UNLIMITED`](Self::UNLIMITED)): a state of its own rather than a
     /// value of `calls`, since every `calls` a user can write is a limit (`u32::MAX` per
     /// 100,000 h is 11.9/s).
@@ -85,6 +157,7 @@ impl RateLimitSpec {
             mode: LimitMode::Wait,
             max_wait: None,
             cost: None,
+            lease: Lease::Auto,
             unlimited: false,
         }
     }
@@ -157,6 +230,8 @@ patch! {
         mode: LimitMode,
         /// Overrides `max_wait` (`Some(None)` removes an inline limit).
         max_wait: Option<Duration>,
+        /// Overrides `lease`.
+        lease: Lease,
     }
 }
 
@@ -197,6 +272,20 @@ mod tests {
         assert_eq!(
             RateLimitSpec::new(1, Duration::ZERO).interval(),
             Duration::from_nanos(1)
+        );
+    }
+
+    #[test]
+    fn the_auto_lease_is_one_percent_of_calls_within_bounds() {
+        assert_eq!(Lease::Auto.cap(Lease::AUTO_MIN_CALLS - 1), 1);
+        assert_eq!(Lease::Auto.cap(Lease::AUTO_MIN_CALLS), 2);
+        assert_eq!(Lease::Auto.cap(u32::MAX), Lease::AUTO_CAP);
+        assert_eq!(Lease::Auto.cap(1), 1);
+        assert_eq!(Lease::Max(0).cap(1000), 1);
+        assert_eq!(Lease::Max(u32::MAX).cap(1), u32::MAX);
+        assert_eq!(
+            RateLimitSpec::new(1, Duration::from_secs(1)).lease,
+            Lease::Auto
         );
     }
 

@@ -17,7 +17,7 @@ use crate::backend::{BackendName, OnBackendError};
 use crate::breaker::WindowType;
 use crate::duration::{DurationError, MAX_DURATION_TEXT, parse_duration};
 use crate::hedge::HedgeAfter;
-use crate::rate_limit::LimitMode;
+use crate::rate_limit::{Lease, LimitMode};
 use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::rules;
 use crate::schema::ON_BACKEND_ERROR_NAMES;
@@ -305,6 +305,23 @@ pub(crate) fn backoff(key: &str, scalar: Scalar<'_>) -> Result<Backoff, Problem>
 pub(crate) fn mode(key: &str, scalar: Scalar<'_>) -> Result<LimitMode, Problem> {
     let name = name(key, "mode", rules::LIMIT_MODE_NAMES, scalar)?;
     Ok(LimitMode::from_name(name).unwrap_or_default())
+}
+
+/// A rate limit's `lease`: `auto`, `off`, or the most permits a lease holds (at least 1).
+pub(crate) fn lease(key: &str, scalar: Scalar<'_>) -> Result<Lease, Problem> {
+    if let Scalar::Int(_) | Scalar::Float(_) = scalar {
+        return count(key, scalar).map(Lease::Max);
+    }
+    let names = ["auto", "off"];
+    match scalar {
+        Scalar::Str(_) => Ok(match name(key, "lease", &names, scalar)? {
+            "off" => Lease::Off,
+            _ => Lease::Auto,
+        }),
+        other => Err(Problem::new(format!(
+            "`{key}` must be `auto`, `off` or a number of permits, found {other}"
+        ))),
+    }
 }
 
 pub(crate) fn window_type(key: &str, scalar: Scalar<'_>) -> Result<WindowType, Problem> {

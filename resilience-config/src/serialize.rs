@@ -10,7 +10,7 @@ use crate::backend::{BackendName, OnBackendError};
 use crate::breaker::WindowType;
 use crate::class::ErrorClass;
 use crate::hedge::HedgeAfter;
-use crate::rate_limit::LimitMode;
+use crate::rate_limit::{Lease, LimitMode};
 use crate::retry::{Backoff, Jitter, RetryOn};
 use crate::schema::{AlertDoc, NamedPolicy};
 use crate::timeout::HttpTimeouts;
@@ -91,6 +91,17 @@ impl Written for LimitMode {
             LimitMode::Wait => "wait",
             LimitMode::Reject => "reject",
         })
+    }
+}
+
+/// `auto`, `off`, or the number of permits.
+impl Written for Lease {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Lease::Off => serializer.serialize_str("off"),
+            Lease::Auto => serializer.serialize_str("auto"),
+            Lease::Max(most) => serializer.serialize_u32(*most),
+        }
     }
 }
 
@@ -278,7 +289,7 @@ mod tests {
   every:
     cache: { enabled: true, ttl: 60s, max_entries: 100, max_bytes: 1MiB, ttl_jitter: 0.1, negative_ttl: 5s, stale_while_revalidate: 10s, early_refresh: 1.5, backend: redis://127.0.0.1:6379/1, local: { max_entries: 50, ttl: 5s }, http: true }
     bulkhead: { max_concurrent: 20, max_wait: 1s }
-    rate_limit: { calls: 50, period: 1s, burst: 5, mode: reject, max_wait: 2s, cost: 3 }
+    rate_limit: { calls: 50, period: 1s, burst: 5, mode: reject, max_wait: 2s, cost: 3, lease: 32 }
     retry_budget: { ratio: 0.5, min_per_second: 3, window: 20s }
     hedge: { after: p90, max: 3 }
     retry: { attempts: 5, backoff: linear, base: 200ms, factor: 3.0, max_delay: 10s, max_elapsed: 1m, jitter: 0.2, on: [Timeout, Connect, 429, 5xx], retry_after: false }

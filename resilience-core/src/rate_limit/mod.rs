@@ -51,4 +51,4 @@ pub use limiter::{Learned, RateLimiter, Verdict, key_hash};
 pub use named::named;
 pub use site::learn_from_server;
 // Plain data, shared with the macros and YAML.
-pub use resilience_config::rate_limit::{LimitMode, RateLimitPatch, RateLimitSpec};
+pub use resilience_config::rate_limit::{Lease, LimitMode, RateLimitPatch, RateLimitSpec};

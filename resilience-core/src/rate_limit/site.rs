@@ -303,7 +303,10 @@ where
 
 /// [`rate_limited_async`] for a policy whose backend is Redis: one schedule for every
 /// instance, kept by a Lua script on the Redis server's clock. When Redis fails (or takes
-/// longer than `backend_timeout`), `on_backend_error` decides.
+/// longer than `backend_timeout`), `on_backend_error` decides. Under a lease (the policy's
+/// `lease`, see [`crate::redis::lease`]) a call is admitted from the permits this instance
+/// holds, without a round trip, and a round trip that refills the lease is a check like any
+/// other: the same timeout and the same `on_backend_error`.
 #[cfg(feature = "redis")]
 // `rate_limited_async`'s arguments, with the policy and backend it found: a private step.
 #[allow(clippy::too_many_arguments)]
@@ -335,18 +338,47 @@ where
     // in-process one (its seed is random per process).
     let redis_key =
         crate::redis::keys::limiter(&backend.key_prefix, policy, key.map(RateKey::stable));
-    let key = key.map(RateKey::hash);
     let redis = connection::backend(&backend.url);
-    let acquired = limiter::acquire(
-        &redis,
-        backend.timeout,
-        &redis_key,
-        interval,
-        tolerance,
-        max_wait,
-        permits,
-    )
-    .await;
+    // A lease for the unkeyed schedule only: one per key value would be a map of this
+    // instance's recent keys to bound, for quotas that are rarely hot per value.
+    let lease = match key {
+        None if interval > 0 => {
+            let spec = site.limiter().spec();
+            // Never more than a period's quota, whatever `lease: N` says.
+            let cap = u64::from(spec.lease.cap(spec.calls).min(spec.calls));
+            (cap > 1).then(|| {
+                let lifetime = crate::redis::lease::lifetime(spec.period);
+                (redis.lease(&redis_key), cap, lifetime)
+            })
+        }
+        _ => None,
+    };
+    let key = key.map(RateKey::hash);
+    let acquired = match &lease {
+        Some((lease, _, lifetime))
+            if lease.take(permits, tokio::time::Instant::now(), *lifetime) =>
+        {
+            Ok(Ok(Duration::ZERO))
+        }
+        _ => {
+            let extra = lease.as_ref().map_or(0, |(lease, cap, lifetime)| {
+                lease.wanted(permits, *cap, tokio::time::Instant::now(), *lifetime)
+            });
+            let ask = limiter::Ask {
+                interval,
+                tolerance,
+                max_wait,
+                cost: permits,
+                extra,
+            };
+            let acquired = limiter::acquire(&redis, backend.timeout, &redis_key, ask).await;
+            if let (Ok(Ok((_, granted))), Some((lease, cap, lifetime))) = (&acquired, &lease) {
+                let now = tokio::time::Instant::now();
+                lease.granted(permits, *granted, *cap, now, *lifetime);
+            }
+            acquired.map(|admission| admission.map(|(wait, _)| wait))
+        }
+    };
     // Set when the wait is a slot of the in-memory limiter (`on_backend_error: local`), which
     // a pause or a lower limit learned meanwhile can move; a slot in Redis stays where it is.
     let mut local = None;

@@ -131,6 +131,9 @@ pub(crate) struct Backend {
     origin: u64,
     /// The invalidation messages' subscriber, started at the first use of a two-tier cache.
     pub(crate) subscriber: std::sync::OnceLock<Arc<super::invalidation::Subscriber>>,
+    /// This instance's leases, by the key of the schedule they were taken from (a backend is
+    /// one per runtime: an instance).
+    leases: Mutex<HashMap<String, Arc<super::lease::Lease>>>,
 }
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -173,6 +176,7 @@ pub(crate) fn backend(url: &str) -> Arc<Backend> {
                     skip_until: AtomicU64::new(0),
                     origin: rand::random(),
                     subscriber: std::sync::OnceLock::new(),
+                    leases: Mutex::default(),
                 })
             }),
     )
@@ -187,6 +191,29 @@ impl Backend {
     /// The number naming this connection in invalidation messages.
     pub(crate) fn origin(&self) -> u64 {
         self.origin
+    }
+
+    /// This instance's lease on the schedule `key`.
+    pub(crate) fn lease(&self, key: &str) -> Arc<super::lease::Lease> {
+        let mut leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(lease) = leases.get(key) {
+            return Arc::clone(lease);
+        }
+        Arc::clone(leases.entry(key.to_string()).or_default())
+    }
+
+    /// Drops this instance's lease on the schedule `key`, if it holds one.
+    pub(crate) fn drop_lease(&self, key: &str) {
+        let leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(lease) = leases.get(key) {
+            lease.drop_all();
+        }
     }
 
     /// Runs one round trip on the connection, within `timeout`.

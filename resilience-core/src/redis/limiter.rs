@@ -11,7 +11,8 @@ use super::connection::{Backend, BackendError};
 
 /// KEYS[1]: the TAT. ARGV: step (the interval times the call's cost: the TAT moves by it, so
 /// the script takes the call's permits in one atomic step), tolerance, max wait (-1: none),
-/// pause (0: an admission), all in microseconds. Returns {admitted (1/0), wait}.
+/// pause (0: an admission), all in microseconds; then, for a lease, the most extra permits to
+/// take and the interval of one. Returns {admitted (1/0), wait, extra permits granted}.
 const GCRA: &str = include_str!("gcra.lua");
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
@@ -20,20 +21,40 @@ fn micros(nanos: u64) -> i64 {
     i64::try_from(nanos.div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
-/// An admission of a call taking `cost` permits: `Ok(wait)` admitted after `wait` (its
-/// permits reserved), `Err(wait)` refused, a slot free after `wait`. A cost of 0 takes nothing
-/// and is admitted at once, without a round trip. The capacity is the caller's to check.
+/// What one check asks of the shared schedule.
+pub(crate) struct Ask {
+    /// The emission interval, nanoseconds.
+    pub(crate) interval: u64,
+    /// The tolerance (the burst's time), nanoseconds.
+    pub(crate) tolerance: u64,
+    /// The longest wait admitted, nanoseconds (`u64::MAX`: none).
+    pub(crate) max_wait: u64,
+    /// The call's permits.
+    pub(crate) cost: u64,
+    /// The most permits to take beyond the call's own, for a lease (0: none). Granted only
+    /// when the call is admitted at once, and only those the schedule would admit at once too.
+    pub(crate) extra: u64,
+}
+
+/// An admission of a call taking `ask.cost` permits: `Ok((wait, extra))` admitted after `wait`
+/// (its permits reserved, and `extra` more taken for a lease), `Err(wait)` refused, a slot
+/// free after `wait`. A cost of 0 takes nothing and is admitted at once, without a round
+/// trip. The capacity is the caller's to check.
 pub(crate) async fn acquire(
     backend: &Backend,
     timeout: Duration,
     key: &str,
-    interval: u64,
-    tolerance: u64,
-    max_wait: u64,
-    cost: u64,
-) -> Result<Result<Duration, Duration>, BackendError> {
+    ask: Ask,
+) -> Result<Result<(Duration, u64), Duration>, BackendError> {
+    let Ask {
+        interval,
+        tolerance,
+        max_wait,
+        cost,
+        extra,
+    } = ask;
     if cost == 0 {
-        return Ok(Ok(Duration::ZERO));
+        return Ok(Ok((Duration::ZERO, 0)));
     }
     // Rounded to microseconds once, for the whole cost: `ceil(n * interval)`, never less
     // than the permits' exact time.
@@ -43,23 +64,33 @@ pub(crate) async fn acquire(
     } else {
         micros(max_wait)
     };
-    let (admitted, wait): (i64, i64) = backend
+    let (admitted, wait, granted): (i64, i64, i64) = backend
         .run(timeout, |mut connection| async move {
-            SCRIPT
-                .key(key)
+            let mut invocation = SCRIPT.key(key);
+            invocation
                 .arg(micros(step))
                 .arg(micros(tolerance))
                 .arg(max_wait)
-                .arg(0)
-                .invoke_async(&mut connection)
-                .await
+                .arg(0);
+            if extra > 0 {
+                invocation
+                    .arg(i64::try_from(extra).unwrap_or(i64::MAX))
+                    .arg(micros(interval));
+            }
+            invocation.invoke_async(&mut connection).await
         })
         .await?;
     let wait = Duration::from_micros(u64::try_from(wait).unwrap_or(0));
-    Ok(if admitted == 1 { Ok(wait) } else { Err(wait) })
+    let granted = u64::try_from(granted).unwrap_or(0).min(extra);
+    Ok(if admitted == 1 {
+        Ok((wait, granted))
+    } else {
+        Err(wait)
+    })
 }
 
-/// Admits nothing for `pause` (a server's 429 + Retry-After), for every instance.
+/// Admits nothing for `pause` (a server's 429 + Retry-After), for every instance; this
+/// instance's lease on the schedule, if any, is dropped.
 pub(crate) async fn pause(
     backend: &Backend,
     timeout: Duration,
@@ -67,8 +98,9 @@ pub(crate) async fn pause(
     tolerance: u64,
     pause: Duration,
 ) -> Result<(), BackendError> {
+    backend.drop_lease(key);
     let pause = micros(u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX)).max(1);
-    let _: (i64, i64) = backend
+    let _: (i64, i64, i64) = backend
         .run(timeout, |mut connection| async move {
             SCRIPT
                 .key(key)
