@@ -19,6 +19,10 @@
 //!     Redis does in the script (`TIME`, `GET`, `SET .. PX`), without the runtime around it;
 //!   - `resilience_rate_limited`: `#[rate_limited(policy = "bench", calls = 1000000000,
 //!     period = "1s")]` on a trivial `async fn`, the policy's backend being Redis.
+//!   - `resilience_rate_limited_cluster`: the same check on a three-node Redis Cluster the
+//!     bench starts too (`redis+cluster://`, through the redis crate's cluster client; the
+//!     policy's keys share one slot), against `floor_ping` on the single server: what a
+//!     cluster costs a check.
 //! - `redis_cache_hit`: a hit on a primed entry (`{"id":7,"name":"Reykjavik"}`, 27 bytes of
 //!   JSON, 29 with the format's two header bytes).
 //!   - `floor_get`: `GET` of that very entry on a `ConnectionManager` (the floor);
@@ -73,6 +77,11 @@ use resilience::Rejected;
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------------------------
+/// A three-node Redis Cluster for the `resilience_rate_limited_cluster` case: the tests'
+/// starter, shared as a file (this package is not published).
+#[path = "../tests/support/redis_cluster.rs"]
+mod redis_cluster;
+
 // A redis-server of the bench's own
 // ---------------------------------------------------------------------------------------------
 
@@ -154,9 +163,10 @@ impl From<Rejected> for MyErr {
 /// The policies: Redis backends, a failure refused (and counted) rather than hidden; the rate
 /// limit unleased (`lease: off`), so that each check is the round trip measured; the last one
 /// with a local tier in front of its Redis cache.
-fn policies(url: &str) -> String {
+fn policies(url: &str, cluster: &str) -> String {
     format!(
         "policies:\n  bench:\n    rate_limit: {{ lease: off }}\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
+         bench-cluster:\n    rate_limit: {{ lease: off }}\n    backend: {cluster}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
          bench-cache:\n    backend: {url}\n    backend_timeout: 1s\n    on_backend_error: deny\n  \
          bench-near:\n    cache: {{ local: {{ max_entries: 1000, ttl: 1h }} }}\n    backend: {url}\n    \
          backend_timeout: 1s\n    on_backend_error: deny\n{}",
@@ -186,6 +196,12 @@ fn hot_policies(url: &str, calls: u32, burst: u32) -> String {
 /// microsecond in Redis, which counts in microseconds), far more than one round trip allows.
 #[resilience::rate_limited(policy = "bench", calls = 1000000000, period = "1s")]
 async fn limited(x: u64) -> Result<u64, MyErr> {
+    Ok(black_box(x))
+}
+
+/// The same check on a three-node cluster (the policy's keys hash-tagged to one slot).
+#[resilience::rate_limited(policy = "bench-cluster", calls = 1000000000, period = "1s")]
+async fn cluster_limited(x: u64) -> Result<u64, MyErr> {
     Ok(black_box(x))
 }
 
@@ -290,6 +306,10 @@ impl Cases {
         count_failure(limited(black_box(42)).await);
     }
 
+    async fn resilience_rate_limited_cluster(&self) {
+        count_failure(cluster_limited(black_box(42)).await);
+    }
+
     async fn floor_get(&self) {
         let mut connection = self.connection.clone();
         let bytes: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
@@ -335,6 +355,10 @@ fn rate_limit(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &Cases) {
     });
     group.bench_function("resilience_rate_limited", |b| {
         b.to_async(rt).iter(|| cases.resilience_rate_limited());
+    });
+    group.bench_function("resilience_rate_limited_cluster", |b| {
+        b.to_async(rt)
+            .iter(|| cases.resilience_rate_limited_cluster());
     });
     group.finish();
 }
@@ -727,11 +751,21 @@ async fn server_time(connection: &ConnectionManager, print: bool) {
 // `pub fn` does not trip the workspace's `missing_docs` lint.
 fn main() {
     let server = RedisServer::start();
+    let cluster = redis_cluster::Cluster::start();
+    let cluster_url = format!(
+        "redis+cluster://{}",
+        cluster
+            .ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime");
-    if let Err(errors) = resilience::config::load_str(&policies(&server.url())) {
+    if let Err(errors) = resilience::config::load_str(&policies(&server.url(), &cluster_url)) {
         panic!("the bench policies are refused: {errors}");
     }
     let (connection, entry) = rt.block_on(async {
@@ -741,6 +775,10 @@ fn main() {
             .expect("a connection to the bench's redis-server");
         // Both paths go through Redis: the limiter's key and the primed entry are there.
         assert!(limited(1).await.is_ok(), "an admitted check through Redis");
+        assert!(
+            cluster_limited(1).await.is_ok(),
+            "an admitted check through the cluster"
+        );
         assert!(city(7).await.is_ok(), "the entry is primed");
         assert!(city(7).await.is_ok(), "and then a hit");
         // The local tier keeps a copy once its invalidation subscriber is subscribed.

@@ -159,7 +159,8 @@ elif bench == "redis":
     # one table per group, each case beside the floor: one round trip on a ConnectionManager
     groups = [
         ("redis_rate_limit", "floor_ping", "resilience_rate_limited",
-         ["floor_ping", "raw_gcra_script", "resilience_rate_limited"]),
+         ["floor_ping", "raw_gcra_script", "resilience_rate_limited",
+          "resilience_rate_limited_cluster"]),
         ("redis_cache_hit", "floor_get", "resilience_cached",
          ["floor_get", "raw_get_decode", "resilience_cached"]),
         ("redis_local_hit", "memory_cached", "local_tier_cached",
