@@ -4,7 +4,7 @@
 //! policy's hash tag, so they live in one slot: a shared quota holds, concurrent misses on one
 //! key load once (the entry and its lock in one script), and `invalidate_all_shared` finds the
 //! function's keys on the node of their slot. A killed node costs a call `backend_timeout` at
-//! most.
+//! most, and once it is back the quota holds again, no more.
 #![cfg(feature = "redis")]
 
 #[path = "support/redis_cluster.rs"]
@@ -106,5 +106,27 @@ async fn a_cluster_shares_quotas_and_entries_with_their_keys_in_one_slot() {
             "call {call} took {took:?}"
         );
     }
+
+    // The node comes back, empty: once the cluster is whole and the skip has passed, the
+    // quota holds again (burst 2 + 1: three admitted, the fourth refused), no more.
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart(owner);
+        cluster
+    })
+    .await
+    .unwrap();
+    let back = Instant::now();
+    while list("serde-rs").await.is_err() {
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "the cluster never used again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..2 {
+        assert_eq!(list("serde-rs").await, Ok(()));
+    }
+    assert_eq!(list("serde-rs").await, Err(ApiError::Refused));
+    drop(cluster);
     resilience::config::load_str("policies: {}\n").unwrap_or_else(|errors| panic!("{errors}"));
 }

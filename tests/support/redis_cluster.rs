@@ -41,18 +41,7 @@ impl Cluster {
         };
         for _ in 0..3 {
             let port = free_port();
-            let node = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .arg("--dir")
-                .arg(&cluster.dir)
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server starts");
-            cluster.nodes.push(node);
+            cluster.nodes.push(node(port, &cluster.dir));
             cluster.ports.push(port);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -115,6 +104,38 @@ impl Cluster {
         let _ = self.nodes[index].kill();
         let _ = self.nodes[index].wait();
     }
+
+    /// Starts the node `index` again on its port, empty (no persistence), from its cluster
+    /// config file, so it rejoins with its slots; returns once every node sees the cluster ok.
+    pub(crate) fn restart(&mut self, index: usize) {
+        let port = self.ports[index];
+        self.nodes[index] = node(port, &self.dir);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for port in &self.ports {
+            while !cli(*port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+                assert!(
+                    Instant::now() < deadline,
+                    "node {port} never saw the cluster ok again"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// A cluster-enabled `redis-server` on `port`, its files in `dir`.
+fn node(port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
 }
 
 impl Drop for Cluster {
