@@ -273,7 +273,7 @@ elif bench == "cache":
     checks = []
     if all(k in hit for k in ["resilience_cached_fn", "quick_cache", "cached_fn"]):
         r = hit["resilience_cached_fn"] / hit["quick_cache"]
-        checks.append(("hit <= 1.5x quick_cache's", f"{r:.2f}x", r <= 1.5))
+        checks.append(("hit <= 1.2x quick_cache's (issue 18)", f"{r:.2f}x", r <= 1.2))
         r = hit["resilience_cached_fn"] / hit["cached_fn"]
         checks.append(("hit <= 1/3 of `cached`'s macro (0.33x)", f"{r:.2f}x", r <= 1 / 3))
     # the 2-thread cases measured again block for block in alternation with moka (the bench
@@ -315,7 +315,7 @@ elif bench == "cache":
             print(f"| {name} | {row['entries']} | {row['per_entry']:.1f} | {ratio} |")
         if base and "resilience_cache" in mem:
             r = mem["resilience_cache"]["per_entry"] / base
-            checks.append(("memory <= 2x quick_cache's per entry", f"{r:.2f}x", r <= 2))
+            checks.append(("memory <= 1.3x quick_cache's per entry (issue 18)", f"{r:.2f}x", r <= 1.3))
     if checks:
         print()
         print("| target | measured | met |")
