@@ -10,7 +10,7 @@ mod common;
 mod redis_server;
 
 use common::ApiError;
-use redis_server::RedisServer;
+use redis_server::{RedisServer, counter_at, redis_at};
 
 use std::time::{Duration, Instant};
 
@@ -265,29 +265,6 @@ async fn a_weighted_call_takes_its_permits_in_redis_at_once() {
     // Nothing to take: at once, without asking Redis.
     assert!(weighted(0).await.is_ok());
     install("policies: {}\n");
-}
-
-/// Sends one inline command to the Redis on `port` and returns its reply ("" if none).
-fn redis_at(port: u16, command: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.write_all(format!("{command}\r\n").as_bytes());
-    let mut buffer = [0u8; 256];
-    let read = stream.read(&mut buffer).unwrap_or(0);
-    String::from_utf8_lossy(&buffer[..read]).into_owned()
-}
-
-/// The integer value of `counter` on the Redis on `port` (0 when absent).
-fn counter_at(port: u16, counter: &str) -> u64 {
-    // `$1\r\n3\r\n`, or `$-1` when never set.
-    redis_at(port, &format!("GET {counter}"))
-        .lines()
-        .nth(1)
-        .and_then(|line| line.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[rate_limited(policy = "redis-org", calls = 1000, period = "1s", mode = "reject", key = org)]

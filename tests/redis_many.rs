@@ -17,9 +17,8 @@ mod redis_cluster;
 mod redis_server;
 
 use common::ApiError;
-use redis_server::RedisServer;
+use redis_server::{RedisServer, counter_at, redis_at};
 
-use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,27 +57,6 @@ async fn fetch(stream: &mut TcpStream) -> Result<u16, ApiError> {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0))
-}
-
-/// Sends one inline command to the Redis on `port` and returns its first reply line.
-fn redis_at(port: u16, command: &str) -> String {
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.write_all(format!("{command}\r\n").as_bytes());
-    let mut buffer = [0u8; 256];
-    let read = stream.read(&mut buffer).unwrap_or(0);
-    String::from_utf8_lossy(&buffer[..read]).into_owned()
-}
-
-/// The integer value of `counter` (0 when absent).
-fn counter_at(port: u16, counter: &str) -> u64 {
-    redis_at(port, &format!("GET {counter}"))
-        .lines()
-        .nth(1)
-        .and_then(|line| line.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn policy(backend: &str) -> String {

@@ -2,6 +2,8 @@
 //! `window_type`, `backoff`, `max_open_for`, `slow_call`, `slow_call_rate`, read into their
 //! fields, and each bad value refused at its place in the file with the macro's words.
 
+mod support;
+
 use std::time::Duration;
 
 use resilience_config::breaker::{BreakerPatch, BreakerSpec, WindowType};
@@ -13,11 +15,7 @@ fn section(body: &str) -> String {
 
 /// The one error of `body`: (column, message, hint). The section's values start at column 24.
 fn error(body: &str) -> (usize, String, Option<String>) {
-    let errors = load_str(&section(body)).expect_err("refused");
-    assert_eq!(errors.len(), 1, "{errors}");
-    let error = errors.into_iter().next().expect("one");
-    assert_eq!(error.line, 3, "{error}");
-    (error.column, error.message, error.hint)
+    support::one_error(&section(body))
 }
 
 #[test]

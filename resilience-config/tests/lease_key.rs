@@ -1,6 +1,8 @@
 //! A policy's `rate_limit: { lease: auto | N | off }` (issue 21): read into its field, and a bad
 //! value refused at its place in the file, with the closest name.
 
+mod support;
+
 use resilience_config::load_str;
 use resilience_config::rate_limit::{Lease, RateLimitSpec};
 
@@ -10,11 +12,7 @@ fn section(body: &str) -> String {
 
 /// The one error of `body`: (column, message, hint). The section's values start at column 19 (a value after `lease: ` at 26).
 fn error(body: &str) -> (usize, String, Option<String>) {
-    let errors = load_str(&section(body)).expect_err("refused");
-    assert_eq!(errors.len(), 1, "{errors}");
-    let error = errors.into_iter().next().expect("one");
-    assert_eq!(error.line, 3, "{error}");
-    (error.column, error.message, error.hint)
+    support::one_error(&section(body))
 }
 
 fn lease(body: &str) -> Option<Lease> {

@@ -65,8 +65,14 @@ impl Cluster {
             .status()
             .expect("redis-cli runs");
         assert!(created.success(), "the cluster is created");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for port in &cluster.ports {
+        cluster.wait_ok(Duration::from_secs(20));
+        cluster
+    }
+
+    /// Returns once every node sees the cluster ok, within `limit`.
+    fn wait_ok(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        for port in &self.ports {
             while !cli(*port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
                 assert!(
                     Instant::now() < deadline,
@@ -75,7 +81,6 @@ impl Cluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        cluster
     }
 
     pub(crate) fn url(&self) -> String {
@@ -110,16 +115,7 @@ impl Cluster {
     pub(crate) fn restart(&mut self, index: usize) {
         let port = self.ports[index];
         self.nodes[index] = node(port, &self.dir);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for port in &self.ports {
-            while !cli(*port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
-                assert!(
-                    Instant::now() < deadline,
-                    "node {port} never saw the cluster ok again"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        self.wait_ok(Duration::from_secs(30));
     }
 }
 

@@ -179,3 +179,26 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// Sends one inline command to the Redis on `port` and returns its reply ("" if none): for
+/// child processes of a test, which share a Redis but no connection type.
+pub(crate) fn redis_at(port: u16, command: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.write_all(format!("{command}\r\n").as_bytes());
+    let mut buffer = [0u8; 256];
+    let read = stream.read(&mut buffer).unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// The integer value of `counter` on the Redis on `port` (0 when absent).
+pub(crate) fn counter_at(port: u16, counter: &str) -> u64 {
+    // `$1\r\n3\r\n`, or `$-1` when never set.
+    redis_at(port, &format!("GET {counter}"))
+        .lines()
+        .nth(1)
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or(0)
+}
