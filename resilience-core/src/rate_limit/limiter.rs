@@ -87,18 +87,22 @@ pub struct RateLimiter {
     refused: AtomicBool,
 }
 
-/// The releases [`RateLimiter::release_gap`] spaces a new one from: the last, and the last
-/// window's worth in release order.
+/// The releases [`RateLimiter::release_gap`] spaces a new one from: the last window's worth
+/// (at least the last one), in release order.
 #[derive(Debug, Default)]
 struct Released {
-    last: Option<(u64, u64)>,
-    /// `(slot, release)`, oldest first, at most a window of them.
+    /// `(slot, release)`, oldest first.
     window: VecDeque<(u64, u64)>,
 }
 
 impl Released {
     /// The longest window remembered: 16 KiB of releases.
     const MAX_WINDOW: usize = 1024;
+
+    /// The last release's slot and time.
+    fn last(&self) -> Option<(u64, u64)> {
+        self.window.back().copied()
+    }
 
     /// The earliest a release for `slot` may go: no closer to the release `window` before
     /// it than their slots are.
@@ -108,13 +112,11 @@ impl Released {
         Some(old_release.saturating_add(slot.saturating_sub(old_slot)))
     }
 
+    /// Records a release, keeping `window` of them (the last alone without a window).
     fn record(&mut self, window: Option<usize>, slot: u64, release: u64) {
-        let Some(window) = window else {
-            self.window.clear();
-            return;
-        };
         self.window.push_back((slot, release));
-        while self.window.len() > window {
+        let keep = window.unwrap_or(1).max(1);
+        while self.window.len() > keep {
             self.window.pop_front();
         }
     }
@@ -568,13 +570,11 @@ impl RateLimiter {
                 return Some(Duration::from_nanos(earliest - now));
             }
         }
-        let last = &mut released.last;
-        if let Some((last_slot, last_release)) = *last {
+        if let Some((last_slot, last_release)) = released.last() {
             let spacing = slot.saturating_sub(last_slot);
             let interval = self.interval.load(Ordering::Relaxed);
             if now.saturating_sub(last_release) > interval.saturating_mul(2) {
                 // Released long ago: its lateness is not this one's business.
-                *last = Some((slot, now));
                 released.record(window, slot, now);
                 return None;
             }
@@ -595,7 +595,6 @@ impl RateLimiter {
                 return None;
             }
         }
-        *last = Some((slot, now));
         released.record(window, slot, now);
         None
     }
